@@ -1,0 +1,339 @@
+// Glue: state, actions and the router. Screens in ./views render from `A` and call the actions here.
+
+import { openDB, uuid } from './db.js';
+import { createApi } from './api.js';
+import { createOutbox } from './outbox.js';
+import { S } from './strings.js';
+import { h, fmtTime } from './dom.js';
+import { loginView } from './views/login.js';
+import { homeView } from './views/home.js';
+import { newConversationView, conversationView } from './views/conversation.js';
+import { consentView } from './views/consent.js';
+import { fragmentView } from './views/fragment.js';
+import { attentionView } from './views/attention.js';
+import { phoneView } from './views/phone.js';
+
+export const VERSION = '2026.11.23-1';
+
+export const A = {
+  db: null, api: null, outbox: null,
+  deviceId: '', session: null, me: null, projectId: '', kit: null,
+  online: null, persisted: null, estimate: null,
+  counts: { local: 0, synced: 0, attention: 0 },
+  waitingWorker: null, enrolCode: '', message: '',
+};
+
+const ROUTES = [
+  [/^#\/login$/, loginView],
+  [/^#\/new$/, newConversationView],
+  [/^#\/c\/([\w-]+)$/, conversationView],
+  [/^#\/c\/([\w-]+)\/consent$/, consentView],
+  [/^#\/c\/([\w-]+)\/capture(?:\/([\w-]+))?$/, fragmentView],
+  [/^#\/attention$/, attentionView],
+  [/^#\/phone$/, phoneView],
+  [/^/, homeView],
+];
+
+export const owner = () => (A.session && A.session.user ? A.session.user.id : '');
+export const loggedIn = () => Boolean(A.session && A.session.token);
+export const authNeeded = () => Boolean(A.outbox && A.outbox.state.authNeeded);
+
+export function go(hash) {
+  if (location.hash === hash) render(true);
+  else location.hash = hash;
+}
+
+export function announce(text) {
+  const live = document.getElementById('live');
+  live.textContent = '';
+  setTimeout(() => { live.textContent = text; }, 50);
+}
+
+// ---- session ------------------------------------------------------------------------------------
+
+async function signedIn(auth) {
+  A.session = { token: auth.token, kind: auth.kind, expires_at: auth.expires_at, user: auth.user };
+  await A.db.setKV('session', A.session);
+  await refreshRemote();
+  A.outbox.resume();
+  requestPersistence();
+}
+
+export async function login(email, password) {
+  await signedIn(await A.api.login(email, password));
+}
+
+export async function enrol(code) {
+  const label = `Hearken web app${navigator.platform ? ` (${navigator.platform})` : ''}`.slice(0, 60);
+  await signedIn(await A.api.enrol(code.trim(), label));
+  A.enrolCode = '';
+}
+
+export async function logout() {
+  if (loggedIn()) {
+    try { await A.api.logout(); } catch { /* the token ends on the server when it expires anyway */ }
+  }
+  A.session = { ...A.session, token: null };
+  await A.db.setKV('session', A.session);
+  go('#/login');
+}
+
+function sessionEnded() {
+  A.outbox.state.authNeeded = true;
+  changed();
+}
+
+// Fetches who we are and the capture kit of the chosen project, and keeps both for offline use.
+export async function refreshRemote() {
+  if (!loggedIn()) return;
+  try {
+    A.me = await A.api.me();
+    await A.db.setKV('me', A.me);
+    const ids = (A.me.memberships || []).map((m) => m.project_id);
+    if (!ids.includes(A.projectId)) await selectProject(ids[0] || '', false);
+    if (A.projectId) {
+      A.kit = await A.api.captureKit(A.projectId);
+      await A.db.setKV(`kit:${A.projectId}`, A.kit);
+    }
+  } catch (err) {
+    if (err.status === 401) sessionEnded();
+  }
+  changed();
+}
+
+export async function selectProject(pid, fetchKit = true) {
+  A.projectId = pid;
+  await A.db.setKV('project_id', pid);
+  A.kit = pid ? (await A.db.getKV(`kit:${pid}`)) || null : null;
+  if (fetchKit && pid && loggedIn()) await refreshRemote();
+  changed();
+}
+
+// ---- records ------------------------------------------------------------------------------------
+
+async function add(type, data) {
+  const rec = await A.db.addRecord(type, data, owner());
+  await countRecords();
+  setTimeout(() => A.outbox.sync(), 0);
+  return rec;
+}
+
+export const addConversation = (data) => add('conversation', data);
+export const addConsent = (data) => add('consent', data);
+export const addFragment = (data) => add('fragment', data);
+
+export async function retry(id, data) {
+  await A.db.retry(id, data);
+  await countRecords();
+  A.outbox.sync();
+}
+
+export async function discard(id) {
+  await A.db.discard(id);
+  await countRecords();
+  changed();
+}
+
+export async function exportFile() {
+  const dump = await A.db.exportAll(A.deviceId);
+  const blob = new Blob([JSON.stringify(dump, null, 1)], { type: 'application/json' });
+  const a = h('a', { href: URL.createObjectURL(blob), download: `hearken-backup-${dump.exported_at.slice(0, 19).replace(/:/g, '')}.json` });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+}
+
+export async function importFile(file) {
+  const dump = JSON.parse(await file.text());
+  const out = await A.db.importRecords(dump);
+  await countRecords();
+  A.outbox.sync();
+  return out;
+}
+
+// ---- storage ------------------------------------------------------------------------------------
+
+export async function requestPersistence() {
+  const st = navigator.storage;
+  if (!st || !st.persist) { A.persisted = null; return; }
+  try {
+    A.persisted = (await st.persisted()) || (await st.persist());
+  } catch { A.persisted = null; }
+  await checkStorage();
+}
+
+export async function checkStorage() {
+  const st = navigator.storage;
+  if (st && st.estimate) {
+    try { A.estimate = await st.estimate(); } catch { A.estimate = null; }
+  }
+  changed();
+}
+
+export function storageLow() {
+  const e = A.estimate;
+  if (!e || !e.quota) return false;
+  return e.quota - e.usage < 50 * 1024 * 1024 || e.usage / e.quota > 0.9;
+}
+
+// ---- rendering ----------------------------------------------------------------------------------
+
+async function countRecords() {
+  A.counts = await A.db.counts();
+}
+
+let pending = null;
+let lastSynced = null;
+function changed() {
+  if (pending) return;
+  pending = setTimeout(async () => {
+    pending = null;
+    await countRecords();
+    if (lastSynced !== null && A.counts.synced > lastSynced) announce(S.sentAnnounce(A.counts.synced - lastSynced));
+    lastSynced = A.counts.synced;
+    renderStatus();
+    if (current && current.live) render(false);
+  }, 120);
+}
+
+function renderStatus() {
+  const ob = A.outbox.state;
+  const bar = document.getElementById('status');
+  const conn = A.online === null ? S.checking : A.online ? S.online : S.offline;
+  const parts = [
+    h('p', { class: `conn ${A.online ? 'on' : 'off'}`, id: 'conn' }, conn),
+    h('p', { id: 'queue' }, ob.sending.size ? S.syncing : A.counts.local ? S.queued(A.counts.local) : S.allSent,
+      ob.nextAt && A.counts.local ? ` · ${S.nextTry(fmtTime(ob.nextAt))}` : ''),
+  ];
+  if (A.counts.attention) parts.push(h('p', {}, h('a', { href: '#/attention', class: 'warn' }, S.attentionCount(A.counts.attention))));
+  if (A.session && A.session.user && (authNeeded() || !loggedIn()) && A.counts.local) {
+    parts.push(h('div', { class: 'banner warn', role: 'alert' }, h('p', {}, S.loginAgain),
+      h('button', { type: 'button', onclick: () => go('#/login') }, S.loginAgainButton)));
+  }
+  if (A.waitingWorker) {
+    parts.push(h('div', { class: 'banner' }, h('p', {}, S.updateReady),
+      h('button', { type: 'button', id: 'update', onclick: applyUpdate }, S.updateButton)));
+  }
+  bar.replaceChildren(...parts);
+}
+
+let current = null;
+let renderSeq = 0;
+export async function render(routeChanged = true) {
+  const hash = location.hash || '#/';
+  let view = homeView;
+  let params = [];
+  for (const [re, v] of ROUTES) {
+    const m = hash.match(re);
+    if (m) { view = v; params = m.slice(1); break; }
+  }
+  if (!A.session || !A.session.user) view = loginView;
+  const seq = ++renderSeq;
+  const main = document.getElementById('main');
+  const focusKey = !routeChanged && document.activeElement && document.activeElement.id;
+  let node;
+  try {
+    node = await view(...params);
+  } catch (err) {
+    console.error(err);
+    node = h('section', {}, h('h1', { tabindex: '-1' }, S.genericError));
+  }
+  if (seq !== renderSeq) return;
+  current = view;
+  main.replaceChildren(node);
+  document.body.dataset.screen = view.screen || '';
+  if (node.dataset && node.dataset.captureReady) markReady();
+  if (routeChanged) {
+    const h1 = main.querySelector('h1');
+    if (h1) { h1.setAttribute('tabindex', '-1'); h1.focus(); }
+    document.title = `${(h1 && h1.textContent) || ''} · ${S.appName}`;
+  } else if (focusKey) {
+    const el = document.getElementById(focusKey);
+    if (el) el.focus();
+  }
+  renderStatus();
+}
+
+// The benchmark and tests look for this: the capture screen is ready to use.
+export function markReady() {
+  document.body.dataset.ready = 'capture';
+  if (!window.__hearkenReadyAt) window.__hearkenReadyAt = performance.now();
+}
+
+// ---- service worker -----------------------------------------------------------------------------
+
+function applyUpdate() {
+  if (A.waitingWorker) A.waitingWorker.postMessage({ type: 'skip-waiting' });
+}
+
+async function registerWorker() {
+  if (!('serviceWorker' in navigator)) return;
+  let reloading = false;
+  const hadController = Boolean(navigator.serviceWorker.controller);
+  navigator.serviceWorker.addEventListener('controllerchange', () => {
+    // First install takes control silently; a later one is the update the researcher asked for.
+    if (!hadController || reloading) return;
+    reloading = true;
+    location.reload();
+  });
+  try {
+    const reg = await navigator.serviceWorker.register('sw.js', { scope: './' });
+    const watch = (w) => {
+      if (!w) return;
+      const ready = () => {
+        if (w.state === 'installed' && navigator.serviceWorker.controller) { A.waitingWorker = w; renderStatus(); }
+      };
+      w.addEventListener('statechange', ready);
+      ready();
+    };
+    watch(reg.waiting);
+    reg.addEventListener('updatefound', () => watch(reg.installing));
+    A.registration = reg;
+  } catch (err) {
+    console.warn('service worker not registered', err);
+  }
+}
+
+// ---- start --------------------------------------------------------------------------------------
+
+export async function start() {
+  A.db = await openDB(undefined, { onVersionChange: () => location.reload() });
+  A.deviceId = await A.db.getKV('device_id');
+  if (!A.deviceId) { A.deviceId = uuid(); await A.db.setKV('device_id', A.deviceId); }
+  A.session = (await A.db.getKV('session')) || null;
+  A.me = (await A.db.getKV('me')) || null;
+  A.projectId = (await A.db.getKV('project_id')) || '';
+  A.kit = A.projectId ? (await A.db.getKV(`kit:${A.projectId}`)) || null : null;
+
+  const params = new URLSearchParams(location.search);
+  if (params.get('enrol')) {
+    A.enrolCode = params.get('enrol');
+    history.replaceState(null, '', location.pathname + '#/login');
+  }
+
+  A.api = createApi({
+    getToken: () => (A.session ? A.session.token : null),
+    onReach: (ok) => { if (A.online !== ok) { A.online = ok; if (A.outbox) changed(); } },
+  });
+  A.outbox = createOutbox({
+    db: A.db, api: A.api, deviceId: () => A.deviceId, getOwner: owner,
+    onChange: () => {
+      const err = A.outbox.state.lastError;
+      if (err && err.status === 401) sessionEnded();
+      changed();
+    },
+  });
+  window.addEventListener('hashchange', () => render(true));
+  window.addEventListener('online', () => { if (!A.me || !A.kit) refreshRemote(); });
+  await countRecords();
+  lastSynced = A.counts.synced;
+  await render(true);
+
+  registerWorker();
+  A.outbox.start();
+  if (loggedIn()) refreshRemote();
+  else A.api.health().catch(() => {});
+  if (A.session) requestPersistence();
+  else checkStorage();
+}

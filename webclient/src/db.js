@@ -1,0 +1,268 @@
+// The only module that touches IndexedDB. Records made on this phone live in `records`, keyed by the
+// UUID made here, until (and after) the server's receipt; `kv` holds the session, capture kits and
+// small settings. Every function opens its own transaction and finishes it before returning: callers
+// never hold a transaction open across a network request.
+
+export const DB_NAME = 'hearken';
+export const DB_VERSION = 2;
+
+// STEPS[v] upgrades a database at version v-1 to version v. Steps only add or migrate;
+// they never drop a store, because a store may hold records the server has not confirmed.
+const STEPS = [
+  null,
+  (db) => {
+    const records = db.createObjectStore('records', { keyPath: 'id' });
+    records.createIndex('by_state_seq', ['state', 'seq']);
+    db.createObjectStore('kv', { keyPath: 'key' });
+  },
+  // v2: a conversation screen reads only its own records, so index every record by its conversation.
+  (db, tx) => {
+    const records = tx.objectStore('records');
+    records.createIndex('by_conv', 'conv');
+    records.openCursor().onsuccess = (e) => {
+      const cursor = e.target.result;
+      if (!cursor) return;
+      const rec = cursor.value;
+      if (!rec.conv) {
+        rec.conv = convOf(rec.type, rec.id, rec.data);
+        cursor.update(rec);
+      }
+      cursor.continue();
+    };
+  },
+];
+
+export const STATES = ['local', 'synced', 'attention'];
+const TYPES = ['conversation', 'consent', 'fragment'];
+
+function convOf(type, id, data) {
+  return type === 'conversation' ? id : (data && data.conversation_id) || '';
+}
+
+function req(r) {
+  return new Promise((resolve, reject) => {
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+}
+
+function finished(tx) {
+  return new Promise((resolve, reject) => {
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error);
+    tx.onabort = () => reject(tx.error || new DOMException('transaction aborted', 'AbortError'));
+  });
+}
+
+export function uuid() {
+  if (globalThis.crypto && crypto.randomUUID) {
+    try { return crypto.randomUUID(); } catch { /* not a secure context */ }
+  }
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const x = [...b].map((v) => v.toString(16).padStart(2, '0')).join('');
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+}
+
+export async function openDB(name = DB_NAME, { onVersionChange } = {}) {
+  const open = indexedDB.open(name, DB_VERSION);
+  open.onupgradeneeded = (e) => {
+    for (let v = e.oldVersion + 1; v <= DB_VERSION; v++) STEPS[v](open.result, open.transaction);
+  };
+  const idb = await req(open);
+  // A newer version of the app opened the database in another tab: let its upgrade run.
+  idb.onversionchange = () => {
+    idb.close();
+    if (onVersionChange) onVersionChange();
+  };
+  return new Store(idb);
+}
+
+class Store {
+  constructor(idb) {
+    this.idb = idb;
+  }
+
+  async tx(stores, mode, fn) {
+    const tx = this.idb.transaction(stores, mode);
+    const [out] = await Promise.all([fn(tx), finished(tx)]);
+    return out;
+  }
+
+  close() {
+    this.idb.close();
+  }
+
+  getKV(key) {
+    return this.tx('kv', 'readonly', async (tx) => {
+      const row = await req(tx.objectStore('kv').get(key));
+      return row ? row.value : undefined;
+    });
+  }
+
+  setKV(key, value) {
+    return this.tx('kv', 'readwrite', (tx) => req(tx.objectStore('kv').put({ key, value })));
+  }
+
+  delKV(key) {
+    return this.tx('kv', 'readwrite', (tx) => req(tx.objectStore('kv').delete(key)));
+  }
+
+  // Adds new records in the given order; `seq` keeps that order so parents are always sent first.
+  addRecords(items) {
+    return this.tx(['records', 'kv'], 'readwrite', async (tx) => {
+      const kv = tx.objectStore('kv');
+      const store = tx.objectStore('records');
+      let seq = ((await req(kv.get('seq'))) || { value: 0 }).value;
+      const now = Date.now();
+      const out = [];
+      for (const it of items) {
+        if (!TYPES.includes(it.type)) throw new Error(`unknown record type ${it.type}`);
+        const id = it.id || uuid();
+        const rec = {
+          id, type: it.type, data: it.data, state: 'local', seq: ++seq, owner: it.owner || '',
+          conv: convOf(it.type, id, it.data), created: now, error: null, synced_at: null,
+        };
+        await req(store.add(rec));
+        out.push(rec);
+      }
+      await req(kv.put({ key: 'seq', value: seq }));
+      return out;
+    });
+  }
+
+  async addRecord(type, data, owner, id) {
+    return (await this.addRecords([{ type, data, owner, id }]))[0];
+  }
+
+  getRecord(id) {
+    return this.tx('records', 'readonly', (tx) => req(tx.objectStore('records').get(id)));
+  }
+
+  allRecords() {
+    return this.tx('records', 'readonly', async (tx) => {
+      const all = await req(tx.objectStore('records').getAll());
+      return all.sort((a, b) => a.seq - b.seq);
+    });
+  }
+
+  recordsOfConversation(convId) {
+    return this.tx('records', 'readonly', async (tx) => {
+      const all = await req(tx.objectStore('records').index('by_conv').getAll(convId));
+      return all.sort((a, b) => a.seq - b.seq);
+    });
+  }
+
+  // Records in one state, oldest first.
+  byState(state, limit) {
+    return this.tx('records', 'readonly', (tx) => {
+      const range = IDBKeyRange.bound([state, -Infinity], [state, Infinity]);
+      return req(tx.objectStore('records').index('by_state_seq').getAll(range, limit));
+    });
+  }
+
+  async counts() {
+    const out = { local: 0, synced: 0, attention: 0 };
+    await this.tx('records', 'readonly', async (tx) => {
+      const idx = tx.objectStore('records').index('by_state_seq');
+      for (const s of STATES) {
+        out[s] = await req(idx.count(IDBKeyRange.bound([s, -Infinity], [s, Infinity])));
+      }
+    });
+    return out;
+  }
+
+  // Applies the server's per-item results. Only `created` and `duplicate` take a record out of the
+  // outbox; `conflict` and `rejected` put it on the needs-attention list with the server's reason.
+  applyReceipts(results) {
+    return this.tx('records', 'readwrite', async (tx) => {
+      const store = tx.objectStore('records');
+      const now = Date.now();
+      let applied = 0;
+      for (const r of results || []) {
+        if (!r || typeof r.id !== 'string') continue;
+        const rec = await req(store.get(r.id));
+        if (!rec || rec.state !== 'local') continue;
+        if (r.status === 'created' || r.status === 'duplicate') {
+          rec.state = 'synced';
+          rec.synced_at = now;
+          rec.error = null;
+        } else if (r.status === 'conflict' || r.status === 'rejected') {
+          rec.state = 'attention';
+          rec.error = { status: r.status, code: r.code || r.status, detail: r.detail || '' };
+        } else {
+          continue;
+        }
+        await req(store.put(rec));
+        applied++;
+      }
+      return applied;
+    });
+  }
+
+  // Puts a needs-attention record back in the outbox, optionally with corrected data.
+  retry(id, data) {
+    return this.tx('records', 'readwrite', async (tx) => {
+      const store = tx.objectStore('records');
+      const rec = await req(store.get(id));
+      if (!rec || rec.state !== 'attention') return false;
+      rec.state = 'local';
+      rec.error = null;
+      if (data) rec.data = data;
+      await req(store.put(rec));
+      return true;
+    });
+  }
+
+  // Only a record the server refused can be thrown away, and only by the researcher's choice.
+  discard(id) {
+    return this.tx('records', 'readwrite', async (tx) => {
+      const store = tx.objectStore('records');
+      const rec = await req(store.get(id));
+      if (!rec || rec.state !== 'attention') return false;
+      await req(store.delete(id));
+      return true;
+    });
+  }
+
+  async exportAll(deviceId) {
+    return {
+      format: 'hearken-phone-export',
+      version: 1,
+      exported_at: new Date().toISOString(),
+      device_id: deviceId,
+      records: await this.allRecords(),
+    };
+  }
+
+  // Adds records from another phone's export. Records already here are left alone; anything the
+  // server has not confirmed goes into this phone's outbox (a replay is harmless: it answers duplicate).
+  importRecords(dump) {
+    if (!dump || dump.format !== 'hearken-phone-export' || !Array.isArray(dump.records)) {
+      return Promise.reject(new Error('not a Hearken export'));
+    }
+    const incoming = dump.records
+      .filter((r) => r && typeof r.id === 'string' && TYPES.includes(r.type) && r.data && typeof r.data === 'object')
+      .sort((a, b) => (a.seq || 0) - (b.seq || 0));
+    return this.tx(['records', 'kv'], 'readwrite', async (tx) => {
+      const kv = tx.objectStore('kv');
+      const store = tx.objectStore('records');
+      let seq = ((await req(kv.get('seq'))) || { value: 0 }).value;
+      let added = 0;
+      let skipped = 0;
+      for (const r of incoming) {
+        if (await req(store.get(r.id))) { skipped++; continue; }
+        const synced = r.state === 'synced';
+        await req(store.add({
+          id: r.id, type: r.type, data: r.data, state: synced ? 'synced' : 'local', seq: ++seq,
+          owner: r.owner || '', conv: convOf(r.type, r.id, r.data), created: r.created || Date.now(),
+          error: null, synced_at: synced ? r.synced_at || Date.now() : null,
+        }));
+        added++;
+      }
+      await req(kv.put({ key: 'seq', value: seq }));
+      return { added, skipped };
+    });
+  }
+}

@@ -1,0 +1,122 @@
+// The sync engine. It runs on start, when the browser says it is online, after each capture and when
+// the researcher presses "Send now" (Background Sync alone is not enough: Safari lacks it).
+// Records leave the outbox only on the server's per-item receipt (`created` or `duplicate`).
+
+export const MAX_DELAY_MS = 5 * 60 * 1000;
+
+// Exponential backoff with jitter, capped at five minutes.
+export function backoffDelay(attempt, rand = Math.random) {
+  const base = Math.min(MAX_DELAY_MS, 1000 * 2 ** Math.min(attempt, 20));
+  return Math.min(MAX_DELAY_MS, Math.round(base / 2 + (rand() * base) / 2));
+}
+
+const encoder = new TextEncoder();
+
+export function createOutbox({
+  db, api, deviceId, getOwner = () => '', onChange = () => {},
+  batchItems = 200, batchBytes = 1500 * 1024, timers = globalThis,
+}) {
+  const st = {
+    sending: new Set(), running: null, attempt: 0, timer: null, nextAt: null,
+    authNeeded: false, lastError: null, lastSyncAt: null,
+  };
+
+  async function selectBatch(limit) {
+    const pending = await db.byState('local');
+    const held = new Set((await db.byState('attention')).map((r) => r.id));
+    const owner = getOwner();
+    const batch = [];
+    let bytes = 0;
+    for (const r of pending) {
+      // Someone else's records wait for them to log in; children of a refused parent wait for its fix.
+      if (r.owner && owner && r.owner !== owner) continue;
+      if (held.has(r.data.conversation_id) || held.has(r.data.consent_id)) continue;
+      const item = { type: r.type, id: r.id, data: r.data };
+      const size = encoder.encode(JSON.stringify(item)).length + 1;
+      if (batch.length && (batch.length >= limit || bytes + size > batchBytes)) break;
+      batch.push(item);
+      bytes += size;
+    }
+    return batch;
+  }
+
+  function schedule(retryAfterSeconds) {
+    const delay = retryAfterSeconds
+      ? Math.min(MAX_DELAY_MS, retryAfterSeconds * 1000)
+      : backoffDelay(st.attempt);
+    st.attempt++;
+    st.nextAt = Date.now() + delay;
+    st.timer = timers.setTimeout(() => { st.timer = null; sync(); }, delay);
+  }
+
+  function clearTimer() {
+    if (st.timer) timers.clearTimeout(st.timer);
+    st.timer = null;
+    st.nextAt = null;
+  }
+
+  async function loop() {
+    let limit = batchItems;
+    for (;;) {
+      if (st.authNeeded) return;
+      const batch = await selectBatch(limit);
+      if (!batch.length) { st.attempt = 0; return; }
+      batch.forEach((i) => st.sending.add(i.id));
+      onChange();
+      let res;
+      try {
+        res = await api.sync(deviceId(), batch);
+      } catch (err) {
+        st.lastError = err;
+        if (err.status === 401) { st.authNeeded = true; return; }
+        if (err.status === 413 && batch.length > 1) { limit = Math.max(1, Math.floor(batch.length / 2)); continue; }
+        if (err.status >= 400 && err.status < 500 && ![408, 425, 429].includes(err.status)) {
+          // The whole request was refused: send one at a time to find the record the server will not take.
+          if (batch.length > 1) { limit = 1; continue; }
+          await db.applyReceipts([{ id: batch[0].id, status: 'rejected', code: err.code, detail: err.detail }]);
+          continue;
+        }
+        schedule(err.retryAfter);
+        return;
+      } finally {
+        batch.forEach((i) => st.sending.delete(i.id));
+      }
+      const applied = await db.applyReceipts(res && res.results);
+      st.lastSyncAt = Date.now();
+      st.lastError = null;
+      if (!applied) {
+        // An answer without a receipt for anything we sent: keep everything and try again later.
+        st.lastError = { status: 0, code: 'no_receipts', detail: '' };
+        schedule();
+        return;
+      }
+      st.attempt = 0;
+      onChange();
+    }
+  }
+
+  function sync() {
+    if (st.running) return st.running;
+    clearTimer();
+    st.running = loop()
+      .catch((err) => { st.lastError = { status: 0, code: 'client', detail: String(err) }; schedule(); })
+      .finally(() => { st.running = null; onChange(); });
+    onChange();
+    return st.running;
+  }
+
+  return {
+    state: st,
+    sync,
+    // After a new login the queue may go again.
+    resume() { st.authNeeded = false; st.attempt = 0; return sync(); },
+    start() {
+      globalThis.addEventListener('online', () => sync());
+      globalThis.addEventListener('visibilitychange', () => {
+        if (document.visibilityState === 'visible' && !st.running && !st.timer) sync();
+      });
+      return sync();
+    },
+    stop() { clearTimer(); },
+  };
+}

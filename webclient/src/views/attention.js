@@ -1,0 +1,46 @@
+// Records the server refused, each with the server's reason, to fix and send again or discard.
+
+import { S } from '../strings.js';
+import { h, uid } from '../dom.js';
+import { A, retry, discard } from '../app.js';
+import { backLink } from './common.js';
+
+function describe(rec) {
+  const d = rec.data;
+  if (rec.type === 'consent') return d.participant_label;
+  if (rec.type === 'fragment') return d.text.length > 100 ? `${d.text.slice(0, 100)}…` : d.text;
+  return d.started_at;
+}
+
+export async function attentionView() {
+  const recs = await A.db.byState('attention');
+  const body = [backLink(), h('h1', {}, S.attentionTitle), h('p', {}, S.attentionIntro)];
+  if (!recs.length) body.push(h('p', {}, S.nothingNeedsAttention));
+  body.push(h('ul', { class: 'list', id: 'attention' }, recs.map((rec) => {
+    const err = rec.error || {};
+    const kids = [
+      h('span', { class: 'title' }, S.types[rec.type], ': ', describe(rec)),
+      h('p', { class: 'reason' }, h('strong', {}, `${S.reason}: `), S.serverSaid(err.code, err.detail),
+        err.code ? h('span', { class: 'code' }, ` (${err.code})`) : null),
+    ];
+    let edit = null;
+    if (rec.type === 'fragment') {
+      const id = uid('fix');
+      edit = h('textarea', { id, rows: '3', maxlength: '5000', value: rec.data.text });
+      kids.push(h('label', { for: id }, S.text), edit);
+    }
+    kids.push(h('div', { class: 'actions' },
+      h('button', {
+        type: 'button', class: 'primary', 'data-action': 'retry',
+        onclick: () => retry(rec.id, edit && edit.value.trim() ? { ...rec.data, text: edit.value.trim() } : undefined),
+      }, edit ? S.fixAndRetry : S.retry),
+      h('button', {
+        type: 'button', class: 'danger', 'data-action': 'discard',
+        onclick: () => { if (confirm(S.confirmDiscard)) discard(rec.id); },
+      }, S.discard)));
+    return h('li', { class: 'item', 'data-id': rec.id, 'data-code': err.code || '' }, kids);
+  })));
+  return h('section', { class: 'screen' }, body);
+}
+attentionView.screen = 'attention';
+attentionView.live = true;

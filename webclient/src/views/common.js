@@ -1,0 +1,36 @@
+// Pieces shared by several screens.
+
+import { S } from '../strings.js';
+import { h } from '../dom.js';
+import { A } from '../app.js';
+
+export function stateOf(rec) {
+  return A.outbox && A.outbox.state.sending.has(rec.id) ? 'sending' : rec.state;
+}
+
+// The state in words (colour and icon only repeat it).
+export function badge(rec) {
+  const s = stateOf(rec);
+  return h('span', { class: `badge ${s}`, 'data-state': s }, S.state[s]);
+}
+
+// The worst state among a group of records decides the group's badge.
+export function groupBadge(recs) {
+  const order = ['attention', 'local', 'sending', 'synced'];
+  const states = recs.map(stateOf);
+  const s = order.find((x) => states.includes(x)) || 'synced';
+  return h('span', { class: `badge ${s}`, 'data-state': s }, S.state[s]);
+}
+
+export function backLink(href = '#/') {
+  return h('a', { href, class: 'back' }, `‹ ${S.back}`);
+}
+
+export function labelOf(consents, id) {
+  const c = consents.find((r) => r.id === id);
+  return c ? c.data.participant_label : '?';
+}
+
+export function findById(list, id) {
+  return (list || []).find((x) => x.id === id);
+}

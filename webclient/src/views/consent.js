@@ -1,0 +1,125 @@
+// Taking one participant's consent: label, the consent form text, a yes/no per scope, the method,
+// and a signature drawn on screen when the method is "signed".
+
+import { S } from '../strings.js';
+import { h, field, isoNow, uid } from '../dom.js';
+import { A, addConsent, go } from '../app.js';
+import { backLink } from './common.js';
+
+const ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZ'; // no 0/O or 1/I to misread
+
+export function suggestLabel(taken = []) {
+  for (;;) {
+    const b = crypto.getRandomValues(new Uint8Array(4));
+    const label = `P-${[...b].map((x) => ALPHABET[x % ALPHABET.length]).join('')}`;
+    if (!taken.includes(label)) return label;
+  }
+}
+
+function yesNo(name, legend) {
+  const yes = uid('y');
+  const no = uid('n');
+  return h('fieldset', { class: 'yesno', 'data-scope': name }, h('legend', {}, legend),
+    h('div', { class: 'choice' }, h('input', { type: 'radio', name: `scope-${name}`, id: yes, value: 'yes', required: true }),
+      h('label', { for: yes }, S.yes)),
+    h('div', { class: 'choice' }, h('input', { type: 'radio', name: `scope-${name}`, id: no, value: 'no' }),
+      h('label', { for: no }, S.no)));
+}
+
+function signaturePad() {
+  const canvas = h('canvas', { width: '320', height: '160', class: 'signature', role: 'img', 'aria-label': S.signHere });
+  const ctx = canvas.getContext('2d');
+  let drawing = false;
+  let drawn = false;
+  const clear = () => {
+    ctx.fillStyle = '#fff';
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    drawn = false;
+  };
+  clear();
+  const at = (e) => {
+    const r = canvas.getBoundingClientRect();
+    return [((e.clientX - r.left) * canvas.width) / r.width, ((e.clientY - r.top) * canvas.height) / r.height];
+  };
+  canvas.addEventListener('pointerdown', (e) => {
+    drawing = true;
+    canvas.setPointerCapture(e.pointerId);
+    ctx.beginPath();
+    ctx.moveTo(...at(e));
+  });
+  canvas.addEventListener('pointermove', (e) => {
+    if (!drawing) return;
+    ctx.lineWidth = 2.5;
+    ctx.lineCap = 'round';
+    ctx.strokeStyle = '#000';
+    ctx.lineTo(...at(e));
+    ctx.stroke();
+    drawn = true;
+  });
+  canvas.addEventListener('pointerup', () => { drawing = false; });
+  const box = h('div', { class: 'field', id: 'signature-box', hidden: true },
+    h('p', { class: 'label' }, S.signHere), h('p', { class: 'hint' }, S.signHint), canvas,
+    h('button', { type: 'button', onclick: clear }, S.clearSignature));
+  return { box, canvas, isDrawn: () => drawn, dataURL: () => canvas.toDataURL('image/png') };
+}
+
+export async function consentView(convId) {
+  const conv = await A.db.getRecord(convId);
+  const form = A.kit && A.kit.consent_form;
+  if (!conv || !form) { go(conv ? `#/c/${convId}` : '#/'); return h('section'); }
+  const taken = (await A.db.recordsOfConversation(convId)).filter((r) => r.type === 'consent')
+    .map((r) => r.data.participant_label);
+  const label = h('input', { type: 'text', name: 'label', value: suggestLabel(taken), autocapitalize: 'characters', maxlength: '40', required: true });
+  const scopes = form.scopes || [];
+  const scopeSets = scopes.map((s) => yesNo(s, S.scope[s] || s));
+  const methodId = (m) => `method-${m}`;
+  const pad = signaturePad();
+  const methods = h('fieldset', { class: 'methods' }, h('legend', {}, S.method),
+    Object.entries(S.methods).map(([m, text]) => h('div', { class: 'choice' },
+      h('input', {
+        type: 'radio', name: 'method', id: methodId(m), value: m, checked: m === 'verbal',
+        onchange: () => { pad.box.hidden = m !== 'signed'; },
+      }), h('label', { for: methodId(m) }, text))));
+  const error = h('p', { class: 'error', role: 'alert' });
+
+  const onsubmit = async (e) => {
+    e.preventDefault();
+    error.textContent = '';
+    const answers = scopeSets.map((fs) => {
+      const picked = fs.querySelector('input:checked');
+      return [fs.dataset.scope, picked ? picked.value : null];
+    });
+    const method = methods.querySelector('input:checked').value;
+    let problem = null;
+    if (!label.value.trim()) problem = [S.needLabel, label];
+    else if (answers.some(([, v]) => v === null)) problem = [S.answerAll, scopeSets[answers.findIndex(([, v]) => v === null)].querySelector('input')];
+    else if (method === 'signed' && !pad.isDrawn()) problem = [S.needSignature, pad.canvas];
+    if (problem) {
+      error.textContent = problem[0];
+      problem[1].focus();
+      return;
+    }
+    const data = {
+      conversation_id: convId,
+      participant_label: label.value.trim().toUpperCase(),
+      consent_form_id: form.id,
+      scopes: answers.filter(([, v]) => v === 'yes').map(([s]) => s),
+      method,
+      given_at: isoNow(),
+    };
+    if (method === 'signed') data.signature = pad.dataURL();
+    const rec = await addConsent(data);
+    go(`#/c/${convId}/capture/${rec.id}`);
+  };
+
+  return h('section', { class: 'screen' }, backLink(`#/c/${convId}`), h('h1', {}, S.consentTitle),
+    h('form', { id: 'consent', onsubmit, novalidate: true },
+      field(S.label, label, S.labelHint),
+      h('button', { type: 'button', onclick: () => { label.value = suggestLabel(taken); label.focus(); } }, S.newLabel),
+      h('article', { class: 'consent-form', 'aria-labelledby': 'cf-title' },
+        h('h2', { id: 'cf-title' }, form.title), h('p', { class: 'hint' }, S.formVersion(form.version)),
+        String(form.body || '').split(/\n\s*\n/).map((p) => h('p', {}, p))),
+      h('h2', {}, S.scopesLegend), scopeSets, methods, pad.box, error,
+      h('button', { type: 'submit', class: 'primary big' }, S.saveConsent)));
+}
+consentView.screen = 'consent';

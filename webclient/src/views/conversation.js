@@ -1,0 +1,82 @@
+// Starting a conversation, and one conversation's participants and fragments.
+
+import { S } from '../strings.js';
+import { h, field, fmtDateTime, isoNow, uid } from '../dom.js';
+import { A, addConversation, go } from '../app.js';
+import { badge, backLink, labelOf, findById } from './common.js';
+
+export async function newConversationView() {
+  const kit = A.kit;
+  if (!kit || !kit.can_capture) { go('#/'); return h('section'); }
+  const places = (kit.places || []).filter((p) => p.active !== false);
+  const prompts = (kit.prompts || []).filter((p) => p.active !== false).sort((a, b) => a.position - b.position);
+  const place = h('select', { name: 'place' }, h('option', { value: '' }, S.noPlace),
+    places.map((p) => h('option', { value: p.id }, p.name)));
+  const boxes = prompts.map((p) => {
+    const id = uid('prompt');
+    return h('div', { class: 'check' }, h('input', { type: 'checkbox', id, value: p.id, name: 'prompt' }),
+      h('label', { for: id }, p.text));
+  });
+  const note = h('textarea', { name: 'note', rows: '2', maxlength: '2000' });
+  return h('section', { class: 'screen' }, backLink(), h('h1', {}, S.newConversation),
+    h('form', {
+      id: 'new-conversation',
+      onsubmit: async (e) => {
+        e.preventDefault();
+        const data = {
+          project_id: A.projectId,
+          prompt_ids: boxes.map((b) => b.querySelector('input')).filter((i) => i.checked).map((i) => i.value),
+          started_at: isoNow(),
+        };
+        if (place.value) data.place_id = place.value;
+        if (note.value.trim()) data.note = note.value.trim();
+        const rec = await addConversation(data);
+        go(`#/c/${rec.id}`);
+      },
+    },
+    field(S.place, place),
+    prompts.length ? h('fieldset', {}, h('legend', {}, S.prompts), boxes) : null,
+    field(S.note, note, S.noteHint),
+    h('button', { type: 'submit', class: 'primary big' }, S.start)));
+}
+newConversationView.screen = 'new-conversation';
+
+export async function conversationView(convId) {
+  const recs = await A.db.recordsOfConversation(convId);
+  const conv = recs.find((r) => r.id === convId);
+  if (!conv) { go('#/'); return h('section'); }
+  const consents = recs.filter((r) => r.type === 'consent');
+  const frags = recs.filter((r) => r.type === 'fragment');
+  const kit = A.kit;
+  const place = kit && findById(kit.places, conv.data.place_id);
+  const body = [backLink(), h('h1', {}, S.conversationTitle),
+    h('p', {}, place ? `${place.name} · ` : '', S.startedAt(fmtDateTime(conv.data.started_at)), ' ', badge(conv))];
+
+  if (!kit || !kit.consent_form) body.push(h('p', { class: 'notice warn' }, S.noConsentForm));
+  else body.push(h('a', { href: `#/c/${convId}/consent`, class: 'button primary big', id: 'add-participant' }, S.addParticipant));
+
+  if (!consents.length) body.push(h('p', {}, S.noParticipants));
+  else {
+    body.push(h('h2', {}, S.participants(consents.length)));
+    body.push(h('ul', { class: 'list', id: 'participants' }, consents.map((c) => {
+      const n = frags.filter((f) => f.data.consent_id === c.id).length;
+      return h('li', { class: 'item' },
+        h('span', { class: 'title' }, c.data.participant_label),
+        h('span', { class: 'meta' }, S.scopesShort(c.data.scopes), ` · ${S.fragments(n)}`),
+        badge(c),
+        h('a', { href: `#/c/${convId}/capture/${c.id}`, class: 'button', 'data-capture': c.data.participant_label },
+          S.capture));
+    })));
+  }
+  if (frags.length) {
+    body.push(h('h2', {}, S.fragments(frags.length)));
+    body.push(h('ul', { class: 'list', id: 'fragments' }, frags.slice().reverse().map((f) =>
+      h('li', { class: 'item', 'data-id': f.id },
+        h('span', { class: 'title' }, `${labelOf(consents, f.data.consent_id)} · ${S.kinds[f.data.kind] || f.data.kind}`),
+        h('span', { class: 'meta text' }, f.data.text.length > 140 ? `${f.data.text.slice(0, 140)}…` : f.data.text),
+        badge(f)))));
+  }
+  return h('section', { class: 'screen' }, body);
+}
+conversationView.screen = 'conversation';
+conversationView.live = true;

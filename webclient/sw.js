@@ -1,0 +1,62 @@
+// The service worker keeps the app shell (versioned GET assets) so the app opens with no network.
+// It never caches /api/ responses and never touches IndexedDB: the outbox belongs to the page.
+// Change VERSION whenever a shell file changes; the new worker waits until the researcher chooses
+// "Use the new version" (or every tab is closed), so a capture in progress is never interrupted.
+
+const VERSION = '2026.11.23-1';
+const CACHE = `hearken-shell-${VERSION}`;
+const SHELL = [
+  './',
+  'index.html',
+  'manifest.webmanifest',
+  'icon.svg',
+  'css/app.css',
+  'src/main.js',
+  'src/app.js',
+  'src/db.js',
+  'src/api.js',
+  'src/outbox.js',
+  'src/strings.js',
+  'src/dom.js',
+  'src/views/common.js',
+  'src/views/login.js',
+  'src/views/home.js',
+  'src/views/conversation.js',
+  'src/views/consent.js',
+  'src/views/fragment.js',
+  'src/views/attention.js',
+  'src/views/phone.js',
+];
+
+self.addEventListener('install', (event) => {
+  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL.map((u) => new Request(u, { cache: 'reload' })))));
+});
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil((async () => {
+    const names = await caches.keys();
+    await Promise.all(names.filter((n) => n.startsWith('hearken-shell-') && n !== CACHE).map((n) => caches.delete(n)));
+    await self.clients.claim();
+  })());
+});
+
+self.addEventListener('message', (event) => {
+  if (event.data && event.data.type === 'skip-waiting') self.skipWaiting();
+});
+
+self.addEventListener('fetch', (event) => {
+  const req = event.request;
+  if (req.method !== 'GET') return;
+  const url = new URL(req.url);
+  if (url.origin !== self.location.origin || url.pathname.startsWith('/api/')) return;
+  const scope = new URL(self.registration.scope).pathname;
+  if (!url.pathname.startsWith(scope)) return;
+  event.respondWith((async () => {
+    const cache = await caches.open(CACHE);
+    // Every page of the app is the same shell (routes live in the hash; ?enrol=CODE is read by the page).
+    const key = req.mode === 'navigate' ? './' : req;
+    const hit = await cache.match(key, { ignoreSearch: req.mode === 'navigate' });
+    if (hit) return hit;
+    return fetch(req);
+  })());
+});
