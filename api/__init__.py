@@ -1,0 +1,1 @@
+"""Hearken: consented fragments of community conversations."""

@@ -1,0 +1,131 @@
+"""The `hearken` command: serve, migrate, create-user, demo, bench."""
+
+import argparse
+import getpass
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def migrate(url: str | None = None) -> None:
+    """Bring the database to the newest schema (`alembic upgrade head`)."""
+    from alembic import command
+    from alembic.config import Config
+
+    from api.config import get_settings
+
+    settings = get_settings()
+    if not url and not settings.database_url:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    cfg = Config(str(REPO / "alembic.ini"))
+    if url:
+        cfg.attributes["url"] = url
+    command.upgrade(cfg, "head")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    migrate()
+    ssl = {}
+    if args.ssl_certfile:
+        ssl = {"ssl_certfile": args.ssl_certfile, "ssl_keyfile": args.ssl_keyfile}
+    scheme = "https" if ssl else "http"
+    print(f"Hearken is running at {scheme}://{args.host}:{args.port}/  (web client at /app/, API docs at /docs)",
+          flush=True)
+    uvicorn.run("api.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                log_level=args.log_level, **ssl)
+    return 0
+
+
+def _create_user(args: argparse.Namespace) -> int:
+    from sqlmodel import select
+
+    from api.db import open_session
+    from api.people import service as people
+    from api.people.models import User, UserCreate
+    from api.projects.models import Membership, Project, Role
+
+    password = args.password or os.environ.get("HEARKEN_PASSWORD")
+    if not password:
+        if not sys.stdin.isatty():
+            print("Give --password (or HEARKEN_PASSWORD) when not at a terminal.", file=sys.stderr)
+            return 2
+        password = getpass.getpass("Password (10 characters or more): ")
+    try:
+        data = UserCreate(email=args.email, password=password, display_name=args.name or "",
+                          is_admin=args.role == "admin")
+    except ValidationError as exc:
+        print("; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors()), file=sys.stderr)
+        return 2
+    with open_session() as session:
+        if session.exec(select(User).where(User.email == data.email)).first():
+            print(f"A user with the email {data.email} already exists.", file=sys.stderr)
+            return 1
+        user = people.create_user(session, None, data)
+        if args.role != "admin" and args.project:
+            project = session.exec(select(Project).where(Project.name == args.project)).first()
+            if project is None:
+                print(f"No project called {args.project!r}.", file=sys.stderr)
+                return 1
+            session.add(Membership(project_id=project.id, user_id=user.id, role=Role(args.role)))
+        session.commit()
+        print(f"Created {args.role} {user.email} ({user.id}).")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from api.demo import seed
+
+    migrate()
+    print(seed(password=args.password))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    return subprocess.call([sys.executable, str(REPO / "scripts" / "bench.py"), *args.rest])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hearken", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="migrate, then serve the API and the web client")
+    p.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--log-level", default="info")
+    p.add_argument("--ssl-certfile", help="serve HTTPS (phones need it for offline use)")
+    p.add_argument("--ssl-keyfile")
+    p.set_defaults(func=_serve)
+
+    p = sub.add_parser("migrate", help="bring the database to the newest schema")
+    p.set_defaults(func=lambda a: migrate() or 0)
+
+    p = sub.add_parser("create-user", help="create a user (the first admin, say)")
+    p.add_argument("--email", required=True)
+    p.add_argument("--role", choices=["admin", "coordinator", "researcher"], required=True)
+    p.add_argument("--password", help="prompted for when left out")
+    p.add_argument("--name", help="display name")
+    p.add_argument("--project", help="add a coordinator or researcher to this project (by name)")
+    p.set_defaults(func=_create_user)
+
+    p = sub.add_parser("demo", help="seed a realistic demo project to look around in")
+    p.add_argument("--password", default="hearken-demo", help="password of every demo account")
+    p.set_defaults(func=_demo)
+
+    p = sub.add_parser("bench", help="run scripts/bench.py")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_bench)
+
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""Settings from HEARKEN_* environment variables. Defaults run a laptop install with nothing set."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HEARKEN_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production", "test"] = "development"
+    data_dir: Path = Path("data")
+    database_url: str = ""  # empty means SQLite in data_dir
+    webclient_dir: Path | None = None  # the web client served at /app/; the repository's webclient/ by default
+
+    session_ttl_hours: int = 12
+    device_token_ttl_days: int = 365
+    enrolment_code_ttl_minutes: int = 30
+
+    # Login throttling per account: after `login_slow_after` failures each attempt waits a little longer,
+    # after `login_lock_after` the account refuses logins for `login_lock_minutes`.
+    login_slow_after: int = 3
+    login_lock_after: int = 10
+    login_lock_minutes: int = 15
+
+    sync_max_items: int = 500
+    sync_max_bytes: int = 2 * 1024 * 1024
+    clock_skew_hours: int = 24
+    fragment_max_chars: int = 5000
+
+    @model_validator(mode="after")
+    def _refuse_unsafe(self) -> "Settings":
+        if self.environment == "production" and self.resolved_database_url().startswith("sqlite:///:memory:"):
+            raise ValueError("an in-memory database loses everything on restart; set HEARKEN_DATABASE_URL")
+        return self
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            # Accept the libpq-style URL that PostgreSQL tools print; we talk to it through psycopg 3.
+            if url.startswith("postgresql://") or url.startswith("postgres://"):
+                url = "postgresql+psycopg://" + url.split("://", 1)[1]
+            return url
+        return f"sqlite:///{(self.data_dir / 'hearken.db').resolve()}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

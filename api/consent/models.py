@@ -1,0 +1,147 @@
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from api.db import new_id, text_column, ts_column, utcnow
+
+
+class Scope(StrEnum):
+    audio = "audio"
+    quote = "quote"
+    share = "share"
+    publish = "publish"
+
+
+class ConsentMethod(StrEnum):
+    verbal = "verbal"
+    signed = "signed"
+    written = "written"
+
+
+class ConsentForm(SQLModel, table=True):
+    """One version of a project's consent form. Once a consent refers to it, it never changes."""
+
+    __tablename__ = "consent_forms"
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    project_id: uuid.UUID = Field(foreign_key="projects.id", index=True, ondelete="CASCADE")
+    version: int
+    title: str = Field(max_length=200)
+    body: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    scopes: list[str] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
+    created_by: uuid.UUID = Field(foreign_key="users.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
+
+    __table_args__ = (sa.UniqueConstraint("project_id", "version"),)
+
+
+class ConsentFormCreate(SQLModel):
+    model_config = {"extra": "forbid"}
+    title: str = Field(min_length=1, max_length=200)
+    body: str = Field(min_length=1, max_length=50_000)
+    scopes: list[Scope] = Field(min_length=1, max_length=4)
+
+
+class ConsentFormUpdate(SQLModel):
+    model_config = {"extra": "forbid"}
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    body: str | None = Field(default=None, min_length=1, max_length=50_000)
+    scopes: list[Scope] | None = Field(default=None, min_length=1, max_length=4)
+
+
+class ConsentFormPublic(SQLModel):
+    id: uuid.UUID
+    project_id: uuid.UUID
+    version: int
+    title: str
+    body: str
+    scopes: list[str]
+    created_at: datetime
+    current: bool = False
+    in_use: bool = False
+
+
+class Participant(SQLModel, table=True):
+    """A person in a conversation, known only by a pseudonymous label. No names, no contact details."""
+
+    __tablename__ = "participants"
+    id: uuid.UUID = Field(primary_key=True)  # derived from conversation and label, so replays agree
+    project_id: uuid.UUID = Field(foreign_key="projects.id", index=True, ondelete="CASCADE")
+    conversation_id: uuid.UUID = Field(foreign_key="conversations.id", ondelete="CASCADE")
+    label: str = Field(max_length=40)
+
+    __table_args__ = (sa.UniqueConstraint("conversation_id", "label"),)
+
+
+PARTICIPANT_NAMESPACE = uuid.UUID("6a1f0c52-2d8e-4c55-9d0e-7c1b8f1e9a10")
+
+
+def participant_id(conversation_id: uuid.UUID, label: str) -> uuid.UUID:
+    return uuid.uuid5(PARTICIPANT_NAMESPACE, f"{conversation_id}:{label}")
+
+
+class Consent(SQLModel, table=True):
+    __tablename__ = "consents"
+    id: uuid.UUID = Field(primary_key=True)  # chosen by the phone
+    project_id: uuid.UUID = Field(foreign_key="projects.id", index=True, ondelete="CASCADE")
+    conversation_id: uuid.UUID = Field(foreign_key="conversations.id", index=True, ondelete="CASCADE")
+    participant_id: uuid.UUID = Field(foreign_key="participants.id", index=True)
+    consent_form_id: uuid.UUID = Field(foreign_key="consent_forms.id")
+    scope_audio: bool = False
+    scope_quote: bool = False
+    scope_share: bool = False
+    scope_publish: bool = False
+    method: ConsentMethod = Field(sa_type=sa.String(16))
+    given_at: datetime = Field(sa_column=ts_column())
+    signature: str | None = Field(default=None, sa_column=text_column())
+    recorded_by: uuid.UUID = Field(foreign_key="users.id", index=True)
+    received_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
+    withdrawn_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
+    withdrawn_by: uuid.UUID | None = Field(default=None, foreign_key="users.id")
+    version: int = 1
+    # SHA-256 of the record as the phone first sent it: a replay matches it, a different record does not.
+    sync_hash: str = Field(max_length=64)
+
+    @property
+    def scopes(self) -> list[str]:
+        return [s.value for s in Scope if getattr(self, f"scope_{s.value}")]
+
+    def allows(self, scope: Scope) -> bool:
+        return bool(getattr(self, f"scope_{scope.value}"))
+
+
+class ConsentPublic(SQLModel):
+    id: uuid.UUID
+    project_id: uuid.UUID
+    conversation_id: uuid.UUID
+    participant_id: uuid.UUID
+    participant_label: str
+    consent_form_id: uuid.UUID
+    scopes: list[str]
+    method: ConsentMethod
+    given_at: datetime
+    has_signature: bool
+    recorded_by: uuid.UUID
+    received_at: datetime
+    withdrawn_at: datetime | None
+    version: int
+
+
+class ConsentUpdate(SQLModel):
+    """Scopes may only be narrowed after the fact; widening needs a new consent from the participant."""
+
+    model_config = {"extra": "forbid"}
+    scopes: list[Scope] = Field(max_length=4)
+
+
+class WithdrawRequest(SQLModel):
+    model_config = {"extra": "forbid"}
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class WithdrawResult(SQLModel):
+    consent_id: uuid.UUID
+    withdrawn_at: datetime
+    fragments_erased: int

@@ -1,0 +1,90 @@
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from api.consent import service
+from api.consent.models import (
+    ConsentFormCreate,
+    ConsentFormPublic,
+    ConsentFormUpdate,
+    ConsentPublic,
+    ConsentUpdate,
+    WithdrawRequest,
+    WithdrawResult,
+)
+from api.db import SessionDep
+from api.errors import Conflict, Forbidden, NotFound, PreconditionFailed, responses
+from api.people.deps import CurrentActor
+from api.projects import service as projects
+from api.versioning import etag, if_match_version
+
+router = APIRouter(prefix="/api/v1", tags=["consent"])
+
+
+@router.post("/projects/{project_id}/consent-forms", response_model=ConsentFormPublic, status_code=201,
+             responses=responses(NotFound, Forbidden))
+def create_consent_form(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID,
+                        body: ConsentFormCreate) -> ConsentFormPublic:
+    """Write a new version of the project's consent form; it becomes the current one phones pick up."""
+    project = projects.require_coordinator(session, actor, project_id)
+    return service.form_public(session, service.create_form(session, actor, project, body))
+
+
+@router.get("/projects/{project_id}/consent-forms", response_model=list[ConsentFormPublic],
+            responses=responses(NotFound))
+def list_consent_forms(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID) -> list[ConsentFormPublic]:
+    """Every version of the project's consent form, newest (current) first."""
+    project, _ = projects.get_project(session, actor, project_id)
+    forms = service.list_forms(session, project)
+    return [service.form_public(session, f, forms[0]) for f in forms]
+
+
+@router.patch("/consent-forms/{form_id}", response_model=ConsentFormPublic,
+              responses=responses(NotFound, Forbidden, Conflict))
+def update_consent_form(session: SessionDep, actor: CurrentActor, form_id: uuid.UUID,
+                        body: ConsentFormUpdate) -> ConsentFormPublic:
+    """Correct a consent form version that no consent refers to yet; a used one answers 409."""
+    form = service.get_form(session, actor, form_id)
+    projects.require_coordinator(session, actor, form.project_id)
+    return service.form_public(session, service.update_form(session, actor, form, body))
+
+
+@router.get("/consents", response_model=list[ConsentPublic], responses=responses(NotFound))
+def list_consents(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID,
+                  conversation_id: uuid.UUID | None = None,
+                  participant_label: Annotated[str | None, Query(max_length=40)] = None,
+                  limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                  offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> list[ConsentPublic]:
+    """A project's consents (a researcher sees those they recorded)."""
+    return [service.consent_public(c, p.label) for c, p in service.list_consents(
+        session, actor, project_id, conversation_id, participant_label, limit, offset)]
+
+
+@router.get("/consents/{consent_id}", response_model=ConsentPublic, responses=responses(NotFound))
+def get_consent(session: SessionDep, actor: CurrentActor, consent_id: uuid.UUID, response: Response) -> ConsentPublic:
+    """One consent: what the participant agreed to, how, and whether it was withdrawn."""
+    consent, participant = service.get_consent(session, actor, consent_id)
+    response.headers["ETag"] = etag(consent.version)
+    return service.consent_public(consent, participant.label)
+
+
+@router.patch("/consents/{consent_id}", response_model=ConsentPublic,
+              responses=responses(NotFound, Forbidden, Conflict, PreconditionFailed))
+def narrow_consent(session: SessionDep, actor: CurrentActor, consent_id: uuid.UUID, body: ConsentUpdate,
+                   version: Annotated[int | None, Depends(if_match_version)]) -> ConsentPublic:
+    """Narrow a consent's scopes (never widen). Quotes lose their text when `quote` is taken away."""
+    consent, participant = service.get_consent(session, actor, consent_id)
+    if version is None:
+        raise PreconditionFailed("Send the version you edited in If-Match.", code="version_required")
+    return service.consent_public(service.narrow_scopes(session, actor, consent, body, version), participant.label)
+
+
+@router.post("/consents/{consent_id}/withdraw", response_model=WithdrawResult,
+             responses=responses(NotFound, Forbidden, Conflict))
+def withdraw_consent(session: SessionDep, actor: CurrentActor, consent_id: uuid.UUID,
+                     body: WithdrawRequest | None = None) -> WithdrawResult:
+    """Withdraw a participant's consent, at once and for good: the text of every fragment under it is erased
+    (a tombstone stays so other tools learn to delete their copies). Answers how many fragments were erased."""
+    consent, _ = service.get_consent(session, actor, consent_id)
+    return service.withdraw(session, actor, consent, body.reason if body else None)

@@ -1,0 +1,148 @@
+"""The database: engine, naming convention, column types, and the one place a transaction commits."""
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import Depends, Request
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel
+
+from api.config import get_settings
+from api.errors import AppError
+
+# Explicit constraint names, so migrations can name what they alter on both databases.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+# Full-text search lives beside the tables (FTS5 on SQLite, an expression index on PostgreSQL) and is
+# made by hand in the migrations; autogenerate has no model for it and must leave it alone.
+SEARCH_OBJECTS_PREFIX = "fragments_fts"
+
+
+def include_in_autogenerate(name: str | None, *_: Any) -> bool:
+    """Alembic's include_name / include_object filter: everything but the search objects."""
+    return not (name or "").startswith(SEARCH_OBJECTS_PREFIX)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python, whatever the database keeps."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def ts_column(nullable: bool = False, index: bool = False) -> Any:
+    return sa.Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+def json_column(nullable: bool = True) -> Any:
+    return sa.Column(sa.JSON(), nullable=nullable)
+
+
+def text_column(nullable: bool = True) -> Any:
+    return sa.Column(sa.Text(), nullable=nullable)
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # Let SQLAlchemy, not pysqlite, decide when a transaction begins (see the "begin" hook).
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            # Erased content must not linger in free pages of the file.
+            cur.execute("PRAGMA secure_delete=ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            # A writing transaction takes the write lock up front (IMMEDIATE), so two writers queue
+            # instead of one failing with "database is locked" when it upgrades a read; reads stay
+            # deferred and run beside a writer in WAL mode.
+            read_only = conn.get_execution_options().get("read_only", False)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+_engine: Engine | None = None
+
+
+def get_engine() -> Engine:
+    global _engine
+    if _engine is None:
+        settings = get_settings()
+        if settings.resolved_database_url().startswith("sqlite"):
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        _engine = make_engine(settings.resolved_database_url())
+    return _engine
+
+
+def set_engine(engine: Engine | None) -> None:
+    """Point the app at another engine (tests, CLI)."""
+    global _engine
+    _engine = engine
+
+
+def open_session(read_only: bool = False) -> Session:
+    engine = get_engine()
+    bind = engine.execution_options(read_only=True) if read_only else engine
+    return Session(bind, expire_on_commit=False)
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One request, one transaction: the only commit, or a rollback on any exception."""
+    with open_session(read_only=request.method in ("GET", "HEAD")) as session:
+        try:
+            yield session
+            session.commit()
+        except AppError as exc:
+            if exc.keep_changes:
+                session.commit()
+            else:
+                session.rollback()
+            raise
+        except Exception:
+            session.rollback()
+            raise
+
+
+SessionDep = Annotated[Session, Depends(get_session)]

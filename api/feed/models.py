@@ -1,0 +1,49 @@
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from api.db import ts_column, utcnow
+
+
+class ChangeOp(StrEnum):
+    upsert = "upsert"
+    tombstone = "tombstone"
+
+
+class Change(SQLModel, table=True):
+    """The change sequence. One row per entity at its latest change; `seq` only ever grows."""
+
+    __tablename__ = "changes"
+    __table_args__ = (
+        sa.Index("ix_changes_entity", "entity", "entity_id"),
+        sa.Index("ix_changes_project_seq", "project_id", "seq"),
+        {"sqlite_autoincrement": True},
+    )
+    seq: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                                                              primary_key=True, autoincrement=True))
+    project_id: uuid.UUID = Field(foreign_key="projects.id", ondelete="CASCADE")
+    # Whose record it is, so a researcher's feed shows only their own.
+    owner_id: uuid.UUID | None = Field(default=None)
+    entity: str = Field(max_length=32)
+    entity_id: uuid.UUID
+    op: ChangeOp = Field(sa_type=sa.String(16))
+    at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
+
+
+class ChangePublic(SQLModel):
+    seq: int
+    entity: str
+    id: uuid.UUID
+    op: ChangeOp
+    at: datetime
+    record: dict[str, Any] | None
+
+
+class ChangePage(SQLModel):
+    items: list[ChangePublic]
+    last_seq: int
+    has_more: bool

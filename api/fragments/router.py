@@ -1,0 +1,70 @@
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+from pydantic import AwareDatetime
+
+from api.db import SessionDep
+from api.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, responses
+from api.fragments import service
+from api.fragments.models import FragmentKind, FragmentPage, FragmentPublic, FragmentStatus, FragmentUpdate
+from api.people.deps import CurrentActor
+from api.versioning import etag, if_match_version
+
+router = APIRouter(prefix="/api/v1/fragments", tags=["fragments"])
+
+
+@router.get("", response_model=FragmentPage, responses=responses(NotFound, Invalid))
+def list_fragments(
+    session: SessionDep, actor: CurrentActor,
+    project_id: uuid.UUID | None = None,
+    place: Annotated[uuid.UUID | None, Query(description="A place id.")] = None,
+    prompt_id: uuid.UUID | None = None,
+    kind: FragmentKind | None = None,
+    tag: Annotated[uuid.UUID | None, Query(description="A tag id.")] = None,
+    conversation_id: uuid.UUID | None = None,
+    consent_id: uuid.UUID | None = None,
+    status: FragmentStatus | None = None,
+    sensitive: bool | None = None,
+    captured_after: AwareDatetime | None = None,
+    captured_before: AwareDatetime | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="Words to find in the text.")] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> FragmentPage:
+    """Fragments the caller may read, in capture order, a page at a time (follow `next_cursor`).
+    Erased fragments are listed as tombstones (no content) unless filtered out with `status=active`."""
+    filters: dict[str, object] = {"place_id": place, "prompt_id": prompt_id, "kind": kind, "tag_id": tag,
+                                  "conversation_id": conversation_id, "consent_id": consent_id, "status": status,
+                                  "sensitive": sensitive, "captured_after": captured_after,
+                                  "captured_before": captured_before}
+    rows, next_cursor = service.list_fragments(session, actor, project_id=project_id, filters=filters, q=q,
+                                               cursor=cursor, limit=limit)
+    return FragmentPage(items=service.public(session, rows), next_cursor=next_cursor)
+
+
+@router.get("/{fragment_id}", response_model=FragmentPublic, responses={**responses(NotFound), 304: {}})
+def get_fragment(session: SessionDep, actor: CurrentActor, fragment_id: uuid.UUID, response: Response,
+                 if_none_match: Annotated[str | None, Header()] = None) -> FragmentPublic | Response:
+    """One fragment; its ETag is its version (send If-None-Match to get 304 when unchanged)."""
+    fragment, _ = service.get_for_reader(session, actor, fragment_id)
+    tag = etag(fragment.version)
+    if if_none_match and tag in [t.strip().removeprefix("W/") for t in if_none_match.split(",")]:
+        return Response(status_code=304, headers={"ETag": tag})
+    response.headers["ETag"] = tag
+    return service.public(session, [fragment])[0]
+
+
+@router.patch("/{fragment_id}", response_model=FragmentPublic,
+              responses=responses(NotFound, Forbidden, Conflict, PreconditionFailed, Invalid))
+def update_fragment(session: SessionDep, actor: CurrentActor, fragment_id: uuid.UUID, body: FragmentUpdate,
+                    response: Response,
+                    version: Annotated[int | None, Depends(if_match_version)]) -> FragmentPublic:
+    """Edit a fragment, sending its version in If-Match; a stale version answers 409 with the current record.
+    A researcher may edit their own until a coordinator has reviewed it."""
+    fragment, role = service.get_for_reader(session, actor, fragment_id)
+    fragment = service.update(session, actor, fragment, role, body, version)
+    response.headers["ETag"] = etag(fragment.version)
+    return service.public(session, [fragment])[0]
+
+

@@ -1,0 +1,193 @@
+"""Fragments: reading them within the caller's rights, editing with a version check, erasing for real."""
+
+import base64
+import json
+import re
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from api.audit import service as audit
+from api.db import utcnow
+from api.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
+from api.feed import service as feed
+from api.feed.models import ChangeOp
+from api.fragments.models import ERASED_HASH, Fragment, FragmentPublic, FragmentStatus, FragmentUpdate
+from api.people.deps import Actor
+from api.projects import service as projects
+from api.tags.models import FragmentTag
+
+
+def public(session: Session, fragments: Sequence[Fragment]) -> list[FragmentPublic]:
+    ids = [f.id for f in fragments]
+    tags: dict[uuid.UUID, list[uuid.UUID]] = {i: [] for i in ids}
+    if ids:
+        for fid, tid in session.exec(select(FragmentTag.fragment_id, FragmentTag.tag_id)
+                                     .where(col(FragmentTag.fragment_id).in_(ids))):
+            tags[fid].append(tid)
+    return [FragmentPublic.model_validate(f, update={"tag_ids": sorted(tags[f.id], key=str)}) for f in fragments]
+
+
+def can_read(role: str | None, actor: Actor, fragment: Fragment) -> bool:
+    return projects.is_manager(role) or (role is not None and fragment.researcher_id == actor.id)
+
+
+def get_for_reader(session: Session, actor: Actor, fragment_id: uuid.UUID) -> tuple[Fragment, str]:
+    fragment = session.get(Fragment, fragment_id)
+    if fragment is not None:
+        role = projects.role_in(session, actor, fragment.project_id)
+        if can_read(role, actor, fragment):
+            assert role is not None
+            return fragment, role
+    raise NotFound("No such fragment.")
+
+
+def update(session: Session, actor: Actor, fragment: Fragment, role: str, data: FragmentUpdate,
+           expected_version: int | None) -> Fragment:
+    manager = projects.is_manager(role)
+    if fragment.status != FragmentStatus.active:
+        raise Conflict("This fragment was erased and cannot be edited.", code="fragment_erased")
+    if not manager and fragment.reviewed_at is not None:
+        raise Forbidden("A coordinator has reviewed this fragment; only coordinators can edit it now.")
+    if expected_version is None:
+        raise PreconditionFailed("Send the version you edited in If-Match.", code="version_required")
+    if expected_version != fragment.version:
+        raise Conflict("Someone changed this fragment since you read it.", code="version_conflict",
+                       extra={"current": public(session, [fragment])[0].model_dump(mode="json")})
+    changes = data.model_dump(exclude_unset=True)
+    reviewed = changes.pop("reviewed", None)
+    if reviewed is not None:
+        if not manager:
+            raise Forbidden("Only coordinators mark fragments reviewed.")
+        fragment.reviewed_at = utcnow() if reviewed else None
+        fragment.reviewed_by = actor.id if reviewed else None
+    for key in ("kind", "text"):
+        if key in changes and changes[key] is None:
+            raise Invalid(f"{key} cannot be empty")
+    if "kind" in changes or "answers" in changes or "prompt_id" in changes:
+        from api.sync import rules  # the capture rules apply to edits as much as to new records
+
+        rules.check_fragment_edit(session, fragment, changes)
+    for key, value in changes.items():
+        setattr(fragment, key, value)
+    fragment.version += 1
+    fragment.updated_at = utcnow()
+    session.add(fragment)
+    feed.record(session, project_id=fragment.project_id, entity="fragment", entity_id=fragment.id,
+                owner_id=fragment.researcher_id)
+    audit.record(session, actor_id=actor.id, action="fragment.update", entity="fragment", entity_id=fragment.id,
+                 project_id=fragment.project_id,
+                 detail={"fields": sorted(data.model_dump(exclude_unset=True)), "version": fragment.version})
+    return fragment
+
+
+def ids_under_consent(session: Session, consent_id: uuid.UUID, kind: str | None = None) -> list[uuid.UUID]:
+    q = select(Fragment.id).where(Fragment.consent_id == consent_id, Fragment.status == FragmentStatus.active)
+    if kind:
+        q = q.where(Fragment.kind == kind)
+    return list(session.exec(q))
+
+
+def erase(session: Session, actor: Actor | None, ids: list[uuid.UUID], status: FragmentStatus) -> int:
+    """Erase fragments' content for real: the columns are emptied, tags dropped, a tombstone stays."""
+    if not ids:
+        return 0
+    now = utcnow()
+    rows = session.exec(select(Fragment).where(col(Fragment.id).in_(ids))).all()
+    for f in rows:
+        f.text = None
+        f.answers = None
+        f.kind = None
+        f.language = None
+        f.sensitive = False
+        f.status = status
+        f.erased_at = now
+        f.updated_at = now
+        f.sync_hash = ERASED_HASH
+        f.version += 1
+        session.add(f)
+        feed.record(session, project_id=f.project_id, entity="fragment", entity_id=f.id,
+                    op=ChangeOp.tombstone, owner_id=f.researcher_id)
+    session.execute(sa.delete(FragmentTag).where(col(FragmentTag.fragment_id).in_(ids)))
+    session.flush()
+    _compact_search_index(session)
+    return len(rows)
+
+
+def _compact_search_index(session: Session) -> None:
+    # FTS5 only marks deleted entries until its segments merge; merge now so no word of erased text stays.
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(sa.text("INSERT INTO fragments_fts (fragments_fts) VALUES ('optimize')"))
+
+
+# --- listing -------------------------------------------------------------------------------------------
+
+WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def _text_match(session: Session, q: str) -> Any:
+    words = WORD.findall(q)[:20]
+    if not words:
+        raise Invalid("The search needs at least one word.", code="invalid_query")
+    if session.get_bind().dialect.name == "sqlite":
+        # Each word quoted: user input never reaches FTS5's query syntax.
+        match = " ".join('"' + w.replace('"', "") + '"*' for w in words)
+        ids = sa.text("SELECT i.fragment_id FROM fragments_fts_ids i WHERE i.rowid IN "
+                      "(SELECT rowid FROM fragments_fts WHERE fragments_fts MATCH :match)")
+        return col(Fragment.id).in_(ids.bindparams(match=match).columns(sa.column("fragment_id")))
+    tsquery = sa.func.to_tsquery("simple", " & ".join(w + ":*" for w in words))
+    return sa.func.to_tsvector("simple", sa.func.coalesce(Fragment.text, "")).op("@@")(tsquery)
+
+
+def encode_cursor(f: Fragment) -> str:
+    raw = json.dumps([f.captured_at.isoformat(), str(f.id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        at, fid = json.loads(raw)
+        return datetime.fromisoformat(at), uuid.UUID(fid)
+    except (ValueError, TypeError) as exc:
+        raise Invalid("That cursor is not one this server gave out.", code="invalid_cursor") from exc
+
+
+def list_fragments(session: Session, actor: Actor, *, project_id: uuid.UUID | None, filters: dict[str, Any],
+                   q: str | None, cursor: str | None, limit: int) -> tuple[list[Fragment], str | None]:
+    """Fragments the caller may read, newest capture last, in a stable keyset order."""
+    stmt = select(Fragment)
+    if project_id is not None:
+        _, role = projects.get_project(session, actor, project_id)
+        stmt = stmt.where(Fragment.project_id == project_id)
+        if not projects.is_manager(role):
+            stmt = stmt.where(Fragment.researcher_id == actor.id)
+    elif not actor.is_admin:
+        managed = [p.id for p, r in projects.list_projects(session, actor) if projects.is_manager(r)]
+        member = [p.id for p, _ in projects.list_projects(session, actor)]
+        stmt = stmt.where(col(Fragment.project_id).in_(member)).where(
+            sa.or_(col(Fragment.project_id).in_(managed), Fragment.researcher_id == actor.id))
+    for key in ("place_id", "prompt_id", "kind", "conversation_id", "consent_id", "status"):
+        if filters.get(key) is not None:
+            stmt = stmt.where(getattr(Fragment, key) == filters[key])
+    if filters.get("sensitive") is not None:
+        stmt = stmt.where(Fragment.sensitive == filters["sensitive"])
+    if filters.get("captured_after"):
+        stmt = stmt.where(Fragment.captured_at >= filters["captured_after"])
+    if filters.get("captured_before"):
+        stmt = stmt.where(Fragment.captured_at < filters["captured_before"])
+    if filters.get("tag_id"):
+        stmt = stmt.where(col(Fragment.id).in_(select(FragmentTag.fragment_id)
+                                                .where(FragmentTag.tag_id == filters["tag_id"])))
+    if q:
+        stmt = stmt.where(_text_match(session, q))
+    if cursor:
+        at, fid = decode_cursor(cursor)
+        stmt = stmt.where(sa.or_(Fragment.captured_at > at, sa.and_(Fragment.captured_at == at, Fragment.id > fid)))
+    rows = list(session.exec(stmt.order_by(Fragment.captured_at, Fragment.id).limit(limit + 1)))
+    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor

@@ -1,0 +1,134 @@
+"""create_app(): the routers, the one error handler, and the web client at /app/."""
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+import api.models  # noqa: F401  (every table registered before the first query)
+from api.config import get_settings
+from api.consent.router import router as consent_router
+from api.conversations.router import router as conversations_router
+from api.errors import AppError
+from api.feed.router import router as feed_router
+from api.fragments.router import router as fragments_router
+from api.people.router import router as people_router
+from api.projects.router import router as projects_router
+from api.sync.router import router as sync_router
+from api.tags.router import router as tags_router
+
+log = logging.getLogger("hearken")
+
+WEBCLIENT_DIR = Path(__file__).resolve().parent.parent / "webclient"
+HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 406: "not_acceptable", 413: "too_large", 415: "unsupported_media_type"}
+
+
+def _error(status: int, code: str, detail: str, headers: dict[str, str] | None = None,
+           **extra: Any) -> JSONResponse:
+    return JSONResponse({"code": code, "detail": detail, **extra}, status_code=status, headers=headers)
+
+
+class BodySizeLimit:
+    """Refuse request bodies over a limit as they stream in (413), before anything parses them."""
+
+    def __init__(self, app: ASGIApp, default: int, per_path: dict[str, int]):
+        self.app, self.default, self.per_path = app, default, per_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.per_path.get(scope["path"], self.default)
+        code = "batch_too_large" if scope["path"] in self.per_path else "body_too_large"
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(send, limit, code)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _BodyTooLarge:
+            await self._refuse(send, limit, code)
+
+    @staticmethod
+    async def _refuse(send: Send, limit: int, code: str) -> None:
+        response = _error(413, code, f"The request body is over {limit // 1024} KB; send less at once.")
+        await send({"type": "http.response.start", "status": 413, "headers": response.raw_headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    app = FastAPI(
+        title="Hearken",
+        version="0.1.0",
+        description="Consented fragments of community conversations. Errors are `{\"code\", \"detail\"}`.",
+        docs_url="/docs",
+    )
+
+    @app.exception_handler(AppError)
+    async def app_error(_: Request, exc: AppError) -> JSONResponse:
+        if exc.delay:
+            await asyncio.sleep(exc.delay)
+        return _error(exc.status, exc.code, exc.detail, exc.headers, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")}
+                  for e in exc.errors()[:20]]
+        if any(e["type"] == "json_invalid" for e in errors):
+            return _error(400, "malformed_json", "The request body is not valid JSON.")
+        fields = ", ".join(".".join(e["loc"][1:] if len(e["loc"]) > 1 else e["loc"]) for e in errors[:5])
+        return _error(422, "validation_error", f"Check these fields: {fields}.", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(exc.status_code, "http_error")
+        return _error(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error(500, "internal_error", "Something went wrong on the server; it has been logged.")
+
+    for router in (people_router, projects_router, consent_router, conversations_router, sync_router,
+                   fragments_router, tags_router, feed_router):
+        app.include_router(router)
+
+    @app.get("/api/v1/health", tags=["meta"])
+    def health() -> dict[str, str]:
+        """Answers 200 while the server is up (used by phones to tell 'online' from 'no signal')."""
+        return {"status": "ok"}
+
+    webclient = settings.webclient_dir or WEBCLIENT_DIR
+    if webclient.is_dir():
+        app.mount("/app", StaticFiles(directory=webclient, html=True), name="app")
+
+        @app.get("/", include_in_schema=False)
+        def root() -> RedirectResponse:
+            return RedirectResponse("/app/")
+
+    app.add_middleware(BodySizeLimit, default=1024 * 1024, per_path={"/api/v1/sync": settings.sync_max_bytes})
+    return app

@@ -1,0 +1,16 @@
+"""Every domain's tables in one import, for Alembic and for relationships across domains."""
+
+from api.audit.models import AuditEntry
+from api.consent.models import Consent, ConsentForm, Participant
+from api.conversations.models import Conversation
+from api.feed.models import Change
+from api.fragments.models import Fragment
+from api.people.models import AuthToken, EnrolmentCode, LoginThrottle, User
+from api.projects.models import Membership, Place, Project, Prompt, TrainingRecord
+from api.tags.models import FragmentTag, Tag
+
+__all__ = [
+    "AuditEntry", "AuthToken", "Change", "Consent", "ConsentForm", "Conversation", "EnrolmentCode",
+    "Fragment", "FragmentTag", "LoginThrottle", "Membership", "Participant", "Place", "Project", "Prompt", "Tag",
+    "TrainingRecord", "User",
+]

@@ -1,0 +1,64 @@
+"""Who is calling: the bearer token resolved to an actor, once per request."""
+
+import uuid
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlmodel import select
+
+from api.db import SessionDep, utcnow
+from api.errors import Forbidden, Unauthorized
+from api.people.models import AuthToken, User
+from api.people.security import digest
+
+bearer = HTTPBearer(auto_error=False, description="A session token from /auth/login or a device token from /auth/enrol.")
+
+
+@dataclass(frozen=True)
+class Actor:
+    user: User
+    token: AuthToken
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.user.id
+
+    @property
+    def is_admin(self) -> bool:
+        return self.user.is_admin
+
+
+def get_actor(session: SessionDep,
+              credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Actor:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("Log in first: send 'Authorization: Bearer <token>'.", headers={"WWW-Authenticate": "Bearer"})
+    row = session.exec(
+        select(AuthToken, User).join(User, User.id == AuthToken.user_id)  # type: ignore[arg-type]
+        .where(AuthToken.token_hash == digest(credentials.credentials))
+    ).first()
+    if row is None:
+        raise Unauthorized("This token is not valid.", code="invalid_token", headers={"WWW-Authenticate": "Bearer"})
+    token, user = row
+    if token.revoked_at is not None:
+        raise Unauthorized("This token has been revoked; log in again.", code="token_revoked",
+                           headers={"WWW-Authenticate": "Bearer"})
+    if token.expires_at <= utcnow():
+        raise Unauthorized("This token has expired; log in again.", code="token_expired",
+                           headers={"WWW-Authenticate": "Bearer"})
+    if not user.is_active:
+        raise Unauthorized("This account is disabled.", code="account_disabled", headers={"WWW-Authenticate": "Bearer"})
+    return Actor(user=user, token=token)
+
+
+CurrentActor = Annotated[Actor, Depends(get_actor)]
+
+
+def require_admin(actor: CurrentActor) -> Actor:
+    if not actor.is_admin:
+        raise Forbidden("Only an admin can do this.")
+    return actor
+
+
+AdminActor = Annotated[Actor, Depends(require_admin)]

@@ -1,0 +1,104 @@
+import uuid
+
+from fastapi import APIRouter, status
+
+from api.db import SessionDep
+from api.errors import Conflict, Forbidden, NotFound, TooManyRequests, responses
+from api.people import service
+from api.people.deps import CurrentActor
+from api.people.models import (
+    AuthToken,
+    DevicePublic,
+    EnrolRequest,
+    LoginRequest,
+    MembershipSummary,
+    MePublic,
+    TokenPublic,
+    UserCreate,
+    UserPublic,
+    UserUpdate,
+)
+from api.projects import service as projects
+
+router = APIRouter(prefix="/api/v1", tags=["people"])
+
+
+@router.post("/auth/login", response_model=TokenPublic, responses=responses(TooManyRequests))
+def login(session: SessionDep, body: LoginRequest) -> TokenPublic:
+    """Log in with email and password; answers a session bearer token. Repeated failures are slowed, then refused."""
+    token, secret, user = service.login(session, body.email, body.password)
+    return TokenPublic(token=secret, kind=token.kind, expires_at=token.expires_at,
+                       user=UserPublic.model_validate(user))
+
+
+@router.post("/auth/enrol", response_model=TokenPublic, responses=responses())
+def enrol(session: SessionDep, body: EnrolRequest) -> TokenPublic:
+    """Exchange a one-time enrolment code for a long-lived device token bound to one project."""
+    token, secret, user = service.enrol(session, body.code, body.device_label)
+    return TokenPublic(token=secret, kind=token.kind, expires_at=token.expires_at,
+                       user=UserPublic.model_validate(user))
+
+
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, responses=responses())
+def logout(session: SessionDep, actor: CurrentActor) -> None:
+    """Revoke the token this request was made with."""
+    service.logout(session, actor)
+
+
+@router.get("/me", response_model=MePublic, responses=responses())
+def me(session: SessionDep, actor: CurrentActor) -> MePublic:
+    """Who the token belongs to, and their role and training in each project."""
+    summaries = []
+    for project, role in projects.list_projects(session, actor):
+        training = projects.current_training(session, actor.id, project.id)
+        summaries.append(MembershipSummary(
+            project_id=project.id, project_name=project.name, role=role,
+            training_current=training is not None or role != "researcher",
+            training_expires_on=training.expires_on if training else None))
+    return MePublic(user=UserPublic.model_validate(actor.user), memberships=summaries,
+                    token_kind=actor.token.kind, token_expires_at=actor.token.expires_at)
+
+
+@router.post("/users", response_model=UserPublic, status_code=201, responses=responses(Forbidden, Conflict))
+def create_user(session: SessionDep, actor: CurrentActor, body: UserCreate) -> UserPublic:
+    """Create a user. Admins create anyone; coordinators create researchers and coordinators (never admins)."""
+    return UserPublic.model_validate(service.create_user(session, actor, body))
+
+
+@router.get("/users", response_model=list[UserPublic], responses=responses())
+def list_users(session: SessionDep, actor: CurrentActor) -> list[UserPublic]:
+    """Users the caller may see: everyone for admins, members of their projects for coordinators."""
+    return [UserPublic.model_validate(u) for u in service.visible_users(session, actor)]
+
+
+@router.get("/users/{user_id}", response_model=UserPublic, responses=responses(NotFound))
+def get_user(session: SessionDep, actor: CurrentActor, user_id: uuid.UUID) -> UserPublic:
+    """One user, if the caller may see them."""
+    return UserPublic.model_validate(service.get_user(session, actor, user_id))
+
+
+@router.patch("/users/{user_id}", response_model=UserPublic, responses=responses(NotFound, Forbidden))
+def update_user(session: SessionDep, actor: CurrentActor, user_id: uuid.UUID, body: UserUpdate) -> UserPublic:
+    """Change a user. Anyone may change their own name and password; admins may disable users or make admins."""
+    user = service.get_user(session, actor, user_id)
+    return UserPublic.model_validate(service.update_user(session, actor, user, body))
+
+
+@router.get("/projects/{project_id}/devices", response_model=list[DevicePublic], responses=responses(NotFound, Forbidden))
+def list_devices(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID) -> list[DevicePublic]:
+    """Phones enrolled for this project, with when each last synced."""
+    projects.require_coordinator(session, actor, project_id)
+    return [DevicePublic.model_validate(d) for d in service.list_devices(session, project_id)]
+
+
+@router.delete("/devices/{device_id}", status_code=204, responses=responses(NotFound, Forbidden))
+def revoke_device(session: SessionDep, actor: CurrentActor, device_id: uuid.UUID) -> None:
+    """Revoke one enrolled phone's token; the researcher's other phones and sessions keep working."""
+    device = session.get(AuthToken, device_id)
+    if device is None or device.kind != "device" or device.project_id is None:
+        raise NotFound("No such device.")
+    if device.user_id != actor.id:
+        projects.require_coordinator(session, actor, device.project_id)
+    service.revoke_device(session, actor, device)
+
+

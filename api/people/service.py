@@ -1,0 +1,192 @@
+"""Users, logins, sessions and enrolled phones."""
+
+import uuid
+from datetime import timedelta
+
+from sqlmodel import Session, col, select
+
+from api.audit import service as audit
+from api.config import get_settings
+from api.db import utcnow
+from api.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
+from api.people.deps import Actor
+from api.people.models import (
+    AuthToken,
+    EnrolmentCode,
+    LoginThrottle,
+    TokenKind,
+    User,
+    UserCreate,
+    UserUpdate,
+    normalise_email,
+)
+from api.people.security import (
+    digest,
+    hash_password,
+    new_enrolment_code,
+    new_token,
+    normalise_enrolment_code,
+    verify_password,
+)
+from api.projects.models import Membership, Role
+
+BAD_LOGIN = "That email and password do not match an account."
+
+
+def create_user(session: Session, actor: Actor | None, data: UserCreate) -> User:
+    if actor is not None and not actor.is_admin:
+        coordinates = session.exec(select(Membership).where(
+            Membership.user_id == actor.id, Membership.role == Role.coordinator)).first()
+        if coordinates is None:
+            raise Forbidden("Only admins and coordinators can create users.")
+        if data.is_admin:
+            raise Forbidden("Only an admin can create another admin.")
+    if session.exec(select(User).where(User.email == data.email)).first():
+        raise Conflict("A user with this email already exists.", code="email_taken")
+    user = User(email=data.email, display_name=data.display_name, is_admin=data.is_admin,
+                password_hash=hash_password(data.password))
+    session.add(user)
+    session.flush()
+    audit.record(session, actor_id=actor.id if actor else None, action="user.create", entity="user",
+                 entity_id=user.id, detail={"is_admin": user.is_admin})
+    return user
+
+
+def visible_users(session: Session, actor: Actor) -> list[User]:
+    if actor.is_admin:
+        return list(session.exec(select(User).order_by(User.email)))
+    my_projects = select(Membership.project_id).where(Membership.user_id == actor.id,
+                                                      Membership.role == Role.coordinator)
+    q = (select(User).join(Membership, Membership.user_id == User.id)  # type: ignore[arg-type]
+         .where(col(Membership.project_id).in_(my_projects)).distinct().order_by(User.email))
+    users = list(session.exec(q))
+    return users if users else [actor.user]
+
+
+def get_user(session: Session, actor: Actor, user_id: uuid.UUID) -> User:
+    user = session.get(User, user_id)
+    if user is None or not (actor.is_admin or user.id == actor.id
+                            or any(u.id == user_id for u in visible_users(session, actor))):
+        raise NotFound("No such user.")
+    return user
+
+
+def update_user(session: Session, actor: Actor, user: User, data: UserUpdate) -> User:
+    changes = data.model_dump(exclude_unset=True)
+    if not actor.is_admin and (user.id != actor.id or {"is_active", "is_admin"} & changes.keys()):
+        raise Forbidden("Only an admin can change another user or anyone's role.")
+    if "password" in changes:
+        password = changes.pop("password")
+        if password is not None:
+            user.password_hash = hash_password(password)
+            _revoke_all(session, user.id, keep=actor.token.id if user.id == actor.id else None)
+    for key, value in changes.items():
+        if value is None:
+            continue
+        setattr(user, key, value)
+    if changes.get("is_active") is False:
+        _revoke_all(session, user.id)
+    session.add(user)
+    audit.record(session, actor_id=actor.id, action="user.update", entity="user", entity_id=user.id,
+                 detail={"fields": sorted(data.model_dump(exclude_unset=True))})
+    return user
+
+
+def _revoke_all(session: Session, user_id: uuid.UUID, keep: uuid.UUID | None = None) -> None:
+    for token in session.exec(select(AuthToken).where(AuthToken.user_id == user_id,
+                                                      col(AuthToken.revoked_at).is_(None))):
+        if token.id != keep:
+            token.revoked_at = utcnow()
+            session.add(token)
+
+
+def _issue(session: Session, user: User, kind: TokenKind, lifetime: timedelta,
+           project_id: uuid.UUID | None = None, device_label: str | None = None) -> tuple[AuthToken, str]:
+    secret = new_token()
+    token = AuthToken(user_id=user.id, token_hash=digest(secret), kind=kind, project_id=project_id,
+                      device_label=device_label, expires_at=utcnow() + lifetime)
+    session.add(token)
+    session.flush()
+    return token, secret
+
+
+def login(session: Session, email: str, password: str) -> tuple[AuthToken, str, User]:
+    """Check a password, slowing and then refusing repeated failures for that email, known or not."""
+    settings = get_settings()
+    email = normalise_email(email)
+    throttle = session.get(LoginThrottle, digest(email))
+    now = utcnow()
+    if throttle and throttle.locked_until and throttle.locked_until > now:
+        retry = int((throttle.locked_until - now).total_seconds()) + 1
+        raise TooManyRequests("Too many failed logins; try again later.", code="too_many_attempts",
+                              headers={"Retry-After": str(retry)})
+    user = session.exec(select(User).where(User.email == email)).first()
+    ok = verify_password(user.password_hash if user else None, password)
+    if ok and user is not None and user.is_active:
+        if throttle:
+            session.delete(throttle)
+        token, secret = _issue(session, user, TokenKind.session, timedelta(hours=settings.session_ttl_hours))
+        return token, secret, user
+    if throttle is None:
+        throttle = LoginThrottle(email_hash=digest(email), failures=0)
+    throttle.failures += 1
+    throttle.last_failure_at = now
+    if throttle.failures >= settings.login_lock_after:
+        throttle.locked_until = now + timedelta(minutes=settings.login_lock_minutes)
+        throttle.failures = 0
+    session.add(throttle)
+    over = throttle.failures - settings.login_slow_after
+    raise Unauthorized(BAD_LOGIN, code="invalid_credentials", keep_changes=True,
+                       delay=min(0.25 * 2 ** (over - 1), 4.0) if over > 0 else 0.0)
+
+
+def logout(session: Session, actor: Actor) -> None:
+    actor.token.revoked_at = utcnow()
+    session.add(actor.token)
+
+
+def create_enrolment_code(session: Session, actor: Actor, project_id: uuid.UUID,
+                          user_id: uuid.UUID) -> tuple[EnrolmentCode, str]:
+    membership = session.get(Membership, (project_id, user_id))
+    if membership is None:
+        raise NotFound("That user is not a member of this project.")
+    code = new_enrolment_code()
+    row = EnrolmentCode(project_id=project_id, user_id=user_id, code_hash=digest(code), created_by=actor.id,
+                        expires_at=utcnow() + timedelta(minutes=get_settings().enrolment_code_ttl_minutes))
+    session.add(row)
+    audit.record(session, actor_id=actor.id, action="enrolment.create", entity="user", entity_id=user_id,
+                 project_id=project_id)
+    return row, code
+
+
+def enrol(session: Session, code: str, device_label: str | None) -> tuple[AuthToken, str, User]:
+    row = session.exec(select(EnrolmentCode).where(
+        EnrolmentCode.code_hash == digest(normalise_enrolment_code(code)))).first()
+    if row is None or row.used_at is not None or row.expires_at <= utcnow():
+        raise Unauthorized("That enrolment code is not valid, was used already, or has expired.",
+                           code="invalid_code")
+    user = session.get(User, row.user_id)
+    if user is None or not user.is_active or session.get(Membership, (row.project_id, row.user_id)) is None:
+        raise Unauthorized("That enrolment code is no longer valid.", code="invalid_code")
+    row.used_at = utcnow()
+    session.add(row)
+    token, secret = _issue(session, user, TokenKind.device,
+                           timedelta(days=get_settings().device_token_ttl_days),
+                           project_id=row.project_id, device_label=device_label)
+    audit.record(session, actor_id=user.id, action="device.enrol", entity="device", entity_id=token.id,
+                 project_id=row.project_id)
+    return token, secret, user
+
+
+def list_devices(session: Session, project_id: uuid.UUID) -> list[AuthToken]:
+    return list(session.exec(select(AuthToken).where(AuthToken.project_id == project_id,
+                                                     AuthToken.kind == TokenKind.device)
+                             .order_by(col(AuthToken.created_at).desc())))
+
+
+def revoke_device(session: Session, actor: Actor, device: AuthToken) -> None:
+    if device.revoked_at is None:
+        device.revoked_at = utcnow()
+        session.add(device)
+    audit.record(session, actor_id=actor.id, action="device.revoke", entity="device", entity_id=device.id,
+                 project_id=device.project_id)

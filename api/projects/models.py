@@ -1,0 +1,192 @@
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+import sqlalchemy as sa
+from pydantic import Field as PField
+from pydantic import model_validator
+from sqlmodel import Field, SQLModel
+
+from api.db import json_column, new_id, ts_column, utcnow
+
+
+class SliderQuestion(SQLModel):
+    """A self-signification slider between two poles; answers are 0..100."""
+
+    model_config = {"extra": "forbid"}
+    id: str = Field(min_length=1, max_length=40, regex=r"^[a-z0-9_-]+$")
+    type: Literal["slider"]
+    label: str = Field(min_length=1, max_length=300)
+    left: str = Field(min_length=1, max_length=120)
+    right: str = Field(min_length=1, max_length=120)
+
+
+class ChoiceQuestion(SQLModel):
+    model_config = {"extra": "forbid"}
+    id: str = Field(min_length=1, max_length=40, regex=r"^[a-z0-9_-]+$")
+    type: Literal["choice"]
+    label: str = Field(min_length=1, max_length=300)
+    options: list[Annotated[str, PField(min_length=1, max_length=120)]] = Field(min_length=2, max_length=20)
+
+
+Question = Annotated[SliderQuestion | ChoiceQuestion, PField(discriminator="type")]
+
+
+class ProjectBase(SQLModel):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=5000, sa_column=sa.Column(sa.Text(), nullable=False))
+    retention_days: int | None = Field(default=None, ge=1, le=36500)
+
+
+class Project(ProjectBase, table=True):
+    __tablename__ = "projects"
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    questions: list[dict[str, Any]] = Field(default_factory=list, sa_column=json_column(nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
+
+
+def _unique_question_ids(questions: list[Any] | None) -> None:
+    if questions and len({q.id for q in questions}) != len(questions):
+        raise ValueError("question ids must be unique")
+
+
+class ProjectCreate(ProjectBase):
+    model_config = {"extra": "forbid"}
+    questions: list[Question] = Field(default_factory=list, max_length=30)
+
+    @model_validator(mode="after")
+    def _check(self) -> "ProjectCreate":
+        _unique_question_ids(self.questions)
+        return self
+
+
+class ProjectUpdate(SQLModel):
+    model_config = {"extra": "forbid"}
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    retention_days: int | None = Field(default=None, ge=1, le=36500)
+    questions: list[Question] | None = Field(default=None, max_length=30)
+
+    @model_validator(mode="after")
+    def _check(self) -> "ProjectUpdate":
+        _unique_question_ids(self.questions)
+        return self
+
+
+class ProjectPublic(ProjectBase):
+    id: uuid.UUID
+    questions: list[dict[str, Any]]
+    created_at: datetime
+    my_role: str | None = None
+
+
+class Role(StrEnum):
+    coordinator = "coordinator"
+    researcher = "researcher"
+
+
+class Membership(SQLModel, table=True):
+    __tablename__ = "memberships"
+    project_id: uuid.UUID = Field(foreign_key="projects.id", primary_key=True, ondelete="CASCADE")
+    user_id: uuid.UUID = Field(foreign_key="users.id", primary_key=True, index=True, ondelete="CASCADE")
+    role: Role = Field(sa_type=sa.String(16))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
+
+
+class MembershipSet(SQLModel):
+    model_config = {"extra": "forbid"}
+    role: Role
+
+
+class MembershipPublic(SQLModel):
+    project_id: uuid.UUID
+    user_id: uuid.UUID
+    role: Role
+    created_at: datetime
+    email: str | None = None
+    display_name: str | None = None
+    training_current: bool = False
+    training_expires_on: date | None = None
+
+
+class TrainingRecord(SQLModel, table=True):
+    __tablename__ = "training_records"
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    project_id: uuid.UUID = Field(foreign_key="projects.id", ondelete="CASCADE")
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE")
+    completed_on: date
+    expires_on: date
+    recorded_by: uuid.UUID = Field(foreign_key="users.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
+
+    __table_args__ = (sa.Index("ix_training_records_project_user", "project_id", "user_id"),)
+
+
+class TrainingCreate(SQLModel):
+    model_config = {"extra": "forbid"}
+    completed_on: date
+    expires_on: date
+
+    @model_validator(mode="after")
+    def _order(self) -> "TrainingCreate":
+        if self.expires_on <= self.completed_on:
+            raise ValueError("expires_on must be after completed_on")
+        return self
+
+
+class TrainingPublic(SQLModel):
+    id: uuid.UUID
+    project_id: uuid.UUID
+    user_id: uuid.UUID
+    completed_on: date
+    expires_on: date
+    recorded_by: uuid.UUID
+    created_at: datetime
+
+
+class PromptBase(SQLModel):
+    text: str = Field(min_length=1, max_length=500)
+    position: int = Field(default=0, ge=0, le=10000)
+    active: bool = True
+
+
+class Prompt(PromptBase, table=True):
+    __tablename__ = "prompts"
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    project_id: uuid.UUID = Field(foreign_key="projects.id", index=True, ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
+
+
+class PromptCreate(PromptBase):
+    model_config = {"extra": "forbid"}
+
+
+class PromptPublic(PromptBase):
+    id: uuid.UUID
+    project_id: uuid.UUID
+
+
+class PlaceBase(SQLModel):
+    name: str = Field(min_length=1, max_length=200)
+    active: bool = True
+
+
+class Place(PlaceBase, table=True):
+    __tablename__ = "places"
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    project_id: uuid.UUID = Field(foreign_key="projects.id", index=True, ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
+
+    __table_args__ = (sa.UniqueConstraint("project_id", "name"),)
+
+
+class PlaceCreate(PlaceBase):
+    model_config = {"extra": "forbid"}
+
+
+class PlacePublic(PlaceBase):
+    id: uuid.UUID
+    project_id: uuid.UUID
+
+

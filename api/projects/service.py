@@ -1,0 +1,196 @@
+"""Projects and who may do what in them. Roles are per project; admin is deployment-wide."""
+
+import uuid
+from datetime import date
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from api.audit import service as audit
+from api.errors import Conflict, Forbidden, Invalid, NotFound
+from api.people.deps import Actor
+from api.people.models import User
+from api.projects.models import (
+    Membership,
+    Place,
+    PlaceCreate,
+    Project,
+    ProjectCreate,
+    ProjectUpdate,
+    Prompt,
+    PromptCreate,
+    Role,
+    TrainingCreate,
+    TrainingRecord,
+)
+
+ADMIN = "admin"
+
+
+def role_in(session: Session, actor: Actor, project_id: uuid.UUID) -> str | None:
+    if actor.is_admin:
+        return ADMIN
+    # A device token is bound to the project it was enrolled for.
+    if actor.token.project_id is not None and actor.token.project_id != project_id:
+        return None
+    m = session.get(Membership, (project_id, actor.id))
+    return str(m.role) if m else None
+
+
+def get_project(session: Session, actor: Actor, project_id: uuid.UUID) -> tuple[Project, str]:
+    """The project and the caller's role in it; 404 when the caller has none (its existence is not told)."""
+    role = role_in(session, actor, project_id)
+    project = session.get(Project, project_id) if role else None
+    if project is None or role is None:
+        raise NotFound("No such project.")
+    return project, role
+
+
+def require_coordinator(session: Session, actor: Actor, project_id: uuid.UUID) -> Project:
+    project, role = get_project(session, actor, project_id)
+    if role not in (ADMIN, Role.coordinator):
+        raise Forbidden("Only the project's coordinators can do this.")
+    return project
+
+
+def is_manager(role: str | None) -> bool:
+    return role in (ADMIN, Role.coordinator)
+
+
+def current_training(session: Session, user_id: uuid.UUID, project_id: uuid.UUID,
+                     on: date | None = None) -> TrainingRecord | None:
+    on = on or date.today()
+    return session.exec(
+        select(TrainingRecord)
+        .where(TrainingRecord.user_id == user_id, TrainingRecord.project_id == project_id,
+               TrainingRecord.completed_on <= on, TrainingRecord.expires_on >= on)
+        .order_by(col(TrainingRecord.expires_on).desc())
+    ).first()
+
+
+def capture_refusal(session: Session, actor: Actor, project_id: uuid.UUID) -> tuple[str, str] | None:
+    """Why this actor may not capture in this project now (code, detail), or None if they may."""
+    membership = session.get(Membership, (project_id, actor.id))
+    if actor.token.project_id is not None and actor.token.project_id != project_id:
+        return "not_member", "This phone is enrolled for another project."
+    if membership is None:
+        return "not_member", "You are not a member of this project."
+    if membership.role == Role.researcher and current_training(session, actor.id, project_id) is None:
+        return "training_required", "Your training for this project is missing or has expired; ask your coordinator."
+    return None
+
+
+def list_projects(session: Session, actor: Actor) -> list[tuple[Project, str]]:
+    if actor.is_admin:
+        return [(p, ADMIN) for p in session.exec(select(Project).order_by(Project.name))]
+    rows = session.exec(
+        select(Project, Membership.role).join(Membership, Membership.project_id == Project.id)  # type: ignore[arg-type]
+        .where(Membership.user_id == actor.id).order_by(Project.name)
+    ).all()
+    return [(p, str(r)) for p, r in rows
+            if actor.token.project_id in (None, p.id)]
+
+
+def create_project(session: Session, actor: Actor, data: ProjectCreate) -> Project:
+    if not actor.is_admin and not session.exec(
+        select(Membership).where(Membership.user_id == actor.id, Membership.role == Role.coordinator)
+    ).first():
+        raise Forbidden("Only admins and coordinators can create projects.")
+    project = Project(**data.model_dump(exclude={"questions"}),
+                      questions=[q.model_dump() for q in data.questions])
+    session.add(project)
+    session.flush()
+    if not actor.is_admin:
+        session.add(Membership(project_id=project.id, user_id=actor.id, role=Role.coordinator))
+    audit.record(session, actor_id=actor.id, action="project.create", entity="project",
+                 entity_id=project.id, project_id=project.id)
+    return project
+
+
+def update_project(session: Session, actor: Actor, project: Project, data: ProjectUpdate) -> Project:
+    changes: dict[str, Any] = data.model_dump(exclude_unset=True)
+    if "name" in changes and changes["name"] is None:
+        raise Invalid("name cannot be empty")
+    if "questions" in changes:
+        changes["questions"] = [q.model_dump() for q in data.questions or []]
+    for key, value in changes.items():
+        setattr(project, key, value)
+    session.add(project)
+    audit.record(session, actor_id=actor.id, action="project.update", entity="project",
+                 entity_id=project.id, project_id=project.id, detail={"fields": sorted(changes)})
+    return project
+
+
+def set_member(session: Session, actor: Actor, project: Project, user_id: uuid.UUID, role: Role) -> Membership:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    membership = session.get(Membership, (project.id, user_id))
+    if membership is None:
+        membership = Membership(project_id=project.id, user_id=user_id, role=role)
+    else:
+        membership.role = role
+    session.add(membership)
+    audit.record(session, actor_id=actor.id, action="member.set", entity="user", entity_id=user_id,
+                 project_id=project.id, detail={"role": role.value})
+    return membership
+
+
+def remove_member(session: Session, actor: Actor, project: Project, user_id: uuid.UUID) -> None:
+    membership = session.get(Membership, (project.id, user_id))
+    if membership is None:
+        raise NotFound("That user is not a member of this project.")
+    if membership.role == Role.coordinator and user_id == actor.id and not actor.is_admin:
+        raise Conflict("You cannot remove yourself as coordinator; ask another coordinator or an admin.")
+    session.delete(membership)
+    audit.record(session, actor_id=actor.id, action="member.remove", entity="user", entity_id=user_id,
+                 project_id=project.id)
+
+
+def list_members(session: Session, project: Project) -> list[tuple[Membership, User]]:
+    return list(session.exec(
+        select(Membership, User).join(User, User.id == Membership.user_id)  # type: ignore[arg-type]
+        .where(Membership.project_id == project.id).order_by(User.email)
+    ).all())
+
+
+def record_training(session: Session, actor: Actor, project: Project, user_id: uuid.UUID,
+                    data: TrainingCreate) -> TrainingRecord:
+    if session.get(Membership, (project.id, user_id)) is None:
+        raise NotFound("That user is not a member of this project.")
+    record = TrainingRecord(project_id=project.id, user_id=user_id, completed_on=data.completed_on,
+                            expires_on=data.expires_on, recorded_by=actor.id)
+    session.add(record)
+    audit.record(session, actor_id=actor.id, action="training.record", entity="user", entity_id=user_id,
+                 project_id=project.id, detail={"expires_on": data.expires_on.isoformat()})
+    return record
+
+
+def list_training(session: Session, project: Project, user_id: uuid.UUID | None = None) -> list[TrainingRecord]:
+    q = select(TrainingRecord).where(TrainingRecord.project_id == project.id)
+    if user_id:
+        q = q.where(TrainingRecord.user_id == user_id)
+    return list(session.exec(q.order_by(col(TrainingRecord.expires_on).desc())))
+
+
+def add_prompt(session: Session, actor: Actor, project: Project, data: PromptCreate) -> Prompt:
+    prompt = Prompt(project_id=project.id, **data.model_dump())
+    session.add(prompt)
+    return prompt
+
+
+def list_prompts(session: Session, project: Project) -> list[Prompt]:
+    return list(session.exec(select(Prompt).where(Prompt.project_id == project.id)
+                             .order_by(Prompt.position, Prompt.created_at)))
+
+
+def add_place(session: Session, actor: Actor, project: Project, data: PlaceCreate) -> Place:
+    if session.exec(select(Place).where(Place.project_id == project.id, Place.name == data.name)).first():
+        raise Conflict(f"This project already has a place called {data.name!r}.", code="duplicate_name")
+    place = Place(project_id=project.id, **data.model_dump())
+    session.add(place)
+    return place
+
+
+def list_places(session: Session, project: Project) -> list[Place]:
+    return list(session.exec(select(Place).where(Place.project_id == project.id).order_by(Place.name)))

@@ -1,0 +1,102 @@
+"""What a phone sends to POST /sync. Field names are the contract with webclient/src (change both at once)."""
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from api.consent.models import ConsentMethod, Scope
+from api.fragments.models import FragmentKind
+
+Label = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
+Language = Annotated[str, StringConstraints(min_length=2, max_length=35,
+                                            pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")]
+SIGNATURE_PREFIXES = ("data:image/png;base64,", "data:image/jpeg;base64,", "data:image/webp;base64,")
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConversationData(_Record):
+    project_id: uuid.UUID
+    place_id: uuid.UUID | None = None
+    prompt_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
+    started_at: AwareDatetime
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class ConsentData(_Record):
+    conversation_id: uuid.UUID
+    participant_label: Label
+    consent_form_id: uuid.UUID
+    scopes: list[Scope] = Field(max_length=4)
+    method: ConsentMethod
+    given_at: AwareDatetime
+    signature: str | None = Field(default=None, max_length=400_000)
+
+    @field_validator("scopes")
+    @classmethod
+    def _unique(cls, v: list[Scope]) -> list[Scope]:
+        return sorted(set(v), key=lambda s: s.value)
+
+    @field_validator("signature")
+    @classmethod
+    def _image(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(SIGNATURE_PREFIXES):
+            raise ValueError("signature must be a PNG, JPEG or WebP image as a data URL")
+        return v
+
+
+class FragmentData(_Record):
+    conversation_id: uuid.UUID
+    consent_id: uuid.UUID
+    kind: FragmentKind
+    text: str = Field(min_length=1, max_length=5000)
+    language: Language = "en"
+    prompt_id: uuid.UUID | None = None
+    captured_at: AwareDatetime
+    sensitive: bool = False
+    answers: dict[Annotated[str, StringConstraints(max_length=40)], int | str] | None = Field(default=None, max_length=30)
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("text cannot be blank")
+        return v
+
+
+class SyncItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["conversation", "consent", "fragment"]
+    id: uuid.UUID
+    data: dict[str, Any]
+
+
+class SyncRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "device_id": "phone-7f3a",
+        "items": [
+            {"type": "conversation", "id": "0b5c3f5e-2d7a-4e43-9a57-2b9f8d1c0a11",
+             "data": {"project_id": "…", "place_id": None, "prompt_ids": [], "started_at": "2026-11-20T10:00:00+00:00"}},
+        ]}]})
+    device_id: str = Field(min_length=1, max_length=64)
+    # Counted by the service (over the limit is 413, not 422); each item is checked on its own.
+    items: list[dict[str, Any]]
+
+
+SyncStatus = Literal["created", "duplicate", "conflict", "rejected"]
+
+
+class SyncResult(BaseModel):
+    id: str | None
+    type: str | None
+    status: SyncStatus
+    code: str | None = None
+    detail: str | None = None
+
+
+class SyncResponse(BaseModel):
+    results: list[SyncResult]
+    server_time: AwareDatetime

@@ -1,0 +1,54 @@
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from api.db import new_id, ts_column, utcnow
+
+
+class TagBase(SQLModel):
+    name: str = Field(min_length=1, max_length=120)
+    description: str = Field(default="", max_length=2000)
+    colour: str | None = Field(default=None, regex=r"^#[0-9a-fA-F]{6}$", max_length=7)
+    parent_id: uuid.UUID | None = None
+
+
+class Tag(TagBase, table=True):
+    """A code in a project's codebook."""
+
+    __tablename__ = "tags"
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    project_id: uuid.UUID = Field(foreign_key="projects.id", index=True, ondelete="CASCADE")
+    parent_id: uuid.UUID | None = Field(default=None, foreign_key="tags.id", ondelete="SET NULL")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
+
+    __table_args__ = (sa.UniqueConstraint("project_id", "name"),)
+
+
+class TagCreate(TagBase):
+    model_config = {"extra": "forbid"}
+
+
+class TagUpdate(SQLModel):
+    model_config = {"extra": "forbid"}
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    description: str | None = Field(default=None, max_length=2000)
+    colour: str | None = Field(default=None, regex=r"^#[0-9a-fA-F]{6}$", max_length=7)
+    parent_id: uuid.UUID | None = None
+
+
+class TagPublic(TagBase):
+    id: uuid.UUID
+    project_id: uuid.UUID
+    created_at: datetime
+    updated_at: datetime
+
+
+class FragmentTag(SQLModel, table=True):
+    __tablename__ = "fragment_tags"
+    fragment_id: uuid.UUID = Field(foreign_key="fragments.id", primary_key=True, ondelete="CASCADE")
+    tag_id: uuid.UUID = Field(foreign_key="tags.id", primary_key=True, index=True, ondelete="CASCADE")
+    tagged_by: uuid.UUID = Field(foreign_key="users.id")
+    tagged_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())

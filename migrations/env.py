@@ -1,0 +1,49 @@
+"""Alembic environment: the models' metadata, the URL from Hearken's settings, batch mode on SQLite."""
+
+from typing import Any
+
+from alembic import context
+from sqlmodel import SQLModel
+
+import api.models  # noqa: F401  (registers every table)
+from api.db import UTCDateTime, get_engine, include_in_autogenerate, make_engine
+
+config = context.config
+target_metadata = SQLModel.metadata
+
+def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    if type_ == "type" and obj.__class__.__module__.startswith("sqlmodel"):
+        autogen_context.imports.add("import sqlmodel")
+    return False
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is None:
+        url = config.attributes.get("url")
+        engine = make_engine(url) if url else get_engine()
+        with engine.connect() as connection:
+            _run(connection)
+    else:
+        _run(connection)
+
+
+def _run(connection: Any) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+        include_object=lambda obj, name, *rest: include_in_autogenerate(name),
+        include_name=lambda name, *rest: include_in_autogenerate(name),
+        render_item=render_item,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+    if connection.in_transaction():
+        connection.commit()
+
+
+run_migrations_online()
