@@ -24,15 +24,19 @@ export async function attentionView() {
         err.code ? h('span', { class: 'code' }, ` (${err.code})`) : null),
     ];
     let edit = null;
+    let kind = null;
     if (rec.type === 'fragment') {
       const id = uid('fix');
+      const kid = uid('kind');
       edit = h('textarea', { id, rows: '3', maxlength: '5000', value: rec.data.text });
-      kids.push(h('label', { for: id }, S.text), edit);
+      kind = h('select', { id: kid, name: 'kind' }, Object.entries(S.kinds).map(([k, text]) =>
+        h('option', { value: k, selected: k === rec.data.kind }, text)));
+      kids.push(h('label', { for: kid }, S.kind), kind, h('label', { for: id }, S.text), edit);
     }
     kids.push(h('div', { class: 'actions' },
       h('button', {
         type: 'button', class: 'primary', 'data-action': 'retry',
-        onclick: () => retry(rec.id, edit && edit.value.trim() ? { ...rec.data, text: edit.value.trim() } : undefined),
+        onclick: () => retry(rec.id, edit && edit.value.trim() ? { ...rec.data, kind: kind.value, text: edit.value.trim() } : undefined),
       }, edit ? S.fixAndRetry : S.retry),
       h('button', {
         type: 'button', class: 'danger', 'data-action': 'discard',
