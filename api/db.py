@@ -67,7 +67,7 @@ def ts_column(nullable: bool = False, index: bool = False) -> Any:
 
 
 def json_column(nullable: bool = True) -> Any:
-    return sa.Column(sa.JSON(), nullable=nullable)
+    return sa.Column(sa.JSON(none_as_null=True), nullable=nullable)
 
 
 def text_column(nullable: bool = True) -> Any:

@@ -109,7 +109,9 @@ def engine(database_url: str, backend: str, monkeypatch: pytest.MonkeyPatch, tmp
 
 @pytest.fixture
 def session(engine: Engine) -> Iterator[Session]:
-    with Session(engine, expire_on_commit=False) as s:
+    """The test's own view of the database. Its transactions start deferred on SQLite, so a read the test
+    leaves open never blocks the app's writers; `session.rollback()` gives a fresh look."""
+    with Session(engine.execution_options(read_only=True), expire_on_commit=False) as s:
         yield s
 
 

@@ -1,0 +1,130 @@
+"""Withdrawal erases for real, at once, everywhere, and says what it did."""
+
+import json
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from api.audit.models import AuditEntry
+from api.consent.models import Consent
+from api.fragments.models import Fragment
+from tests.factories import World, capture_batch, make_world, sync
+
+
+@pytest.fixture
+def world(session: Session) -> World:
+    return make_world(session)
+
+
+def withdraw(client, world: World, consent_id: str, who: str = "coordinator"):  # type: ignore[no-untyped-def]
+    return client.post(f"/api/v1/consents/{consent_id}/withdraw", json={"reason": "asked at the door"},
+                       headers=world.headers(who))
+
+
+def test_withdrawn_consent_erases_fragment_text_from_the_rows(client, world, session, engine) -> None:
+    items = capture_batch(world, 3, text="my neighbour Sandra helps me")
+    sync(client, world, items)
+    r = withdraw(client, world, items[1]["id"])
+    assert r.status_code == 200, r.text
+    assert r.json()["fragments_erased"] == 3
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT text, answers, kind, status, sync_hash FROM fragments")).all()
+    assert len(rows) == 3
+    for text, answers, kind, status, sync_hash in rows:
+        assert (text, answers, kind) == (None, None, None)
+        assert status == "withdrawn"
+        assert sync_hash == "erased"
+
+
+def test_withdrawn_text_is_gone_from_search_list_and_feed(client, world, session) -> None:
+    items = capture_batch(world, 2, text="Sandra goes")
+    keep = capture_batch(world, 1, text="Sandra stays")
+    sync(client, world, items + keep)
+    withdraw(client, world, items[1]["id"])
+    headers = world.headers("coordinator")
+    found = client.get(f"/api/v1/fragments?project_id={world.project.id}&q=Sandra", headers=headers).json()
+    assert [f["id"] for f in found["items"]] == [keep[2]["id"]]
+    listed = client.get(f"/api/v1/fragments?project_id={world.project.id}", headers=headers).json()["items"]
+    assert "Sandra" not in json.dumps([f for f in listed if f["id"] != keep[2]["id"]])
+    changes = client.get("/api/v1/changes?after=0", headers=headers).json()["items"]
+    tombstones = {c["id"] for c in changes if c["op"] == "tombstone"}
+    assert {items[2]["id"], items[3]["id"], items[1]["id"]} <= tombstones
+    assert all(c["record"] is None for c in changes if c["op"] == "tombstone")
+    assert "Sandra goes" not in json.dumps(changes)
+
+
+def test_withdrawal_erases_the_signature_too(client, world, session) -> None:
+    conv, consent, frag = capture_batch(world, 1)
+    consent["data"].update(method="signed", signature="data:image/png;base64,iVBORw0KGgo=")
+    sync(client, world, [conv, consent, frag])
+    withdraw(client, world, consent["id"])
+    session.rollback()
+    stored = session.get(Consent, uuid.UUID(consent["id"]))
+    assert stored.withdrawn_at is not None and stored.signature is None
+
+
+def test_withdrawal_is_audited_without_content(client, world, session) -> None:
+    items = capture_batch(world, 1, text="secret words")
+    sync(client, world, items)
+    withdraw(client, world, items[1]["id"])
+    entry = session.exec(select(AuditEntry).where(AuditEntry.action == "consent.withdraw")).one()
+    assert entry.actor_id == world.coordinator.id
+    assert entry.entity_id == str(uuid.UUID(items[1]["id"]))
+    assert entry.detail["fragments_erased"] == 1
+    everything = json.dumps([e.detail for e in session.exec(select(AuditEntry)).all()])
+    assert "secret words" not in everything
+
+
+def test_a_replay_after_withdrawal_does_not_bring_anything_back(client, world, session) -> None:
+    items = capture_batch(world, 2, text="do not resurrect")
+    sync(client, world, items)
+    withdraw(client, world, items[1]["id"])
+    r = sync(client, world, items)
+    assert [x["status"] for x in r.json()["results"]] == ["duplicate"] * 4
+    session.rollback()
+    assert all(f.text is None for f in session.exec(select(Fragment)).all())
+
+
+def test_withdrawal_cannot_be_repeated_or_undone(client, world) -> None:
+    items = capture_batch(world, 1)
+    sync(client, world, items)
+    assert withdraw(client, world, items[1]["id"]).status_code == 200
+    r = withdraw(client, world, items[1]["id"])
+    assert r.status_code == 409
+    assert r.json()["code"] == "already_withdrawn"
+
+
+def test_only_coordinators_withdraw(client, world) -> None:
+    items = capture_batch(world, 1)
+    sync(client, world, items)
+    assert withdraw(client, world, items[1]["id"], who="researcher").status_code == 403
+
+
+def test_an_erased_fragment_cannot_be_edited_or_tagged(client, world) -> None:
+    items = capture_batch(world, 1)
+    sync(client, world, items)
+    withdraw(client, world, items[1]["id"])
+    fid = items[2]["id"]
+    r = client.patch(f"/api/v1/fragments/{fid}", json={"text": "back"},
+                     headers={**world.headers("coordinator"), "If-Match": '"2"'})
+    assert r.status_code == 409 and r.json()["code"] == "fragment_erased"
+    r = client.put(f"/api/v1/fragments/{fid}/tags/{world.tag.id}", headers=world.headers("coordinator"))
+    assert r.status_code == 409
+
+
+def test_narrowing_away_the_quote_scope_erases_the_quotes_only(client, world, session) -> None:
+    conv, consent, quote = capture_batch(world, 1)
+    paraphrase = {**quote, "id": str(uuid.uuid4()), "data": {**quote["data"], "kind": "paraphrase"}}
+    sync(client, world, [conv, consent, quote, paraphrase])
+    r = client.patch(f"/api/v1/consents/{consent['id']}", json={"scopes": ["share"]},
+                     headers={**world.headers("coordinator"), "If-Match": '"1"'})
+    assert r.status_code == 200, r.text
+    assert r.json()["scopes"] == ["share"]
+    session.rollback()
+    assert session.get(Fragment, uuid.UUID(quote["id"])).text is None
+    assert session.get(Fragment, uuid.UUID(paraphrase["id"])).text is not None
+    widen = client.patch(f"/api/v1/consents/{consent['id']}", json={"scopes": ["share", "publish"]},
+                         headers={**world.headers("coordinator"), "If-Match": '"2"'})
+    assert widen.status_code == 409 and widen.json()["code"] == "scope_widening"

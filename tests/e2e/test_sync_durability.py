@@ -1,0 +1,177 @@
+"""Nothing captured is lost or doubled: a server dying mid-batch, an ended login, a backup moved
+to another phone."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from tests.e2e.helpers import (
+    app_eval, capture_ui, counts, login_ui, new_phone, open_app, shot, start_conversation_ui,
+    take_consent_ui, wait_counts, wait_worker,
+)
+
+pytestmark = pytest.mark.browser
+
+SCOPES = {"audio": False, "quote": True, "share": True, "publish": False}
+
+QUEUE_FRAGMENTS = """
+    const [consent] = (await A.db.allRecords()).filter((r) => r.type === 'consent');
+    const items = Array.from({ length: arg }, (_, i) => ({ type: 'fragment', owner: consent.owner, data: {
+      conversation_id: consent.data.conversation_id, consent_id: consent.id, kind: 'observation',
+      text: `queued ${i}`, language: 'en', captured_at: new Date().toISOString(), sensitive: false } }));
+    await A.db.addRecords(items);
+    return items.length;
+"""
+
+
+def test_sync_interrupted_by_a_dying_server_resumes_without_duplicates(phone, world, server):
+    email = "interrupted@example.org"
+    world.add_researcher(email)
+    page = phone.new_page()
+    open_app(page, server)
+    login_ui(page, email, world.password)
+    wait_worker(page)
+    phone.set_offline(True)
+    start_conversation_ui(page)
+    take_consent_ui(page, SCOPES)
+    app_eval(page, QUEUE_FRAGMENTS, 450)
+    assert counts(page)["local"] == 452
+
+    seen = []
+
+    def die_mid_batch(route):
+        seen.append(len(json.loads(route.request.post_data)["items"]))
+        if len(seen) == 1:
+            route.fetch()  # the server stores the first batch...
+            server.kill()  # ...and dies before the phone hears back
+        route.abort("connectionreset")
+
+    page.route("**/api/v1/sync", die_mid_batch)
+    phone.set_offline(False)
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    page.wait_for_function("document.querySelector('#conn.off') !== null")
+    assert seen and seen[0] > 1
+    assert counts(page) == {"local": 452, "synced": 0, "attention": 0}  # nothing confirmed, nothing dropped
+
+    page.unroute("**/api/v1/sync")
+    server.start()
+    app_eval(page, "await A.outbox.sync();")
+    wait_counts(page, local=0, synced=452, attention=0)
+    texts = [f["text"] for f in world.fragments_on_server_of(email)]
+    assert len(texts) == 450 and len(set(texts)) == 450
+
+
+def test_ended_login_keeps_the_queue_and_syncs_after_logging_in_again(phone, world, server):
+    email = "revoked@example.org"
+    world.add_researcher(email)
+    page = phone.new_page()
+    open_app(page, server)
+    login_ui(page, email, world.password)
+    wait_worker(page)
+    phone.set_offline(True)
+    start_conversation_ui(page)
+    take_consent_ui(page, SCOPES)
+    capture_ui(page, "Said while the token was being revoked.")
+    token = app_eval(page, "return A.session.token;")
+    r = httpx.post(f"{server.api}/auth/logout", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 204
+
+    phone.set_offline(False)
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    page.wait_for_selector("#status [role=alert]")
+    assert counts(page) == {"local": 3, "synced": 0, "attention": 0}
+    page.goto(page.url.split("#")[0] + "#/")
+    page.wait_for_selector("#status [role=alert]")
+    shot(page, "09-login-again")
+
+    page.click("#status [role=alert] button")
+    page.wait_for_selector("#login")
+    assert page.input_value("#login input[name=email]") == email
+    page.fill("#login input[name=password]", world.password)
+    page.click("#login button[type=submit]")
+    wait_counts(page, local=0, synced=3)
+    assert [f["text"] for f in world.fragments_on_server_of(email)] == ["Said while the token was being revoked."]
+
+
+def test_backup_file_moves_unsent_records_to_another_phone(browser, world, server, tmp_path):
+    email = "dying-phone@example.org"
+    world.add_researcher(email)
+    old = new_phone(browser)
+    page = old.new_page()
+    open_app(page, server)
+    login_ui(page, email, world.password)
+    wait_worker(page)
+    old.set_offline(True)
+    start_conversation_ui(page)
+    take_consent_ui(page, SCOPES)
+    for i in range(3):
+        capture_ui(page, f"Backed up {i}")
+    page.goto(page.url.split("#")[0] + "#/phone")
+    page.wait_for_selector("#export")
+    shot(page, "10-this-phone")
+    with page.expect_download() as dl:
+        page.click("#export")
+    backup = tmp_path / "backup.json"
+    dl.value.save_as(backup)
+    old.close()
+    assert len(json.loads(backup.read_text())["records"]) == 5
+
+    new = new_phone(browser)
+    page = new.new_page()
+    open_app(page, server)
+    login_ui(page, email, world.password)
+    page.goto(page.url.split("#")[0] + "#/phone")
+    page.set_input_files("#import-file", str(backup))
+    page.wait_for_selector("#import-result:has-text('5')")
+    wait_counts(page, local=0, synced=5)
+    # Importing the same file again adds nothing and sends nothing twice.
+    page.set_input_files("#import-file", str(backup))
+    page.wait_for_selector("#import-result:has-text('5 were already here')")
+    assert sorted(f["text"] for f in world.fragments_on_server_of(email)) == [f"Backed up {i}" for i in range(3)]
+    new.close()
+
+
+def test_enrolment_by_qr_link_then_capture(phone, world, server):
+    email = "enrolled@example.org"
+    uid = world.add_researcher(email)
+    code = world.admin.post(f"/projects/{world.project_id}/enrolment-codes", json={"user_id": uid}).json()
+    page = phone.new_page()
+    page.goto(f"{server.url}{code['enrol_url']}")
+    page.wait_for_selector("#enrol")
+    assert page.input_value("#enrol input[name=code]") == code["code"]
+    shot(page, "11-enrol")
+    page.click("#enrol button[type=submit]")
+    page.wait_for_selector("body[data-ready=capture]")
+    assert app_eval(page, "return A.session.kind;") == "device"
+    assert "enrol=" not in page.url
+    start_conversation_ui(page)
+    take_consent_ui(page, SCOPES)
+    capture_ui(page, "From an enrolled phone.", kind="quote")
+    wait_counts(page, local=0, synced=3)
+    assert len(world.fragments_on_server_of(email)) == 1
+
+
+def test_a_used_or_wrong_code_is_explained(phone, server):
+    page = phone.new_page()
+    open_app(page, server)
+    page.fill("#enrol input[name=code]", "NOTACODE")
+    page.click("#enrol button[type=submit]")
+    page.wait_for_selector("#enrol-error:not(:empty)")
+    assert "code" in page.inner_text("#enrol-error").lower()
+
+
+def test_researcher_without_current_training_is_told_why(phone, world, server):
+    email = "untrained@example.org"
+    world.add_researcher(email, trained=False)
+    page = phone.new_page()
+    open_app(page, server)
+    login_ui(page, email, world.password)
+    page.wait_for_selector("#refusal")
+    kit = app_eval(page, "return A.kit;")
+    assert kit["can_capture"] is False
+    assert kit["capture_refusal"]["detail"] in page.inner_text("#refusal")
+    assert page.is_disabled("#start")
+    shot(page, "12-cannot-capture")
