@@ -52,13 +52,19 @@ def test_sync_interrupted_by_a_dying_server_resumes_without_duplicates(phone, wo
     page.route("**/api/v1/sync", die_mid_batch)
     phone.set_offline(False)
     page.evaluate("window.dispatchEvent(new Event('online'))")
-    page.wait_for_function("document.querySelector('#conn.off') !== null")
-    assert seen and seen[0] > 1
+    while not seen:
+        page.wait_for_timeout(50)
+    assert seen[0] > 1
+    page.wait_for_function("async () => { const { A } = await import('/app/src/app.js'); "
+                           "return !A.outbox.state.running && A.outbox.state.nextAt !== null; }")
     assert counts(page) == {"local": 452, "synced": 0, "attention": 0}  # nothing confirmed, nothing dropped
 
-    page.unroute("**/api/v1/sync")
+    page.unroute_all(behavior="ignoreErrors")
     server.start()
-    app_eval(page, "await A.outbox.sync();")
+    print(app_eval(page, "await A.outbox.sync(); const s = A.outbox.state; return [String(s.lastError && s.lastError.code), String(s.lastError && s.lastError.detail), s.authNeeded, s.attempt];"))
+    print(server.log_tail())
+    print(page.evaluate("async () => { try { const r = await fetch('/api/v1/health'); return r.status; } catch (e) { return String(e); } }"))
+    print(page.evaluate("async () => { try { const r = await fetch('/api/v1/sync', {method: 'POST', body: '{}', headers: {'Content-Type': 'application/json'}}); return r.status; } catch (e) { return String(e); } }"))
     wait_counts(page, local=0, synced=452, attention=0)
     texts = [f["text"] for f in world.fragments_on_server_of(email)]
     assert len(texts) == 450 and len(set(texts)) == 450
