@@ -1,0 +1,138 @@
+"""Who may call what: every endpoint against every kind of caller, in one table.
+
+Columns: admin, the project's coordinator, the project's researcher, a coordinator of another project.
+Callers with no token, an expired token or a revoked token get 401 everywhere.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlmodel import Session
+
+from api.people.models import TokenKind
+from api.projects.models import Project, Role
+from tests.factories import add_member, bearer, capture_batch, make_token, make_user, make_world, sync
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    body: Any = None
+    headers: dict[str, str] | None = None
+    expect: tuple[int, int, int, int] = (200, 200, 200, 404)  # admin, coordinator, researcher, other coordinator
+
+
+V1 = {"If-Match": '"1"'}
+CALLS = [
+    Call("GET", "/me", expect=(200, 200, 200, 200)),
+    Call("GET", "/users", expect=(200, 200, 200, 200)),
+    Call("POST", "/users", {"email": "new@example.org", "password": "long enough pw"}, expect=(201, 201, 403, 201)),
+    Call("GET", "/users/{researcher}", expect=(200, 200, 200, 404)),
+    Call("PATCH", "/users/{researcher}", {"display_name": "R"}, expect=(200, 403, 200, 404)),
+    Call("POST", "/projects", {"name": "Another"}, expect=(201, 201, 403, 201)),
+    Call("GET", "/projects", expect=(200, 200, 200, 200)),
+    Call("GET", "/projects/{project}"),
+    Call("PATCH", "/projects/{project}", {"description": "d"}, expect=(200, 200, 403, 404)),
+    Call("GET", "/projects/{project}/members", expect=(200, 200, 403, 404)),
+    Call("PUT", "/projects/{project}/members/{spare}", {"role": "researcher"}, expect=(200, 200, 403, 404)),
+    Call("DELETE", "/projects/{project}/members/{researcher}", expect=(204, 204, 403, 404)),
+    Call("POST", "/projects/{project}/members/{researcher}/training",
+         {"completed_on": "2026-01-01", "expires_on": "2027-01-01"}, expect=(201, 201, 403, 404)),
+    Call("GET", "/projects/{project}/members/{researcher}/training", expect=(200, 200, 403, 404)),
+    Call("POST", "/projects/{project}/prompts", {"text": "What helps?"}, expect=(201, 201, 403, 404)),
+    Call("GET", "/projects/{project}/prompts"),
+    Call("POST", "/projects/{project}/places", {"name": "Keyham"}, expect=(201, 201, 403, 404)),
+    Call("GET", "/projects/{project}/places"),
+    Call("POST", "/projects/{project}/consent-forms", {"title": "v2", "body": "b", "scopes": ["quote"]},
+         expect=(201, 201, 403, 404)),
+    Call("GET", "/projects/{project}/consent-forms"),
+    Call("PATCH", "/consent-forms/{form}", {"title": "t"}, expect=(409, 409, 403, 404)),  # in use: permission passed
+    Call("POST", "/projects/{project}/enrolment-codes", {"user_id": "{researcher}"}, expect=(201, 201, 403, 404)),
+    Call("GET", "/projects/{project}/capture-kit"),
+    Call("GET", "/projects/{project}/devices", expect=(200, 200, 403, 404)),
+    Call("DELETE", "/devices/{device}", expect=(204, 204, 204, 404)),
+    Call("POST", "/sync", {"device_id": "d", "items": []}, expect=(200, 200, 200, 200)),
+    Call("GET", "/conversations?project_id={project}"),
+    Call("GET", "/conversations/{conversation}"),
+    Call("PATCH", "/conversations/{conversation}", {"note": "n"}, V1),
+    Call("GET", "/consents?project_id={project}"),
+    Call("GET", "/consents/{consent}"),
+    Call("PATCH", "/consents/{consent}", {"scopes": ["quote"]}, V1, expect=(200, 200, 403, 404)),
+    Call("POST", "/consents/{consent}/withdraw", {}, expect=(200, 200, 403, 404)),
+    Call("GET", "/fragments?project_id={project}"),
+    Call("GET", "/fragments", expect=(200, 200, 200, 200)),
+    Call("GET", "/fragments/{fragment}"),
+    Call("PATCH", "/fragments/{fragment}", {"sensitive": True}, V1),
+    Call("POST", "/projects/{project}/tags", {"name": "hope"}, expect=(201, 201, 403, 404)),
+    Call("GET", "/projects/{project}/tags"),
+    Call("PATCH", "/tags/{tag}", {"description": "d"}, expect=(200, 200, 403, 404)),
+    Call("PUT", "/fragments/{fragment}/tags/{tag}", expect=(204, 204, 403, 404)),
+    Call("DELETE", "/fragments/{fragment}/tags/{tagged}", expect=(204, 204, 403, 404)),
+    Call("GET", "/changes", expect=(200, 200, 200, 200)),
+    Call("GET", "/changes?project_id={project}"),
+    Call("POST", "/auth/logout", expect=(204, 204, 204, 204)),
+]
+ROLES = ("admin", "coordinator", "researcher", "other")
+
+
+def _setup(session: Session, client: Any) -> tuple[dict[str, str], dict[str, str]]:
+    world = make_world(session)
+    other = make_world(session)
+    spare = make_user(session)
+    items = capture_batch(world, 1)
+    sync(client, world, items)
+    from api.tags.models import Tag
+
+    tagged = Tag(project_id=world.project.id, name="tagged")
+    session.add(tagged)
+    session.commit()
+    client.put(f"/api/v1/fragments/{items[2]['id']}/tags/{tagged.id}", headers=world.headers("coordinator"))
+    make_token(session, world.researcher, kind=TokenKind.device, project_id=world.project.id)
+    from sqlmodel import select
+
+    from api.people.models import AuthToken
+
+    device = session.exec(select(AuthToken).where(AuthToken.kind == TokenKind.device)).one()
+    ids = {"project": world.project.id, "researcher": world.researcher.id, "spare": spare.id, "form": world.form.id,
+           "device": device.id, "conversation": items[0]["id"], "consent": items[1]["id"],
+           "fragment": items[2]["id"], "tag": world.tag.id, "tagged": tagged.id}
+    tokens = {"admin": world.tokens["admin"], "coordinator": world.tokens["coordinator"],
+              "researcher": world.tokens["researcher"], "other": other.tokens["coordinator"]}
+    return {k: str(v) for k, v in ids.items()}, tokens
+
+
+def _fill(value: Any, ids: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return value.format(**ids)
+    if isinstance(value, dict):
+        return {k: _fill(v, ids) for k, v in value.items()}
+    return value
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("call", CALLS, ids=lambda c: f"{c.method} {c.path}")
+def test_permission_table(client, session, call: Call, role: str) -> None:
+    ids, tokens = _setup(session, client)
+    r = client.request(call.method, "/api/v1" + _fill(call.path, ids), json=_fill(call.body, ids),
+                       headers={**bearer(tokens[role]), **(call.headers or {})})
+    assert r.status_code == call.expect[ROLES.index(role)], r.text
+    if r.status_code >= 400:
+        assert set(r.json()) >= {"code", "detail"}
+
+
+@pytest.mark.parametrize("call", CALLS, ids=lambda c: f"{c.method} {c.path}")
+def test_no_token_an_expired_token_and_a_revoked_token_get_401(client, session, call: Call) -> None:
+    ids, _ = _setup(session, client)
+    user = make_user(session)
+    add_member(session, session.get(Project, uuid.UUID(ids["project"])), user, Role.coordinator)
+    expired = make_token(session, user, expires_in=timedelta(seconds=-1))
+    revoked = make_token(session, user, revoked=True)
+    for headers in ({}, bearer(expired), bearer(revoked), bearer("made-up-token")):
+        r = client.request(call.method, "/api/v1" + _fill(call.path, ids), json=_fill(call.body, ids),
+                           headers={**headers, **(call.headers or {})})
+        assert r.status_code == 401, (headers, r.text)
+        assert r.json()["code"] in {"unauthorized", "token_expired", "token_revoked", "invalid_token"}
