@@ -62,6 +62,11 @@ def test_sync_interrupted_by_a_dying_server_resumes_without_duplicates(browser, 
 
     page.unroute_all(behavior="ignoreErrors")
     server.start()
+    H = "async () => { try { const r = await fetch('/api/v1/health'); return r.status; } catch (e) { return String(e); } }"
+    print("py", httpx.get(server.api + "/health").status_code, server.port, page.url)
+    for _ in range(3):
+        print(page.evaluate(H), server.proc.poll(), httpx.get(server.api + "/health").status_code); page.wait_for_timeout(1000)
+    print(server.log_tail())
     app_eval(page, "await A.outbox.sync();")
     wait_counts(page, local=0, synced=452, attention=0)
     texts = [f["text"] for f in world.fragments_on_server_of(email)]
