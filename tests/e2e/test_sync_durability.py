@@ -42,31 +42,35 @@ def test_sync_interrupted_by_a_dying_server_resumes_without_duplicates(browser, 
     assert counts(page)["local"] == 452
 
     seen = []
+    killed = []
 
     def die_mid_batch(route):
+        first = not seen
         seen.append(len(json.loads(route.request.post_data)["items"]))
-        if len(seen) == 1:
+        if first:
             route.fetch()  # the server stores the first batch...
             server.kill()  # ...and dies before the phone hears back
-        route.abort("connectionreset")
+            killed.append(True)
+        try:
+            route.abort("connectionreset")
+        except Exception:  # the test has stopped intercepting
+            pass
 
     page.route("**/api/v1/sync", die_mid_batch)
     phone.set_offline(False)
     page.evaluate("window.dispatchEvent(new Event('online'))")
-    while not seen:
+    while not killed:  # (handlers run while the test waits on the page)
         page.wait_for_timeout(50)
     assert seen[0] > 1
     page.wait_for_function("async () => { const { A } = await import('/app/src/app.js'); "
                            "return !A.outbox.state.running && A.outbox.state.nextAt !== null; }")
-    assert counts(page) == {"local": 452, "synced": 0, "attention": 0}  # nothing confirmed, nothing dropped
+    # No receipt reached the phone, so nothing left its outbox.
+    assert counts(page) == {"local": 452, "synced": 0, "attention": 0}
 
     page.unroute_all(behavior="ignoreErrors")
     server.start()
-    H = "async () => { try { const r = await fetch('/api/v1/health'); return r.status; } catch (e) { return String(e); } }"
-    print("py", httpx.get(server.api + "/health").status_code, server.port, page.url)
-    for _ in range(3):
-        print(page.evaluate(H), server.proc.poll(), httpx.get(server.api + "/health").status_code); page.wait_for_timeout(1000)
-    print(server.log_tail())
+    # ...although the first batch did reach the database before the server died.
+    assert len(world.fragments_on_server_of(email)) == seen[0] - 2
     app_eval(page, "await A.outbox.sync();")
     wait_counts(page, local=0, synced=452, attention=0)
     texts = [f["text"] for f in world.fragments_on_server_of(email)]
