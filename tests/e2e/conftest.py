@@ -71,3 +71,26 @@ def world(server):
     w = make_world(server)
     yield w
     w.admin.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On a failure, keep a picture of every open page and the last lines of the server log."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    from tests.e2e.helpers import SCREENSHOTS
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser = item.funcargs.get("browser")
+    contexts = browser.contexts if browser else []
+    for i, context in enumerate(contexts):
+        for j, page in enumerate(context.pages):
+            try:
+                page.screenshot(path=str(SCREENSHOTS / f"FAILED-{item.name[:60]}-{i}-{j}.png"), full_page=True)
+            except Exception:
+                pass
+    server = item.funcargs.get("server")
+    if server is not None:
+        report.sections.append(("server log", server.log_tail()))
