@@ -152,7 +152,11 @@ def login_ui(page, email: str, password: str) -> None:
 
 
 def start_conversation_ui(page, place_index: int = 1) -> str:
-    page.wait_for_selector("body[data-ready=capture]")
+    try:
+        page.wait_for_selector("body[data-ready=capture]")
+    except Exception:
+        print("DEBUG", app_eval(page, "return [A.refreshError, Boolean(A.kit), A.projectId, A.me];"))
+        raise
     page.click("#start")
     page.wait_for_selector("#new-conversation")
     page.select_option("select[name=place]", index=place_index)

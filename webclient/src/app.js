@@ -95,11 +95,17 @@ export async function refreshRemote() {
       A.kit = await A.api.captureKit(A.projectId);
       await A.db.setKV(`kit:${A.projectId}`, A.kit);
     }
+    A.refreshError = null;
+    refreshTries = 0;
   } catch (err) {
+    A.refreshError = { status: err.status, code: err.code, detail: err.detail };
     if (err.status === 401) sessionEnded();
+    // Without a capture kit the phone cannot capture at all: keep trying while the app is open.
+    else if (!A.kit) setTimeout(refreshRemote, Math.min(60000, 2000 * 2 ** refreshTries++));
   }
   changed();
 }
+let refreshTries = 0;
 
 export async function selectProject(pid, fetchKit = true) {
   A.projectId = pid;
