@@ -44,7 +44,7 @@ def _write_pending_changes(session: Session) -> None:
     for entity in {e for e, _ in pending}:
         ids = [i for e, i in pending if e == entity]
         session.execute(sa.delete(Change).where(col(Change.entity) == entity, col(Change.entity_id).in_(ids)))
-    session.execute(sa.insert(Change), [dict(p, at=now) for p in pending.values()])
+    session.execute(sa.insert(Change.__table__), [dict(p, at=now) for p in pending.values()])
 
 
 @event.listens_for(Session, "after_rollback")

@@ -54,7 +54,7 @@ export function announce(text) {
 async function signedIn(auth) {
   A.session = { token: auth.token, kind: auth.kind, expires_at: auth.expires_at, user: auth.user };
   await A.db.setKV('session', A.session);
-  await refreshRemote();
+  await refreshRemote(4);
   A.outbox.resume();
   requestPersistence();
 }
@@ -84,7 +84,9 @@ function sessionEnded() {
 }
 
 // Fetches who we are and the capture kit of the chosen project, and keeps both for offline use.
-export async function refreshRemote() {
+// `fresh` > 0 right after a login: a server that answers before it has committed the new token
+// refuses it for a moment, which must not look like a login that ended.
+export async function refreshRemote(fresh = 0) {
   if (!loggedIn()) return;
   try {
     A.me = await A.api.me();
@@ -99,6 +101,10 @@ export async function refreshRemote() {
     refreshTries = 0;
   } catch (err) {
     A.refreshError = { status: err.status, code: err.code, detail: err.detail };
+    if (err.status === 401 && fresh > 0) {
+      await new Promise((r) => setTimeout(r, 300));
+      return refreshRemote(fresh - 1);
+    }
     if (err.status === 401) sessionEnded();
     // Without a capture kit the phone cannot capture at all: keep trying while the app is open.
     else if (!A.kit) setTimeout(refreshRemote, Math.min(60000, 2000 * 2 ** refreshTries++));
