@@ -72,7 +72,7 @@ def test_service_worker_update_keeps_queued_records(phone, copy_server):
         page.click("#update")
     page.wait_for_selector("body[data-screen]")
     new_version = app_eval(page, "const m = await import('/app/src/app.js'); return m.VERSION;")
-    assert (old_version, new_version) != (new_version, new_version) and new_version == NEW_VERSION
+    assert old_version != NEW_VERSION and new_version == NEW_VERSION
     assert counts(page) == {"local": 7, "synced": 0, "attention": 0}
     caches = page.evaluate("caches.keys()")
     assert caches == [f"hearken-shell-{NEW_VERSION}"]

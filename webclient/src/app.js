@@ -13,7 +13,7 @@ import { fragmentView } from './views/fragment.js';
 import { attentionView } from './views/attention.js';
 import { phoneView } from './views/phone.js';
 
-export const VERSION = '2026.11.23-1';
+export const VERSION = '2026.11.23-2';
 
 export const A = {
   db: null, api: null, outbox: null,
@@ -275,7 +275,9 @@ export function markReady() {
 
 // ---- service worker -----------------------------------------------------------------------------
 
+let updateAsked = false;
 function applyUpdate() {
+  updateAsked = true;
   if (A.waitingWorker) A.waitingWorker.postMessage({ type: 'skip-waiting' });
 }
 
@@ -285,7 +287,7 @@ async function registerWorker() {
   const hadController = Boolean(navigator.serviceWorker.controller);
   navigator.serviceWorker.addEventListener('controllerchange', () => {
     // First install takes control silently; a later one is the update the researcher asked for.
-    if (!hadController || reloading) return;
+    if (reloading || !(hadController || updateAsked)) return;
     reloading = true;
     location.reload();
   });
@@ -310,6 +312,7 @@ async function registerWorker() {
 // ---- start --------------------------------------------------------------------------------------
 
 export async function start() {
+  document.querySelector('.skip').textContent = S.skip;
   A.db = await openDB(undefined, { onVersionChange: () => location.reload() });
   A.deviceId = await A.db.getKV('device_id');
   if (!A.deviceId) { A.deviceId = uuid(); await A.db.setKV('device_id', A.deviceId); }

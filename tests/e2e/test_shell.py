@@ -1,0 +1,46 @@
+"""The app shell: everything the service worker must cache is in its list, and the shell stays small."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from pathlib import Path
+
+WEBCLIENT = Path(__file__).resolve().parents[2] / "webclient"
+SW = (WEBCLIENT / "sw.js").read_text()
+
+
+def shell_files() -> set[str]:
+    return {p.relative_to(WEBCLIENT).as_posix() for p in WEBCLIENT.rglob("*")
+            if p.is_file() and p.name != "sw.js" and not p.name.startswith(".")}
+
+
+def test_service_worker_caches_every_shell_file():
+    listed = set(re.findall(r"^  '([^']+)',$", SW, flags=re.M)) - {"./"}
+    assert listed == shell_files()
+
+
+def test_app_and_worker_agree_on_the_version():
+    sw_version = re.search(r"const VERSION = '([^']+)'", SW).group(1)
+    app_version = re.search(r"export const VERSION = '([^']+)'", (WEBCLIENT / "src" / "app.js").read_text()).group(1)
+    assert sw_version == app_version
+
+
+def test_index_preloads_every_module():
+    index = (WEBCLIENT / "index.html").read_text()
+    preloaded = set(re.findall(r'rel="modulepreload" href="([^"]+)"', index))
+    modules = {f for f in shell_files() if f.startswith("src/") and f.endswith(".js")} - {"src/main.js"}
+    assert preloaded == modules
+
+
+def test_shell_is_under_80_kb_compressed():
+    total = sum(len(gzip.compress((WEBCLIENT / f).read_bytes(), 9)) for f in shell_files() | {"sw.js"})
+    assert total <= 80 * 1024, total
+
+
+def test_user_facing_text_lives_in_strings_js():
+    # Screens build text from S.*; a quoted sentence in a view is a string that escaped translation.
+    for view in (WEBCLIENT / "src" / "views").glob("*.js"):
+        for line in view.read_text().splitlines():
+            literal = re.findall(r"'([A-Z][a-z]+ [a-z]+[^']*)'", line)
+            assert not literal, f"{view.name}: {literal}"
