@@ -13,7 +13,7 @@ import { fragmentView } from './views/fragment.js';
 import { attentionView } from './views/attention.js';
 import { phoneView } from './views/phone.js';
 
-export const VERSION = '2026.11.23-2';
+export const VERSION = '2026.11.23-3';
 
 export const A = {
   db: null, api: null, outbox: null,
@@ -227,7 +227,22 @@ function renderStatus() {
     parts.push(h('div', { class: 'banner' }, h('p', {}, S.updateReady),
       h('button', { type: 'button', id: 'update', onclick: applyUpdate }, S.updateButton)));
   }
-  bar.replaceChildren(...parts);
+  // Only real changes reach the live region, so a screen reader is not told the same thing twice.
+  const box = h('div', {}, parts);
+  if (box.innerHTML !== bar.innerHTML) bar.replaceChildren(...box.childNodes);
+}
+
+// A live screen is rebuilt when records change; this finds the focused control again afterwards.
+function focusSelector(el, main) {
+  if (!el || !main.contains(el)) return null;
+  if (el.id) return `#${CSS.escape(el.id)}`;
+  if (el.tagName === 'H1') return 'h1';
+  const href = el.getAttribute('href');
+  if (href) return `a[href="${CSS.escape(href)}"]`;
+  const item = el.closest('[data-id]');
+  const action = el.getAttribute('data-action');
+  if (item && action) return `[data-id="${CSS.escape(item.dataset.id)}"] [data-action="${action}"]`;
+  return null;
 }
 
 let current = null;
@@ -243,7 +258,7 @@ export async function render(routeChanged = true) {
   if (!A.session || !A.session.user) view = loginView;
   const seq = ++renderSeq;
   const main = document.getElementById('main');
-  const focusKey = !routeChanged && document.activeElement && document.activeElement.id;
+  const focusKey = !routeChanged && focusSelector(document.activeElement, main);
   let node;
   try {
     node = await view(...params);
@@ -256,12 +271,13 @@ export async function render(routeChanged = true) {
   main.replaceChildren(node);
   document.body.dataset.screen = view.screen || '';
   if (node.dataset && node.dataset.captureReady) markReady();
+  const h1 = main.querySelector('h1');
+  if (h1) h1.setAttribute('tabindex', '-1');
   if (routeChanged) {
-    const h1 = main.querySelector('h1');
-    if (h1) { h1.setAttribute('tabindex', '-1'); h1.focus(); }
+    if (h1) h1.focus();
     document.title = `${(h1 && h1.textContent) || ''} · ${S.appName}`;
   } else if (focusKey) {
-    const el = document.getElementById(focusKey);
+    const el = main.querySelector(focusKey);
     if (el) el.focus();
   }
   renderStatus();

@@ -1,0 +1,90 @@
+"""Every screen a researcher uses: labelled controls, named buttons, large touch targets, focus moved to
+the screen's heading on navigation; storage warnings shown."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.helpers import login_ui, open_app, shot, start_conversation_ui, take_consent_ui
+
+pytestmark = pytest.mark.browser
+
+AUDIT = """() => {
+  const problems = [];
+  const visible = (el) => el.offsetParent !== null || el.getClientRects().length > 0;
+  for (const el of document.querySelectorAll('input, select, textarea')) {
+    if (!visible(el) || el.type === 'hidden') continue;
+    const named = (el.labels && el.labels.length) || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby');
+    if (!named) problems.push(`unlabelled ${el.outerHTML.slice(0, 80)}`);
+  }
+  for (const el of document.querySelectorAll('button, a[href]')) {
+    if (!visible(el)) continue;
+    if (!el.textContent.trim() && !el.getAttribute('aria-label')) problems.push(`unnamed ${el.outerHTML.slice(0, 80)}`);
+    const r = el.getBoundingClientRect();
+    const inline = el.tagName === 'A' && getComputedStyle(el).display === 'inline';
+    if (!inline && (r.height < 44 || r.width < 44)) problems.push(`small target ${Math.round(r.width)}x${Math.round(r.height)} ${el.outerHTML.slice(0, 60)}`);
+  }
+  for (const el of document.querySelectorAll('input[type=radio], input[type=checkbox]')) {
+    if (!visible(el)) continue;
+    const r = el.getBoundingClientRect();
+    const label = el.labels && el.labels[0] && el.labels[0].getBoundingClientRect();
+    if (Math.max(r.height, label ? label.height : 0) < 44) problems.push(`small choice ${el.outerHTML.slice(0, 60)}`);
+  }
+  if (document.documentElement.scrollWidth > window.innerWidth + 1) problems.push('scrolls sideways at this width');
+  if (!document.querySelector('h1')) problems.push('no heading');
+  return problems;
+}"""
+
+
+def audit(page, screen: str) -> None:
+    page.wait_for_selector(f"body[data-screen={screen}]")
+    assert page.evaluate(AUDIT) == [], screen
+    assert page.evaluate("document.activeElement && document.activeElement.tagName") in ("H1", "TEXTAREA", "BODY")
+
+
+def test_screens_are_labelled_and_easy_to_touch(phone, world, server):
+    email = "a11y@example.org"
+    world.add_researcher(email)
+    page = phone.new_page()
+    open_app(page, server)
+    audit(page, "login")
+    login_ui(page, email, world.password)
+    audit(page, "home")
+    assert page.evaluate("document.activeElement.tagName") == "H1"
+    page.click("#start")
+    audit(page, "new-conversation")
+    page.go_back()
+    start_conversation_ui(page)
+    audit(page, "conversation")
+    page.click("#add-participant")
+    audit(page, "consent")
+    page.check("#method-signed")
+    assert page.evaluate(AUDIT) == []
+    page.go_back()
+    take_consent_ui(page, {"audio": True, "quote": True, "share": True, "publish": True})
+    audit(page, "capture")
+    page.goto(page.url.split("#")[0] + "#/phone")
+    audit(page, "phone")
+    page.goto(page.url.split("#")[0] + "#/attention")
+    audit(page, "attention")
+
+
+def test_low_storage_and_persistence_are_shown(browser, world, server):
+    from tests.e2e.helpers import new_phone
+
+    email = "full-phone@example.org"
+    world.add_researcher(email)
+    context = new_phone(browser)
+    context.add_init_script("""
+        navigator.storage.estimate = async () => ({ usage: 95 * 1024 * 1024, quota: 100 * 1024 * 1024 });
+        navigator.storage.persist = async () => false;
+        navigator.storage.persisted = async () => false;
+    """)
+    page = context.new_page()
+    open_app(page, server)
+    login_ui(page, email, world.password)
+    page.goto(page.url.split("#")[0] + "#/phone")
+    page.wait_for_selector("#low-storage")
+    assert page.get_attribute("#persisted", "data-persisted") == "false"
+    shot(page, "14-low-storage")
+    context.close()
