@@ -187,3 +187,26 @@ def test_researcher_without_current_training_is_told_why(phone, world, server):
     assert kit["capture_refusal"]["detail"] in page.inner_text("#refusal")
     assert page.is_disabled("#start")
     shot(page, "12-cannot-capture")
+
+
+def test_closing_the_app_mid_sync_loses_and_doubles_nothing(phone, world, server):
+    email = "closed-mid-sync@example.org"
+    world.add_researcher(email)
+    page = phone.new_page()
+    open_app(page, server)
+    login_ui(page, email, world.password)
+    wait_worker(page)
+    phone.set_offline(True)
+    start_conversation_ui(page)
+    take_consent_ui(page, SCOPES)
+    app_eval(page, QUEUE_FRAGMENTS, 450)
+    phone.set_offline(False)
+    with page.expect_request("**/api/v1/sync"):
+        page.evaluate("window.dispatchEvent(new Event('online'))")
+    page.close()  # the tab goes away while the first batch is on the wire
+
+    page = phone.new_page()
+    open_app(page, server)
+    wait_counts(page, local=0, synced=452, attention=0)
+    texts = [f["text"] for f in world.fragments_on_server_of(email)]
+    assert len(texts) == 450 and len(set(texts)) == 450

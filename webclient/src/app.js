@@ -13,7 +13,7 @@ import { fragmentView } from './views/fragment.js';
 import { attentionView } from './views/attention.js';
 import { phoneView } from './views/phone.js';
 
-export const VERSION = '2026.11.23-3';
+export const VERSION = '2026.11.23-4';
 
 export const A = {
   db: null, api: null, outbox: null,

@@ -201,17 +201,23 @@ class Store {
     });
   }
 
-  // Puts a needs-attention record back in the outbox, optionally with corrected data.
+  // Puts a needs-attention record back in the outbox, optionally with corrected data. A fragment the
+  // server holds in another form (a conflict) can only go again under a new id; nothing points to a fragment.
   retry(id, data) {
     return this.tx('records', 'readwrite', async (tx) => {
       const store = tx.objectStore('records');
       const rec = await req(store.get(id));
       if (!rec || rec.state !== 'attention') return false;
+      const renew = rec.type === 'fragment' && rec.error && rec.error.status === 'conflict';
       rec.state = 'local';
       rec.error = null;
       if (data) rec.data = data;
+      if (renew) {
+        await req(store.delete(id));
+        rec.id = uuid();
+      }
       await req(store.put(rec));
-      return true;
+      return rec.id;
     });
   }
 

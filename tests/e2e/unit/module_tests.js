@@ -145,11 +145,23 @@ test('retry puts a refused record back with corrected data; discard works only o
   const { frags } = await seed(db, 2);
   eq(await db.discard(frags[1].id), false, 'a queued record cannot be discarded');
   await db.applyReceipts([{ id: frags[0].id, status: 'rejected', detail: 'no' }, { id: frags[1].id, status: 'rejected', detail: 'no' }]);
-  eq(await db.retry(frags[0].id, { ...frags[0].data, text: 'fixed' }), true);
+  eq(await db.retry(frags[0].id, { ...frags[0].data, text: 'fixed' }), frags[0].id);
   const fixed = await db.getRecord(frags[0].id);
   eq([fixed.state, fixed.error, fixed.data.text], ['local', null, 'fixed']);
   eq(await db.discard(frags[1].id), true);
   eq(await db.getRecord(frags[1].id), undefined);
+  db.close();
+});
+
+test('a fragment in conflict goes again under a new id, keeping its place in the queue', async () => {
+  const db = await openDB(dbName());
+  const { frags } = await seed(db, 2);
+  await db.applyReceipts([{ id: frags[0].id, status: 'conflict', detail: 'same id, other content' }]);
+  const newId = await db.retry(frags[0].id);
+  assert(newId && newId !== frags[0].id, 'a new id');
+  eq(await db.getRecord(frags[0].id), undefined);
+  const again = await db.getRecord(newId);
+  eq([again.state, again.seq, again.data.text], ['local', frags[0].seq, 'fragment 0']);
   db.close();
 });
 
