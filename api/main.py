@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import api.models  # noqa: F401  (every table registered before the first query)
+from api.clients.router import router as clients_router
 from api.config import get_settings
 from api.consent.router import router as consent_router
 from api.conversations.router import router as conversations_router
@@ -121,7 +122,7 @@ def create_app() -> FastAPI:
         return _error(500, "internal_error", "Something went wrong on the server; it has been logged.")
 
     for router in (people_router, projects_router, consent_router, conversations_router, sync_router,
-                   fragments_router, tags_router, feed_router):
+                   fragments_router, tags_router, feed_router, clients_router):
         app.include_router(router)
 
     @app.get("/api/v1/health", tags=["meta"])

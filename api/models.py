@@ -1,6 +1,7 @@
 """Every domain's tables in one import, for Alembic and for relationships across domains."""
 
 from api.audit.models import AuditEntry
+from api.clients.models import ApiClient
 from api.consent.models import Consent, ConsentForm, Participant
 from api.conversations.models import Conversation
 from api.feed.models import Change
@@ -10,7 +11,7 @@ from api.projects.models import Membership, Place, Project, Prompt, TrainingReco
 from api.tags.models import FragmentTag, Tag
 
 __all__ = [
-    "AuditEntry", "AuthToken", "Change", "Consent", "ConsentForm", "Conversation", "EnrolmentCode",
+    "ApiClient", "AuditEntry", "AuthToken", "Change", "Consent", "ConsentForm", "Conversation", "EnrolmentCode",
     "Fragment", "FragmentTag", "LoginThrottle", "Membership", "Participant", "Place", "Project", "Prompt", "Tag",
     "TrainingRecord", "User",
 ]

@@ -14,8 +14,6 @@ target_metadata = SQLModel.metadata
 def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
-    if type_ == "type" and obj.__class__.__module__.startswith("sqlmodel"):
-        autogen_context.imports.add("import sqlmodel")
     return False
 
 

@@ -16,17 +16,22 @@ class AuditEntry(SQLModel, table=True):
                                                              primary_key=True, autoincrement=True))
     at: datetime = Field(default_factory=utcnow, sa_column=ts_column(index=True))
     actor_id: uuid.UUID | None = Field(default=None, foreign_key="users.id", index=True)
+    client_id: uuid.UUID | None = Field(default=None, foreign_key="api_clients.id", ondelete="CASCADE")
     project_id: uuid.UUID | None = Field(default=None, foreign_key="projects.id", index=True, ondelete="CASCADE")
     action: str = Field(max_length=64)
     entity: str = Field(max_length=32)
     entity_id: str | None = Field(default=None, max_length=64)
     detail: dict[str, Any] | None = Field(default=None, sa_column=json_column())
 
+    # An API client's requests in the last minute are counted from here (its rate limit).
+    __table_args__ = (sa.Index("ix_audit_log_client_at", "client_id", "at"),)
+
 
 class AuditPublic(SQLModel):
     id: int
     at: datetime
     actor_id: uuid.UUID | None
+    client_id: uuid.UUID | None
     project_id: uuid.UUID | None
     action: str
     entity: str

@@ -1,22 +1,25 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import AwareDatetime
 
 from api.db import SessionDep
-from api.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, responses
+from api.clients import service as clients
+from api.clients.deps import CurrentReader
+from api.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, TooManyRequests, responses
 from api.fragments import service
 from api.fragments.models import FragmentKind, FragmentPage, FragmentPublic, FragmentStatus, FragmentUpdate
 from api.people.deps import CurrentActor
-from api.versioning import etag, if_match_version
+from api.versioning import etag, if_match_version, json_with_etag
 
 router = APIRouter(prefix="/api/v1/fragments", tags=["fragments"])
 
 
-@router.get("", response_model=FragmentPage, responses=responses(NotFound, Invalid))
+@router.get("", response_model=FragmentPage, responses={**responses(NotFound, Invalid, Forbidden, TooManyRequests),
+                                                         304: {"description": "Unchanged since your ETag."}})
 def list_fragments(
-    session: SessionDep, actor: CurrentActor,
+    session: SessionDep, reader: CurrentReader, request: Request,
     project_id: uuid.UUID | None = None,
     place: Annotated[uuid.UUID | None, Query(description="A place id.")] = None,
     prompt_id: uuid.UUID | None = None,
@@ -31,23 +34,40 @@ def list_fragments(
     q: Annotated[str | None, Query(max_length=200, description="Words to find in the text.")] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> FragmentPage:
-    """Fragments the caller may read, in capture order, a page at a time (follow `next_cursor`).
-    Erased fragments are listed as tombstones (no content) unless filtered out with `status=active`."""
+    fields: Annotated[str | None, Query(max_length=500, description="Comma-separated fields to return "
+                                        "(`id` always comes), e.g. `text,tag_ids`.")] = None,
+) -> Response:
+    """Fragments the caller may read, in capture order, a page at a time (follow `next_cursor`; the order is
+    keyset, so pages stay right while fragments arrive). Erased fragments are tombstones (no content) unless
+    filtered out with `status=active`. API clients see their project, limited by their audience."""
     filters: dict[str, object] = {"place_id": place, "prompt_id": prompt_id, "kind": kind, "tag_id": tag,
                                   "conversation_id": conversation_id, "consent_id": consent_id, "status": status,
                                   "sensitive": sensitive, "captured_after": captured_after,
                                   "captured_before": captured_before}
-    rows, next_cursor = service.list_fragments(session, actor, project_id=project_id, filters=filters, q=q,
+    wanted = _fields(fields)
+    rows, next_cursor = service.list_fragments(session, reader, project_id=project_id, filters=filters, q=q,
                                                cursor=cursor, limit=limit)
-    return FragmentPage(items=service.public(session, rows), next_cursor=next_cursor)
+    items = [f.model_dump(mode="json", include=wanted) for f in service.public(session, rows)]
+    clients.audit_read(reader, "fragments.list", {"count": len(items), "ids": [i["id"] for i in items]})
+    return json_with_etag(request, {"items": items, "next_cursor": next_cursor})
+
+
+def _fields(fields: str | None) -> set[str] | None:
+    if not fields:
+        return None
+    wanted = {f.strip() for f in fields.split(",") if f.strip()}
+    unknown = wanted - set(FragmentPublic.model_fields)
+    if unknown:
+        raise Invalid(f"Unknown fields: {', '.join(sorted(unknown))}.", code="unknown_fields")
+    return wanted | {"id"}
 
 
 @router.get("/{fragment_id}", response_model=FragmentPublic, responses={**responses(NotFound), 304: {}})
-def get_fragment(session: SessionDep, actor: CurrentActor, fragment_id: uuid.UUID, response: Response,
+def get_fragment(session: SessionDep, reader: CurrentReader, fragment_id: uuid.UUID, response: Response,
                  if_none_match: Annotated[str | None, Header()] = None) -> FragmentPublic | Response:
     """One fragment; its ETag is its version (send If-None-Match to get 304 when unchanged)."""
-    fragment, _ = service.get_for_reader(session, actor, fragment_id)
+    fragment, _ = service.get_for_reader(session, reader, fragment_id)
+    clients.audit_read(reader, "fragments.get", {"ids": [str(fragment.id)]})
     tag = etag(fragment.version)
     if if_none_match and tag in [t.strip().removeprefix("W/") for t in if_none_match.split(",")]:
         return Response(status_code=304, headers={"ETag": tag})

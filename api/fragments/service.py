@@ -17,6 +17,9 @@ from api.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFaile
 from api.feed import service as feed
 from api.feed.models import ChangeOp
 from api.fragments.models import ERASED_HASH, Fragment, FragmentPublic, FragmentStatus, FragmentUpdate
+from api.clients.deps import ClientActor, Reader
+from api.clients.models import Audience, ClientScope
+from api.consent.models import Consent
 from api.people.deps import Actor
 from api.projects import service as projects
 from api.tags.models import FragmentTag
@@ -36,14 +39,46 @@ def can_read(role: str | None, actor: Actor, fragment: Fragment) -> bool:
     return projects.is_manager(role) or (role is not None and fragment.researcher_id == actor.id)
 
 
-def get_for_reader(session: Session, actor: Actor, fragment_id: uuid.UUID) -> tuple[Fragment, str]:
+CLIENT = "client"
+
+
+def get_for_reader(session: Session, reader: Reader, fragment_id: uuid.UUID) -> tuple[Fragment, str]:
+    """A fragment the caller may read, and their role: coordinators and admins all of a project's, a researcher
+    their own, an API client those of its project that its audience may see."""
     fragment = session.get(Fragment, fragment_id)
     if fragment is not None:
-        role = projects.role_in(session, actor, fragment.project_id)
-        if can_read(role, actor, fragment):
-            assert role is not None
-            return fragment, role
+        if isinstance(reader, ClientActor):
+            reader.require(ClientScope.fragments_read)
+            if fragment.project_id == reader.client.project_id and _audience_allows(session, reader, fragment):
+                return fragment, CLIENT
+        else:
+            role = projects.role_in(session, reader, fragment.project_id)
+            if can_read(role, reader, fragment):
+                assert role is not None
+                return fragment, role
     raise NotFound("No such fragment.")
+
+
+def _audience_scope(reader: ClientActor) -> str | None:
+    return {Audience.partner: "scope_share", Audience.public: "scope_publish"}.get(reader.client.audience)
+
+
+def _audience_allows(session: Session, reader: ClientActor, fragment: Fragment) -> bool:
+    scope = _audience_scope(reader)
+    if scope is None:
+        return True
+    consent = session.get(Consent, fragment.consent_id)
+    return consent is not None and bool(getattr(consent, scope))
+
+
+def audience_condition(reader: ClientActor, fragment_id: Any) -> Any:
+    """SQL: the fragment's consent lets this client's audience see it (True for internal tools)."""
+    scope = _audience_scope(reader)
+    if scope is None:
+        return sa.true()
+    allowed = select(Fragment.id).join(Consent, Consent.id == Fragment.consent_id).where(  # type: ignore[arg-type]
+        Fragment.project_id == reader.client.project_id, getattr(Consent, scope).is_(True))
+    return fragment_id.in_(allowed)
 
 
 def update(session: Session, actor: Actor, fragment: Fragment, role: str, data: FragmentUpdate,
@@ -157,11 +192,17 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise Invalid("That cursor is not one this server gave out.", code="invalid_cursor") from exc
 
 
-def list_fragments(session: Session, actor: Actor, *, project_id: uuid.UUID | None, filters: dict[str, Any],
+def list_fragments(session: Session, actor: Reader, *, project_id: uuid.UUID | None, filters: dict[str, Any],
                    q: str | None, cursor: str | None, limit: int) -> tuple[list[Fragment], str | None]:
-    """Fragments the caller may read, newest capture last, in a stable keyset order."""
+    """Fragments the caller may read, in capture order, a stable keyset page at a time."""
     stmt = select(Fragment)
-    if project_id is not None:
+    if isinstance(actor, ClientActor):
+        actor.require(ClientScope.fragments_read)
+        if project_id not in (None, actor.client.project_id):
+            raise NotFound("No such project.")
+        stmt = stmt.where(Fragment.project_id == actor.client.project_id,
+                          audience_condition(actor, col(Fragment.id)))
+    elif project_id is not None:
         _, role = projects.get_project(session, actor, project_id)
         stmt = stmt.where(Fragment.project_id == project_id)
         if not projects.is_manager(role):
