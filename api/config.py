@@ -31,10 +31,25 @@ class Settings(BaseSettings):
     clock_skew_hours: int = 24
     fragment_max_chars: int = 5000
 
+    # Audio clips: where their bytes live ("fs": data_dir/media; "s3": an S3-compatible bucket), how big one
+    # may be, when an unfinished upload counts as abandoned, how often the media worker retries erasures.
+    media_backend: Literal["fs", "s3"] = "fs"
+    media_max_bytes: int = 50 * 1024 * 1024
+    upload_abandoned_days: int = 7
+    media_worker_seconds: float = 60.0
+    s3_bucket: str = ""
+    s3_endpoint_url: str | None = None  # empty means AWS itself
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_prefix: str = ""
+
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> "Settings":
         if self.environment == "production" and self.resolved_database_url().startswith("sqlite:///:memory:"):
             raise ValueError("an in-memory database loses everything on restart; set HEARKEN_DATABASE_URL")
+        if self.media_backend == "s3" and not self.s3_bucket:
+            raise ValueError("HEARKEN_MEDIA_BACKEND=s3 needs HEARKEN_S3_BUCKET")
         return self
 
     def resolved_database_url(self) -> str:

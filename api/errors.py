@@ -56,6 +56,14 @@ class TooLarge(AppError):
     status, code = 413, "too_large"
 
 
+class UnsupportedMediaType(AppError):
+    status, code = 415, "unsupported_media_type"
+
+
+class RangeNotSatisfiable(AppError):
+    status, code = 416, "range_not_satisfiable"
+
+
 class Invalid(AppError):
     status, code = 422, "invalid"
 
