@@ -129,8 +129,8 @@ class LiveServer:
 
 def ensure_admin(server: LiveServer, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> None:
     result = server.cli("create-user", "--email", email, "--password", password, "--role", "admin", check=False)
-    if result.returncode not in (0, 1):  # 1: already exists
-        raise RuntimeError(f"create-user failed: {result.stderr or result.stdout}")
+    if result.returncode != 0 and "already exists" not in result.stderr:
+        raise RuntimeError(f"create-user failed ({result.returncode}): {result.stderr or result.stdout}")
 
 
 def login_client(server: LiveServer, email: str, password: str) -> httpx.Client:
