@@ -55,26 +55,3 @@ def _drop_pending_changes(session: Session) -> None:
 def latest_seq(session: Session) -> int:
     return session.exec(select(sa.func.coalesce(sa.func.max(Change.seq), 0))).one()
 
-
-def visible_changes(session: Session, actor: Any, project_id: uuid.UUID | None, after: int,
-                    limit: int) -> list[Change]:
-    """The changes the caller may see after `after`: everything in projects they coordinate, and their own
-    records in projects where they are a researcher."""
-    from api.projects import service as projects
-
-    stmt = select(Change).where(Change.seq > after)  # type: ignore[operator]
-    memberships = projects.list_projects(session, actor)
-    if project_id is not None:
-        memberships = [(p, r) for p, r in memberships if p.id == project_id]
-        if not memberships:
-            from api.errors import NotFound
-
-            raise NotFound("No such project.")
-    if not (actor.is_admin and project_id is None):
-        managed = [p.id for p, r in memberships if projects.is_manager(r)]
-        researched = [p.id for p, r in memberships if not projects.is_manager(r)]
-        stmt = stmt.where(sa.or_(
-            col(Change.project_id).in_(managed),
-            sa.and_(col(Change.project_id).in_(researched), Change.owner_id == actor.id),
-        ))
-    return list(session.exec(stmt.order_by(col(Change.seq)).limit(limit)))

@@ -2,11 +2,15 @@ import uuid
 
 from fastapi import APIRouter, Response
 
+from api.clients import service as clients
+from api.clients.deps import ClientActor, CurrentReader
+from api.clients.models import ClientScope
 from api.db import SessionDep
-from api.errors import Conflict, Forbidden, Invalid, NotFound, responses
+from api.errors import Conflict, Forbidden, Invalid, NotFound, TooManyRequests, responses
 from api.fragments import service as fragments
 from api.people.deps import CurrentActor
 from api.projects import service as projects
+from api.projects.models import Project
 from api.tags import service
 from api.tags.models import TagCreate, TagPublic, TagUpdate
 
@@ -21,11 +25,20 @@ def create_tag(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID, 
     return TagPublic.model_validate(service.create(session, actor, project, body))
 
 
-@router.get("/projects/{project_id}/tags", response_model=list[TagPublic], responses=responses(NotFound))
-def list_tags(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID) -> list[TagPublic]:
-    """The project's codebook."""
-    project, _ = projects.get_project(session, actor, project_id)
-    return [TagPublic.model_validate(t) for t in service.list_for_project(session, project)]
+@router.get("/projects/{project_id}/tags", response_model=list[TagPublic],
+            responses=responses(NotFound, Forbidden, TooManyRequests))
+def list_tags(session: SessionDep, reader: CurrentReader, project_id: uuid.UUID) -> list[TagPublic]:
+    """The project's codebook (API clients need `tags:read`)."""
+    if isinstance(reader, ClientActor):
+        reader.require(ClientScope.tags_read)
+        if reader.client.project_id != project_id:
+            raise NotFound("No such project.")
+        project = session.get(Project, project_id)
+    else:
+        project, _ = projects.get_project(session, reader, project_id)
+    tags = [TagPublic.model_validate(t) for t in service.list_for_project(session, project)]
+    clients.audit_read(reader, "tags.list", {"count": len(tags)})
+    return tags
 
 
 @router.patch("/tags/{tag_id}", response_model=TagPublic, responses=responses(NotFound, Forbidden, Conflict, Invalid))
