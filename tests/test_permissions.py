@@ -72,6 +72,11 @@ CALLS = [
     Call("PATCH", "/tags/{tag}", {"description": "d"}, expect=(200, 200, 403, 404)),
     Call("PUT", "/fragments/{fragment}/tags/{tag}", expect=(204, 204, 403, 404)),
     Call("DELETE", "/fragments/{fragment}/tags/{tagged}", expect=(204, 204, 403, 404)),
+    Call("POST", "/projects/{project}/clients", {"name": "tool", "scopes": ["fragments:read"]},
+         expect=(201, 201, 403, 404)),
+    Call("GET", "/projects/{project}/clients", expect=(200, 200, 403, 404)),
+    Call("POST", "/clients/{client}/rotate", expect=(200, 200, 403, 404)),
+    Call("DELETE", "/clients/{client}", expect=(204, 204, 403, 404)),
     Call("GET", "/changes", expect=(200, 200, 200, 200)),
     Call("GET", "/changes?project_id={project}"),
     Call("POST", "/auth/logout", expect=(204, 204, 204, 204)),
@@ -97,7 +102,9 @@ def _setup(session: Session, client: Any) -> tuple[dict[str, str], dict[str, str
     from api.people.models import AuthToken
 
     device = session.exec(select(AuthToken).where(AuthToken.kind == TokenKind.device)).one()
-    ids = {"project": world.project.id, "researcher": world.researcher.id, "spare": spare.id, "form": world.form.id,
+    tool = client.post(f"/api/v1/projects/{world.project.id}/clients", json={"name": "t", "scopes": ["export"]},
+                       headers=world.headers("coordinator")).json()
+    ids = {"client": tool["id"], "project": world.project.id, "researcher": world.researcher.id, "spare": spare.id, "form": world.form.id,
            "device": device.id, "conversation": items[0]["id"], "consent": items[1]["id"],
            "fragment": items[2]["id"], "tag": world.tag.id, "tagged": tagged.id}
     tokens = {"admin": world.tokens["admin"], "coordinator": world.tokens["coordinator"],
