@@ -107,6 +107,7 @@ def _setup(session: Session, client: Any) -> tuple[dict[str, str], dict[str, str
     ids = {"client": tool["id"], "project": world.project.id, "researcher": world.researcher.id, "spare": spare.id, "form": world.form.id,
            "device": device.id, "conversation": items[0]["id"], "consent": items[1]["id"],
            "fragment": items[2]["id"], "tag": world.tag.id, "tagged": tagged.id}
+    session.rollback()  # end the test's read, so its next write starts from what the app committed
     tokens = {"admin": world.tokens["admin"], "coordinator": world.tokens["coordinator"],
               "researcher": world.tokens["researcher"], "other": other.tokens["coordinator"]}
     return {k: str(v) for k, v in ids.items()}, tokens
