@@ -210,3 +210,29 @@ def test_closing_the_app_mid_sync_loses_and_doubles_nothing(phone, world, server
     wait_counts(page, local=0, synced=452, attention=0)
     texts = [f["text"] for f in world.fragments_on_server_of(email)]
     assert len(texts) == 450 and len(set(texts)) == 450
+
+
+def test_logout_keeps_unsent_records_until_the_researcher_is_back(phone, world, server):
+    email = "logs-out@example.org"
+    world.add_researcher(email)
+    page = phone.new_page()
+    open_app(page, server)
+    login_ui(page, email, world.password)
+    wait_worker(page)
+    phone.set_offline(True)
+    start_conversation_ui(page)
+    take_consent_ui(page, SCOPES)
+    capture_ui(page, "Captured before logging out.")
+    page.goto(page.url.split("#")[0] + "#/phone")
+    page.wait_for_selector("#logout")
+    assert "3" in page.inner_text("main .notice")  # warned: 3 records are only on this phone
+    page.click("#logout")
+    page.wait_for_selector("body[data-screen=login]")
+    page.goto(page.url.split("#")[0] + "#/")
+    page.wait_for_selector("body[data-screen=login]")  # no capturing under nobody's name
+    assert counts(page)["local"] == 3
+
+    phone.set_offline(False)
+    login_ui(page, email, world.password)
+    wait_counts(page, local=0, synced=3)
+    assert len(world.fragments_on_server_of(email)) == 1

@@ -13,7 +13,7 @@ import { fragmentView } from './views/fragment.js';
 import { attentionView } from './views/attention.js';
 import { phoneView } from './views/phone.js';
 
-export const VERSION = '2026.11.23-4';
+export const VERSION = '2026.11.23-5';
 
 export const A = {
   db: null, api: null, outbox: null,
@@ -73,7 +73,9 @@ export async function logout() {
   if (loggedIn()) {
     try { await A.api.logout(); } catch { /* the token ends on the server when it expires anyway */ }
   }
-  A.session = { ...A.session, token: null };
+  // After a deliberate logout nobody captures under this researcher's name; their unsent records stay
+  // on the phone (they still carry their owner) and go when that researcher logs in again.
+  A.session = { token: null, user: null, lastEmail: A.session && A.session.user ? A.session.user.email : '' };
   await A.db.setKV('session', A.session);
   go('#/login');
 }

@@ -36,7 +36,7 @@ function form(id, title, intro, fields, button, submit, badText) {
 export async function loginView() {
   const email = h('input', {
     type: 'email', name: 'email', autocomplete: 'username', required: true, inputmode: 'email',
-    value: (A.session && A.session.user && A.session.user.email) || '',
+    value: (A.session && ((A.session.user && A.session.user.email) || A.session.lastEmail)) || '',
   });
   const password = h('input', { type: 'password', name: 'password', autocomplete: 'current-password', required: true });
   const code = h('input', {
