@@ -31,7 +31,10 @@ def migrate(url: str | None = None) -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from api.media import service as media
+
     migrate()
+    media.start_worker()  # retries queued erasures of audio and cleans abandoned uploads, every minute
     ssl = {}
     if args.ssl_certfile:
         ssl = {"ssl_certfile": args.ssl_certfile, "ssl_keyfile": args.ssl_keyfile}
@@ -87,6 +90,15 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _media(args: argparse.Namespace) -> int:
+    from api.media import service as media
+
+    result = media.maintain(args.abandoned_days)
+    print(f"Erased {result['erased']} queued audio file(s); {result['still_queued']} still queued "
+          f"(the store did not answer); forgot {result['abandoned_uploads']} abandoned upload(s).")
+    return 1 if result["still_queued"] else 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     return subprocess.call([sys.executable, str(REPO / "scripts" / "bench.py"), *args.rest])
 
@@ -118,6 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("demo", help="seed a realistic demo project to look around in")
     p.add_argument("--password", default="hearken-demo", help="password of every demo account")
     p.set_defaults(func=_demo)
+
+    p = sub.add_parser("media-maintenance", help="retry queued erasures of audio bytes and clean abandoned uploads "
+                       "(hearken serve does this every minute)")
+    p.add_argument("--abandoned-days", type=int, help="forget unfinished uploads older than this (default: 7)")
+    p.set_defaults(func=_media)
 
     p = sub.add_parser("bench", help="run scripts/bench.py")
     p.add_argument("rest", nargs=argparse.REMAINDER)

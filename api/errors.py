@@ -64,6 +64,10 @@ class RangeNotSatisfiable(AppError):
     status, code = 416, "range_not_satisfiable"
 
 
+class Unavailable(AppError):
+    status, code = 503, "unavailable"
+
+
 class Invalid(AppError):
     status, code = 422, "invalid"
 

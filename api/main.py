@@ -21,6 +21,7 @@ from api.conversations.router import router as conversations_router
 from api.errors import AppError
 from api.feed.router import router as feed_router
 from api.fragments.router import router as fragments_router
+from api.media.router import router as media_router
 from api.people.router import router as people_router
 from api.projects.router import router as projects_router
 from api.sync.router import router as sync_router
@@ -122,7 +123,7 @@ def create_app() -> FastAPI:
         return _error(500, "internal_error", "Something went wrong on the server; it has been logged.")
 
     for router in (people_router, projects_router, consent_router, conversations_router, sync_router,
-                   fragments_router, tags_router, feed_router, clients_router):
+                   fragments_router, tags_router, feed_router, clients_router, media_router):
         app.include_router(router)
 
     @app.get("/api/v1/health", tags=["meta"])

@@ -6,12 +6,14 @@ from api.consent.models import Consent, ConsentForm, Participant
 from api.conversations.models import Conversation
 from api.feed.models import Change
 from api.fragments.models import Fragment
+from api.media.models import AudioClip, AudioUpload, MediaDeletion
 from api.people.models import AuthToken, EnrolmentCode, LoginThrottle, User
 from api.projects.models import Membership, Place, Project, Prompt, TrainingRecord
 from api.tags.models import FragmentTag, Tag
+from api.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
-    "ApiClient", "AuditEntry", "AuthToken", "Change", "Consent", "ConsentForm", "Conversation", "EnrolmentCode",
-    "Fragment", "FragmentTag", "LoginThrottle", "Membership", "Participant", "Place", "Project", "Prompt", "Tag",
-    "TrainingRecord", "User",
+    "ApiClient", "AudioClip", "AudioUpload", "AuditEntry", "AuthToken", "Change", "Consent", "ConsentForm",
+    "Conversation", "EnrolmentCode", "Fragment", "FragmentTag", "LoginThrottle", "MediaDeletion", "Membership",
+    "Participant", "Place", "Project", "Prompt", "Tag", "TrainingRecord", "User", "WebhookDelivery", "WebhookEndpoint",
 ]

@@ -136,10 +136,15 @@ def narrow_scopes(session: Session, actor: Actor, consent: Consent, data: Consen
     if Scope.quote.value in removed:
         erased = fragments.erase(session, actor, fragments.ids_under_consent(session, consent.id, kind="quote"),
                                  FragmentStatus.withdrawn)
+    audio_erased = 0
+    if Scope.audio.value in removed:
+        audio_erased = fragments.drop_audio(session, fragments.ids_under_consent(session, consent.id))
     feed.record(session, project_id=consent.project_id, entity="consent", entity_id=consent.id,
                 owner_id=consent.recorded_by)
     audit.record(session, actor_id=actor.id, action="consent.narrow", entity="consent", entity_id=consent.id,
-                 project_id=consent.project_id, detail={"removed_scopes": sorted(removed), "fragments_erased": erased})
+                 project_id=consent.project_id,
+                 detail={"removed_scopes": sorted(removed), "fragments_erased": erased,
+                         "audio_clips_erased": audio_erased})
     return consent
 
 

@@ -8,6 +8,7 @@ from pydantic import Field as PField
 from sqlmodel import Field, SQLModel
 
 from api.db import json_column, text_column, ts_column, utcnow
+from api.media.models import AudioPublic
 
 # An erased record keeps no trace of its content, not even a hash of it; a replay of it answers `duplicate`.
 ERASED_HASH = "erased"
@@ -78,6 +79,7 @@ class FragmentPublic(SQLModel):
     reviewed_at: datetime | None
     version: int
     tag_ids: list[uuid.UUID] = []
+    audio: AudioPublic | None = None
 
 
 class FragmentUpdate(SQLModel):

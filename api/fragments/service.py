@@ -17,6 +17,7 @@ from api.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFaile
 from api.feed import service as feed
 from api.feed.models import ChangeOp
 from api.fragments.models import ERASED_HASH, Fragment, FragmentPublic, FragmentStatus, FragmentUpdate
+from api.media import service as media
 from api.clients.deps import ClientActor, Reader
 from api.clients.models import Audience, ClientScope
 from api.consent.models import Consent
@@ -32,7 +33,9 @@ def public(session: Session, fragments: Sequence[Fragment]) -> list[FragmentPubl
         for fid, tid in session.exec(select(FragmentTag.fragment_id, FragmentTag.tag_id)
                                      .where(col(FragmentTag.fragment_id).in_(ids))):
             tags[fid].append(tid)
-    return [FragmentPublic.model_validate(f, update={"tag_ids": sorted(tags[f.id], key=str)}) for f in fragments]
+    clips = media.clips_for(session, ids)
+    return [FragmentPublic.model_validate(f, update={"tag_ids": sorted(tags[f.id], key=str),
+                                                     "audio": media.public(clips.get(f.id))}) for f in fragments]
 
 
 def can_read(role: str | None, actor: Actor, fragment: Fragment) -> bool:
@@ -128,7 +131,8 @@ def ids_under_consent(session: Session, consent_id: uuid.UUID, kind: str | None 
 
 
 def erase(session: Session, actor: Actor | None, ids: list[uuid.UUID], status: FragmentStatus) -> int:
-    """Erase fragments' content for real: the columns are emptied, tags dropped, a tombstone stays."""
+    """Erase fragments' content for real: the columns are emptied, tags dropped, the audio clip's bytes queued
+    for deletion from the store (gone once this commits), a tombstone stays."""
     if not ids:
         return 0
     now = utcnow()
@@ -148,9 +152,23 @@ def erase(session: Session, actor: Actor | None, ids: list[uuid.UUID], status: F
         feed.record(session, project_id=f.project_id, entity="fragment", entity_id=f.id,
                     op=ChangeOp.tombstone, owner_id=f.researcher_id)
     session.execute(sa.delete(FragmentTag).where(col(FragmentTag.fragment_id).in_(ids)))
+    media.erase_clips(session, rows, reason=str(status))
     session.flush()
     _compact_search_index(session)
     return len(rows)
+
+
+def drop_audio(session: Session, ids: list[uuid.UUID]) -> int:
+    """Erase these fragments' audio clips (their consent lost scope `audio`); the text stays. Answers how many."""
+    rows = session.exec(select(Fragment).where(col(Fragment.id).in_(ids))).all() if ids else []
+    dropped = set(media.erase_clips(session, rows, reason="audio_scope_removed"))
+    for f in rows:
+        if f.id in dropped:
+            f.version += 1
+            f.updated_at = utcnow()
+            session.add(f)
+            feed.record(session, project_id=f.project_id, entity="fragment", entity_id=f.id, owner_id=f.researcher_id)
+    return len(dropped)
 
 
 def _compact_search_index(session: Session) -> None:

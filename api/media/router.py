@@ -1,0 +1,136 @@
+"""Audio clips: tus 1.0 resumable upload under /api/v1/uploads/, playback with HTTP Range."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.responses import StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials
+
+from api.clients import service as clients
+from api.clients.deps import ClientActor, CurrentReader
+from api.clients.models import ClientScope
+from api.config import get_settings
+from api.db import SessionDep, open_session
+from api.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    PreconditionFailed,
+    RangeNotSatisfiable,
+    TooLarge,
+    Unavailable,
+    UnsupportedMediaType,
+    responses,
+)
+from api.fragments import service as fragments
+from api.media import service
+from api.media.models import AudioUpload, UploadState
+from api.people.deps import Actor, CurrentActor, bearer, get_actor
+
+router = APIRouter(prefix="/api/v1", tags=["audio"])
+OFFSET_STREAM = "application/offset+octet-stream"
+
+
+def _tus_headers(upload: AudioUpload | UploadState) -> dict[str, str]:
+    return {"Tus-Resumable": service.TUS_VERSION, "Upload-Offset": str(upload.offset),
+            "Upload-Length": str(upload.length), "Cache-Control": "no-store"}
+
+
+def _require_tus(tus_resumable: str | None) -> None:
+    if tus_resumable != service.TUS_VERSION:
+        raise PreconditionFailed(f"Send 'Tus-Resumable: {service.TUS_VERSION}'.", code="tus_version",
+                                 headers={"Tus-Version": service.TUS_VERSION})
+
+
+def _number(name: str, value: str | None) -> int:
+    if value is None or not value.isdigit() or len(value) > 15:
+        raise Invalid(f"{name} must be a whole number of bytes.", code="invalid_header")
+    return int(value)
+
+
+def uploader(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Actor:
+    """The caller of a PATCH, looked up in a short read of its own: no transaction stays open while the body
+    streams in."""
+    with open_session(read_only=True) as session:
+        return get_actor(session, credentials)
+
+
+Uploader = Annotated[Actor, Depends(uploader)]
+
+
+@router.options("/uploads/", status_code=204, responses={204: {"description": "What this tus server supports."}})
+def tus_options() -> Response:
+    """tus discovery: protocol version, largest clip, extensions (no token needed)."""
+    return Response(status_code=204, headers={
+        "Tus-Resumable": service.TUS_VERSION, "Tus-Version": service.TUS_VERSION,
+        "Tus-Max-Size": str(get_settings().media_max_bytes), "Tus-Extension": "creation"})
+
+
+@router.post("/uploads/", status_code=201, response_model=UploadState,
+             responses={**responses(NotFound, Forbidden, Conflict, PreconditionFailed, TooLarge, Invalid),
+                        200: {"model": UploadState, "description": "This very clip is already attached."}})
+def create_upload(session: SessionDep, actor: CurrentActor, response: Response,
+                  tus_resumable: Annotated[str | None, Header()] = None,
+                  upload_length: Annotated[str | None, Header()] = None,
+                  upload_metadata: Annotated[str | None, Header()] = None) -> UploadState:
+    """tus creation: start uploading a fragment's audio clip. Headers: `Upload-Length`, `Upload-Metadata` with
+    `fragment_id`, `sha256` (hex), `filename`, `filetype`. Answers 201 and the upload's `Location` (or the one
+    already under way for the same clip, with its `Upload-Offset`); 200 when the same clip is already attached."""
+    _require_tus(tus_resumable)
+    length = _number("Upload-Length", upload_length)
+    upload, created = service.create_upload(session, actor, length, service.parse_metadata(upload_metadata))
+    response.headers.update({**_tus_headers(upload), "Location": f"/api/v1/uploads/{upload.id}"})
+    if upload.completed_at is not None:
+        response.status_code = 200
+    return service.state(upload)
+
+
+@router.head("/uploads/{upload_id}", status_code=200, responses={**responses(NotFound, PreconditionFailed)})
+def upload_offset(session: SessionDep, actor: CurrentActor, upload_id: uuid.UUID,
+                  tus_resumable: Annotated[str | None, Header()] = None) -> Response:
+    """tus: how many bytes of this upload the server holds (`Upload-Offset`), to resume from there."""
+    _require_tus(tus_resumable)
+    return Response(status_code=200, headers=_tus_headers(service.get_upload(session, actor, upload_id)))
+
+
+@router.patch("/uploads/{upload_id}", status_code=204,
+              responses={**responses(NotFound, Forbidden, Conflict, PreconditionFailed, Invalid, UnsupportedMediaType,
+                                     TooLarge, Unavailable)})
+async def upload_chunk(request: Request, actor: Uploader, upload_id: uuid.UUID,
+                       tus_resumable: Annotated[str | None, Header()] = None,
+                       upload_offset: Annotated[str | None, Header()] = None,
+                       content_type: Annotated[str | None, Header()] = None) -> Response:
+    """tus: append a chunk (about 512 KB; at most 1 MB) at `Upload-Offset`, as
+    `application/offset+octet-stream`. The last chunk is checked (SHA-256, an audio container) and attached
+    to the fragment before the answer: 204 with the new `Upload-Offset`, or a 4xx and nothing kept."""
+    _require_tus(tus_resumable)
+    if (content_type or "").split(";")[0].strip().lower() != OFFSET_STREAM:
+        raise UnsupportedMediaType(f"Send the bytes as {OFFSET_STREAM}.", code="wrong_content_type")
+    offset = _number("Upload-Offset", upload_offset)
+    state = await service.append(actor, upload_id, offset, request.stream())
+    return Response(status_code=204, headers=_tus_headers(state))
+
+
+@router.get("/fragments/{fragment_id}/audio", response_class=StreamingResponse,
+            responses={**responses(NotFound, Forbidden, RangeNotSatisfiable, Unavailable),
+                       200: {"content": {"audio/*": {}}, "description": "The whole clip."},
+                       206: {"content": {"audio/*": {}}, "description": "The byte range asked for."}})
+def get_audio(session: SessionDep, reader: CurrentReader, fragment_id: uuid.UUID,
+              range_: Annotated[str | None, Header(alias="Range")] = None) -> StreamingResponse:
+    """A fragment's audio clip, with HTTP Range for seeking. API clients need the scope `audio:read`."""
+    if isinstance(reader, ClientActor):
+        reader.require(ClientScope.audio_read)
+    fragment, _ = fragments.get_for_reader(session, reader, fragment_id)
+    clip = service.open_clip(session, fragment)
+    wanted = service.parse_range(range_, clip.size)
+    start, end = wanted or (0, clip.size - 1)
+    body = service.read_clip(clip, start, end)
+    clients.audit_read(reader, "audio.get", {"ids": [str(fragment.id)]})
+    headers = {"Accept-Ranges": "bytes", "Content-Length": str(end - start + 1), "ETag": f'"{clip.sha256}"',
+               "Cache-Control": "private, no-store"}
+    if wanted:
+        headers["Content-Range"] = f"bytes {start}-{end}/{clip.size}"
+    return StreamingResponse(body, status_code=206 if wanted else 200, media_type=clip.content_type,
+                             headers=headers)
