@@ -2,6 +2,8 @@
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from api.config import get_settings
 from api.consent.router import router as consent_router
 from api.conversations.router import router as conversations_router
 from api.errors import AppError
+from api.export.router import router as export_router
 from api.feed.router import router as feed_router
 from api.fragments.router import router as fragments_router
 from api.media.router import router as media_router
@@ -26,6 +29,8 @@ from api.people.router import router as people_router
 from api.projects.router import router as projects_router
 from api.sync.router import router as sync_router
 from api.tags.router import router as tags_router
+from api.webhooks import worker as webhook_worker
+from api.webhooks.router import router as webhooks_router
 
 log = logging.getLogger("hearken")
 
@@ -82,9 +87,20 @@ class _BodyTooLarge(Exception):
     pass
 
 
+@asynccontextmanager
+async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    """Runs the webhook delivery worker beside the API unless HEARKEN_WEBHOOK_WORKER=false."""
+    settings = get_settings()
+    halt = webhook_worker.start_in_background(settings.webhook_worker_seconds) if settings.webhook_worker else None
+    yield
+    if halt:
+        halt()
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     app = FastAPI(
+        lifespan=lifespan,
         title="Hearken",
         version="0.1.0",
         description="Consented fragments of community conversations. Errors are `{\"code\", \"detail\"}`.",
@@ -123,7 +139,8 @@ def create_app() -> FastAPI:
         return _error(500, "internal_error", "Something went wrong on the server; it has been logged.")
 
     for router in (people_router, projects_router, consent_router, conversations_router, sync_router,
-                   fragments_router, tags_router, feed_router, clients_router, media_router):
+                   fragments_router, tags_router, feed_router, clients_router, media_router, export_router,
+                   webhooks_router):
         app.include_router(router)
 
     @app.get("/api/v1/health", tags=["meta"])

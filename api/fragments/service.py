@@ -12,15 +12,15 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from api.audit import service as audit
+from api.clients.deps import ClientActor, Reader
+from api.clients.models import Audience, ClientScope
+from api.consent.models import Consent
 from api.db import utcnow
 from api.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
 from api.feed import service as feed
 from api.feed.models import ChangeOp
 from api.fragments.models import ERASED_HASH, Fragment, FragmentPublic, FragmentStatus, FragmentUpdate
 from api.media import service as media
-from api.clients.deps import ClientActor, Reader
-from api.clients.models import Audience, ClientScope
-from api.consent.models import Consent
 from api.people.deps import Actor
 from api.projects import service as projects
 from api.tags.models import FragmentTag
@@ -182,10 +182,15 @@ def _compact_search_index(session: Session) -> None:
 WORD = re.compile(r"\w+", re.UNICODE)
 
 
-def _text_match(session: Session, q: str) -> Any:
+def search_words(q: str) -> list[str]:
     words = WORD.findall(q)[:20]
     if not words:
         raise Invalid("The search needs at least one word.", code="invalid_query")
+    return words
+
+
+def _text_match(session: Session, q: str) -> Any:
+    words = search_words(q)
     if session.get_bind().dialect.name == "sqlite":
         # Each word quoted: user input never reaches FTS5's query syntax.
         match = " ".join('"' + w.replace('"', "") + '"*' for w in words)
@@ -211,11 +216,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 
 def list_fragments(session: Session, actor: Reader, *, project_id: uuid.UUID | None, filters: dict[str, Any],
-                   q: str | None, cursor: str | None, limit: int) -> tuple[list[Fragment], str | None]:
+                   q: str | None, cursor: str | None, limit: int,
+                   client_scope: ClientScope = ClientScope.fragments_read) -> tuple[list[Fragment], str | None]:
     """Fragments the caller may read, in capture order, a stable keyset page at a time."""
     stmt = select(Fragment)
     if isinstance(actor, ClientActor):
-        actor.require(ClientScope.fragments_read)
+        actor.require(client_scope)
         if project_id not in (None, actor.client.project_id):
             raise NotFound("No such project.")
         stmt = stmt.where(Fragment.project_id == actor.client.project_id,
@@ -233,6 +239,9 @@ def list_fragments(session: Session, actor: Reader, *, project_id: uuid.UUID | N
     for key in ("place_id", "prompt_id", "kind", "conversation_id", "consent_id", "status"):
         if filters.get(key) is not None:
             stmt = stmt.where(getattr(Fragment, key) == filters[key])
+    if filters.get("audience") in (Audience.partner, Audience.public):
+        scope = Consent.scope_share if filters["audience"] == Audience.partner else Consent.scope_publish
+        stmt = stmt.where(col(Fragment.consent_id).in_(select(Consent.id).where(col(scope).is_(True))))
     if filters.get("sensitive") is not None:
         stmt = stmt.where(Fragment.sensitive == filters["sensitive"])
     if filters.get("captured_after"):
