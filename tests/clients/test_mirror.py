@@ -1,0 +1,37 @@
+"""scripts/mirror.py, the example consumer, against a real server: mirrors, deletes on tombstones, resumes."""
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from tests.factories import capture_batch, make_world
+from tests.support.live_server import REPO, LiveServer
+
+
+def test_the_mirror_follows_the_feed_and_deletes_withdrawn_fragments(engine: Engine, session: Session,
+                                                                      database_url: str, tmp_path: Path) -> None:
+    world = make_world(session)
+    with LiveServer(tmp_path / "server", env={"HEARKEN_DATABASE_URL": database_url}) as server:
+        http = httpx.Client(base_url=server.api, headers=world.headers("coordinator"))
+        token = http.post(f"/projects/{world.project.id}/clients",
+                          json={"name": "mirror", "scopes": ["changes:read"]}).json()["token"]
+        phone = httpx.Client(base_url=server.api, headers=world.headers("researcher"))
+        keep, withdraw = capture_batch(world, 3), capture_batch(world, 2)
+        phone.post("/sync", json={"device_id": "p", "items": keep + withdraw}).raise_for_status()
+        mirror = tmp_path / "mirror.db"
+
+        def run() -> set[str]:
+            subprocess.run([sys.executable, str(REPO / "scripts" / "mirror.py"), str(mirror), "--url", server.url,
+                            "--token", token], check=True, capture_output=True, timeout=60)
+            return {r[0] for r in sqlite3.connect(mirror).execute("SELECT id FROM fragments")}
+
+        assert run() == {i["id"] for i in keep + withdraw if i["type"] == "fragment"}
+        http.post(f"/consents/{withdraw[1]['id']}/withdraw").raise_for_status()
+        more = capture_batch(world, 1)
+        phone.post("/sync", json={"device_id": "p", "items": more}).raise_for_status()
+        assert run() == {keep[2]["id"], keep[3]["id"], keep[4]["id"], more[2]["id"]}
