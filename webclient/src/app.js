@@ -13,7 +13,7 @@ import { fragmentView } from './views/fragment.js';
 import { attentionView } from './views/attention.js';
 import { phoneView } from './views/phone.js';
 
-export const VERSION = '2026.11.23-5';
+export const VERSION = '2026.11.23-6';
 
 export const A = {
   db: null, api: null, outbox: null,
@@ -217,8 +217,8 @@ function renderStatus() {
   const conn = A.online === null ? S.checking : A.online ? S.online : S.offline;
   const parts = [
     h('p', { class: `conn ${A.online ? 'on' : 'off'}`, id: 'conn' }, conn),
-    h('p', { id: 'queue' }, ob.sending.size ? S.syncing : A.counts.local ? S.queued(A.counts.local) : S.allSent,
-      ob.nextAt && A.counts.local ? ` · ${S.nextTry(fmtTime(ob.nextAt))}` : ''),
+    h('p', { id: 'queue' }, ob.sending.size ? S.syncing : A.counts.local ? S.queued(A.counts.local)
+      : A.counts.synced ? S.allSent : '', ob.nextAt && A.counts.local ? ` · ${S.nextTry(fmtTime(ob.nextAt))}` : ''),
   ];
   if (A.counts.attention) parts.push(h('p', {}, h('a', { href: '#/attention', class: 'warn' }, S.attentionCount(A.counts.attention))));
   if (A.session && A.session.user && (authNeeded() || !loggedIn()) && A.counts.local) {
