@@ -499,7 +499,7 @@ def clean_abandoned_uploads(days: int | None = None) -> int:
         stale = list(session.exec(select(AudioUpload).where(col(AudioUpload.updated_at) < cutoff)).all())
         for upload in stale:
             _forget_upload(session, upload, "abandoned")
-        known = {u.id for u in session.exec(select(AudioUpload.id))}  # type: ignore[call-overload]
+        known = set(session.exec(select(AudioUpload.id)))  # type: ignore[call-overload]
         session.commit()
     for path in partial_dir().glob("*.part"):
         try:
