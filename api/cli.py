@@ -1,4 +1,4 @@
-"""The `hearken` command: serve, migrate, create-user, demo, bench."""
+"""The `hearken` command: serve, migrate, create-user, demo, worker, bench."""
 
 import argparse
 import getpass
@@ -99,6 +99,29 @@ def _media(args: argparse.Namespace) -> int:
     return 1 if result["still_queued"] else 0
 
 
+def _worker(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from api.config import get_settings
+    from api.webhooks.worker import Worker
+
+    worker = Worker()
+    try:
+        if args.once:
+            count = worker.run_once()
+            print(f"Tried {count} webhook deliveries.")
+            return 0
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        print("Delivering webhooks; stop with Ctrl-C.", flush=True)
+        worker.run(stop, args.interval or get_settings().webhook_worker_seconds)
+    finally:
+        worker.close()
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     return subprocess.call([sys.executable, str(REPO / "scripts" / "bench.py"), *args.rest])
 
@@ -135,6 +158,12 @@ def main(argv: list[str] | None = None) -> int:
                        "(hearken serve does this every minute)")
     p.add_argument("--abandoned-days", type=int, help="forget unfinished uploads older than this (default: 7)")
     p.set_defaults(func=_media)
+
+    p = sub.add_parser("worker", help="deliver webhooks (for set-ups that serve with HEARKEN_WEBHOOK_WORKER=false; "
+                       "any number may run)")
+    p.add_argument("--interval", type=float, help="seconds between looks when idle (default: 2)")
+    p.add_argument("--once", action="store_true", help="deliver what is due now, then exit")
+    p.set_defaults(func=_worker)
 
     p = sub.add_parser("bench", help="run scripts/bench.py")
     p.add_argument("rest", nargs=argparse.REMAINDER)

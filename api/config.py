@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     s3_secret_access_key: str | None = None
     s3_prefix: str = ""
 
+    # Webhooks: `hearken serve` runs a delivery worker thread unless this is false (then run `hearken worker`);
+    # how often an idle worker looks for due deliveries; the connect/read timeout of each delivery.
+    webhook_worker: bool = True
+    webhook_worker_seconds: float = 2.0
+    webhook_timeout_seconds: float = 10.0
+
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> "Settings":
         if self.environment == "production" and self.resolved_database_url().startswith("sqlite:///:memory:"):

@@ -40,6 +40,10 @@ def _write_pending_changes(session: Session) -> None:
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
         session.execute(sa.select(sa.func.pg_advisory_xact_lock(FEED_LOCK_KEY)))
+    from api.webhooks import service as webhooks  # here, not at the top: webhooks reads the fragments domain
+
+    # Before the old change rows go: whether a fragment had one tells `fragment.updated` from `created`.
+    webhooks.enqueue(session, pending.values())
     now = utcnow()
     for entity in {e for e, _ in pending}:
         ids = [i for e, i in pending if e == entity]

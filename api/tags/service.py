@@ -13,6 +13,7 @@ from api.people.deps import Actor
 from api.projects import service as projects
 from api.projects.models import Project
 from api.tags.models import FragmentTag, Tag, TagCreate, TagUpdate
+from api.webhooks import service as webhooks
 
 
 def _check_parent(session: Session, project_id: uuid.UUID, tag_id: uuid.UUID | None,
@@ -81,6 +82,7 @@ def tag_fragment(session: Session, actor: Actor, fragment: Fragment, tag: Tag) -
     if session.get(FragmentTag, (fragment.id, tag.id)) is not None:
         return False
     session.add(FragmentTag(fragment_id=fragment.id, tag_id=tag.id, tagged_by=actor.id))
+    webhooks.tags_changed(session, fragment.id)
     feed.record(session, project_id=fragment.project_id, entity="fragment", entity_id=fragment.id,
                 owner_id=fragment.researcher_id)
     audit.record(session, actor_id=actor.id, action="fragment.tag", entity="fragment", entity_id=fragment.id,
@@ -93,6 +95,7 @@ def untag_fragment(session: Session, actor: Actor, fragment: Fragment, tag_id: u
     if link is None:
         raise NotFound("This fragment does not have that tag.")
     session.delete(link)
+    webhooks.tags_changed(session, fragment.id)
     feed.record(session, project_id=fragment.project_id, entity="fragment", entity_id=fragment.id,
                 owner_id=fragment.researcher_id)
     audit.record(session, actor_id=actor.id, action="fragment.untag", entity="fragment", entity_id=fragment.id,
