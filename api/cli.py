@@ -170,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_bench)
 
     args = parser.parse_args(argv)
+    import api.models  # noqa: F401  (every table known before the first query, whatever the command)
+
     return int(args.func(args) or 0)
 
 

@@ -154,4 +154,6 @@ def commit_apart(*rows: SQLModel) -> None:
         session.commit()
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the commit happens when the endpoint returns, before the answer is sent. A phone drops a
+# record from its outbox on the answer, so the answer must never come before the commit.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]

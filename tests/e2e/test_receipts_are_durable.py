@@ -8,7 +8,6 @@ import uuid
 
 import pytest
 
-from tests.e2e.helpers import make_world
 from tests.support.live_server import ok
 
 
@@ -29,10 +28,8 @@ def batch(world, n: int) -> list[dict]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="the API answers before get_session commits (a yield dependency's exit "
-                                        "runs after the response is sent); see the web client's hand-over note")
-def test_a_server_killed_right_after_answering_keeps_what_it_acknowledged(server):
-    world = make_world(server)
+def test_a_server_killed_right_after_answering_keeps_what_it_acknowledged(private_world, private_server):
+    world, server = private_world, private_server
     acknowledged = 0
     for _ in range(3):
         client = world.researcher()
