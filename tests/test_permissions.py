@@ -79,6 +79,8 @@ CALLS = [
     Call("DELETE", "/clients/{client}", expect=(204, 204, 403, 404)),
     Call("GET", "/changes", expect=(200, 200, 200, 200)),
     Call("GET", "/changes?project_id={project}"),
+    Call("GET", "/projects/{project}/webhooks", expect=(200, 200, 403, 404)),
+    Call("GET", "/projects/{project}/webhook-deliveries?state=dead", expect=(200, 200, 403, 404)),
     Call("POST", "/auth/logout", expect=(204, 204, 204, 204)),
 ]
 ROLES = ("admin", "coordinator", "researcher", "other")
