@@ -10,12 +10,15 @@ from api.db import SessionDep
 from api.errors import Conflict, Forbidden, NotFound, responses
 from api.people import service as people
 from api.people.deps import CurrentActor
+from api.people.models import User
 from api.projects import service
 from api.projects.models import (
+    Membership,
     MembershipPublic,
     MembershipSet,
     PlaceCreate,
     PlacePublic,
+    Project,
     ProjectCreate,
     ProjectPublic,
     ProjectUpdate,
@@ -64,13 +67,15 @@ def update_project(session: SessionDep, actor: CurrentActor, project_id: uuid.UU
 def list_members(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID) -> list[MembershipPublic]:
     """The project's coordinators and researchers, with whether their training is current."""
     project = service.require_coordinator(session, actor, project_id)
-    out = []
-    for m, user in service.list_members(session, project):
-        training = service.current_training(session, user.id, project.id)
-        out.append(MembershipPublic.model_validate(m, update={
-            "email": user.email, "display_name": user.display_name, "training_current": training is not None,
-            "training_expires_on": training.expires_on if training else None}))
-    return out
+    return [_member_public(session, project, m) for m, _ in service.list_members(session, project)]
+
+
+def _member_public(session: SessionDep, project: Project, membership: Membership) -> MembershipPublic:
+    user = session.get(User, membership.user_id)
+    training = service.current_training(session, membership.user_id, project.id)
+    return MembershipPublic.model_validate(membership, update={
+        "email": user.email if user else None, "display_name": user.display_name if user else None,
+        "training_current": training is not None, "training_expires_on": training.expires_on if training else None})
 
 
 @router.put("/{project_id}/members/{user_id}", response_model=MembershipPublic,
@@ -79,7 +84,8 @@ def set_member(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID, 
                body: MembershipSet) -> MembershipPublic:
     """Add a user to the project, or change their role in it."""
     project = service.require_coordinator(session, actor, project_id)
-    return MembershipPublic.model_validate(service.set_member(session, actor, project, user_id, body.role))
+    membership = service.set_member(session, actor, project, user_id, body.role)
+    return _member_public(session, project, membership)
 
 
 @router.delete("/{project_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT,
