@@ -83,7 +83,13 @@ class Worker:
             for delivery_id, locked_until in claimed:
                 if (stop is not None and stop.is_set()) or self.now() + self.attempt_budget > locked_until:
                     break
-                self.deliver(delivery_id, token)
+                try:
+                    self.deliver(delivery_id, token)
+                except Exception:
+                    # A delivery that cannot even be prepared counts as a failed attempt, so it backs off (and
+                    # in the end dies) instead of coming back on every round.
+                    log.exception("webhook delivery %s could not be attempted", delivery_id)
+                    self._finish(delivery_id, token, error="the server could not prepare this delivery")
         finally:
             if claimed:
                 self._release(token)
@@ -123,7 +129,8 @@ class Worker:
                 return
             delivery, endpoint, client = loaded
             body = service.payload(session, delivery, client) if self._active(client) else None
-            reason = "no longer visible to this client" if self._active(client) else "the API client was revoked"
+            reason = ("no longer visible to this client" if self._active(client)
+                      else "the API client was revoked or has expired")
         if body is None:
             self._finish(delivery_id, token, skipped=reason)
             return
@@ -140,7 +147,7 @@ class Worker:
                 error = f"the endpoint answered {status}"
         except httpx.TimeoutException:
             error = "timed out"
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # refused, reset, bad certificate, a host name that will not encode...
             error = f"{type(exc).__name__}: {exc}"
         self._finish(delivery_id, token, status=status, error=error)
 

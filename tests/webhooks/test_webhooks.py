@@ -471,3 +471,27 @@ def test_hearken_worker_once_delivers_what_is_due(client, world, session, receiv
     assert main(["worker", "--once"]) == 0
     assert "Tried 1 webhook deliveries." in capsys.readouterr().out
     assert len(receiver.ok()) == 1
+
+
+def test_an_unreachable_endpoint_or_a_delivery_that_cannot_be_prepared_backs_off(client, world, session, clock,
+                                                                                   monkeypatch) -> None:
+    from tests.support.live_server import free_port
+
+    token = make_api_client(client, world)
+    register(client, token, f"http://127.0.0.1:{free_port()}/nobody-listens", ["fragment.created"])
+    sync(client, world, capture_batch(world, 1))
+    w = worker(clock)
+    assert w.run_once() == 1
+    [d] = deliveries(session)
+    assert (d.state, d.attempts, d.last_status) == (DeliveryState.pending, 1, None) and "Connect" in d.last_error
+    assert d.next_attempt_at > clock()
+
+    def broken(*_: Any) -> None:
+        raise RuntimeError("cannot render")
+
+    monkeypatch.setattr("api.webhooks.service.payload", broken)
+    clock.set(d.next_attempt_at)
+    assert w.run_once() == 1
+    [d] = deliveries(session)
+    assert (d.state, d.attempts) == (DeliveryState.pending, 2) and d.next_attempt_at > clock()
+    assert w.run_once() == 0  # not again on every round
