@@ -6,6 +6,7 @@ Browsers are never downloaded.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -60,15 +61,29 @@ def phone(browser):
     context.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(tmp_path_factory):
+    """One server for the whole run; tests that stop or kill a server use `private_server`."""
     with LiveServer(tmp_path_factory.mktemp("hearken-e2e")) as srv:
         yield srv
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def world(server):
     w = make_world(server)
+    yield w
+    w.admin.close()
+
+
+@pytest.fixture(scope="module")
+def private_server(tmp_path_factory):
+    with LiveServer(tmp_path_factory.mktemp("hearken-private")) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def private_world(private_server):
+    w = make_world(private_server)
     yield w
     w.admin.close()
 
@@ -87,10 +102,8 @@ def pytest_runtest_makereport(item, call):
     contexts = browser.contexts if browser else []
     for i, context in enumerate(contexts):
         for j, page in enumerate(context.pages):
-            try:
+            with contextlib.suppress(Exception):
                 page.screenshot(path=str(SCREENSHOTS / f"FAILED-{item.name[:60]}-{i}-{j}.png"), full_page=True)
-            except Exception:
-                pass
-    server = item.funcargs.get("server")
+    server = item.funcargs.get("server") or item.funcargs.get("private_server")
     if server is not None:
         report.sections.append(("server log", server.log_tail()))

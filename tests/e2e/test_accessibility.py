@@ -14,7 +14,8 @@ AUDIT = """() => {
   const visible = (el) => el.offsetParent !== null || el.getClientRects().length > 0;
   for (const el of document.querySelectorAll('input, select, textarea')) {
     if (!visible(el) || el.type === 'hidden') continue;
-    const named = (el.labels && el.labels.length) || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby');
+    const named = (el.labels && el.labels.length) || el.getAttribute('aria-label')
+      || el.getAttribute('aria-labelledby');
     if (!named) problems.push(`unlabelled ${el.outerHTML.slice(0, 80)}`);
   }
   for (const el of document.querySelectorAll('button, a[href]')) {
@@ -22,7 +23,9 @@ AUDIT = """() => {
     if (!el.textContent.trim() && !el.getAttribute('aria-label')) problems.push(`unnamed ${el.outerHTML.slice(0, 80)}`);
     const r = el.getBoundingClientRect();
     const inline = el.tagName === 'A' && getComputedStyle(el).display === 'inline';
-    if (!inline && (r.height < 44 || r.width < 44)) problems.push(`small target ${Math.round(r.width)}x${Math.round(r.height)} ${el.outerHTML.slice(0, 60)}`);
+    if (!inline && (r.height < 44 || r.width < 44)) {
+      problems.push(`small target ${Math.round(r.width)}x${Math.round(r.height)} ${el.outerHTML.slice(0, 60)}`);
+    }
   }
   for (const el of document.querySelectorAll('input[type=radio], input[type=checkbox]')) {
     if (!visible(el)) continue;

@@ -5,8 +5,16 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.helpers import (
-    app_eval, capture_ui, counts, login_ui, open_app, shot, start_conversation_ui, take_consent_ui,
-    wait_counts, wait_worker,
+    app_eval,
+    capture_ui,
+    counts,
+    login_ui,
+    open_app,
+    shot,
+    start_conversation_ui,
+    take_consent_ui,
+    wait_counts,
+    wait_worker,
 )
 
 pytestmark = pytest.mark.browser

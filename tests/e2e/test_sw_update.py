@@ -9,8 +9,18 @@ import httpx
 import pytest
 
 from tests.e2e.helpers import (
-    REPO, app_eval, capture_ui, counts, login_ui, make_world, open_app, shot, start_conversation_ui,
-    take_consent_ui, wait_counts, wait_worker,
+    REPO,
+    app_eval,
+    capture_ui,
+    counts,
+    login_ui,
+    make_world,
+    open_app,
+    shot,
+    start_conversation_ui,
+    take_consent_ui,
+    wait_counts,
+    wait_worker,
 )
 from tests.support.live_server import LiveServer
 

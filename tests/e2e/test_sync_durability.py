@@ -3,14 +3,24 @@ to another phone."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import httpx
 import pytest
 
 from tests.e2e.helpers import (
-    app_eval, capture_ui, counts, login_ui, new_phone, open_app, shot, start_conversation_ui,
-    take_consent_ui, wait_counts, wait_worker,
+    app_eval,
+    capture_ui,
+    counts,
+    login_ui,
+    new_phone,
+    open_app,
+    shot,
+    start_conversation_ui,
+    take_consent_ui,
+    wait_counts,
+    wait_worker,
 )
 
 pytestmark = pytest.mark.browser
@@ -27,7 +37,8 @@ QUEUE_FRAGMENTS = """
 """
 
 
-def test_sync_interrupted_by_a_dying_server_resumes_without_duplicates(browser, world, server):
+def test_sync_interrupted_by_a_dying_server_resumes_without_duplicates(browser, private_world, private_server):
+    world, server = private_world, private_server
     email = "interrupted@example.org"
     world.add_researcher(email)
     # Request interception cannot see what a service worker fetches, so this phone runs without one.
@@ -51,10 +62,8 @@ def test_sync_interrupted_by_a_dying_server_resumes_without_duplicates(browser, 
             route.fetch()  # the server takes the first batch...
             server.kill()  # ...and dies before the phone hears back
             killed.append(True)
-        try:
+        with contextlib.suppress(Exception):  # the test may have stopped intercepting already
             route.abort("connectionreset")
-        except Exception:  # the test has stopped intercepting
-            pass
 
     page.route("**/api/v1/sync", die_mid_batch)
     phone.set_offline(False)

@@ -10,6 +10,7 @@ IndexedDB, service worker and caches) while the server goes away and comes back.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -113,10 +114,8 @@ class LiveServer:
         """SIGKILL the server (and anything it started), as a crash would."""
         if not self.proc or self.proc.poll() is not None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.proc.wait(10)
         self._wait_port_free()
 
