@@ -64,23 +64,28 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def set_up_capture(server: LiveServer) -> tuple[httpx.Client, httpx.Client, dict[str, str]]:
+    """A project with a trained researcher, a consent form and a place; clients for the admin and the phone."""
+    admin = admin_client(server)
+    project = ok(admin.post("/projects", json={"name": "Bench"}))
+    pid = project["id"]
+    researcher = ok(admin.post("/users", json={"email": "r@example.org", "password": "bench-password"}))
+    ok(admin.put(f"/projects/{pid}/members/{researcher['id']}", json={"role": "researcher"}))
+    today = date.today()
+    ok(admin.post(f"/projects/{pid}/members/{researcher['id']}/training", json={
+        "completed_on": str(today - timedelta(days=10)), "expires_on": str(today + timedelta(days=300))}))
+    form = ok(admin.post(f"/projects/{pid}/consent-forms", json={"title": "c", "body": "b", "scopes": ["quote", "share"]}))
+    place = ok(admin.post(f"/projects/{pid}/places", json={"name": "Stonehouse"}))
+    phone = login_client(server, "r@example.org", "bench-password")
+    return admin, phone, {"project": pid, "form": form["id"], "place": place["id"]}
+
+
 def http_round(tmp: Path, n_batches: int) -> tuple[float, float, list[list[dict]], dict[str, str]]:
     """One run of (a) on a fresh server and database: seconds, the server's peak RSS, and what was sent."""
     server = LiveServer(tmp)
     with server:
-        admin = admin_client(server)
-        project = ok(admin.post("/projects", json={"name": "Bench"}))
-        pid = project["id"]
-        researcher = ok(admin.post("/users", json={"email": "r@example.org", "password": "bench-password"}))
-        ok(admin.put(f"/projects/{pid}/members/{researcher['id']}", json={"role": "researcher"}))
-        today = date.today()
-        ok(admin.post(f"/projects/{pid}/members/{researcher['id']}/training", json={
-            "completed_on": str(today - timedelta(days=10)), "expires_on": str(today + timedelta(days=300))}))
-        form = ok(admin.post(f"/projects/{pid}/consent-forms", json={"title": "c", "body": "b",
-                                                                     "scopes": ["quote", "share"]}))
-        place = ok(admin.post(f"/projects/{pid}/places", json={"name": "Stonehouse"}))
-        phone = login_client(server, "r@example.org", "bench-password")
-        batches = make_batches(project, form["id"], place["id"], n_batches)
+        _, phone, ids = set_up_capture(server)
+        batches = make_batches({"id": ids["project"]}, ids["form"], ids["place"], n_batches)
         bodies = [json.dumps({"device_id": "bench", "items": b}).encode() for b in batches]
         started = time.perf_counter()
         for body in bodies:
@@ -90,7 +95,7 @@ def http_round(tmp: Path, n_batches: int) -> tuple[float, float, list[list[dict]
         seconds = time.perf_counter() - started
         assert server.proc is not None
         rss = peak_rss_mb(server.proc.pid)
-    return seconds, rss, batches, {"project": pid, "form": form["id"], "place": place["id"]}
+    return seconds, rss, batches, ids
 
 
 def bench_sync(results: dict[str, Any], n_batches: int, rounds: int) -> None:
@@ -174,9 +179,14 @@ def main() -> int:
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-browser", action="store_true")
+    parser.add_argument("--skip-feed", action="store_true")
     args = parser.parse_args()
     results: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds")}
     bench_sync(results, args.batches, args.rounds)
+    if not args.skip_feed:
+        import bench_feed  # scripts/bench_feed.py, beside this file
+
+        bench_feed.run(results)
     if not args.skip_browser:
         try:
             import bench_browser  # scripts/bench_browser.py, beside this file
