@@ -106,7 +106,8 @@ def test_a_store_that_is_down_at_withdrawal_gets_the_deletion_later(client, worl
     session.rollback()
     assert session.exec(select(MediaDeletion)).all() == []
     entry = session.exec(select(AuditEntry).where(AuditEntry.action == "media.erased")).one()
-    assert entry.detail["key"] == key and entry.detail["attempts"] == 3 and entry.detail["queued_at"] < entry.at.isoformat()
+    assert entry.detail["key"] == key and entry.detail["attempts"] == 3
+    assert entry.detail["queued_at"] < entry.at.isoformat()
     assert entry.project_id == world.project.id
 
 
