@@ -13,9 +13,9 @@ from api.consent import service as consent
 from api.consent.models import Consent, Participant
 from api.conversations.models import Conversation, ConversationPublic
 from api.errors import NotFound
-from api.feed.models import Change, ChangeOp, ChangePage, ChangePublic
+from api.feed.models import Change, ChangeOp
 from api.fragments import service as fragments
-from api.fragments.models import Fragment
+from api.fragments import render
 from api.projects import service as projects
 from api.tags.models import Tag, TagPublic
 
@@ -23,8 +23,10 @@ POLL_SECONDS = 0.5
 
 
 def page(session: Session, reader: Reader, project_id: uuid.UUID | None, after: int, limit: int,
-         wait: float = 0) -> ChangePage:
-    """The next page after `after`; with `wait`, hold the request until a change comes or the time is up."""
+         wait: float = 0) -> dict[str, Any]:
+    """The next page after `after`, shaped as ChangePage and ready for JSON (this is the hot path of every
+    consumer, so rows are not turned into objects and back); with `wait`, hold the request until a change
+    comes or the time is up."""
     deadline = time.monotonic() + wait
     while True:
         rows = _visible(session, reader, project_id, after, limit + 1)
@@ -33,14 +35,17 @@ def page(session: Session, reader: Reader, project_id: uuid.UUID | None, after: 
         session.rollback()  # end the read, so the next look sees what has committed since
         time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
     shown = rows[:limit]
-    records = _records(session, [c for c in shown if c.op == ChangeOp.upsert])
-    items = [ChangePublic(seq=c.seq or 0, entity=c.entity, id=c.entity_id, op=c.op, at=c.at,
-                          record=records.get((c.entity, c.entity_id))) for c in shown]
-    return ChangePage(items=items, last_seq=shown[-1].seq if shown else after, has_more=len(rows) > limit)
+    records = _records(session, [(c["entity"], uuid.UUID(c["id"])) for c in shown if c["op"] == ChangeOp.upsert])
+    for c in shown:
+        c["record"] = records.get((c["entity"], c["id"]))
+    return {"items": shown, "last_seq": shown[-1]["seq"] if shown else after, "has_more": len(rows) > limit}
 
 
-def _visible(session: Session, reader: Reader, project_id: uuid.UUID | None, after: int, limit: int) -> list[Change]:
-    stmt = select(Change).where(Change.seq > after)  # type: ignore[operator]
+def _visible(session: Session, reader: Reader, project_id: uuid.UUID | None, after: int,
+             limit: int) -> list[dict[str, Any]]:
+    dialect = session.get_bind().dialect.name
+    stmt = select(Change.seq, Change.entity, render.uuid_text(Change.entity_id, dialect).label("id"), Change.op,
+                  render.time_text(Change.at, dialect).label("at")).where(Change.seq > after)  # type: ignore[operator]
     if isinstance(reader, ClientActor):
         stmt = stmt.where(_client_condition(reader, project_id))
     else:
@@ -56,7 +61,8 @@ def _visible(session: Session, reader: Reader, project_id: uuid.UUID | None, aft
                 col(Change.project_id).in_(managed),
                 sa.and_(col(Change.project_id).in_(researched), Change.owner_id == reader.id),
             ))
-    return list(session.exec(stmt.order_by(col(Change.seq)).limit(limit)))
+    return [{"seq": seq, "entity": entity, "id": render.uuid_str(eid), "op": op, "at": render.time_str(at)}
+            for seq, entity, eid, op, at in session.execute(stmt.order_by(col(Change.seq)).limit(limit))]
 
 
 def _client_condition(reader: ClientActor, project_id: uuid.UUID | None) -> Any:
@@ -78,25 +84,25 @@ def _client_condition(reader: ClientActor, project_id: uuid.UUID | None) -> Any:
     return sa.and_(Change.project_id == client.project_id, sa.or_(*kinds))
 
 
-def _records(session: Session, changes: list[Change]) -> dict[tuple[str, uuid.UUID], dict[str, Any]]:
-    out: dict[tuple[str, uuid.UUID], dict[str, Any]] = {}
+def _records(session: Session, changes: list[tuple[str, uuid.UUID]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The records upserts carry, keyed by (entity, id as text)."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
     by_entity: dict[str, list[uuid.UUID]] = {}
-    for c in changes:
-        by_entity.setdefault(c.entity, []).append(c.entity_id)
+    for entity, entity_id in changes:
+        by_entity.setdefault(entity, []).append(entity_id)
     if ids := by_entity.get("fragment"):
-        rows = session.exec(select(Fragment).where(col(Fragment.id).in_(ids))).all()
-        for f in fragments.public(session, rows):
-            out[("fragment", f.id)] = f.model_dump(mode="json")
+        for fid, record in render.fragment_dicts(session, ids).items():
+            out[("fragment", fid)] = record
     if ids := by_entity.get("conversation"):
         for conv in session.exec(select(Conversation).where(col(Conversation.id).in_(ids))):
-            out[("conversation", conv.id)] = ConversationPublic.model_validate(conv).model_dump(mode="json")
+            out[("conversation", str(conv.id))] = ConversationPublic.model_validate(conv).model_dump(mode="json")
     if ids := by_entity.get("consent"):
         rows = session.exec(select(Consent, Participant)
                             .join(Participant, Participant.id == Consent.participant_id)  # type: ignore[arg-type]
                             .where(col(Consent.id).in_(ids)))
         for c, p in rows:
-            out[("consent", c.id)] = consent.consent_public(c, p.label).model_dump(mode="json")
+            out[("consent", str(c.id))] = consent.consent_public(c, p.label).model_dump(mode="json")
     if ids := by_entity.get("tag"):
         for t in session.exec(select(Tag).where(col(Tag.id).in_(ids))):
-            out[("tag", t.id)] = TagPublic.model_validate(t).model_dump(mode="json")
+            out[("tag", str(t.id))] = TagPublic.model_validate(t).model_dump(mode="json")
     return out

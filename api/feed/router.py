@@ -1,7 +1,8 @@
+import json
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from api.clients import service as clients
 from api.clients.deps import CurrentReader
@@ -20,11 +21,12 @@ def list_changes(session: SessionDep, reader: CurrentReader,
                  project_id: uuid.UUID | None = None,
                  wait: Annotated[float, Query(ge=0, le=30, description="Seconds to hold the request open until "
                                                                      "something changes (long poll).")] = 0,
-                 ) -> ChangePage:
+                 ) -> Response:
     """Every change after `after`, in order: `upsert` carries the record as it is now; `tombstone` carries no
     content and means "delete your copy" (withdrawn consent, retention). Keep `last_seq` and ask again; with
     `wait`, an empty answer comes only after that many seconds without a change."""
     result = reading.page(session, reader, project_id, after, limit, wait)
-    clients.audit_read(reader, "changes.list", {"count": len(result.items), "after": after,
-                                                "last_seq": result.last_seq, "ids": [str(c.id) for c in result.items]})
-    return result
+    clients.audit_read(reader, "changes.list", {"count": len(result["items"]), "after": after,
+                                                "last_seq": result["last_seq"],
+                                                "ids": [c["id"] for c in result["items"]]})
+    return Response(json.dumps(result, ensure_ascii=False, separators=(",", ":")), media_type="application/json")

@@ -124,3 +124,17 @@ def test_a_follower_misses_nothing_while_writers_commit_concurrently(client, wor
     assert set(written) == set(seen)
     assert len(written) == 4 * 8 * 5
 
+
+
+def test_the_feed_shows_a_fragment_exactly_as_get_does(client, world) -> None:
+    """The feed renders records straight from SQL for speed; it must agree with GET /fragments/{id} field by field."""
+    items = capture_batch(world, 1)
+    items[2]["data"]["answers"] = {"belong": 40, "mood": "mixed"}
+    sync(client, world, items)
+    h = world.headers("coordinator")
+    fid = items[2]["id"]
+    client.put(f"/api/v1/fragments/{fid}/tags/{world.tag.id}", headers=h)
+    client.patch(f"/api/v1/fragments/{fid}", json={"reviewed": True}, headers={**h, "If-Match": "1"})
+    from_get = client.get(f"/api/v1/fragments/{fid}", headers=h).json()
+    from_feed = {c["id"]: c for c in follow(client, world)}[fid]["record"]
+    assert from_feed == from_get
