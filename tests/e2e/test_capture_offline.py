@@ -76,6 +76,15 @@ def test_offline_capture_of_20_fragments_reaches_the_server_exactly_once(phone, 
     page.wait_for_function("document.querySelectorAll('#fragments [data-state=synced]').length === 20")
     shot(page, "07-conversation-synced")
 
+    cached = page.evaluate("""async () => {
+        const urls = [];
+        for (const name of await caches.keys()) {
+            for (const req of await (await caches.open(name)).keys()) urls.push(new URL(req.url).pathname);
+        }
+        return urls;
+    }""")
+    assert "/app/src/outbox.js" in cached and not [u for u in cached if u.startswith("/api/")]
+
     on_server = world.fragments_on_server()
     assert len(on_server) == 20
     assert sorted(f["text"] for f in on_server) == [

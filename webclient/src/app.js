@@ -13,7 +13,7 @@ import { fragmentView } from './views/fragment.js';
 import { attentionView } from './views/attention.js';
 import { phoneView } from './views/phone.js';
 
-export const VERSION = '2026.11.23-6';
+export const VERSION = '2026.11.23-7';
 
 export const A = {
   db: null, api: null, outbox: null,
@@ -86,8 +86,8 @@ function sessionEnded() {
 }
 
 // Fetches who we are and the capture kit of the chosen project, and keeps both for offline use.
-// `fresh` > 0 right after a login: a server that answers before it has committed the new token
-// refuses it for a moment, which must not look like a login that ended.
+// `fresh` > 0 right after a login: if the server refuses the brand-new token for a moment (it once
+// answered before committing), that must not look like a login that ended.
 export async function refreshRemote(fresh = 0) {
   if (!loggedIn()) return;
   try {
