@@ -35,7 +35,7 @@ def bad_bodies(body: dict[str, Any]) -> list[tuple[str, Any]]:
 @pytest.mark.parametrize("call", WRITES, ids=lambda c: f"{c.method} {c.path}")
 def test_malformed_bodies_get_4xx_and_change_nothing(client, session, engine, call: Call) -> None:
     ids, tokens = _setup(session, client)
-    headers = {**bearer(tokens["admin"]), **(call.headers or {})}
+    headers = {**bearer(tokens["admin"]), **(_fill(call.headers, ids) or {})}
     path = "/api/v1" + _fill(call.path, ids)
     before = dump(engine)
     for label, body in bad_bodies(_fill(call.body, ids)):
@@ -54,9 +54,9 @@ def test_bad_ids_in_the_path_get_4xx(client, session, engine, call: Call) -> Non
     before = dump(engine)
     broken = {k: "not-a-uuid" for k in ids}
     r = client.request(call.method, "/api/v1" + _fill(call.path, broken), json=_fill(call.body, ids),
-                       headers={**bearer(tokens["admin"]), **(call.headers or {})})
+                       headers={**bearer(tokens["admin"]), **(_fill(call.headers, ids) or {})})
     assert r.status_code in (404, 422), r.text
-    assert set(r.json()) >= {"code", "detail"}
+    assert call.method == "HEAD" or set(r.json()) >= {"code", "detail"}
     assert dump(engine) == before
 
 

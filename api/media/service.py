@@ -214,8 +214,8 @@ def _begin_append(actor: Actor, upload_id: uuid.UUID, offset: int) -> AudioUploa
             raise Conflict(f"Upload-Offset is {offset} but the server holds {upload.offset} bytes; "
                            "ask HEAD and continue from there.", code="offset_mismatch",
                            headers={"Upload-Offset": str(upload.offset), "Tus-Resumable": TUS_VERSION})
-        if upload.completed_at is None:
-            _fragment_for_upload(session, actor, upload.fragment_id)
+        # No consent check per chunk: an erasure deletes the upload row, so a withdrawn fragment's upload is
+        # already gone here; the attach at the end checks again under a lock.
         return upload
 
 
@@ -247,7 +247,9 @@ async def append(actor: Actor, upload_id: uuid.UUID, offset: int, body: AsyncIte
             raise Conflict("Another request is sending this upload's bytes; ask HEAD for the offset in a moment.",
                            code="upload_busy") from exc
         if os.fstat(fd).st_size < upload.offset:
-            await run_in_threadpool(_record_offset, upload.id, upload.offset, 0)
+            if not await run_in_threadpool(_record_offset, upload.id, upload.offset, 0):
+                path.unlink(missing_ok=True)
+                raise NotFound("This upload was erased or abandoned meanwhile.")
             raise Conflict("The server lost this upload's bytes; start again from offset 0.", code="offset_mismatch",
                            headers={"Upload-Offset": "0", "Tus-Resumable": TUS_VERSION})
         # Bytes beyond the recorded offset were written by a request that never confirmed them.
