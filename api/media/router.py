@@ -11,7 +11,7 @@ from api.clients import service as clients
 from api.clients.deps import ClientActor, CurrentReader
 from api.clients.models import ClientScope
 from api.config import get_settings
-from api.db import SessionDep, open_session
+from api.db import SessionDep
 from api.errors import (
     Conflict,
     Forbidden,
@@ -27,7 +27,7 @@ from api.errors import (
 from api.fragments import service as fragments
 from api.media import service
 from api.media.models import AudioUpload, UploadState
-from api.people.deps import Actor, CurrentActor, bearer, get_actor
+from api.people.deps import CurrentActor, bearer
 
 router = APIRouter(prefix="/api/v1", tags=["audio"])
 OFFSET_STREAM = "application/offset+octet-stream"
@@ -50,14 +50,9 @@ def _number(name: str, value: str | None) -> int:
     return int(value)
 
 
-def uploader(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Actor:
-    """The caller of a PATCH, looked up in a short read of its own: no transaction stays open while the body
-    streams in."""
-    with open_session(read_only=True) as session:
-        return get_actor(session, credentials)
-
-
-Uploader = Annotated[Actor, Depends(uploader)]
+# PATCH looks its caller up itself, in the same short read as the upload: no transaction stays open while
+# the body streams in.
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 @router.options("/uploads/", status_code=204, responses={204: {"description": "What this tus server supports."}})
@@ -98,18 +93,20 @@ def upload_offset(session: SessionDep, actor: CurrentActor, upload_id: uuid.UUID
 @router.patch("/uploads/{upload_id}", status_code=204,
               responses={**responses(NotFound, Forbidden, Conflict, PreconditionFailed, Invalid, UnsupportedMediaType,
                                      TooLarge, Unavailable)})
-async def upload_chunk(request: Request, actor: Uploader, upload_id: uuid.UUID,
+async def upload_chunk(request: Request, credentials: Credentials, upload_id: uuid.UUID,
                        tus_resumable: Annotated[str | None, Header()] = None,
                        upload_offset: Annotated[str | None, Header()] = None,
                        content_type: Annotated[str | None, Header()] = None) -> Response:
     """tus: append a chunk (about 512 KB; at most 1 MB) at `Upload-Offset`, as
     `application/offset+octet-stream`. The last chunk is checked (SHA-256, an audio container) and attached
     to the fragment before the answer: 204 with the new `Upload-Offset`, or a 4xx and nothing kept."""
-    _require_tus(tus_resumable)
-    if (content_type or "").split(";")[0].strip().lower() != OFFSET_STREAM:
-        raise UnsupportedMediaType(f"Send the bytes as {OFFSET_STREAM}.", code="wrong_content_type")
-    offset = _number("Upload-Offset", upload_offset)
-    state = await service.append(actor, upload_id, offset, request.stream())
+    def checks() -> int:
+        _require_tus(tus_resumable)
+        if (content_type or "").split(";")[0].strip().lower() != OFFSET_STREAM:
+            raise UnsupportedMediaType(f"Send the bytes as {OFFSET_STREAM}.", code="wrong_content_type")
+        return _number("Upload-Offset", upload_offset)
+
+    state = await service.append(credentials, upload_id, checks, request.stream())
     return Response(status_code=204, headers=_tus_headers(state))
 
 

@@ -21,9 +21,10 @@ import threading
 import time
 import uuid
 import wave
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -207,8 +208,12 @@ def get_upload(session: Session, actor: Actor, upload_id: uuid.UUID) -> AudioUpl
 
 # --- appending bytes -------------------------------------------------------------------------------------
 
-def _begin_append(actor: Actor, upload_id: uuid.UUID, offset: int) -> AudioUpload:
+def _begin_append(credentials: Any, upload_id: uuid.UUID, checks: Callable[[], int]) -> tuple[Actor, AudioUpload]:
+    from api.people.deps import get_actor
+
     with open_session(read_only=True) as session:
+        actor = get_actor(session, credentials)
+        offset = checks()
         upload = get_upload(session, actor, upload_id)
         if offset != upload.offset:
             raise Conflict(f"Upload-Offset is {offset} but the server holds {upload.offset} bytes; "
@@ -216,7 +221,7 @@ def _begin_append(actor: Actor, upload_id: uuid.UUID, offset: int) -> AudioUploa
                            headers={"Upload-Offset": str(upload.offset), "Tus-Resumable": TUS_VERSION})
         # No consent check per chunk: an erasure deletes the upload row, so a withdrawn fragment's upload is
         # already gone here; the attach at the end checks again under a lock.
-        return upload
+        return actor, upload
 
 
 def _record_offset(upload_id: uuid.UUID, before: int, after: int) -> bool:
@@ -228,9 +233,16 @@ def _record_offset(upload_id: uuid.UUID, before: int, after: int) -> bool:
         return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-async def append(actor: Actor, upload_id: uuid.UUID, offset: int, body: AsyncIterator[bytes]) -> UploadState:
-    """tus PATCH: append the body at `offset`, fsync, record the new offset; attach the clip once complete."""
-    upload = await run_in_threadpool(_begin_append, actor, upload_id, offset)
+def _fsync_and_record(fd: int, upload: AudioUpload, received: int) -> bool:
+    os.fsync(fd)
+    return received == upload.offset or _record_offset(upload.id, upload.offset, received)
+
+
+async def append(credentials: Any, upload_id: uuid.UUID, checks: Callable[[], int],
+                 body: AsyncIterator[bytes]) -> UploadState:
+    """tus PATCH: authenticate, run the request's `checks` (answering its Upload-Offset), append the body there,
+    fsync, record the new offset; attach the clip once complete."""
+    actor, upload = await run_in_threadpool(_begin_append, credentials, upload_id, checks)
     if upload.completed_at is not None:
         return state(upload)
     path = partial_path(upload.id)
@@ -269,9 +281,7 @@ async def append(actor: Actor, upload_id: uuid.UUID, offset: int, body: AsyncIte
         except BaseException:
             os.ftruncate(fd, upload.offset)
             raise
-        await run_in_threadpool(os.fsync, fd)
-        if received != upload.offset and not await run_in_threadpool(_record_offset, upload.id, upload.offset,
-                                                                      received):
+        if not await run_in_threadpool(_fsync_and_record, fd, upload, received):
             path.unlink(missing_ok=True)
             raise NotFound("This upload was erased or abandoned meanwhile.")
         upload.offset = received
