@@ -495,3 +495,46 @@ def test_an_unreachable_endpoint_or_a_delivery_that_cannot_be_prepared_backs_off
     [d] = deliveries(session)
     assert (d.state, d.attempts) == (DeliveryState.pending, 2) and d.next_attempt_at > clock()
     assert w.run_once() == 0  # not again on every round
+
+
+def test_hearken_worker_runs_as_its_own_process_until_told_to_stop(client, world, session, receiver) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from tests.support.live_server import REPO
+
+    token = make_api_client(client, world)
+    register(client, token, receiver.url)
+    sync(client, world, capture_batch(world, 2))
+    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "worker", "--interval", "0.1"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while len(receiver.ok()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert sorted(r.json["data"]["id"] for r in receiver.ok()) == sorted(str(d.entity_id) for d in deliveries(session))
+
+
+def test_a_partner_hears_of_tag_changes_and_withdrawals_only_where_consent_allows_sharing(client, world,
+                                                                                         session) -> None:
+    partner = make_api_client(client, world, audience="partner")
+    register(client, partner, "http://127.0.0.1:9/unused", ["tag.changed", "consent.withdrawn"])
+    conv = conversation_item(world)
+    shr = consent_item(world, conv["id"], participant_label="P-SHR", scopes=["quote", "share"])
+    prv = consent_item(world, conv["id"], participant_label="P-PRV", scopes=["quote"])
+    f_shr, f_prv = fragment_item(conv["id"], shr["id"]), fragment_item(conv["id"], prv["id"])
+    sync(client, world, [conv, shr, prv, f_shr, f_prv])
+    h = world.headers("coordinator")
+    for f in (f_shr, f_prv):
+        assert client.put(f"/api/v1/fragments/{f['id']}/tags/{world.tag.id}", headers=h).status_code == 204
+    tag = client.post(f"/api/v1/projects/{world.project.id}/tags", json={"name": "for all"}, headers=h).json()
+    for c in (shr, prv):
+        assert client.post(f"/api/v1/consents/{c['id']}/withdraw", json={}, headers=h).status_code == 200
+    got = Counter((d.event, str(d.entity_id)) for d in deliveries(session))
+    assert got == Counter([("tag.changed", f_shr["id"]), ("tag.changed", tag["id"]),
+                           ("consent.withdrawn", shr["id"])])
