@@ -127,3 +127,21 @@ def test_the_media_maintenance_command_retries_and_reports(client, world, sessio
     from api.cli import main
 
     assert main(["media-maintenance"]) == 0
+
+
+def test_a_clip_stored_but_never_attached_goes_with_its_abandoned_upload(client, world, session, monkeypatch) -> None:
+    data = wav_bytes(1)
+    fid = audio_fragment(client, world)[2]["id"]
+    location = create(client, world.headers("researcher"), fid, data).headers["Location"]
+
+    def crash(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("the process died here")
+
+    with monkeypatch.context() as m:
+        m.setattr(media.feed, "record", crash)
+        assert patch(client, world.headers("researcher"), location, 0, data).status_code == 500
+    stored = list((get_settings().data_dir.resolve() / "media" / "clips").rglob("*-*"))
+    stored = [p for p in stored if p.is_file()]
+    assert len(stored) == 1
+    assert media.clean_abandoned_uploads(days=0) == 1
+    assert not stored[0].exists()

@@ -183,3 +183,26 @@ def test_uploads_belong_to_the_fragments_researcher(client, world, session) -> N
     assert patch(client, other.headers("coordinator"), location, 0, data).status_code == 404
     assert client.head(location, headers=TUS).status_code == 401
     assert patch(client, {}, location, 0, data).status_code == 401
+
+
+def test_a_crash_between_storing_and_attaching_is_finished_by_the_next_patch(client, world, session,
+                                                                              monkeypatch) -> None:
+    from api.media import service as media
+
+    data = wav_bytes(1)
+    fid = audio_fragment(client, world)[2]["id"]
+    headers = world.headers("researcher")
+    location = create(client, headers, fid, data).headers["Location"]
+
+    def crash(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("the process died here")
+
+    with monkeypatch.context() as m:
+        m.setattr(media.feed, "record", crash)  # inside the attaching transaction, after the bytes were stored
+        assert patch(client, headers, location, 0, data).status_code == 500
+    assert clip_row(session, fid) is None
+    assert head(client, headers, location).headers["Upload-Offset"] == str(len(data))
+    r = patch(client, headers, location, len(data), b"")  # the phone sends its last chunk again, empty
+    assert r.status_code == 204, r.text
+    assert clip_row(session, fid).sha256 == sha(data)
+    assert client.get(f"/api/v1/fragments/{fid}/audio", headers=world.headers("coordinator")).content == data
