@@ -46,6 +46,9 @@ def test_sync_interrupted_by_a_dying_server_resumes_without_duplicates(browser, 
     page = phone.new_page()
     open_app(page, server)
     login_ui(page, email, world.password)
+    # With no service worker, the screens loaded on demand must be here before the signal goes.
+    page.wait_for_function("async () => { for (const v of ['conversation', 'consent', 'fragment']) "
+                           "await import(`/app/src/views/${v}.js`); return true; }")
     phone.set_offline(True)
     start_conversation_ui(page)
     take_consent_ui(page, SCOPES)

@@ -5,15 +5,9 @@ import { createApi } from './api.js';
 import { createOutbox } from './outbox.js';
 import { S } from './strings.js';
 import { h, fmtTime } from './dom.js';
-import { loginView } from './views/login.js';
 import { homeView } from './views/home.js';
-import { newConversationView, conversationView } from './views/conversation.js';
-import { consentView } from './views/consent.js';
-import { fragmentView } from './views/fragment.js';
-import { attentionView } from './views/attention.js';
-import { phoneView } from './views/phone.js';
 
-export const VERSION = '2026.11.23-7';
+export const VERSION = '2026.11.23-8';
 
 export const A = {
   db: null, api: null, outbox: null,
@@ -23,15 +17,18 @@ export const A = {
   waitingWorker: null, enrolCode: '', message: '',
 };
 
+// Home, the screen a researcher opens the app for, comes with the page; the other screens load when first
+// shown (and are fetched in the background once the app is up). The service worker holds them all.
+const LOGIN = () => import('./views/login.js').then((m) => m.loginView);
 const ROUTES = [
-  [/^#\/login$/, loginView],
-  [/^#\/new$/, newConversationView],
-  [/^#\/c\/([\w-]+)$/, conversationView],
-  [/^#\/c\/([\w-]+)\/consent$/, consentView],
-  [/^#\/c\/([\w-]+)\/capture(?:\/([\w-]+))?$/, fragmentView],
-  [/^#\/attention$/, attentionView],
-  [/^#\/phone$/, phoneView],
-  [/^/, homeView],
+  [/^#\/login$/, LOGIN],
+  [/^#\/new$/, () => import('./views/conversation.js').then((m) => m.newConversationView)],
+  [/^#\/c\/([\w-]+)$/, () => import('./views/conversation.js').then((m) => m.conversationView)],
+  [/^#\/c\/([\w-]+)\/consent$/, () => import('./views/consent.js').then((m) => m.consentView)],
+  [/^#\/c\/([\w-]+)\/capture(?:\/([\w-]+))?$/, () => import('./views/fragment.js').then((m) => m.fragmentView)],
+  [/^#\/attention$/, () => import('./views/attention.js').then((m) => m.attentionView)],
+  [/^#\/phone$/, () => import('./views/phone.js').then((m) => m.phoneView)],
+  [/^/, async () => homeView],
 ];
 
 export const owner = () => (A.session && A.session.user ? A.session.user.id : '');
@@ -251,18 +248,20 @@ let current = null;
 let renderSeq = 0;
 export async function render(routeChanged = true) {
   const hash = location.hash || '#/';
-  let view = homeView;
+  let load = null;
   let params = [];
-  for (const [re, v] of ROUTES) {
+  for (const [re, loader] of ROUTES) {
     const m = hash.match(re);
-    if (m) { view = v; params = m.slice(1); break; }
+    if (m) { load = loader; params = m.slice(1); break; }
   }
-  if (!A.session || !A.session.user) view = loginView;
+  if (!A.session || !A.session.user) load = LOGIN;
   const seq = ++renderSeq;
   const main = document.getElementById('main');
   const focusKey = !routeChanged && focusSelector(document.activeElement, main);
   let node;
+  let view = null;
   try {
+    view = await load();
     node = await view(...params);
   } catch (err) {
     console.error(err);
@@ -271,7 +270,7 @@ export async function render(routeChanged = true) {
   if (seq !== renderSeq) return;
   current = view;
   main.replaceChildren(node);
-  document.body.dataset.screen = view.screen || '';
+  document.body.dataset.screen = (view && view.screen) || '';
   if (node.dataset && node.dataset.captureReady) markReady();
   const h1 = main.querySelector('h1');
   if (h1) h1.setAttribute('tabindex', '-1');
@@ -364,6 +363,8 @@ export async function start() {
   await render(true);
 
   registerWorker();
+  // The first screen is up: now fetch the others, so they are here even before the service worker is.
+  ROUTES.forEach(([, load]) => load().catch(() => {}));
   A.outbox.start();
   if (loggedIn()) refreshRemote();
   else A.api.health().catch(() => {});
