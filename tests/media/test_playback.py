@@ -87,3 +87,26 @@ def test_a_fragment_without_audio_answers_404_no_audio(client, world) -> None:
     fid = audio_fragment(client, world)[2]["id"]
     r = get(client, world, fid)
     assert r.status_code == 404 and r.json()["code"] == "no_audio"
+
+
+def test_api_clients_hear_a_clip_only_with_audio_read_and_their_audience(client, world, clip, session) -> None:
+    from sqlmodel import select
+
+    from api.audit.models import AuditEntry
+
+    fid, data = clip  # its consent has `share` but not `publish`
+
+    def tool(scopes: list[str], audience: str = "internal") -> dict[str, str]:
+        r = client.post(f"/api/v1/projects/{world.project.id}/clients", headers=world.headers("coordinator"),
+                        json={"name": "t", "scopes": scopes, "audience": audience})
+        assert r.status_code == 201, r.text
+        return {"Authorization": f"Bearer {r.json()['token']}"}
+
+    url = f"/api/v1/fragments/{fid}/audio"
+    assert client.get(url, headers=tool(["fragments:read", "audio:read"])).content == data
+    assert client.get(url, headers=tool(["fragments:read", "audio:read"], "partner")).content == data
+    assert client.get(url, headers=tool(["fragments:read", "audio:read"], "public")).status_code == 404
+    r = client.get(url, headers=tool(["fragments:read"]))
+    assert r.status_code == 403 and r.json()["code"] == "scope_missing"
+    session.rollback()
+    assert len(session.exec(select(AuditEntry).where(AuditEntry.action == "audio.get")).all()) == 2
