@@ -1,4 +1,15 @@
-"""Audio clips: tus 1.0 resumable upload under /api/v1/uploads/, playback with HTTP Range."""
+"""Audio clips: tus 1.0 resumable upload under /api/v1/uploads/, playback with HTTP Range.
+
+The phone, once the clip's fragment is on the server (every request with its bearer token and
+`Tus-Resumable: 1.0.0`):
+  POST  /api/v1/uploads/           Upload-Length: <bytes>; Upload-Metadata: fragment_id <b64>,sha256 <b64 of hex>,
+                                   filename <b64>,filetype <b64>  -> 201 + Location (or the upload already under
+                                   way for this clip, with its Upload-Offset); 200 if this clip is already attached
+  PATCH <Location>                 Upload-Offset: <n>; Content-Type: application/offset+octet-stream; body <= 1 MB
+                                   -> 204 + the new Upload-Offset; the last chunk answers only after the clip is
+                                   checked and attached (or 422 checksum_mismatch / 415 not_audio, nothing kept)
+  HEAD  <Location>                 -> 200 + Upload-Offset: resume from there (404: start again with POST)
+"""
 
 import uuid
 from typing import Annotated
