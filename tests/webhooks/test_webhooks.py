@@ -538,3 +538,37 @@ def test_a_partner_hears_of_tag_changes_and_withdrawals_only_where_consent_allow
     got = Counter((d.event, str(d.entity_id)) for d in deliveries(session))
     assert got == Counter([("tag.changed", f_shr["id"]), ("tag.changed", tag["id"]),
                            ("consent.withdrawn", shr["id"])])
+
+
+def test_events_outlive_a_killed_server_and_hearken_serve_delivers_them_after_restart(
+        engine, session, database_url, receiver, tmp_path) -> None:
+    import httpx
+
+    from tests.support.live_server import LiveServer
+
+    world = make_world(session)
+    server = LiveServer(tmp_path / "server", env={"HEARKEN_DATABASE_URL": database_url,
+                                                  "HEARKEN_WEBHOOK_WORKER": "false"})
+    server.start()
+    try:
+        made = httpx.post(f"{server.api}/projects/{world.project.id}/clients", headers=world.headers("coordinator"),
+                          json={"name": "hook", "scopes": ["webhooks", "fragments:read"]}, timeout=10).json()
+        hook = httpx.post(f"{server.api}/webhooks", headers=bearer(made["token"]), timeout=10,
+                          json={"url": receiver.url, "events": ["fragment.created"]})
+        assert hook.status_code == 201, hook.text
+        items = capture_batch(world, 3)
+        r = httpx.post(f"{server.api}/sync", headers=world.headers("researcher"), timeout=30,
+                       json={"device_id": "phone", "items": items})
+        assert r.status_code == 200, r.text
+        server.kill()  # nothing was delivered: no worker ran
+        assert receiver.received == []
+        server.extra_env.update({"HEARKEN_WEBHOOK_WORKER": "true", "HEARKEN_WEBHOOK_WORKER_SECONDS": "0.1"})
+        server.start()
+        deadline = time.monotonic() + 30
+        while len(receiver.ok()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        server.stop()
+    assert sorted(r.json["data"]["id"] for r in receiver.ok()) == sorted(i["id"] for i in items[2:])
+    for got in receiver.ok():
+        verify(hook.json()["secret"], got)
