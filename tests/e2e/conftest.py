@@ -107,3 +107,11 @@ def pytest_runtest_makereport(item, call):
     server = item.funcargs.get("server") or item.funcargs.get("private_server")
     if server is not None:
         report.sections.append(("server log", server.log_tail()))
+
+
+def pytest_sessionstart(session):
+    """Pictures of failures from an earlier run would mislead; the screens themselves are overwritten."""
+    from tests.e2e.helpers import SCREENSHOTS
+
+    for old in SCREENSHOTS.glob("FAILED-*.png"):
+        old.unlink()
