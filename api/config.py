@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     login_lock_after: int = 10
     login_lock_minutes: int = 15
 
+    long_poll_max_seconds: float = 30.0  # GET /changes?wait= holds a request at most this long
     sync_max_items: int = 500
     sync_max_bytes: int = 2 * 1024 * 1024
     clock_skew_hours: int = 24

@@ -81,5 +81,8 @@ def responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
     out: dict[int | str, dict[str, Any]] = {}
     for err in (Unauthorized, *errors):
         out[err.status] = {"model": ErrorBody, "description": err.__doc__ or err.code}
+    out[400] = {"model": ErrorBody, "description": "The body is not valid JSON."}
+    out.setdefault(403, {"model": ErrorBody, "description": "Not allowed for this caller (an API client token, say)."})
+    out[413] = {"model": ErrorBody, "description": "The body is too large."}
     out[422] = {"model": ErrorBody, "description": "The request does not have the right shape."}
     return out

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -150,7 +151,8 @@ def create_app() -> FastAPI:
 
     webclient = settings.webclient_dir or WEBCLIENT_DIR
     if webclient.is_dir():
-        app.mount("/app", StaticFiles(directory=webclient, html=True), name="app")
+        # Compressed: the shell crosses a poor phone connection once, and every byte counts there.
+        app.mount("/app", GZipMiddleware(StaticFiles(directory=webclient, html=True), minimum_size=500), name="app")
 
         @app.get("/", include_in_schema=False)
         def root() -> RedirectResponse:

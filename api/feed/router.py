@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, Response
 
 from api.clients import service as clients
 from api.clients.deps import CurrentReader
+from api.config import get_settings
 from api.db import SessionDep
 from api.errors import Forbidden, NotFound, TooManyRequests, responses
 from api.feed import reading
@@ -25,7 +26,7 @@ def list_changes(session: SessionDep, reader: CurrentReader,
     """Every change after `after`, in order: `upsert` carries the record as it is now; `tombstone` carries no
     content and means "delete your copy" (withdrawn consent, retention). Keep `last_seq` and ask again; with
     `wait`, an empty answer comes only after that many seconds without a change."""
-    result = reading.page(session, reader, project_id, after, limit, wait)
+    result = reading.page(session, reader, project_id, after, limit, min(wait, get_settings().long_poll_max_seconds))
     clients.audit_read(reader, "changes.list", {"count": len(result["items"]), "after": after,
                                                 "last_seq": result["last_seq"],
                                                 "ids": [c["id"] for c in result["items"]]})

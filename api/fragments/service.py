@@ -103,9 +103,9 @@ def update(session: Session, actor: Actor, fragment: Fragment, role: str, data: 
             raise Forbidden("Only coordinators mark fragments reviewed.")
         fragment.reviewed_at = utcnow() if reviewed else None
         fragment.reviewed_by = actor.id if reviewed else None
-    for key in ("kind", "text"):
+    for key in ("kind", "text", "sensitive"):
         if key in changes and changes[key] is None:
-            raise Invalid(f"{key} cannot be empty")
+            raise Invalid(f"{key} cannot be null; send a value (or leave it out).", code="null_not_allowed")
     if "kind" in changes or "answers" in changes or "prompt_id" in changes:
         from api.sync import rules  # the capture rules apply to edits as much as to new records
 

@@ -109,8 +109,9 @@ def create_project(session: Session, actor: Actor, data: ProjectCreate) -> Proje
 
 def update_project(session: Session, actor: Actor, project: Project, data: ProjectUpdate) -> Project:
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
-    if "name" in changes and changes["name"] is None:
-        raise Invalid("name cannot be empty")
+    for key in ("name", "description"):
+        if key in changes and changes[key] is None:
+            raise Invalid(f"{key} cannot be null; send a value (or leave it out).", code="null_not_allowed")
     if "questions" in changes:
         changes["questions"] = [q.model_dump() for q in data.questions or []]
     for key, value in changes.items():
