@@ -71,7 +71,7 @@ def seed(password: str = "hearken-demo", fragments: int = 240) -> str:
             session.add(u)
             return u
 
-        admin = user("admin@demo.hearken", "Demo admin", admin=True)
+        user("admin@demo.hearken", "Demo admin", admin=True)
         coordinator = user("coordinator@demo.hearken", "Aisha (coordinator)")
         researchers = [user("jo@demo.hearken", "Jo (community researcher)"),
                        user("sam@demo.hearken", "Sam (community researcher)")]

@@ -147,20 +147,20 @@ def qdpx_file(reader: Reader, project: Project, filters: dict[str, Any], q: str 
     """A .qdpx (a zip of project.qde and one text source per fragment), written to a temporary file as the
     rows stream past, so memory stays flat whatever the size."""
     names = _Names(project.id)
-    out = tempfile.TemporaryFile()
+    out = tempfile.TemporaryFile()  # noqa: SIM115 (handed to the response, which closes it when sent)
     hearken_user = _guid(uuid.uuid5(uuid.NAMESPACE_URL, f"hearken:{project.id}"))
     users: dict[str, str] = {hearken_user: "Hearken"}
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        with tempfile.TemporaryFile("w+", encoding="utf-8") as sources:
-            for rows in _pages(reader, project.id, filters, q):
-                if not rows:
-                    continue
-                tags, _ = names.extras(rows)
-                for f in rows:
-                    _write_source(zf, sources, f, tags[f.id], names, users)
-            sources.seek(0)
-            with zf.open("project.qde", "w") as qde:
-                _write_project(qde, project, names, users, hearken_user, sources)
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf, \
+            tempfile.TemporaryFile("w+", encoding="utf-8") as sources:
+        for rows in _pages(reader, project.id, filters, q):
+            if not rows:
+                continue
+            tags, _ = names.extras(rows)
+            for f in rows:
+                _write_source(zf, sources, f, tags[f.id], names, users)
+        sources.seek(0)
+        with zf.open("project.qde", "w") as qde:
+            _write_project(qde, project, names, users, hearken_user, sources)
     out.seek(0)
     return out
 

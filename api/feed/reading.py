@@ -14,8 +14,8 @@ from api.consent.models import Consent, Participant
 from api.conversations.models import Conversation, ConversationPublic
 from api.errors import NotFound
 from api.feed.models import Change, ChangeOp
-from api.fragments import service as fragments
 from api.fragments import render
+from api.fragments import service as fragments
 from api.projects import service as projects
 from api.tags.models import Tag, TagPublic
 

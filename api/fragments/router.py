@@ -4,9 +4,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import AwareDatetime
 
-from api.db import SessionDep
 from api.clients import service as clients
 from api.clients.deps import CurrentReader
+from api.db import SessionDep
 from api.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, TooManyRequests, responses
 from api.fragments import service
 from api.fragments.models import FragmentKind, FragmentPage, FragmentPublic, FragmentStatus, FragmentUpdate

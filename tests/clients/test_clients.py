@@ -11,7 +11,16 @@ from sqlmodel import Session, select
 from api.audit.models import AuditEntry
 from api.clients.models import ApiClient
 from api.people.security import digest
-from tests.factories import World, bearer, capture_batch, consent_item, conversation_item, fragment_item, make_world, sync
+from tests.factories import (
+    World,
+    bearer,
+    capture_batch,
+    consent_item,
+    conversation_item,
+    fragment_item,
+    make_world,
+    sync,
+)
 
 ALL_READ = ["fragments:read", "changes:read", "tags:read"]
 

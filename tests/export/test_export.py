@@ -5,15 +5,24 @@ import io
 import json
 import re
 import uuid
-import zipfile
 import xml.etree.ElementTree as ET
+import zipfile
 
 import pytest
 from sqlmodel import Session, select
 
 from api.audit.models import AuditEntry
 from api.tags.models import Tag
-from tests.factories import World, bearer, capture_batch, consent_item, conversation_item, fragment_item, make_world, sync
+from tests.factories import (
+    World,
+    bearer,
+    capture_batch,
+    consent_item,
+    conversation_item,
+    fragment_item,
+    make_world,
+    sync,
+)
 
 NS = {"q": "urn:QDA-XML:project:1.0"}
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")

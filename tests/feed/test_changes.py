@@ -11,8 +11,8 @@ from sqlmodel import Session, select
 from api.db import open_session
 from api.people.deps import Actor
 from api.people.models import AuthToken
-from api.sync import service as sync_service
 from api.people.security import digest
+from api.sync import service as sync_service
 from tests.factories import World, capture_batch, make_token, make_world, sync
 
 

@@ -2,8 +2,8 @@
 as one delivery of the whole capture would."""
 
 import random
-from datetime import UTC, datetime, timedelta
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
