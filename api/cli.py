@@ -122,6 +122,35 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _purge(args: argparse.Namespace) -> int:
+    """Erase everything past its project's retention period, a chunk per transaction, and say what was done."""
+    from sqlmodel import select
+
+    from api.db import open_session
+    from api.fragments import retention
+    from api.projects.models import Project
+
+    migrate()
+    with open_session() as session:
+        projects = list(session.exec(select(Project).where(Project.retention_days.is_not(None))))  # type: ignore[union-attr]
+    for project in projects:
+        erased = signatures = 0
+        while True:
+            with open_session() as session:
+                report = retention.purge_project(session, session.merge(project), dry_run=args.dry_run)
+                session.commit()
+            erased += report.fragments_erased
+            signatures += report.signatures_erased
+            if args.dry_run or report.fragments_erased + report.signatures_erased == 0:
+                break
+        verb = "would erase" if args.dry_run else "erased"
+        print(f"{project.name}: {verb} {erased} fragments and {signatures} signatures captured before "
+              f"{report.cutoff:%Y-%m-%d} ({project.retention_days} days' retention)")
+    if not projects:
+        print("No project has a retention period; nothing to do.")
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     return subprocess.call([sys.executable, str(REPO / "scripts" / "bench.py"), *args.rest])
 
@@ -164,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--interval", type=float, help="seconds between looks when idle (default: 2)")
     p.add_argument("--once", action="store_true", help="deliver what is due now, then exit")
     p.set_defaults(func=_worker)
+
+    p = sub.add_parser("purge", help="erase what is past each project's retention period (safe on a schedule)")
+    p.add_argument("--dry-run", action="store_true", help="say what would be erased, erase nothing")
+    p.set_defaults(func=_purge)
 
     p = sub.add_parser("bench", help="run scripts/bench.py")
     p.add_argument("rest", nargs=argparse.REMAINDER)

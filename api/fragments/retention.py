@@ -1,0 +1,74 @@
+"""Retention: what is past its project's retention period is erased exactly as a withdrawal erases it
+(content gone, tombstones in the change feed, audio bytes deleted, an audit entry without content).
+
+`hearken purge` runs it; it is safe on a schedule: what was erased stays erased and is not counted again.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from api.audit import service as audit
+from api.consent.models import Consent
+from api.db import utcnow
+from api.fragments import service as fragments
+from api.fragments.models import Fragment, FragmentStatus
+from api.projects.models import Project
+
+CHUNK = 1000
+
+
+@dataclass
+class PurgeReport:
+    project_id: uuid.UUID
+    project_name: str
+    cutoff: datetime
+    fragments_erased: int
+    signatures_erased: int
+
+
+def _cutoff(project: Project, now: datetime) -> datetime | None:
+    return now - timedelta(days=project.retention_days) if project.retention_days else None
+
+
+def purge_project(session: Session, project: Project, now: datetime | None = None, dry_run: bool = False) -> PurgeReport:
+    """Erase one chunk at most of what is past retention (callers loop, committing between chunks)."""
+    now = now or utcnow()
+    cutoff = _cutoff(project, now)
+    report = PurgeReport(project.id, project.name, cutoff or now, 0, 0)
+    if cutoff is None:
+        return report
+    past = select(Fragment.id).where(Fragment.project_id == project.id, Fragment.status == FragmentStatus.active,
+                                     Fragment.captured_at < cutoff)
+    signed_past = select(Consent).where(Consent.project_id == project.id, col(Consent.signature).is_not(None),
+                                        Consent.given_at < cutoff)
+    if dry_run:
+        report.fragments_erased = session.exec(select(sa.func.count()).select_from(past.subquery())).one()
+        report.signatures_erased = session.exec(select(sa.func.count()).select_from(signed_past.subquery())).one()
+        return report
+    ids = list(session.exec(past.limit(CHUNK)))
+    signed = list(session.exec(signed_past.limit(CHUNK)))
+    report.fragments_erased = fragments.erase(session, None, ids, FragmentStatus.expired)
+    for consent in signed:
+        consent.signature = None  # the participant's mark is personal data too: it goes with the rest
+        session.add(consent)
+    report.signatures_erased = len(signed)
+    if report.fragments_erased or report.signatures_erased:
+        audit.record(session, actor_id=None, action="retention.purge", entity="project", entity_id=project.id,
+                     project_id=project.id, detail={"fragments_erased": report.fragments_erased,
+                                                    "signatures_erased": report.signatures_erased,
+                                                    "cutoff": cutoff.isoformat()})
+    return report
+
+
+def expiring(session: Session, project: Project, within_days: int = 30, now: datetime | None = None) -> int:
+    """How many fragments will pass retention in the next `within_days` days (for the overview)."""
+    now = now or utcnow()
+    cutoff = _cutoff(project, now + timedelta(days=within_days))
+    if cutoff is None:
+        return 0
+    return session.exec(select(sa.func.count()).select_from(Fragment).where(
+        Fragment.project_id == project.id, Fragment.status == FragmentStatus.active, Fragment.captured_at < cutoff)).one()
