@@ -3,17 +3,19 @@
 import { openDB, uuid } from './db.js';
 import { createApi } from './api.js';
 import { createOutbox } from './outbox.js';
+import { createUploader } from './upload.js';
 import { S } from './strings.js';
 import { h, fmtTime } from './dom.js';
 import { homeView } from './views/home.js';
 
-export const VERSION = '2026.11.23-8';
+export const VERSION = '2026.11.23-9';
 
 export const A = {
   db: null, api: null, outbox: null,
   deviceId: '', session: null, me: null, projectId: '', kit: null,
   online: null, persisted: null, estimate: null,
   counts: { local: 0, synced: 0, attention: 0 },
+  clipCounts: { local: 0, done: 0, attention: 0, bytes: 0 },
   waitingWorker: null, enrolCode: '', message: '',
 };
 
@@ -122,8 +124,8 @@ export async function selectProject(pid, fetchKit = true) {
 
 // ---- records ------------------------------------------------------------------------------------
 
-async function add(type, data) {
-  const rec = await A.db.addRecord(type, data, owner());
+async function add(type, data, clip) {
+  const rec = await A.db.addRecord(type, data, owner(), undefined, clip);
   await countRecords();
   setTimeout(() => A.outbox.sync(), 0);
   return rec;
@@ -131,7 +133,33 @@ async function add(type, data) {
 
 export const addConversation = (data) => add('conversation', data);
 export const addConsent = (data) => add('consent', data);
-export const addFragment = (data) => add('fragment', data);
+// `clip` (optional): { blob, type, duration_ms } recorded for this fragment; stored with it in one transaction.
+export const addFragment = (data, clip) => add('fragment', data, clip);
+
+// The longest clip this project allows, in seconds.
+export function audioMaxSeconds() {
+  const v = A.kit && A.kit.project && Number(A.kit.project.audio_max_seconds);
+  return v > 0 ? v : 180;
+}
+
+// A clip the server refused goes again from the start (the server kept nothing of it).
+export async function retryClip(id) {
+  await A.db.updateClip(id, { state: 'local', error: null, upload_url: null, offset: 0 });
+  changed();
+  A.outbox.sync();
+}
+
+// The clip of a fragment as a Blob: from the phone while it is here, else from the server (the request
+// needs the bearer token, so an <audio src> cannot fetch it itself).
+export async function clipBlob(id) {
+  const clip = await A.db.getClip(id);
+  if (clip && clip.blob) return clip.blob;
+  const res = await fetch(`/api/v1/fragments/${encodeURIComponent(id)}/audio`, {
+    headers: { Authorization: `Bearer ${A.session && A.session.token}` }, cache: 'no-store', credentials: 'omit',
+  });
+  if (!res.ok) throw new Error(`audio ${res.status}`);
+  return res.blob();
+}
 
 export async function retry(id, data) {
   await A.db.retry(id, data);
@@ -192,6 +220,7 @@ export function storageLow() {
 
 async function countRecords() {
   A.counts = await A.db.counts();
+  A.clipCounts = await A.db.clipCounts();
 }
 
 let pending = null;
@@ -217,6 +246,10 @@ function renderStatus() {
     h('p', { id: 'queue' }, ob.sending.size ? S.syncing : A.counts.local ? S.queued(A.counts.local)
       : A.counts.synced ? S.allSent : '', ob.nextAt && A.counts.local ? ` · ${S.nextTry(fmtTime(ob.nextAt))}` : ''),
   ];
+  const up = ob.uploading;
+  if (up) parts.push(h('p', { id: 'clip-upload' }, S.clipUploading(Math.floor((100 * up.offset) / (up.size || 1)))));
+  else if (A.clipCounts.local) parts.push(h('p', { id: 'clips-queued' }, S.clipsQueued(A.clipCounts.local)));
+  if (A.clipCounts.attention) parts.push(h('p', { class: 'warn', id: 'clips-attention' }, S.clipsAttention(A.clipCounts.attention)));
   if (A.counts.attention) parts.push(h('p', {}, h('a', { href: '#/attention', class: 'warn' }, S.attentionCount(A.counts.attention))));
   if (A.session && A.session.user && (authNeeded() || !loggedIn()) && A.counts.local) {
     parts.push(h('div', { class: 'banner warn', role: 'alert' }, h('p', {}, S.loginAgain),
@@ -348,8 +381,10 @@ export async function start() {
     getToken: () => (A.session ? A.session.token : null),
     onReach: (ok) => { if (A.online !== ok) { A.online = ok; if (A.outbox) changed(); } },
   });
+  const reach = (ok) => { if (A.online !== ok) { A.online = ok; if (A.outbox) changed(); } };
   A.outbox = createOutbox({
     db: A.db, api: A.api, deviceId: () => A.deviceId, getOwner: owner,
+    uploader: createUploader({ getToken: () => (A.session ? A.session.token : null), onReach: reach }),
     onChange: () => {
       const err = A.outbox.state.lastError;
       if (err && err.status === 401) sessionEnded();

@@ -4,7 +4,7 @@
 // never hold a transaction open across a network request.
 
 export const DB_NAME = 'hearken';
-export const DB_VERSION = 2;
+export const DB_VERSION = 3;
 
 // STEPS[v] upgrades a database at version v-1 to version v. Steps only add or migrate;
 // they never drop a store, because a store may hold records the server has not confirmed.
@@ -29,6 +29,10 @@ const STEPS = [
       }
       cursor.continue();
     };
+  },
+  // v3: audio clips, keyed by their fragment's id. Records are untouched.
+  (db) => {
+    db.createObjectStore('clips', { keyPath: 'id' });
   },
 ];
 
@@ -110,8 +114,9 @@ class Store {
   }
 
   // Adds new records in the given order; `seq` keeps that order so parents are always sent first.
+  // A fragment may bring its audio clip (`clip`: { blob, type, duration_ms }), stored in the same transaction.
   addRecords(items) {
-    return this.tx(['records', 'kv'], 'readwrite', async (tx) => {
+    return this.tx(['records', 'kv', 'clips'], 'readwrite', async (tx) => {
       const kv = tx.objectStore('kv');
       const store = tx.objectStore('records');
       let seq = ((await req(kv.get('seq'))) || { value: 0 }).value;
@@ -125,6 +130,13 @@ class Store {
           conv: convOf(it.type, id, it.data), created: now, error: null, synced_at: null,
         };
         await req(store.add(rec));
+        if (it.clip && it.type === 'fragment') {
+          await req(tx.objectStore('clips').add({
+            id, blob: it.clip.blob, type: it.clip.type || it.clip.blob.type, size: it.clip.blob.size,
+            duration_ms: it.clip.duration_ms || null, created: now, state: 'local',
+            sha256: null, upload_url: null, offset: 0, error: null, done_at: null,
+          }));
+        }
         out.push(rec);
       }
       await req(kv.put({ key: 'seq', value: seq }));
@@ -132,8 +144,40 @@ class Store {
     });
   }
 
-  async addRecord(type, data, owner, id) {
-    return (await this.addRecords([{ type, data, owner, id }]))[0];
+  async addRecord(type, data, owner, id, clip) {
+    return (await this.addRecords([{ type, data, owner, id, clip }]))[0];
+  }
+
+  // ---- audio clips: state is local (on the phone), done (on the server, Blob let go) or attention.
+
+  getClip(id) {
+    return this.tx('clips', 'readonly', (tx) => req(tx.objectStore('clips').get(id)));
+  }
+
+  allClips() {
+    return this.tx('clips', 'readonly', (tx) => req(tx.objectStore('clips').getAll()));
+  }
+
+  updateClip(id, patch) {
+    return this.tx('clips', 'readwrite', async (tx) => {
+      const store = tx.objectStore('clips');
+      const clip = await req(store.get(id));
+      if (!clip) return null;
+      Object.assign(clip, patch);
+      // Once the server holds the clip the phone lets its bytes go (the server's SHA-256 is kept).
+      if (clip.state === 'done') clip.blob = null;
+      await req(store.put(clip));
+      return clip;
+    });
+  }
+
+  async clipCounts() {
+    const out = { local: 0, done: 0, attention: 0, bytes: 0 };
+    for (const c of await this.allClips()) {
+      out[c.state] = (out[c.state] || 0) + 1;
+      if (c.blob) out.bytes += c.size || 0;
+    }
+    return out;
   }
 
   getRecord(id) {
@@ -204,7 +248,7 @@ class Store {
   // Puts a needs-attention record back in the outbox, optionally with corrected data. A fragment the
   // server holds in another form (a conflict) can only go again under a new id; nothing points to a fragment.
   retry(id, data) {
-    return this.tx('records', 'readwrite', async (tx) => {
+    return this.tx(['records', 'clips'], 'readwrite', async (tx) => {
       const store = tx.objectStore('records');
       const rec = await req(store.get(id));
       if (!rec || rec.state !== 'attention') return false;
@@ -215,6 +259,12 @@ class Store {
       if (renew) {
         await req(store.delete(id));
         rec.id = uuid();
+        const clips = tx.objectStore('clips');
+        const clip = await req(clips.get(id));
+        if (clip) {
+          await req(clips.delete(id));
+          await req(clips.put({ ...clip, id: rec.id, state: 'local', upload_url: null, offset: 0, error: null }));
+        }
       }
       await req(store.put(rec));
       return rec.id;
@@ -223,11 +273,12 @@ class Store {
 
   // Only a record the server refused can be thrown away, and only by the researcher's choice.
   discard(id) {
-    return this.tx('records', 'readwrite', async (tx) => {
+    return this.tx(['records', 'clips'], 'readwrite', async (tx) => {
       const store = tx.objectStore('records');
       const rec = await req(store.get(id));
       if (!rec || rec.state !== 'attention') return false;
       await req(store.delete(id));
+      await req(tx.objectStore('clips').delete(id));
       return true;
     });
   }

@@ -1,6 +1,8 @@
 // The sync engine. It runs on start, when the browser says it is online, after each capture and when
 // the researcher presses "Send now" (Background Sync alone is not enough: Safari lacks it).
 // Records leave the outbox only on the server's per-item receipt (`created` or `duplicate`).
+// Audio clips go after the records, each only once its fragment is on the server, through `uploader`
+// (upload.js) with the same backoff; a 4xx puts a clip on the needs-attention list with the server's reason.
 
 export const MAX_DELAY_MS = 5 * 60 * 1000;
 
@@ -12,14 +14,49 @@ export function backoffDelay(attempt, rand = Math.random) {
 
 const encoder = new TextEncoder();
 
+// Worth trying again later: no answer, 5xx, 408/425/429, or another request busy with the same upload.
+function transient(err) {
+  return !err.status || err.status >= 500 || [408, 425, 429].includes(err.status)
+    || (err.status === 409 && err.code === 'upload_busy');
+}
+
 export function createOutbox({
-  db, api, deviceId, getOwner = () => '', onChange = () => {},
+  db, api, deviceId, getOwner = () => '', onChange = () => {}, uploader = null,
   batchItems = 200, batchBytes = 1500 * 1024, timers = globalThis,
 }) {
   const st = {
     sending: new Set(), running: null, attempt: 0, timer: null, nextAt: null,
-    authNeeded: false, lastError: null, lastSyncAt: null,
+    authNeeded: false, lastError: null, lastSyncAt: null, uploading: null,
   };
+
+  // Uploads every clip whose fragment the server has confirmed. False when it had to stop and schedule.
+  async function uploadClips() {
+    if (!uploader) return true;
+    const owner = getOwner();
+    for (const clip of await db.allClips()) {
+      if (clip.state !== 'local' || !clip.blob) continue;
+      const frag = await db.getRecord(clip.id);
+      if (!frag || frag.state !== 'synced' || (frag.owner && owner && frag.owner !== owner)) continue;
+      st.uploading = { id: clip.id, offset: clip.offset || 0, size: clip.size };
+      onChange();
+      try {
+        await uploader.upload(clip, {
+          save: (patch) => db.updateClip(clip.id, patch),
+          progress: (offset) => { st.uploading = { id: clip.id, offset, size: clip.size }; onChange(); },
+        });
+        await db.updateClip(clip.id, { state: 'done', error: null, done_at: Date.now() });
+      } catch (err) {
+        st.lastError = err;
+        if (err.status === 401) { st.authNeeded = true; return false; }
+        if (transient(err)) { schedule(err.retryAfter); return false; }
+        await db.updateClip(clip.id, { state: 'attention', error: { status: err.status, code: err.code, detail: err.detail || '' } });
+      } finally {
+        st.uploading = null;
+        onChange();
+      }
+    }
+    return true;
+  }
 
   async function selectBatch(limit) {
     const pending = await db.byState('local');
@@ -60,7 +97,10 @@ export function createOutbox({
     for (;;) {
       if (st.authNeeded) return;
       const batch = await selectBatch(limit);
-      if (!batch.length) { st.attempt = 0; return; }
+      if (!batch.length) {
+        if (await uploadClips()) st.attempt = 0;
+        return;
+      }
       batch.forEach((i) => st.sending.add(i.id));
       onChange();
       let res;

@@ -140,6 +140,75 @@ test('a synced record is never put back or changed by a late receipt', async () 
   db.close();
 });
 
+test('upgrading a version 2 database keeps every queued record and adds the clips store', async () => {
+  const name = dbName();
+  await new Promise((resolve, reject) => {
+    const open = indexedDB.open(name, 2);
+    open.onupgradeneeded = () => {
+      const idb = open.result;
+      const records = idb.createObjectStore('records', { keyPath: 'id' });
+      records.createIndex('by_state_seq', ['state', 'seq']);
+      records.createIndex('by_conv', 'conv');
+      idb.createObjectStore('kv', { keyPath: 'key' });
+      const tx = open.transaction;
+      tx.objectStore('kv').put({ key: 'seq', value: 2 });
+      records.put({ id: 'c-2', type: 'conversation', data: { project_id: 'p1', prompt_ids: [], started_at: 'x' }, state: 'local', seq: 1, owner: 'u1', conv: 'c-2' });
+      records.put({ id: 'f-2', type: 'fragment', data: { conversation_id: 'c-2', consent_id: 'k-1', text: 't' }, state: 'attention', seq: 2, owner: 'u1', conv: 'c-2' });
+    };
+    open.onsuccess = () => { open.result.close(); resolve(); };
+    open.onerror = () => reject(open.error);
+  });
+  eq(DB_VERSION, 3, 'version 3 adds audio clips');
+  const db = await openDB(name);
+  eq(await db.counts(), { local: 1, synced: 0, attention: 1 }, 'queued records are all still there');
+  eq(await db.allClips(), [], 'an empty clips store');
+  const blob = new Blob([new Uint8Array(1000)], { type: 'audio/webm' });
+  const f = await db.addRecord('fragment', { conversation_id: 'c-2', consent_id: 'k-1', text: 'with a clip' }, 'u1', undefined, { blob, type: 'audio/webm', duration_ms: 1200 });
+  const clip = await db.getClip(f.id);
+  eq([clip.state, clip.size, clip.duration_ms, (await clip.blob.arrayBuffer()).byteLength], ['local', 1000, 1200, 1000], 'the clip is stored with its fragment');
+  eq((await db.clipCounts()).bytes, 1000, 'the clip counts in storage');
+  await db.updateClip(f.id, { state: 'done', sha256: 'ab' });
+  const done = await db.getClip(f.id);
+  eq([done.blob, done.sha256, (await db.clipCounts()).bytes], [null, 'ab', 0], 'once on the server the phone lets the bytes go');
+  db.close();
+});
+
+test('clips go up only after their fragment is on the server; a 4xx needs attention, a 5xx waits', async () => {
+  const db = await openDB(dbName());
+  const { conv, consent } = await seed(db, 0);
+  const blob = new Blob([new Uint8Array(10)], { type: 'audio/webm' });
+  const [a, b] = await db.addRecords([1, 2].map((i) => ({ type: 'fragment', owner: 'u1', clip: { blob }, data: {
+    conversation_id: conv.id, consent_id: consent.id, kind: 'paraphrase', text: `clip ${i}`,
+  } })));
+  const sentClips = [];
+  let answer = () => {};
+  const uploader = { upload: async (clip) => { sentClips.push(clip.id); answer(clip); } };
+  let synced = false;
+  const api = fakeApi((items) => {
+    if (!synced) throw new ApiError(0, 'network', 'offline');
+    return accept(items);
+  });
+  const timers = fakeTimers();
+  const ob = outboxFor(db, api, { uploader, timers });
+  await ob.sync();
+  eq(sentClips, [], 'no clip before its fragment is on the server');
+  synced = true;
+  answer = (clip) => {
+    if (clip.id === a.id) throw new ApiError(415, 'not_audio', 'not audio we recognise');
+    throw new ApiError(503, 'storage_unavailable', 'later', 30);
+  };
+  await ob.sync();
+  eq(sentClips, [a.id, b.id], 'both clips tried after the receipts');
+  const ca = await db.getClip(a.id);
+  eq([ca.state, ca.error.code, ca.error.detail], ['attention', 'not_audio', 'not audio we recognise'], '4xx: needs attention with the reason');
+  eq((await db.getClip(b.id)).state, 'local', '5xx: still on the phone');
+  eq(timers.delays[timers.delays.length - 1], 30000, 'Retry-After is honoured');
+  answer = () => {};
+  await ob.sync();
+  eq([(await db.getClip(b.id)).state, (await db.getClip(a.id)).state], ['done', 'attention'], 'the waiting clip went; the refused one waits for the researcher');
+  db.close();
+});
+
 test('retry puts a refused record back with corrected data; discard works only on refused records', async () => {
   const db = await openDB(dbName());
   const { frags } = await seed(db, 2);

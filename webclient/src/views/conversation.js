@@ -2,7 +2,7 @@
 
 import { S } from '../strings.js';
 import { h, field, fmtDateTime, isoNow, uid } from '../dom.js';
-import { A, addConversation, go } from '../app.js';
+import { A, addConversation, clipBlob, go, retryClip } from '../app.js';
 import { badge, backLink, labelOf, findById } from './common.js';
 
 export async function newConversationView() {
@@ -47,6 +47,8 @@ export async function conversationView(convId) {
   if (!conv) { go('#/'); return h('section'); }
   const consents = recs.filter((r) => r.type === 'consent');
   const frags = recs.filter((r) => r.type === 'fragment');
+  const ids = new Set(frags.map((f) => f.id));
+  const clips = new Map((await A.db.allClips()).filter((c) => ids.has(c.id)).map((c) => [c.id, c]));
   const kit = A.kit;
   const place = kit && findById(kit.places, conv.data.place_id);
   const body = [backLink(), h('h1', {}, S.conversationTitle),
@@ -74,9 +76,31 @@ export async function conversationView(convId) {
       h('li', { class: 'item', 'data-id': f.id },
         h('span', { class: 'title' }, `${labelOf(consents, f.data.consent_id)} · ${S.kinds[f.data.kind] || f.data.kind}`),
         h('span', { class: 'meta text' }, f.data.text.length > 140 ? `${f.data.text.slice(0, 140)}…` : f.data.text),
-        badge(f)))));
+        badge(f), clips.has(f.id) ? clipLine(clips.get(f.id)) : null))));
   }
   return h('section', { class: 'screen' }, body);
 }
 conversationView.screen = 'conversation';
+
+// A fragment's clip: where it is (with the server's reason when it refused it), and a player.
+function clipLine(clip) {
+  const up = A.outbox && A.outbox.state.uploading;
+  const s = up && up.id === clip.id ? 'uploading' : clip.state;
+  const words = s === 'uploading' ? S.clipState.uploading(Math.floor((100 * up.offset) / (clip.size || 1))) : S.clipState[s];
+  const out = h('div', { class: 'clip' });
+  const play = async () => {
+    try {
+      const audio = h('audio', { controls: true, src: URL.createObjectURL(await clipBlob(clip.id)), 'aria-label': S.listenClip });
+      out.querySelector('[data-action=play]').replaceWith(audio);
+      audio.play().catch(() => {});
+    } catch {
+      out.querySelector('[data-action=play]').textContent = S.clipUnavailable;
+    }
+  };
+  out.append(h('span', { class: `badge ${s === 'done' ? 'synced' : s}`, 'data-clip-state': s }, words),
+    clip.error ? h('span', { class: 'meta', 'data-clip-reason': '' }, S.serverSaid(clip.error.code, clip.error.detail)) : null,
+    clip.blob || s === 'done' ? h('button', { type: 'button', class: 'small', 'data-action': 'play', onclick: play }, S.playClip) : null,
+    s === 'attention' ? h('button', { type: 'button', class: 'small', 'data-action': 'retry-clip', onclick: () => retryClip(clip.id) }, S.retryClip) : null);
+  return out;
+}
 conversationView.live = true;

@@ -3,8 +3,9 @@
 
 import { S } from '../strings.js';
 import { h, field, isoNow, uid } from '../dom.js';
-import { A, addFragment, go } from '../app.js';
+import { A, addFragment, audioMaxSeconds, go } from '../app.js';
 import { backLink, findById } from './common.js';
+import { recorder } from './recorder.js';
 
 export const MAX_TEXT = 5000;
 
@@ -66,6 +67,21 @@ export async function fragmentView(convId, consentId) {
   };
   who.addEventListener('change', gate);
 
+  // Recording is offered only under a consent with the audio scope; changing participant drops the clip.
+  const rec = recorder({ maxSeconds: audioMaxSeconds() });
+  const noAudio = h('p', { class: 'hint', id: 'no-audio' }, S.noAudioConsent);
+  const allowsAudio = () => {
+    const c = consents.find((r) => r.id === who.value);
+    return Boolean(c && c.data.scopes.includes('audio'));
+  };
+  const audioGate = () => {
+    const ok = allowsAudio();
+    if (!ok) rec.reset();
+    rec.el.hidden = !ok;
+    noAudio.hidden = ok;
+  };
+  who.addEventListener('change', audioGate);
+
   const count = h('p', { class: 'hint', id: uid('count') }, S.chars(0, MAX_TEXT));
   const text = h('textarea', {
     name: 'text', rows: '6', maxlength: String(MAX_TEXT), required: true, 'aria-describedby': count.id,
@@ -94,7 +110,8 @@ export async function fragmentView(convId, consentId) {
     if (kind === 'quote' && !allowsQuote()) problem = [S.quoteRefused, who];
     else if (!body) problem = [S.needText, text];
     else if (body.length > MAX_TEXT) problem = [S.tooLong(MAX_TEXT), text];
-    if (problem) { error.textContent = problem[0]; problem[1].focus(); return; }
+    else if (rec.pending()) problem = [S.keepOrDiscard, rec.el.querySelector('#keep-clip, #stop-recording')];
+    if (problem) { error.textContent = problem[0]; if (problem[1]) problem[1].focus(); return; }
     const data = {
       conversation_id: convId, consent_id: who.value, kind, text: body,
       language: language.value.trim() || 'en', captured_at: isoNow(), sensitive: sensitive.checked,
@@ -106,7 +123,8 @@ export async function fragmentView(convId, consentId) {
       if (v !== undefined) answers[q.id] = v;
     }
     if (Object.keys(answers).length) data.answers = answers;
-    await addFragment(data);
+    await addFragment(data, allowsAudio() ? rec.clip() : null);
+    rec.reset();
     text.value = '';
     count.textContent = S.chars(0, MAX_TEXT);
     sensitive.checked = false;
@@ -119,12 +137,14 @@ export async function fragmentView(convId, consentId) {
     h('form', { id: 'fragment', onsubmit, novalidate: true },
       field(S.participant, who), kinds,
       h('div', { class: 'field' }, h('label', { for: textId }, S.text), text, count),
+      rec.el, noAudio,
       field(S.language, language), prompts.length ? field(S.prompt, prompt) : null,
       questions.length ? h('fieldset', { class: 'questions' }, h('legend', {}, S.questions), questions.map(({ w }) => w.el)) : null,
       h('div', { class: 'check' }, sensitive, h('label', { for: sensitiveId }, S.sensitive)),
       error, saved,
       h('button', { type: 'submit', class: 'primary big' }, S.saveFragment)));
   gate();
+  audioGate();
   return node;
 }
 fragmentView.screen = 'capture';

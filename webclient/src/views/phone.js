@@ -33,6 +33,7 @@ export async function phoneView() {
     h('p', { id: 'persisted', 'data-persisted': String(A.persisted) },
       A.persisted === true ? S.persisted : A.persisted === false ? S.notPersisted : S.persistUnknown),
     e && e.quota ? h('p', { id: 'usage' }, S.used(size(e.usage || 0), size(e.quota))) : null,
+    A.clipCounts.bytes ? h('p', { id: 'clips-stored' }, S.clipsStored(A.clipCounts.local + A.clipCounts.attention, size(A.clipCounts.bytes))) : null,
     storageLow() ? h('p', { class: 'notice warn', role: 'alert', id: 'low-storage' }, S.lowStorage) : null,
     h('h2', {}, S.backupTitle), h('p', {}, S.backupIntro),
     h('button', { type: 'button', id: 'export', onclick: exportFile }, S.exportButton),
