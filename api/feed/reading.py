@@ -16,8 +16,10 @@ from api.errors import NotFound
 from api.feed.models import Change, ChangeOp
 from api.fragments import render
 from api.fragments import service as fragments
+from api.fragments.models import Fragment
+from api.media.models import AudioClip
 from api.projects import service as projects
-from api.tags.models import Tag, TagPublic
+from api.tags.models import FragmentTag, Tag, TagPublic
 
 POLL_SECONDS = 0.5
 
@@ -35,17 +37,39 @@ def page(session: Session, reader: Reader, project_id: uuid.UUID | None, after: 
         session.rollback()  # end the read, so the next look sees what has committed since
         time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
     shown = rows[:limit]
-    records = _records(session, [(c["entity"], uuid.UUID(c["id"])) for c in shown if c["op"] == ChangeOp.upsert])
-    for c in shown:
-        c["record"] = records.get((c["entity"], c["id"]))
+    if shown:
+        _complete_fragments(session, shown, after)
+        others = _records(session, [(c["entity"], uuid.UUID(c["id"])) for c in shown
+                                    if c["op"] == ChangeOp.upsert and c["entity"] != "fragment"])
+        for c in shown:
+            if c["entity"] != "fragment":
+                c["record"] = others.get((c["entity"], c["id"]))
     return {"items": shown, "last_seq": shown[-1]["seq"] if shown else after, "has_more": len(rows) > limit}
+
+
+def _complete_fragments(session: Session, shown: list[dict[str, Any]], after: int) -> None:
+    """Tags and audio of the page's fragments, found by the page's seq range rather than a list of ids."""
+    records = {c["id"]: c["record"] for c in shown if c["entity"] == "fragment" and c["record"] is not None}
+    if not records:
+        return
+    dialect = session.get_bind().dialect.name
+    in_page = sa.and_(Change.entity == "fragment", Change.seq > after, Change.seq <= shown[-1]["seq"])
+    tags = session.execute(select(*render.tag_columns(dialect))
+                           .join(Change, Change.entity_id == FragmentTag.fragment_id).where(in_page))
+    clips = session.exec(select(AudioClip).join(Change, Change.entity_id == AudioClip.fragment_id).where(in_page))
+    render.complete(records, tags, clips)
 
 
 def _visible(session: Session, reader: Reader, project_id: uuid.UUID | None, after: int,
              limit: int) -> list[dict[str, Any]]:
     dialect = session.get_bind().dialect.name
-    stmt = select(Change.seq, Change.entity, render.uuid_text(Change.entity_id, dialect).label("id"), Change.op,
-                  render.time_text(Change.at, dialect).label("at")).where(Change.seq > after)  # type: ignore[operator]
+    # Fragment upserts come with their row in the same query: the feed's records are mostly fragments.
+    stmt = (select(Change.seq, Change.entity, render.uuid_text(Change.entity_id, dialect).label("id"), Change.op,
+                   render.time_text(Change.at, dialect).label("at"), *render.columns(dialect))
+            .select_from(Change)
+            .outerjoin(Fragment, sa.and_(Change.entity == "fragment", Change.op == ChangeOp.upsert,
+                                         Fragment.id == Change.entity_id))
+            .where(Change.seq > after))  # type: ignore[operator]
     if isinstance(reader, ClientActor):
         stmt = stmt.where(_client_condition(reader, project_id))
     else:
@@ -61,8 +85,9 @@ def _visible(session: Session, reader: Reader, project_id: uuid.UUID | None, aft
                 col(Change.project_id).in_(managed),
                 sa.and_(col(Change.project_id).in_(researched), Change.owner_id == reader.id),
             ))
-    return [{"seq": seq, "entity": entity, "id": render.uuid_str(eid), "op": op, "at": render.time_str(at)}
-            for seq, entity, eid, op, at in session.execute(stmt.order_by(col(Change.seq)).limit(limit))]
+    return [{"seq": row["seq"], "entity": row["entity"], "id": render.uuid_str(row["id"]), "op": row["op"],
+             "at": render.time_str(row["at"]), "record": render.from_row(row)}
+            for row in session.execute(stmt.order_by(col(Change.seq)).limit(limit)).mappings()]
 
 
 def _client_condition(reader: ClientActor, project_id: uuid.UUID | None) -> Any:
@@ -90,9 +115,6 @@ def _records(session: Session, changes: list[tuple[str, uuid.UUID]]) -> dict[tup
     by_entity: dict[str, list[uuid.UUID]] = {}
     for entity, entity_id in changes:
         by_entity.setdefault(entity, []).append(entity_id)
-    if ids := by_entity.get("fragment"):
-        for fid, record in render.fragment_dicts(session, ids).items():
-            out[("fragment", fid)] = record
     if ids := by_entity.get("conversation"):
         for conv in session.exec(select(Conversation).where(col(Conversation.id).in_(ids))):
             out[("conversation", str(conv.id))] = ConversationPublic.model_validate(conv).model_dump(mode="json")

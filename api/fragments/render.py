@@ -14,11 +14,13 @@ from sqlmodel import Session, col, select
 
 from api.fragments.models import Fragment, FragmentPublic
 from api.media import service as media
+from api.media.models import AudioClip
 from api.tags.models import FragmentTag
 
 UUID_COLUMNS = ("id", "project_id", "conversation_id", "consent_id", "researcher_id", "place_id", "prompt_id")
 TIME_COLUMNS = ("captured_at", "received_at", "updated_at", "erased_at", "reviewed_at")
 PLAIN_COLUMNS = ("kind", "text", "answers", "language", "sensitive", "status", "version")
+PREFIX = "fragment_"
 
 
 def uuid_text(column: Any, dialect: str) -> Any:
@@ -44,33 +46,58 @@ def time_str(value: str | None) -> str | None:
     return (value[:-7] if value.endswith(".000000") else value) + "Z"
 
 
+def columns(dialect: str) -> list[Any]:
+    """The fragment's columns as text-shaped SQL, labelled `fragment_<field>` (to sit beside other tables')."""
+    return ([uuid_text(getattr(Fragment, c), dialect).label(PREFIX + c) for c in UUID_COLUMNS]
+            + [time_text(getattr(Fragment, c), dialect).label(PREFIX + c) for c in TIME_COLUMNS]
+            + [getattr(Fragment, c).label(PREFIX + c) for c in PLAIN_COLUMNS])
+
+
+def from_row(row: Any) -> dict[str, Any] | None:
+    """The record from a row selected with `columns()`, without tags and audio yet (see `complete`)."""
+    if row[PREFIX + "id"] is None:
+        return None
+    record = {c: uuid_str(row[PREFIX + c]) for c in UUID_COLUMNS}
+    record.update({c: time_str(row[PREFIX + c]) for c in TIME_COLUMNS})
+    record.update({c: row[PREFIX + c] for c in PLAIN_COLUMNS})
+    record["tag_ids"] = []
+    record["audio"] = None
+    return record
+
+
+def complete(records: dict[str, dict[str, Any]], tag_rows: Iterable[tuple[str, str]],
+             clips: Iterable[AudioClip]) -> None:
+    """Add tags and audio to records by id; the rows may hold more than the records (they are ignored)."""
+    for fid, tid in tag_rows:
+        record = records.get(uuid_str(fid) or "")
+        if record is not None:
+            record["tag_ids"].append(uuid_str(tid))
+    for record in records.values():
+        record["tag_ids"].sort()
+    for clip in clips:
+        record = records.get(str(clip.fragment_id))
+        if record is not None:
+            audio = media.public(clip)
+            record["audio"] = audio.model_dump(mode="json") if audio else None
+
+
+def tag_columns(dialect: str) -> tuple[Any, Any]:
+    return uuid_text(FragmentTag.fragment_id, dialect), uuid_text(FragmentTag.tag_id, dialect)
+
+
 def fragment_dicts(session: Session, ids: Iterable[uuid.UUID]) -> dict[str, dict[str, Any]]:
     """FragmentPublic-shaped dicts by id (as text)."""
     ids = list(ids)
     if not ids:
         return {}
     dialect = session.get_bind().dialect.name
-    columns = ([uuid_text(getattr(Fragment, c), dialect).label(c) for c in UUID_COLUMNS]
-               + [time_text(getattr(Fragment, c), dialect).label(c) for c in TIME_COLUMNS]
-               + [getattr(Fragment, c) for c in PLAIN_COLUMNS])
-    out: dict[str, dict[str, Any]] = {}
-    for row in session.execute(select(*columns).where(col(Fragment.id).in_(ids))).mappings():
-        record = dict(row)
-        for c in UUID_COLUMNS:
-            record[c] = uuid_str(record[c])
-        for c in TIME_COLUMNS:
-            record[c] = time_str(record[c])
-        record["tag_ids"] = []
-        out[record["id"]] = record
-    tags = select(uuid_text(FragmentTag.fragment_id, dialect), uuid_text(FragmentTag.tag_id, dialect)).where(
-        col(FragmentTag.fragment_id).in_(ids))
-    for fid, tid in session.execute(tags):
-        out[uuid_str(fid)]["tag_ids"].append(uuid_str(tid))
-    clips = media.clips_for(session, ids)
-    for record in out.values():
-        record["tag_ids"].sort()
-        clip = media.public(clips.get(uuid.UUID(record["id"])))
-        record["audio"] = clip.model_dump(mode="json") if clip else None
+    out = {}
+    for row in session.execute(select(*columns(dialect)).where(col(Fragment.id).in_(ids))).mappings():
+        record = from_row(row)
+        if record is not None:
+            out[record["id"]] = record
+    tags = session.execute(select(*tag_columns(dialect)).where(col(FragmentTag.fragment_id).in_(ids)))
+    complete(out, tags, media.clips_for(session, ids).values())
     return out
 
 
