@@ -138,3 +138,13 @@ def test_the_feed_shows_a_fragment_exactly_as_get_does(client, world) -> None:
     from_get = client.get(f"/api/v1/fragments/{fid}", headers=h).json()
     from_feed = {c["id"]: c for c in follow(client, world)}[fid]["record"]
     assert from_feed == from_get
+
+
+def test_the_feed_shows_a_fragment_with_its_audio_exactly_as_get_does(client, world) -> None:
+    from tests.media.helpers import audio_fragment, upload, wav_bytes
+
+    fid = audio_fragment(client, world)[2]["id"]
+    assert upload(client, world.headers("researcher"), fid, wav_bytes(1)).status_code == 204
+    from_get = client.get(f"/api/v1/fragments/{fid}", headers=world.headers("coordinator")).json()
+    assert from_get["audio"] is not None
+    assert {c["id"]: c for c in follow(client, world)}[fid]["record"] == from_get
