@@ -261,3 +261,59 @@ def test_interrupted_upload_resumes_from_the_servers_offset(mic_browser, private
         assert page.evaluate(UPLOAD_IN_PAGE, args) == {"ok": True}
     assert httpx.get(f"{server.api}/health").status_code == 200
     phone.close()
+
+
+def test_app_closed_mid_upload_resumes_from_the_servers_offset_when_opened_again(mic_browser, world, server):
+    email = "long-clip@example.org"
+    world.add_researcher(email)
+    phone = mic_phone(mic_browser, server)
+    page = phone.new_page()
+    open_app(page, server)
+    login_ui(page, email, world.password)
+    start_conversation_ui(page)
+    take_consent_ui(page, ALL_YES)
+    page.evaluate(RECORD_IN_PAGE, 1500)
+    # Cut the connection on the second chunk, the way a phone loses its signal.
+    cut = {"done": False, "signal": False}
+
+    def flaky(route):
+        req = route.request
+        if req.method == "PATCH" and req.headers.get("upload-offset") != "0" and not cut["signal"]:
+            cut["done"] = True
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    phone.route("**/api/v1/uploads/**", flaky)
+    # A real WebM recording padded to three chunks (the server knows audio by its first bytes).
+    frag_id = app_eval(page, """
+        const [consent] = (await A.db.allRecords()).filter((r) => r.type === 'consent');
+        const blob = new Blob([window.__blob, new Uint8Array(2 * 512 * 1024)], { type: 'audio/webm' });
+        const rec = await A.db.addRecord('fragment', {
+          conversation_id: consent.data.conversation_id, consent_id: consent.id, kind: 'paraphrase',
+          text: 'A long story.', language: 'en', captured_at: new Date().toISOString(), sensitive: false,
+        }, consent.owner, undefined, { blob, type: 'audio/webm' });
+        A.outbox.sync();
+        return rec.id;
+    """)
+    deadline = time.monotonic() + 30
+    while not cut["done"] and time.monotonic() < deadline:
+        page.wait_for_timeout(100)  # (not time.sleep: the route handler runs while Playwright is waited on)
+    assert cut["done"], (clip_row(page, frag_id), app_eval(page, "return [String(A.outbox.state.lastError), A.outbox.state.uploading];"))
+    saved = clip_row(page, frag_id)
+    assert saved["state"] == "local" and saved["offset"] == 512 * 1024 and saved["upload_url"]
+    page.close()
+    cut["signal"] = True
+
+    sent: list[tuple[str, str | None]] = []
+    phone.on("request", lambda r: sent.append((r.method, r.headers.get("upload-offset")))
+             if "/api/v1/uploads" in r.url else None)
+    page = phone.new_page()
+    open_app(page, server)
+    done = wait_clip(page, "done", frag_id)
+    assert sent[0][0] == "HEAD" and "POST" not in [m for m, _ in sent], sent
+    assert [int(o) for m, o in sent if m == "PATCH"] == [512 * 1024, 2 * 512 * 1024], sent
+    with login_client(server, email, world.password) as api:
+        audio = api.get(f"/fragments/{frag_id}/audio")
+        assert hashlib.sha256(audio.content).hexdigest() == done["sha256"] == saved["sha256"]
+    phone.close()

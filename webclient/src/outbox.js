@@ -26,17 +26,22 @@ export function createOutbox({
 }) {
   const st = {
     sending: new Set(), running: null, attempt: 0, timer: null, nextAt: null,
-    authNeeded: false, lastError: null, lastSyncAt: null, uploading: null,
+    authNeeded: false, lastError: null, lastSyncAt: null, uploading: null, again: false,
   };
 
   // Uploads every clip whose fragment the server has confirmed. False when it had to stop and schedule.
   async function uploadClips() {
     if (!uploader) return true;
     const owner = getOwner();
+    const ready = [];
     for (const clip of await db.allClips()) {
       if (clip.state !== 'local' || !clip.blob) continue;
       const frag = await db.getRecord(clip.id);
-      if (!frag || frag.state !== 'synced' || (frag.owner && owner && frag.owner !== owner)) continue;
+      if (frag && frag.state === 'synced' && !(frag.owner && owner && frag.owner !== owner)) ready.push([frag.seq, clip]);
+    }
+    // In capture order, like the records.
+    ready.sort((x, y) => x[0] - y[0]);
+    for (const [, clip] of ready) {
       st.uploading = { id: clip.id, offset: clip.offset || 0, size: clip.size };
       onChange();
       try {
@@ -136,11 +141,17 @@ export function createOutbox({
   }
 
   function sync() {
-    if (st.running) return st.running;
+    // Asked while running (a capture just now): go round once more, or what was added late would wait.
+    if (st.running) { st.again = true; return st.running; }
     clearTimer();
+    st.again = false;
     st.running = loop()
       .catch((err) => { st.lastError = { status: 0, code: 'client', detail: String(err) }; schedule(); })
-      .finally(() => { st.running = null; onChange(); });
+      .finally(() => {
+        st.running = null;
+        onChange();
+        if (st.again && !st.timer && !st.authNeeded) sync();
+      });
     onChange();
     return st.running;
   }
