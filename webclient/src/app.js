@@ -8,7 +8,7 @@ import { S } from './strings.js';
 import { h, fmtTime } from './dom.js';
 import { homeView } from './views/home.js';
 
-export const VERSION = '2026.11.23-10';
+export const VERSION = '2026.11.23-11';
 
 export const A = {
   db: null, api: null, outbox: null,
@@ -233,7 +233,9 @@ function changed() {
     if (lastSynced !== null && A.counts.synced > lastSynced) announce(S.sentAnnounce(A.counts.synced - lastSynced));
     lastSynced = A.counts.synced;
     renderStatus();
-    if (current && current.live) render(false);
+    // A clip being listened to is not cut off by a re-render; the screen catches up at the next change.
+    const playing = [...document.querySelectorAll('#main audio')].some((a) => !a.paused);
+    if (current && current.live && !playing) render(false);
   }, 120);
 }
 

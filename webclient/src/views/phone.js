@@ -39,7 +39,7 @@ export async function phoneView() {
     h('button', { type: 'button', id: 'export', onclick: exportFile }, S.exportButton),
     field(S.importLabel, file), result,
     user ? h('p', {}, S.loggedInAs(user.display_name || user.email)) : null,
-    loggedIn() && A.counts.local ? h('p', { class: 'notice' }, S.logoutWarn(A.counts.local)) : null,
+    loggedIn() && (A.counts.local || A.clipCounts.local) ? h('p', { class: 'notice' }, S.logoutWarn(A.counts.local + A.clipCounts.local)) : null,
     loggedIn() ? h('button', { type: 'button', id: 'logout', onclick: logout }, S.logout) : null,
     h('p', { class: 'hint' }, S.version(VERSION)));
 }

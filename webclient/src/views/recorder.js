@@ -82,6 +82,8 @@ export function recorder({ maxSeconds = 180 } = {}) {
       };
       live.raf = requestAnimationFrame(tick);
     } catch { /* no meter, the recording still works */ }
+    // Leaving the screen while recording stops the microphone and drops the unfinished clip.
+    window.addEventListener('hashchange', () => { if (live && live.rec === rec) { release(); state = 'idle'; } }, { once: true });
     rec.start(1000);
     state = 'recording';
     msg.textContent = S.recordingNow;
