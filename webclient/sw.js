@@ -3,7 +3,7 @@
 // Change VERSION whenever a shell file changes; the new worker waits until the researcher chooses
 // "Use the new version" (or every tab is closed), so a capture in progress is never interrupted.
 
-const VERSION = '2026.11.23-11';
+const VERSION = '2026.11.23-12';
 const CACHE = `hearken-shell-${VERSION}`;
 const SHELL = [
   './',
@@ -28,6 +28,10 @@ const SHELL = [
   'src/views/fragment.js',
   'src/views/attention.js',
   'src/views/phone.js',
+  'css/coord.css',
+  'src/coord/shell.js',
+  'src/coord/ui.js',
+  'src/coord/strings.js',
 ];
 
 self.addEventListener('install', (event) => {

@@ -66,7 +66,10 @@ def test_shell_is_under_80_kb_compressed():
 
 def test_user_facing_text_lives_in_strings_js():
     # Screens build text from S.*; a quoted sentence in a view is a string that escaped translation.
-    for view in (WEBCLIENT / "src" / "views").glob("*.js"):
+    screens = [*(WEBCLIENT / "src" / "views").glob("*.js"), *(WEBCLIENT / "src" / "coord").glob("*.js")]
+    for view in screens:
+        if view.name == "strings.js":
+            continue
         for line in view.read_text().splitlines():
             literal = re.findall(r"'([A-Z][a-z]+ [a-z]+[^']*)'", line)
             assert not literal, f"{view.name}: {literal}"

@@ -8,7 +8,7 @@ import { S } from './strings.js';
 import { h, fmtTime } from './dom.js';
 import { homeView } from './views/home.js';
 
-export const VERSION = '2026.11.23-11';
+export const VERSION = '2026.11.23-12';
 
 export const A = {
   db: null, api: null, outbox: null,
@@ -30,11 +30,15 @@ const ROUTES = [
   [/^#\/c\/([\w-]+)\/capture(?:\/([\w-]+))?$/, () => import('./views/fragment.js').then((m) => m.fragmentView)],
   [/^#\/attention$/, () => import('./views/attention.js').then((m) => m.attentionView)],
   [/^#\/phone$/, () => import('./views/phone.js').then((m) => m.phoneView)],
+  [/^#\/co(?:\/([\w-]+))?(?:\/([\w-]+))?(?:\/(.*))?$/, () => import('./coord/shell.js').then((m) => m.coordView)],
   [/^/, async () => homeView],
 ];
 
 export const owner = () => (A.session && A.session.user ? A.session.user.id : '');
 export const loggedIn = () => Boolean(A.session && A.session.token);
+// Coordinators (and admins) have a workspace at #/co besides capture.
+export const managesAny = () => Boolean(A.me && (A.me.user.is_admin
+  || (A.me.memberships || []).some((m) => m.role === 'coordinator')));
 export const authNeeded = () => Boolean(A.outbox && A.outbox.state.authNeeded);
 
 export function go(hash) {

@@ -49,6 +49,7 @@ export const S = {
 
   // home
   homeTitle: 'Conversations',
+  workspaceLink: 'Coordinator workspace',
   project: 'Project',
   noProjects: 'You are not a member of any project yet. Ask your coordinator.',
   noKit: 'This project\'s capture kit has not been downloaded yet. Connect to the internet and open the app again.',

@@ -2,13 +2,14 @@
 
 import { S } from '../strings.js';
 import { h, field, fmtDateTime } from '../dom.js';
-import { A, selectProject, go } from '../app.js';
+import { A, selectProject, go, managesAny } from '../app.js';
 import { groupBadge, findById } from './common.js';
 
 export async function homeView() {
   const members = (A.me && A.me.memberships) || [];
   const kit = A.kit;
   const body = [h('h1', {}, S.homeTitle)];
+  if (managesAny()) body.push(h('p', {}, h('a', { href: '#/co', id: 'to-workspace' }, S.workspaceLink)));
 
   if (members.length > 1) {
     const sel = h('select', { id: 'project', onchange: (e) => selectProject(e.target.value) },

@@ -2,7 +2,7 @@
 
 import { S } from '../strings.js';
 import { h, field } from '../dom.js';
-import { A, login, enrol, go } from '../app.js';
+import { A, login, enrol, go, managesAny } from '../app.js';
 
 function explain(err, badText) {
   if (err.status === 0) return S.needsNetwork;
@@ -22,7 +22,7 @@ function form(id, title, intro, fields, button, submit, badText) {
       btn.disabled = true;
       try {
         await submit();
-        go('#/');
+        go(managesAny() ? '#/co' : '#/');
       } catch (err) {
         error.textContent = explain(err, badText);
       } finally {
