@@ -24,6 +24,7 @@ from api.conversations.router import router as conversations_router
 from api.errors import AppError
 from api.export.router import router as export_router
 from api.feed.router import router as feed_router
+from api.fragments.review_router import router as review_router
 from api.fragments.router import router as fragments_router
 from api.media.router import router as media_router
 from api.people.router import router as people_router
@@ -141,7 +142,7 @@ def create_app() -> FastAPI:
 
     for router in (people_router, projects_router, consent_router, conversations_router, sync_router,
                    fragments_router, tags_router, feed_router, clients_router, media_router, export_router,
-                   webhooks_router):
+                   webhooks_router, review_router):
         app.include_router(router)
 
     @app.get("/api/v1/health", tags=["meta"])

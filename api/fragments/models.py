@@ -1,13 +1,14 @@
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import sqlalchemy as sa
+from pydantic import AwareDatetime, StringConstraints
 from pydantic import Field as PField
 from sqlmodel import Field, SQLModel
 
-from api.db import json_column, text_column, ts_column, utcnow
+from api.db import json_column, new_id, text_column, ts_column, utcnow
 from api.media.models import AudioPublic
 
 # An erased record keeps no trace of its content, not even a hash of it; a replay of it answers `duplicate`.
@@ -55,6 +56,9 @@ class Fragment(SQLModel, table=True):
         # The pull API's stable order, and its most common filters.
         sa.Index("ix_fragments_project_captured", "project_id", "captured_at", "id"),
         sa.Index("ix_fragments_project_status", "project_id", "status"),
+        # The review queue: its filter is the prefix (reviewed_at IS NULL is an equality to SQLite and
+        # PostgreSQL), then each sensitive/not-sensitive half in capture order, so a page is one range.
+        sa.Index("ix_fragments_review_queue", "project_id", "status", "reviewed_at", "sensitive", "captured_at", "id"),
     )
 
 
@@ -96,3 +100,59 @@ class FragmentUpdate(SQLModel):
 class FragmentPage(SQLModel):
     items: list[FragmentPublic]
     next_cursor: str | None
+
+
+class ReviewCounts(SQLModel):
+    unreviewed: int = PField(description="Active fragments no coordinator has reviewed yet.")
+    sensitive: int = PField(description="How many of those are flagged sensitive.")
+
+
+class ReviewQueuePage(SQLModel):
+    items: list[FragmentPublic]
+    next_cursor: str | None
+    counts: ReviewCounts
+
+
+# --- saved searches --------------------------------------------------------------------------------------
+
+# The GET /fragments filters a saved search may hold, each with the type its value must parse as. Not
+# project_id (a saved search belongs to its project), nor cursor/limit/fields (a position and a shape, not a search).
+SEARCH_FILTERS: dict[str, Any] = {
+    "place": uuid.UUID, "prompt_id": uuid.UUID, "kind": FragmentKind, "tag": uuid.UUID, "conversation_id": uuid.UUID,
+    "consent_id": uuid.UUID, "status": FragmentStatus, "sensitive": bool, "captured_after": AwareDatetime,
+    "captured_before": AwareDatetime, "q": str,
+}
+MAX_SAVED_SEARCHES = 100
+
+
+class SavedSearchBase(SQLModel):
+    name: str = Field(min_length=1, max_length=120)
+
+
+class SavedSearch(SavedSearchBase, table=True):
+    """A named set of GET /fragments filters, shared by a project's coordinators."""
+
+    __tablename__ = "saved_searches"
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    project_id: uuid.UUID = Field(foreign_key="projects.id", ondelete="CASCADE")  # indexed by the unique pair
+    query: dict[str, str] = Field(sa_column=json_column(nullable=False))
+    created_by: uuid.UUID = Field(foreign_key="users.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
+
+    __table_args__ = (sa.UniqueConstraint("project_id", "name"),)
+
+
+class SavedSearchCreate(SavedSearchBase):
+    model_config = {"extra": "forbid"}
+    query: dict[Annotated[str, StringConstraints(max_length=50)], Annotated[str, StringConstraints(max_length=200)]] = \
+        PField(default_factory=dict, max_length=len(SEARCH_FILTERS),
+               description="GET /fragments parameters as strings, e.g. {\"q\": \"bus\", \"place\": \"<place id>\"}.",
+               examples=[{"q": "bus", "kind": "quote"}])
+
+
+class SavedSearchPublic(SavedSearchBase):
+    id: uuid.UUID
+    project_id: uuid.UUID
+    query: dict[str, str]
+    created_by: uuid.UUID
+    created_at: datetime
