@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import api.models  # noqa: F401  (every table registered before the first query)
+from api.audit.router import router as audit_router
 from api.clients.router import router as clients_router
 from api.config import get_settings
 from api.consent.router import router as consent_router
@@ -28,6 +29,7 @@ from api.fragments.review_router import router as review_router
 from api.fragments.router import router as fragments_router
 from api.media.router import router as media_router
 from api.people.router import router as people_router
+from api.projects.router import items_router as project_items_router
 from api.projects.router import router as projects_router
 from api.sync.router import router as sync_router
 from api.tags.router import router as tags_router
@@ -142,8 +144,9 @@ def create_app() -> FastAPI:
 
     for router in (people_router, projects_router, consent_router, conversations_router, sync_router,
                    fragments_router, tags_router, feed_router, clients_router, media_router, export_router,
-                   webhooks_router, review_router):
+                   webhooks_router, audit_router, review_router):
         app.include_router(router)
+    app.include_router(project_items_router)
 
     @app.get("/api/v1/health", tags=["meta"])
     def health() -> dict[str, str]:

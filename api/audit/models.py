@@ -37,3 +37,13 @@ class AuditPublic(SQLModel):
     entity: str
     entity_id: str | None
     detail: dict[str, Any] | None
+
+
+class AuditItem(AuditPublic):
+    actor_email: str | None = None
+    client_name: str | None = None
+
+
+class AuditPage(SQLModel):
+    items: list[AuditItem]
+    next_cursor: str | None

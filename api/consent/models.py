@@ -1,6 +1,7 @@
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -112,6 +113,11 @@ class Consent(SQLModel, table=True):
         return bool(getattr(self, f"scope_{scope.value}"))
 
 
+class ConsentState(StrEnum):
+    active = "active"
+    withdrawn = "withdrawn"
+
+
 class ConsentPublic(SQLModel):
     id: uuid.UUID
     project_id: uuid.UUID
@@ -127,6 +133,13 @@ class ConsentPublic(SQLModel):
     received_at: datetime
     withdrawn_at: datetime | None
     version: int
+
+
+class ConsentListItem(ConsentPublic):
+    """A row of the consent register: the consent, where it was given and how much is held under it."""
+
+    place_id: uuid.UUID | None = Field(description="The place of the consent's conversation.")
+    fragment_count: int = Field(description="Fragments still held under this consent (erased ones not counted).")
 
 
 class ConsentUpdate(SQLModel):
@@ -145,3 +158,81 @@ class WithdrawResult(SQLModel):
     consent_id: uuid.UUID
     withdrawn_at: datetime
     fragments_erased: int
+    clips_erased: int = 0
+    tagged_fragments_erased: int = Field(default=0, description="Erased fragments that had tags (now dropped).")
+    signature_erased: bool = False
+    workshop_cards_erased: int = 0
+
+
+class WithdrawalPreview(SQLModel):
+    """Exactly what a withdrawal of this consent would erase now."""
+
+    consent_id: uuid.UUID
+    participant_label: str
+    already_withdrawn: bool
+    fragments: int = Field(description="Fragments whose text, answers and tags would be erased.")
+    clips: int = Field(description="Audio clips held for those fragments, whose bytes would be deleted.")
+    workshop_cards: int = Field(description="Always 0 until workshops exist.")
+    signature: bool = Field(description="Whether a signature image is held and would be erased.")
+    tagged_fragments: int = Field(description="Of those fragments, how many have tags.")
+
+
+class SubjectProject(SQLModel):
+    id: uuid.UUID
+    name: str
+
+
+class SubjectParticipant(SQLModel):
+    id: uuid.UUID
+    label: str
+    conversation_id: uuid.UUID
+    conversation_started_at: datetime
+    place: str | None
+
+
+class SubjectConsentForm(SQLModel):
+    title: str
+    body: str
+    version: int
+
+
+class SubjectConsent(SQLModel):
+    id: uuid.UUID
+    participant_id: uuid.UUID
+    conversation_id: uuid.UUID
+    form: SubjectConsentForm
+    scopes: list[str]
+    method: ConsentMethod
+    given_at: datetime
+    withdrawn_at: datetime | None
+    has_signature: bool
+
+
+class SubjectFragment(SQLModel):
+    """A fragment as the participant may see it. An erased one keeps only what its tombstone row still holds."""
+
+    id: uuid.UUID
+    consent_id: uuid.UUID
+    conversation_id: uuid.UUID
+    status: str
+    erased_at: datetime | None
+    captured_at: datetime
+    place: str | None
+    prompt: str | None
+    kind: str | None
+    text: str | None
+    language: str | None
+    answers: dict[str, Any] | None
+    tags: list[str]
+    audio_held: bool
+
+
+class SubjectAccess(SQLModel):
+    """Everything a project holds under one participant label (a subject access request)."""
+
+    project: SubjectProject
+    label: str
+    generated_at: datetime
+    participants: list[SubjectParticipant]
+    consents: list[SubjectConsent]
+    fragments: list[SubjectFragment]

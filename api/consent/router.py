@@ -1,19 +1,28 @@
+import re
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
 
 from api.consent import service
+from api.consent import subject_access as subject_access_service
 from api.consent.models import (
     ConsentFormCreate,
     ConsentFormPublic,
     ConsentFormUpdate,
+    ConsentListItem,
     ConsentPublic,
+    ConsentState,
     ConsentUpdate,
+    Scope,
+    SubjectAccess,
+    WithdrawalPreview,
     WithdrawRequest,
     WithdrawResult,
 )
-from api.db import SessionDep
+from api.db import SessionDep, commit_apart
 from api.errors import Conflict, Forbidden, NotFound, PreconditionFailed, responses
 from api.people.deps import CurrentActor
 from api.projects import service as projects
@@ -50,15 +59,30 @@ def update_consent_form(session: SessionDep, actor: CurrentActor, form_id: uuid.
     return service.form_public(session, service.update_form(session, actor, form, body))
 
 
-@router.get("/consents", response_model=list[ConsentPublic], responses=responses(NotFound))
-def list_consents(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID,
+TOTAL_COUNT = {200: {"headers": {"X-Total-Count": {"description": "How many consents match in all.",
+                                                   "schema": {"type": "integer"}}}}}
+
+
+@router.get("/consents", response_model=list[ConsentListItem],
+            responses={**responses(NotFound), **TOTAL_COUNT})
+def list_consents(session: SessionDep, actor: CurrentActor, response: Response, project_id: uuid.UUID,
                   conversation_id: uuid.UUID | None = None,
-                  participant_label: Annotated[str | None, Query(max_length=40)] = None,
+                  participant_label: Annotated[str | None, Query(
+                      max_length=40, description="Part of a label, any case (`p-4k` finds `P-4KQ7`).")] = None,
+                  place: Annotated[uuid.UUID | None, Query(description="A place id (of the conversation).")] = None,
+                  given_after: Annotated[AwareDatetime | None, Query(description="Given at or after this.")] = None,
+                  given_before: Annotated[AwareDatetime | None, Query(description="Given before this.")] = None,
+                  scope: Annotated[Scope | None, Query(description="Consents that include this scope.")] = None,
+                  state: ConsentState | None = None,
                   limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                  offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> list[ConsentPublic]:
-    """A project's consents (a researcher sees those they recorded)."""
-    return [service.consent_public(c, p.label) for c, p in service.list_consents(
-        session, actor, project_id, conversation_id, participant_label, limit, offset)]
+                  offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> list[ConsentListItem]:
+    """The project's consent register, newest given first, with how many fragments each still holds; the
+    header `X-Total-Count` says how many match in all. A researcher sees only the consents they recorded."""
+    filters = {"conversation_id": conversation_id, "participant_label": participant_label, "place": place,
+               "given_after": given_after, "given_before": given_before, "scope": scope, "state": state}
+    items, total = service.list_consents(session, actor, project_id, filters, limit, offset)
+    response.headers["X-Total-Count"] = str(total)
+    return items
 
 
 @router.get("/consents/{consent_id}", response_model=ConsentPublic, responses=responses(NotFound))
@@ -78,6 +102,35 @@ def narrow_consent(session: SessionDep, actor: CurrentActor, consent_id: uuid.UU
     if version is None:
         raise PreconditionFailed("Send the version you edited in If-Match.", code="version_required")
     return service.consent_public(service.narrow_scopes(session, actor, consent, body, version), participant.label)
+
+
+@router.get("/consents/{consent_id}/withdrawal-preview", response_model=WithdrawalPreview,
+            responses=responses(NotFound, Forbidden))
+def withdrawal_preview(session: SessionDep, actor: CurrentActor, consent_id: uuid.UUID) -> WithdrawalPreview:
+    """Exactly what withdrawing this consent would erase now: fragments, audio clips, the signature, and how
+    many of those fragments carry tags. `workshop_cards` is always 0: workshops are not built yet. Coordinators."""
+    consent, participant = service.get_consent(session, actor, consent_id)
+    return service.withdrawal_preview(session, actor, consent, participant.label)
+
+
+@router.get("/projects/{project_id}/subject-access", response_model=SubjectAccess,
+            responses={**responses(NotFound, Forbidden),
+                       200: {"headers": {"Content-Disposition": {
+                           "description": 'attachment; filename="hearken-<label>-<date>.json"',
+                           "schema": {"type": "string"}}}}})
+def subject_access(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID,
+                   label: Annotated[str, Query(min_length=1, max_length=40,
+                                               description="The participant's label, exactly.")]) -> JSONResponse:
+    """Everything the project holds under a participant's label, as a JSON file to hand them: participants,
+    consents (with the form they agreed to), fragments (erased ones as erased, without content). Audited.
+    Coordinators."""
+    project = projects.require_coordinator(session, actor, project_id)
+    answer = subject_access_service.gather(session, project, label)
+    commit_apart(subject_access_service.audit_entry(actor, project, answer))
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", label)
+    name = f"hearken-{safe}-{answer.generated_at.date().isoformat()}.json"
+    return JSONResponse(answer.model_dump(mode="json"),
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @router.post("/consents/{consent_id}/withdraw", response_model=WithdrawResult,

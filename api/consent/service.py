@@ -1,7 +1,9 @@
 """Consent: the forms participants agree to, what each agreed to, and withdrawal (which erases for real)."""
 
 import uuid
+from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from api.audit import service as audit
@@ -11,21 +13,27 @@ from api.consent.models import (
     ConsentFormCreate,
     ConsentFormPublic,
     ConsentFormUpdate,
+    ConsentListItem,
     ConsentPublic,
+    ConsentState,
     ConsentUpdate,
     Participant,
     Scope,
+    WithdrawalPreview,
     WithdrawResult,
 )
+from api.conversations.models import Conversation
 from api.db import utcnow
 from api.errors import Conflict, Forbidden, NotFound
 from api.feed import service as feed
 from api.feed.models import ChangeOp
 from api.fragments import service as fragments
-from api.fragments.models import ERASED_HASH, FragmentStatus
+from api.fragments.models import ERASED_HASH, Fragment, FragmentStatus
+from api.media.models import AudioClip
 from api.people.deps import Actor
 from api.projects import service as projects
 from api.projects.models import Project
+from api.tags.models import FragmentTag
 
 
 def current_form(session: Session, project_id: uuid.UUID) -> ConsentForm | None:
@@ -99,21 +107,85 @@ def get_consent(session: Session, actor: Actor, consent_id: uuid.UUID) -> tuple[
     raise NotFound("No such consent.")
 
 
-def list_consents(session: Session, actor: Actor, project_id: uuid.UUID, conversation_id: uuid.UUID | None,
-                  participant_label: str | None, limit: int, offset: int) -> list[tuple[Consent, Participant]]:
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def list_consents(session: Session, actor: Actor, project_id: uuid.UUID, filters: dict[str, Any], limit: int,
+                  offset: int) -> tuple[list[ConsentListItem], int]:
+    """A page of the consent register and how many consents match in all. A researcher sees only the
+    consents they recorded."""
     _, role = projects.get_project(session, actor, project_id)
-    q = (select(Consent, Participant).join(Participant, Participant.id == Consent.participant_id)  # type: ignore[arg-type]
-         .where(Consent.project_id == project_id))
+    conditions: list[Any] = [Consent.project_id == project_id]
     if not projects.is_manager(role):
-        q = q.where(Consent.recorded_by == actor.id)
-    if conversation_id:
-        q = q.where(Consent.conversation_id == conversation_id)
-    if participant_label:
-        q = q.where(Participant.label == participant_label)
-    return list(session.exec(q.order_by(col(Consent.given_at).desc(), Consent.id).offset(offset).limit(limit)).all())
+        conditions.append(Consent.recorded_by == actor.id)
+    if filters.get("conversation_id"):
+        conditions.append(Consent.conversation_id == filters["conversation_id"])
+    if filters.get("participant_label"):
+        pattern = f"%{_escape_like(filters['participant_label'].lower())}%"
+        conditions.append(sa.func.lower(Participant.label).like(pattern, escape="\\"))
+    if filters.get("place"):
+        conditions.append(Conversation.place_id == filters["place"])
+    if filters.get("given_after"):
+        conditions.append(Consent.given_at >= filters["given_after"])
+    if filters.get("given_before"):
+        conditions.append(Consent.given_at < filters["given_before"])
+    if filters.get("scope"):
+        conditions.append(getattr(Consent, f"scope_{filters['scope']}").is_(True))
+    if filters.get("state") == ConsentState.active:
+        conditions.append(col(Consent.withdrawn_at).is_(None))
+    elif filters.get("state") == ConsentState.withdrawn:
+        conditions.append(col(Consent.withdrawn_at).is_not(None))
+
+    def joined(q: Any) -> Any:
+        return (q.join(Participant, Participant.id == Consent.participant_id)
+                .join(Conversation, Conversation.id == Consent.conversation_id).where(*conditions))
+
+    total = session.exec(joined(select(sa.func.count()).select_from(Consent))).one()
+    rows = session.exec(joined(select(Consent, Participant.label, Conversation.place_id))
+                        .order_by(col(Consent.given_at).desc(), Consent.id).offset(offset).limit(limit)).all()
+    counts = _held_fragment_counts(session, [c.id for c, _, _ in rows])
+    items = [ConsentListItem.model_validate(consent_public(c, label), update={
+        "place_id": place_id, "fragment_count": counts.get(c.id, 0)}) for c, label, place_id in rows]
+    return items, total
 
 
-def narrow_scopes(session: Session, actor: Actor, consent: Consent, data: ConsentUpdate, expected_version: int) -> Consent:
+def _held_fragment_counts(session: Session, consent_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """Fragments not erased, per consent, for a page of consents in one query."""
+    if not consent_ids:
+        return {}
+    return dict(session.exec(  # type: ignore[arg-type]
+        select(Fragment.consent_id, sa.func.count()).where(col(Fragment.consent_id).in_(consent_ids),
+                                                           Fragment.status == FragmentStatus.active)
+        .group_by(Fragment.consent_id)).all())
+
+
+def withdrawal_preview(session: Session, actor: Actor, consent: Consent, label: str) -> WithdrawalPreview:
+    """What withdrawing this consent would erase, counted the way withdraw() erases it."""
+    if not projects.is_manager(projects.role_in(session, actor, consent.project_id)):
+        raise Forbidden("Only coordinators withdraw consent.")
+    held = _erasable(session, consent.id)
+    return WithdrawalPreview(consent_id=consent.id, participant_label=label,
+                             already_withdrawn=consent.withdrawn_at is not None, fragments=held["fragments"],
+                             clips=held["clips"], tagged_fragments=held["tagged_fragments"],
+                             signature=consent.signature is not None, workshop_cards=0)
+
+
+def _erasable(session: Session, consent_id: uuid.UUID) -> dict[str, int]:
+    """Counts, in one query, of what erasing a consent's fragments removes: the fragments not yet erased
+    (withdraw erases exactly those), their audio clips and how many of them carry tags."""
+    fragments_n, clips_n, tagged_n = session.exec(
+        select(sa.func.count(sa.distinct(Fragment.id)), sa.func.count(sa.distinct(AudioClip.fragment_id)),
+               sa.func.count(sa.distinct(FragmentTag.fragment_id)))
+        .select_from(Fragment)
+        .outerjoin(AudioClip, AudioClip.fragment_id == Fragment.id)  # type: ignore[arg-type]
+        .outerjoin(FragmentTag, FragmentTag.fragment_id == Fragment.id)  # type: ignore[arg-type]
+        .where(Fragment.consent_id == consent_id, Fragment.status == FragmentStatus.active)).one()
+    return {"fragments": fragments_n, "clips": clips_n, "tagged_fragments": tagged_n}
+
+
+def narrow_scopes(session: Session, actor: Actor, consent: Consent, data: ConsentUpdate,
+                  expected_version: int) -> Consent:
     """Take scopes away (a participant may agree to less later). Fragments that needed a scope taken away
     are erased: a quote needs `quote`."""
     if not projects.is_manager(projects.role_in(session, actor, consent.project_id)):
@@ -155,6 +227,8 @@ def withdraw(session: Session, actor: Actor, consent: Consent, reason: str | Non
         raise Forbidden("Only coordinators withdraw consent.")
     if consent.withdrawn_at is not None:
         raise Conflict("This consent was already withdrawn.", code="already_withdrawn")
+    held = _erasable(session, consent.id)
+    signature_erased = consent.signature is not None
     now = utcnow()
     consent.withdrawn_at = now
     consent.withdrawn_by = actor.id
@@ -168,7 +242,11 @@ def withdraw(session: Session, actor: Actor, consent: Consent, reason: str | Non
                 op=ChangeOp.tombstone, owner_id=consent.recorded_by)
     audit.record(session, actor_id=actor.id, action="consent.withdraw", entity="consent", entity_id=consent.id,
                  project_id=consent.project_id,
-                 detail={"fragments_erased": count, "reason": reason})
-    return WithdrawResult(consent_id=consent.id, withdrawn_at=now, fragments_erased=count)
+                 detail={"fragments_erased": count, "clips_erased": held["clips"],
+                         "tagged_fragments_erased": held["tagged_fragments"], "signature_erased": signature_erased,
+                         "reason": reason})
+    return WithdrawResult(consent_id=consent.id, withdrawn_at=now, fragments_erased=count, clips_erased=held["clips"],
+                          tagged_fragments_erased=held["tagged_fragments"], signature_erased=signature_erased,
+                          workshop_cards_erased=0)
 
 

@@ -1,0 +1,36 @@
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
+
+from api.audit import service
+from api.audit.models import AuditPage
+from api.db import SessionDep
+from api.errors import Forbidden, Invalid, NotFound, responses
+from api.people.deps import CurrentActor
+from api.projects import service as projects
+
+router = APIRouter(prefix="/api/v1", tags=["audit"])
+
+
+@router.get("/projects/{project_id}/audit", response_model=AuditPage,
+            responses=responses(NotFound, Forbidden, Invalid))
+def list_audit(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID,
+               actor_id: uuid.UUID | None = None,
+               action: Annotated[str | None, Query(
+                   min_length=1, max_length=65,
+                   description="An action (`consent.withdraw`), or a prefix ending in `*` (`consent.*`).")] = None,
+               entity: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
+               entity_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+               since: Annotated[AwareDatetime | None, Query(description="At or after this.")] = None,
+               until: Annotated[AwareDatetime | None, Query(description="Before this.")] = None,
+               cursor: Annotated[str | None, Query(max_length=20)] = None,
+               limit: Annotated[int, Query(ge=1, le=200)] = 50) -> AuditPage:
+    """The project's audit log, newest first, a page at a time (follow `next_cursor`): who did what, when,
+    with the actor's email or the API client's name. It holds ids and counts, never content. Coordinators."""
+    projects.require_coordinator(session, actor, project_id)
+    items, next_cursor = service.list_entries(session, project_id, actor_id=actor_id, action=action, entity=entity,
+                                              entity_id=entity_id, since=since, until=until, cursor=cursor,
+                                              limit=limit)
+    return AuditPage(items=items, next_cursor=next_cursor)
