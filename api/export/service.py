@@ -27,6 +27,7 @@ from api.fragments import service as fragments
 from api.fragments.models import Fragment, FragmentStatus
 from api.projects import service as projects
 from api.projects.models import Place, Project, Prompt
+from api.tags import codebook
 from api.tags.models import FragmentTag, Tag
 
 PAGE = 1000
@@ -202,20 +203,7 @@ def _write_project(qde: Any, project: Project, names: _Names, users: dict[str, s
       f'creatingUserGUID="{creator}" creationDateTime="{_iso(datetime.now(UTC))}">')
     w("<Users>" + "".join(f'<User guid="{g}" name={quoteattr(n)}/>' for g, n in users.items()) + "</Users>")
     if names.tags:
-        w("<CodeBook><Codes>")
-        children: dict[uuid.UUID | None, list[Tag]] = {}
-        for tag in names.tags.values():
-            parent = tag.parent_id if tag.parent_id in names.tags else None
-            children.setdefault(parent, []).append(tag)
-
-        def code(tag: Tag) -> str:
-            colour = f" color={quoteattr(tag.colour)}" if tag.colour else ""
-            inner = f"<Description>{escape(tag.description)}</Description>" if tag.description else ""
-            inner += "".join(code(c) for c in sorted(children.get(tag.id, []), key=lambda t: t.name))
-            return f'<Code guid="{_guid(tag.id)}" name={quoteattr(tag.name)} isCodable="true"{colour}>{inner}</Code>'
-
-        w("".join(code(t) for t in sorted(children.get(None, []), key=lambda t: t.name)))
-        w("</Codes></CodeBook>")
+        w("<CodeBook><Codes>" + codebook.codes_xml(names.tags.values()) + "</Codes></CodeBook>")
     first = sources.read(1)
     if first:
         w("<Sources>" + first)

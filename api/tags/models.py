@@ -52,3 +52,29 @@ class FragmentTag(SQLModel, table=True):
     tag_id: uuid.UUID = Field(foreign_key="tags.id", primary_key=True, index=True, ondelete="CASCADE")
     tagged_by: uuid.UUID = Field(foreign_key="users.id")
     tagged_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
+
+
+class TagMerge(SQLModel):
+    model_config = {"extra": "forbid"}
+    into: uuid.UUID = Field(description="The tag that survives; it takes over the merged tag's fragments and children.")
+
+
+MAX_BULK = 500
+
+
+class TagFragmentsChange(SQLModel):
+    model_config = {"extra": "forbid"}
+    add: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_BULK)
+    remove: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_BULK)
+
+
+class TagFragmentsResult(SQLModel):
+    added: int
+    removed: int
+
+
+class CodebookImportResult(SQLModel):
+    created: int
+    updated: int
+    unchanged: int
+    dry_run: bool

@@ -1,18 +1,34 @@
 import uuid
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from api.clients import service as clients
-from api.clients.deps import ClientActor, CurrentReader
-from api.clients.models import ClientScope
+from api.clients.deps import CurrentReader
 from api.db import SessionDep
-from api.errors import Conflict, Forbidden, Invalid, NotFound, TooManyRequests, responses
+from api.errors import (
+    Conflict,
+    ErrorBody,
+    Forbidden,
+    Invalid,
+    NotFound,
+    TooManyRequests,
+    UnsupportedMediaType,
+    responses,
+)
 from api.fragments import service as fragments
 from api.people.deps import CurrentActor
 from api.projects import service as projects
-from api.projects.models import Project
-from api.tags import service
-from api.tags.models import TagCreate, TagPublic, TagUpdate
+from api.tags import codebook, service
+from api.tags.models import (
+    CodebookImportResult,
+    TagCreate,
+    TagFragmentsChange,
+    TagFragmentsResult,
+    TagMerge,
+    TagPublic,
+    TagUpdate,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["tagging"])
 
@@ -29,13 +45,7 @@ def create_tag(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID, 
             responses=responses(NotFound, Forbidden, TooManyRequests))
 def list_tags(session: SessionDep, reader: CurrentReader, project_id: uuid.UUID) -> list[TagPublic]:
     """The project's codebook (API clients need `tags:read`)."""
-    if isinstance(reader, ClientActor):
-        reader.require(ClientScope.tags_read)
-        if reader.client.project_id != project_id:
-            raise NotFound("No such project.")
-        project = session.get(Project, project_id)
-    else:
-        project, _ = projects.get_project(session, reader, project_id)
+    project = service.project_for_reader(session, reader, project_id)
     tags = [TagPublic.model_validate(t) for t in service.list_for_project(session, project)]
     clients.audit_read(reader, "tags.list", {"count": len(tags)})
     return tags
@@ -43,12 +53,14 @@ def list_tags(session: SessionDep, reader: CurrentReader, project_id: uuid.UUID)
 
 @router.patch("/tags/{tag_id}", response_model=TagPublic, responses=responses(NotFound, Forbidden, Conflict, Invalid))
 def update_tag(session: SessionDep, actor: CurrentActor, tag_id: uuid.UUID, body: TagUpdate) -> TagPublic:
-    """Rename, describe, recolour or move a tag."""
+    """Rename, describe, recolour or move a tag (`parent_id: null` = top level). A move under itself or one of its
+    descendants is `tag_cycle` (422); a name another tag of the codebook has is `tag_exists` (409)."""
     tag = service.get_for_coordinator(session, actor, tag_id)
     return TagPublic.model_validate(service.update(session, actor, tag, body))
 
 
-@router.put("/fragments/{fragment_id}/tags/{tag_id}", status_code=204, responses=responses(NotFound, Forbidden, Conflict))
+@router.put("/fragments/{fragment_id}/tags/{tag_id}", status_code=204,
+            responses=responses(NotFound, Forbidden, Conflict))
 def tag_fragment(session: SessionDep, actor: CurrentActor, fragment_id: uuid.UUID, tag_id: uuid.UUID) -> Response:
     """Apply a tag to a fragment (idempotent)."""
     fragment, _ = fragments.get_for_reader(session, actor, fragment_id)
@@ -64,3 +76,64 @@ def untag_fragment(session: SessionDep, actor: CurrentActor, fragment_id: uuid.U
     projects.require_coordinator(session, actor, fragment.project_id)
     service.untag_fragment(session, actor, fragment, tag_id)
     return Response(status_code=204)
+
+
+@router.post("/tags/{tag_id}/merge", response_model=TagPublic, responses=responses(NotFound, Forbidden, Invalid))
+def merge_tag(session: SessionDep, actor: CurrentActor, tag_id: uuid.UUID, body: TagMerge) -> TagPublic:
+    """Merge this tag into another of the project's: its fragments get the other tag, its children move under it,
+    and this tag is deleted. Answers the surviving tag."""
+    tag = service.get_for_coordinator(session, actor, tag_id)
+    return TagPublic.model_validate(service.merge(session, actor, tag, body.into))
+
+
+@router.post("/tags/{tag_id}/fragments", response_model=TagFragmentsResult,
+             responses=responses(NotFound, Forbidden, Invalid))
+def change_tagged_fragments(session: SessionDep, actor: CurrentActor, tag_id: uuid.UUID,
+                            body: TagFragmentsChange) -> TagFragmentsResult:
+    """Apply this tag to up to 500 fragments and take it off up to 500, all or nothing: any id that is unknown,
+    erased or in another project fails the whole request with `bad_fragments` (422) and its `ids`."""
+    tag = service.get_for_coordinator(session, actor, tag_id)
+    return service.change_fragments(session, actor, tag, body)
+
+
+XML_TYPES = ("application/xml", "text/xml")
+_XML_BODY: dict[str, Any] = {"schema": {"type": "string", "description": "A REFI-QDA codebook (.qdc)."}}
+
+
+@router.get("/projects/{project_id}/codebook.qdc", response_class=Response,
+            responses={**responses(NotFound, Forbidden, TooManyRequests),
+                       200: {"description": "The codebook (REFI-QDA 1.0, urn:QDA-XML:codebook:1.0).",
+                             "content": {"application/xml": _XML_BODY}}})
+def export_codebook(session: SessionDep, reader: CurrentReader, project_id: uuid.UUID) -> Response:
+    """The project's codebook as a REFI-QDA codebook file (.qdc) for NVivo, ATLAS.ti, MAXQDA and others: each tag
+    a code whose guid is the tag's id, with its colour, description and place in the tree."""
+    project = service.project_for_reader(session, reader, project_id)
+    content = codebook.export(session, project)
+    clients.audit_read(reader, "codebook.export", {})
+    return Response(content, media_type="application/xml",
+                    headers={"Content-Disposition": f'attachment; filename="{codebook.filename(project)}"'})
+
+
+async def _xml_body(request: Request) -> bytes:
+    # Read here, in an async dependency, so the route itself stays synchronous like every other.
+    return await request.body()
+
+
+@router.post("/projects/{project_id}/codebook.qdc", response_model=CodebookImportResult,
+             responses={**responses(NotFound, Forbidden, UnsupportedMediaType, Conflict),
+                        400: {"model": ErrorBody, "description": "`invalid_codebook`: not well-formed, safe XML, "
+                                                                 "or not a REFI-QDA codebook. Nothing is stored."}},
+             openapi_extra={"requestBody": {"required": True, "content": {t: _XML_BODY for t in XML_TYPES}}})
+def import_codebook(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID,
+                    body: Annotated[bytes, Depends(_xml_body)],
+                    content_type: Annotated[str | None, Header(include_in_schema=False)] = None,
+                    dry_run: Annotated[bool, Query(description="Only report what an import would do.")] = False,
+                    ) -> CodebookImportResult:
+    """Import a REFI-QDA codebook (.qdc; the XML as the body). Codes are matched to tags by guid, else by name,
+    and take the file's name, description, colour and place in the tree; new codes become tags. Tags the file
+    does not mention stay. A malformed or unsafe file, or one that is not a codebook, is `invalid_codebook` (400)
+    and changes nothing; a name held by a tag the file does not match is `tag_exists` (409)."""
+    project = projects.require_coordinator(session, actor, project_id)
+    if (content_type or "").split(";")[0].strip().lower() not in XML_TYPES:
+        raise UnsupportedMediaType("Send the codebook as application/xml or text/xml.")
+    return codebook.import_codebook(session, actor, project, body, dry_run)

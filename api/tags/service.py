@@ -2,17 +2,21 @@
 
 import uuid
 
-from sqlmodel import Session, select
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
 
 from api.audit import service as audit
+from api.clients.deps import ClientActor, Reader
+from api.clients.models import ClientScope
 from api.db import utcnow
 from api.errors import Conflict, Invalid, NotFound
 from api.feed import service as feed
+from api.feed.models import ChangeOp
 from api.fragments.models import Fragment, FragmentStatus
 from api.people.deps import Actor
 from api.projects import service as projects
 from api.projects.models import Project
-from api.tags.models import FragmentTag, Tag, TagCreate, TagUpdate
+from api.tags.models import FragmentTag, Tag, TagCreate, TagFragmentsChange, TagFragmentsResult, TagUpdate
 from api.webhooks import service as webhooks
 
 
@@ -32,7 +36,7 @@ def _check_parent(session: Session, project_id: uuid.UUID, tag_id: uuid.UUID | N
 def _unique_name(session: Session, project_id: uuid.UUID, name: str, tag_id: uuid.UUID | None = None) -> None:
     other = session.exec(select(Tag).where(Tag.project_id == project_id, Tag.name == name)).first()
     if other is not None and other.id != tag_id:
-        raise Conflict(f"The codebook already has a tag called {name!r}.", code="duplicate_name")
+        raise Conflict(f"The codebook already has a tag called {name!r}.", code="tag_exists")
 
 
 def create(session: Session, actor: Actor, project: Project, data: TagCreate) -> Tag:
@@ -102,3 +106,109 @@ def untag_fragment(session: Session, actor: Actor, fragment: Fragment, tag_id: u
                  project_id=fragment.project_id, detail={"tag_id": str(tag_id)})
 
 
+def project_for_reader(session: Session, reader: Reader, project_id: uuid.UUID) -> Project:
+    """The project whose codebook this caller may read: any member, or an API client of it with `tags:read`."""
+    if isinstance(reader, ClientActor):
+        reader.require(ClientScope.tags_read)
+        project = session.get(Project, project_id)
+        if project is None or reader.client.project_id != project_id:
+            raise NotFound("No such project.")
+        return project
+    project, _ = projects.get_project(session, reader, project_id)
+    return project
+
+
+def _fragment_changed(session: Session, fragment_id: uuid.UUID, project_id: uuid.UUID,
+                      owner_id: uuid.UUID) -> None:
+    """A fragment's tags changed: its feed upsert goes out again (and to webhooks as `tag.changed`)."""
+    webhooks.tags_changed(session, fragment_id)
+    feed.record(session, project_id=project_id, entity="fragment", entity_id=fragment_id, owner_id=owner_id)
+
+
+def change_fragments(session: Session, actor: Actor, tag: Tag, data: TagFragmentsChange) -> TagFragmentsResult:
+    """Tag and untag many fragments at once, all or nothing."""
+    add, remove = list(dict.fromkeys(data.add)), list(dict.fromkeys(data.remove))
+    if both := set(add) & set(remove):
+        raise Invalid("A fragment cannot be both added and removed.", code="add_and_remove",
+                      extra={"ids": sorted(str(i) for i in both)})
+    wanted = add + remove
+    if not wanted:
+        return TagFragmentsResult(added=0, removed=0)
+    owners = dict(session.execute(
+        select(Fragment.id, Fragment.researcher_id)
+        .where(col(Fragment.id).in_(wanted), Fragment.project_id == tag.project_id,
+               Fragment.status == FragmentStatus.active)).all())
+    if bad := [i for i in wanted if i not in owners]:
+        # One answer for unknown, erased and other projects' fragments: which is which is not the caller's business.
+        raise Invalid(f"{len(bad)} of these fragments are unknown, erased or not in this tag's project; "
+                      "nothing was changed.", code="bad_fragments", extra={"ids": [str(i) for i in bad]})
+    has = set(session.exec(select(FragmentTag.fragment_id)
+                           .where(FragmentTag.tag_id == tag.id, col(FragmentTag.fragment_id).in_(wanted))))
+    to_add = [i for i in add if i not in has]
+    to_remove = [i for i in remove if i in has]
+    now = utcnow()
+    if to_add:
+        session.execute(sa.insert(FragmentTag.__table__), [
+            {"fragment_id": i, "tag_id": tag.id, "tagged_by": actor.id, "tagged_at": now} for i in to_add])
+    if to_remove:
+        session.execute(sa.delete(FragmentTag).where(FragmentTag.tag_id == tag.id,
+                                                     col(FragmentTag.fragment_id).in_(to_remove)))
+    for i in to_add + to_remove:
+        _fragment_changed(session, i, tag.project_id, owners[i])
+    if to_add or to_remove:
+        # One entry for the one act (an entry per fragment would cost a round trip each for its serial id).
+        audit.record(session, actor_id=actor.id, action="tag.fragments", entity="tag", entity_id=tag.id,
+                     project_id=tag.project_id,
+                     detail={"added": [str(i) for i in to_add], "removed": [str(i) for i in to_remove]})
+    session.flush()
+    return TagFragmentsResult(added=len(to_add), removed=len(to_remove))
+
+
+def merge(session: Session, actor: Actor, source: Tag, into: uuid.UUID) -> Tag:
+    """Fold `source` into the tag `into`: its fragments and children go to the target, and it is deleted. A target
+    that sits under the source first takes the source's place, so no child ends up under its own descendant."""
+    target = session.get(Tag, into)
+    if target is None or target.project_id != source.project_id:
+        raise Invalid("The tag to merge into is not one of this project's.", code="unknown_tag")
+    if target.id == source.id:
+        raise Invalid("A tag cannot be merged into itself.", code="tag_cycle")
+    now = utcnow()
+    ancestor_id = target.parent_id
+    while ancestor_id is not None:
+        if ancestor_id == source.id:
+            target.parent_id = source.parent_id
+            break
+        ancestor_id = session.get(Tag, ancestor_id).parent_id  # type: ignore[union-attr]
+    children = list(session.exec(select(Tag).where(Tag.parent_id == source.id, Tag.id != target.id)))
+    for child in children:
+        child.parent_id, child.updated_at = target.id, now
+        session.add(child)
+        feed.record(session, project_id=child.project_id, entity="tag", entity_id=child.id)
+    target.updated_at = now
+    session.add(target)
+    session.flush()
+
+    tagged = session.execute(select(Fragment.id, Fragment.researcher_id)
+                             .join(FragmentTag, col(FragmentTag.fragment_id) == Fragment.id)
+                             .where(FragmentTag.tag_id == source.id)).all()
+    tag_type = FragmentTag.__table__.c.tag_id.type
+    already = select(FragmentTag.fragment_id).where(FragmentTag.tag_id == target.id)
+    session.execute(sa.insert(FragmentTag.__table__).from_select(
+        ["fragment_id", "tag_id", "tagged_by", "tagged_at"],
+        # Who tagged a fragment, and when, stays as it was: the merge renames the code, not the coding.
+        select(FragmentTag.fragment_id, sa.literal(target.id, tag_type), FragmentTag.tagged_by, FragmentTag.tagged_at)
+        .where(FragmentTag.tag_id == source.id, col(FragmentTag.fragment_id).not_in(already))))
+    session.execute(sa.delete(FragmentTag).where(FragmentTag.tag_id == source.id))
+    for fragment_id, owner_id in tagged:
+        _fragment_changed(session, fragment_id, source.project_id, owner_id)
+
+    feed.record(session, project_id=source.project_id, entity="tag", entity_id=target.id)
+    feed.record(session, project_id=source.project_id, entity="tag", entity_id=source.id, op=ChangeOp.tombstone)
+    audit.record(session, actor_id=actor.id, action="tag.merge", entity="tag", entity_id=source.id,
+                 project_id=source.project_id,
+                 detail={"into": str(target.id), "name": source.name, "fragments": len(tagged),
+                         "children": len(children)})
+    session.delete(source)
+    session.flush()
+    session.refresh(target)
+    return target
