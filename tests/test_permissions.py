@@ -89,6 +89,12 @@ CALLS = [
          expect=(404, 404, 204, 404)),
     Call("HEAD", "/uploads/{upload}", headers=TUS, expect=(404, 404, 200, 404)),
     Call("GET", "/fragments/{fragment}/audio"),
+    # review: the coordinator's review queue and saved searches
+    Call("GET", "/projects/{project}/review-queue", expect=(200, 200, 403, 404)),
+    Call("GET", "/projects/{project}/saved-searches", expect=(200, 200, 403, 404)),
+    Call("POST", "/projects/{project}/saved-searches", {"name": "buses", "query": {"q": "bus"}},
+         expect=(201, 201, 403, 404)),
+    Call("DELETE", "/saved-searches/{saved_search}", expect=(204, 204, 403, 404)),
     Call("POST", "/auth/logout", expect=(204, 204, 204, 204)),
 ]
 ROLES = ("admin", "coordinator", "researcher", "other")
@@ -124,6 +130,9 @@ def _setup(session: Session, client: Any) -> tuple[dict[str, str], dict[str, str
            "fragment": items[2]["id"], "tag": world.tag.id, "tagged": tagged.id,
            "upload": uploaded.url.path.rsplit("/", 1)[1], "clip_length": len(clip),
            "clip_metadata": metadata(items[2]["id"], clip)}
+    ids["saved_search"] = client.post(f"/api/v1/projects/{world.project.id}/saved-searches",  # review
+                                      json={"name": "saved", "query": {"kind": "quote"}},
+                                      headers=world.headers("coordinator")).json()["id"]
     session.rollback()  # end the test's read, so its next write starts from what the app committed
     tokens = {"admin": world.tokens["admin"], "coordinator": world.tokens["coordinator"],
               "researcher": world.tokens["researcher"], "other": other.tokens["coordinator"]}
