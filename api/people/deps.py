@@ -16,7 +16,8 @@ from api.people.security import digest
 # API client tokens start with this, so a request's kind of caller is known before any lookup.
 CLIENT_TOKEN_PREFIX = "hkc_"
 
-bearer = HTTPBearer(auto_error=False, description="A session token from /auth/login or a device token from /auth/enrol.")
+bearer = HTTPBearer(auto_error=False,
+                    description="A session token from /auth/login or a device token from /auth/enrol.")
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,8 @@ class Actor:
 def get_actor(session: SessionDep,
               credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Actor:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("Log in first: send 'Authorization: Bearer <token>'.", headers={"WWW-Authenticate": "Bearer"})
+        raise Unauthorized("Log in first: send 'Authorization: Bearer <token>'.",
+                           headers={"WWW-Authenticate": "Bearer"})
     if credentials.credentials.startswith(CLIENT_TOKEN_PREFIX):
         raise Forbidden("API client tokens reach the pull API only (fragments, changes, tags, exports).",
                         code="client_token_not_allowed")

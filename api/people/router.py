@@ -84,7 +84,8 @@ def update_user(session: SessionDep, actor: CurrentActor, user_id: uuid.UUID, bo
     return UserPublic.model_validate(service.update_user(session, actor, user, body))
 
 
-@router.get("/projects/{project_id}/devices", response_model=list[DevicePublic], responses=responses(NotFound, Forbidden))
+@router.get("/projects/{project_id}/devices", response_model=list[DevicePublic],
+            responses=responses(NotFound, Forbidden))
 def list_devices(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID) -> list[DevicePublic]:
     """Phones enrolled for this project, with when each last synced."""
     projects.require_coordinator(session, actor, project_id)

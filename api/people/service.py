@@ -1,8 +1,10 @@
 """Users, logins, sessions and enrolled phones."""
 
+import io
 import uuid
 from datetime import timedelta
 
+import segno
 from sqlmodel import Session, col, select
 
 from api.audit import service as audit
@@ -157,6 +159,18 @@ def create_enrolment_code(session: Session, actor: Actor, project_id: uuid.UUID,
     audit.record(session, actor_id=actor.id, action="enrolment.create", entity="user", entity_id=user_id,
                  project_id=project_id)
     return row, code
+
+
+def enrol_qr_svg(link: str) -> str:
+    """A QR code of an enrol link as a standalone SVG. Error correction M survives a scuffed printout or glare
+    on a screen; 4 px modules on a white quiet zone keep it small yet scannable from a laptop screen."""
+    qr = segno.make_qr(link, error="m", boost_error=False)
+    out = io.BytesIO()
+    qr.save(out, kind="svg", scale=4, border=4, light="#fff", xmldecl=False, nl=False,
+            title="QR code to enrol a phone with Hearken")
+    size = qr.symbol_size(scale=4, border=4)[0]
+    # An image to assistive technology, named by its <title>; a viewBox so a page may scale it for print.
+    return out.getvalue().decode().replace("<svg ", f'<svg role="img" viewBox="0 0 {size} {size}" ', 1)
 
 
 def enrol(session: Session, code: str, device_label: str | None) -> tuple[AuthToken, str, User]:

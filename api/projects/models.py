@@ -162,6 +162,13 @@ class PromptCreate(PromptBase):
     model_config = {"extra": "forbid"}
 
 
+class PromptUpdate(SQLModel):
+    model_config = {"extra": "forbid"}
+    text: str | None = Field(default=None, min_length=1, max_length=500)
+    position: int | None = Field(default=None, ge=0, le=10000)
+    active: bool | None = None
+
+
 class PromptPublic(PromptBase):
     id: uuid.UUID
     project_id: uuid.UUID
@@ -185,8 +192,64 @@ class PlaceCreate(PlaceBase):
     model_config = {"extra": "forbid"}
 
 
+class PlaceUpdate(SQLModel):
+    model_config = {"extra": "forbid"}
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    active: bool | None = None
+
+
 class PlacePublic(PlaceBase):
     id: uuid.UUID
     project_id: uuid.UUID
+
+
+class WeeklySeries(SQLModel):
+    id: uuid.UUID
+    name: str
+    counts: list[int] = PField(description="Fragments captured in each week of `weeks`, same order.")
+
+
+class OverviewTotals(SQLModel):
+    fragments: int
+    sensitive: int
+    unreviewed: int
+    withdrawn_consents: int
+    researchers: int
+
+
+class ResearcherActivity(SQLModel):
+    user_id: uuid.UUID
+    display_name: str
+    email: str
+    fragments: int
+    last_captured_at: datetime | None
+    last_sync_at: datetime | None
+
+
+class StaleDevice(SQLModel):
+    id: uuid.UUID
+    user_id: uuid.UUID
+    display_name: str
+    device_label: str | None
+    last_sync_at: datetime | None
+
+
+class Expiring(SQLModel):
+    days: int
+    fragments: int
+    signatures: int
+    first_at: datetime | None = PField(description="When the first of them passes retention (may be past if "
+                                                   "`hearken purge` has not run since).")
+
+
+class OverviewPublic(SQLModel):
+    weeks: list[date] = PField(description="The Monday (UTC) of each week, oldest first; this week last.")
+    per_place: list[WeeklySeries]
+    per_prompt: list[WeeklySeries]
+    per_tag: list[WeeklySeries]
+    totals: OverviewTotals
+    researchers: list[ResearcherActivity]
+    stale_devices: list[StaleDevice]
+    expiring: Expiring
 
 

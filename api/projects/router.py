@@ -1,7 +1,8 @@
 import uuid
 from datetime import datetime
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, Request, status
+from pydantic import Field
 from sqlmodel import SQLModel
 
 from api.consent import service as consent
@@ -11,24 +12,30 @@ from api.errors import Conflict, Forbidden, NotFound, responses
 from api.people import service as people
 from api.people.deps import CurrentActor
 from api.people.models import User
+from api.projects import overview as overview_service
 from api.projects import service
 from api.projects.models import (
     Membership,
     MembershipPublic,
     MembershipSet,
+    OverviewPublic,
     PlaceCreate,
     PlacePublic,
+    PlaceUpdate,
     Project,
     ProjectCreate,
     ProjectPublic,
     ProjectUpdate,
     PromptCreate,
     PromptPublic,
+    PromptUpdate,
     TrainingCreate,
     TrainingPublic,
 )
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
+# A project's prompts and places by their own id (PATCH /prompts/{id}, PATCH /places/{id}).
+items_router = APIRouter(prefix="/api/v1", tags=["projects"])
 
 
 def _public(project: object, role: str | None) -> ProjectPublic:
@@ -153,16 +160,50 @@ class EnrolmentCodePublic(SQLModel):
     code: str
     expires_at: datetime
     enrol_url: str
+    enrol_link: str = Field(description="enrol_url made absolute with this server's address: what the QR code holds.")
+    qr_svg: str = Field(description="An SVG image (role img, with a title) of a QR code of enrol_link.")
+
 
 
 @router.post("/{project_id}/enrolment-codes", response_model=EnrolmentCodePublic, status_code=201,
              responses=responses(NotFound, Forbidden))
-def create_enrolment_code(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID,
+def create_enrolment_code(session: SessionDep, actor: CurrentActor, request: Request, project_id: uuid.UUID,
                           body: EnrolmentCodeCreate) -> EnrolmentCodePublic:
-    """A one-time code (valid for minutes) that a researcher's phone exchanges for a device token."""
+    """A one-time code (valid for minutes) that a researcher's phone exchanges for a device token, with the
+    absolute enrol link and a QR code of it to show on screen."""
     service.require_coordinator(session, actor, project_id)
     row, code = people.create_enrolment_code(session, actor, project_id, body.user_id)
-    return EnrolmentCodePublic(code=code, expires_at=row.expires_at, enrol_url=f"/app/?enrol={code}")
+    enrol_url = f"/app/?enrol={code}"
+    link = str(request.base_url).rstrip("/") + enrol_url
+    return EnrolmentCodePublic(code=code, expires_at=row.expires_at, enrol_url=enrol_url, enrol_link=link,
+                               qr_svg=people.enrol_qr_svg(link))
+
+
+@router.get("/{project_id}/overview", response_model=OverviewPublic, responses=responses(NotFound, Forbidden))
+def project_overview(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID,
+                     weeks: int = Query(12, ge=1, le=104, description="How many weeks, ending with this one.")
+                     ) -> OverviewPublic:
+    """Weekly fragments per place, prompt and tag (UTC weeks from Monday; erased fragments not counted),
+    totals, researchers' activity, phones silent for a week or more, and what retention erases in 30 days."""
+    project = service.require_coordinator(session, actor, project_id)
+    return overview_service.overview(session, project, weeks)
+
+
+@items_router.patch("/prompts/{prompt_id}", response_model=PromptPublic,
+                    responses=responses(NotFound, Forbidden, Conflict))
+def update_prompt(session: SessionDep, actor: CurrentActor, prompt_id: uuid.UUID, body: PromptUpdate) -> PromptPublic:
+    """Reorder, retire (active: false) or reword a prompt; phones pick it up with the capture kit. The wording
+    is frozen once a fragment answers the prompt (409 prompt_in_use): retire it and add the new wording."""
+    prompt = service.prompt_for_manager(session, actor, prompt_id)
+    return PromptPublic.model_validate(service.update_prompt(session, actor, prompt, body))
+
+
+@items_router.patch("/places/{place_id}", response_model=PlacePublic,
+                    responses=responses(NotFound, Forbidden, Conflict))
+def update_place(session: SessionDep, actor: CurrentActor, place_id: uuid.UUID, body: PlaceUpdate) -> PlacePublic:
+    """Rename or retire (active: false) a place; its fragments follow the new name."""
+    place = service.place_for_manager(session, actor, place_id)
+    return PlacePublic.model_validate(service.update_place(session, actor, place, body))
 
 
 class CaptureRefusal(SQLModel):

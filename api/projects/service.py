@@ -4,21 +4,25 @@ import uuid
 from datetime import date
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from api.audit import service as audit
 from api.errors import Conflict, Forbidden, Invalid, NotFound
+from api.fragments.models import Fragment
 from api.people.deps import Actor
 from api.people.models import User
 from api.projects.models import (
     Membership,
     Place,
     PlaceCreate,
+    PlaceUpdate,
     Project,
     ProjectCreate,
     ProjectUpdate,
     Prompt,
     PromptCreate,
+    PromptUpdate,
     Role,
     TrainingCreate,
     TrainingRecord,
@@ -195,3 +199,61 @@ def add_place(session: Session, actor: Actor, project: Project, data: PlaceCreat
 
 def list_places(session: Session, project: Project) -> list[Place]:
     return list(session.exec(select(Place).where(Place.project_id == project.id).order_by(Place.name)))
+
+
+def _changes(data: PromptUpdate | PlaceUpdate) -> dict[str, Any]:
+    changes: dict[str, Any] = data.model_dump(exclude_unset=True)
+    for key, value in changes.items():
+        if value is None:
+            raise Invalid(f"{key} cannot be null; send a value (or leave it out).", code="null_not_allowed")
+    return changes
+
+
+def prompt_for_manager(session: Session, actor: Actor, prompt_id: uuid.UUID) -> Prompt:
+    """A prompt the caller manages: 404 outside the caller's projects, 403 for its researchers."""
+    prompt = session.get(Prompt, prompt_id)
+    if prompt is None or role_in(session, actor, prompt.project_id) is None:
+        raise NotFound("No such prompt.")
+    require_coordinator(session, actor, prompt.project_id)
+    return prompt
+
+
+def place_for_manager(session: Session, actor: Actor, place_id: uuid.UUID) -> Place:
+    """A place the caller manages: 404 outside the caller's projects, 403 for its researchers."""
+    place = session.get(Place, place_id)
+    if place is None or role_in(session, actor, place.project_id) is None:
+        raise NotFound("No such place.")
+    require_coordinator(session, actor, place.project_id)
+    return place
+
+
+def update_prompt(session: Session, actor: Actor, prompt: Prompt, data: PromptUpdate) -> Prompt:
+    """Reorder, retire or reword a prompt. Its wording is frozen once a fragment answers it: an export or a
+    subject-access file shows each fragment beside its prompt's text, and a reworded prompt would claim the
+    participant answered a question they were never asked. Retire it (active: false) and add the new wording."""
+    changes = _changes(data)
+    if "text" in changes and changes["text"] != prompt.text and session.exec(
+            select(sa.literal(1)).where(Fragment.prompt_id == prompt.id).limit(1)).first() is not None:
+        raise Conflict("Fragments already answer this prompt, so its wording cannot change; retire it "
+                       "(active: false) and add a prompt with the new wording.", code="prompt_in_use")
+    for key, value in changes.items():
+        setattr(prompt, key, value)
+    session.add(prompt)
+    audit.record(session, actor_id=actor.id, action="prompt.update", entity="prompt", entity_id=prompt.id,
+                 project_id=prompt.project_id, detail={"fields": sorted(changes)})
+    return prompt
+
+
+def update_place(session: Session, actor: Actor, place: Place, data: PlaceUpdate) -> Place:
+    """Rename or retire a place. A rename relabels its fragments too: a place names a neighbourhood, and
+    fixing how it is spelt does not change where anything was said (unlike a prompt's wording)."""
+    changes = _changes(data)
+    if "name" in changes and changes["name"] != place.name and session.exec(
+            select(Place).where(Place.project_id == place.project_id, Place.name == changes["name"])).first():
+        raise Conflict(f"This project already has a place called {changes['name']!r}.", code="duplicate_name")
+    for key, value in changes.items():
+        setattr(place, key, value)
+    session.add(place)
+    audit.record(session, actor_id=actor.id, action="place.update", entity="place", entity_id=place.id,
+                 project_id=place.project_id, detail={"fields": sorted(changes)})
+    return place

@@ -1,0 +1,178 @@
+"""The coordinator's overview of one project: weekly capture per place, prompt and tag, totals, who is
+capturing, which phones have gone quiet, and what retention takes next.
+
+A read-only report across domains, so it reads their tables here rather than adding one aggregate to each.
+Every figure is a GROUP BY in the database (a handful of queries whatever the number of fragments); Python only
+folds the grouped rows into weeks. Erased fragments (withdrawn, expired) count nowhere: what was withdrawn is gone.
+"""
+
+import uuid
+from collections import defaultdict
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from api.consent.models import Consent
+from api.db import utcnow
+from api.fragments import retention
+from api.fragments.models import Fragment, FragmentStatus
+from api.people.models import AuthToken, TokenKind, User
+from api.projects.models import (
+    Expiring,
+    Membership,
+    OverviewPublic,
+    OverviewTotals,
+    Place,
+    Project,
+    Prompt,
+    ResearcherActivity,
+    Role,
+    StaleDevice,
+    WeeklySeries,
+)
+from api.tags.models import FragmentTag, Tag
+
+STALE_AFTER = timedelta(days=7)
+EXPIRING_DAYS = 30
+
+
+def week_start(session: Session, column: Any) -> Any:
+    """The Monday (UTC) of a timestamp's week, as the database computes it. Literals, not bound parameters:
+    PostgreSQL accepts `GROUP BY expr` only when expr matches the selected one exactly."""
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite keeps UTC timestamps as text; 'weekday 0' goes on to Sunday, six days back is that week's Monday.
+        return sa.func.date(column, sa.literal_column("'weekday 0'"), sa.literal_column("'-6 days'"))
+    return sa.cast(sa.func.date_trunc(sa.literal_column("'week'"),
+                                      sa.func.timezone(sa.literal_column("'UTC'"), column)), sa.Date)
+
+
+def _mondays(weeks: int, now: datetime) -> list[date]:
+    this_monday = now.date() - timedelta(days=now.weekday())
+    return [this_monday - timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
+
+
+def _series(rows: list[Any], names: list[tuple[uuid.UUID, str]], index: dict[str, int]) -> list[WeeklySeries]:
+    counts: dict[uuid.UUID, list[int]] = defaultdict(lambda: [0] * len(index))
+    for key, week, n in rows:
+        slot = index.get(str(week)[:10])
+        if key is not None and slot is not None:
+            counts[key][slot] += n
+    return [WeeklySeries(id=i, name=name, counts=counts[i]) for i, name in names]
+
+
+def overview(session: Session, project: Project, weeks: int = 12, now: datetime | None = None) -> OverviewPublic:
+    now = now or utcnow()
+    mondays = _mondays(weeks, now)
+    index = {m.isoformat(): i for i, m in enumerate(mondays)}
+    since = datetime.combine(mondays[0], time(), tzinfo=UTC)
+    active = (Fragment.project_id == project.id, Fragment.status == FragmentStatus.active)
+    week = week_start(session, Fragment.captured_at).label("week")
+    in_window = (*active, Fragment.captured_at >= since)
+
+    # One pass for places and prompts together: rows are places × prompts × weeks at most.
+    by_place_prompt = session.exec(
+        select(Fragment.place_id, Fragment.prompt_id, week, sa.func.count())
+        .where(*in_window).group_by(Fragment.place_id, Fragment.prompt_id, week)).all()
+    per_tag = session.exec(
+        select(FragmentTag.tag_id, week, sa.func.count())
+        .join(Fragment, col(Fragment.id) == FragmentTag.fragment_id)
+        .where(*in_window).group_by(FragmentTag.tag_id, week)).all()
+
+    places = session.exec(select(Place.id, Place.name).where(Place.project_id == project.id)
+                          .order_by(Place.name)).all()
+    prompts = session.exec(select(Prompt.id, Prompt.text).where(Prompt.project_id == project.id)
+                           .order_by(Prompt.position, Prompt.created_at)).all()
+    tags = session.exec(select(Tag.id, Tag.name).where(Tag.project_id == project.id).order_by(Tag.name)).all()
+
+    return OverviewPublic(
+        weeks=mondays,
+        per_place=_series([(pl, w, n) for pl, _, w, n in by_place_prompt], list(places), index),
+        per_prompt=_series([(pr, w, n) for _, pr, w, n in by_place_prompt], list(prompts), index),
+        per_tag=_series(list(per_tag), list(tags), index),
+        totals=_totals(session, project, active),
+        researchers=_researchers(session, project),
+        stale_devices=_stale_devices(session, project, now),
+        expiring=_expiring(session, project, now),
+    )
+
+
+def _totals(session: Session, project: Project, active: tuple[Any, ...]) -> OverviewTotals:
+    fragments, sensitive, unreviewed = session.exec(select(
+        sa.func.count(),
+        sa.func.coalesce(sa.func.sum(sa.case((col(Fragment.sensitive).is_(True), 1), else_=0)), 0),
+        sa.func.coalesce(sa.func.sum(sa.case((col(Fragment.reviewed_at).is_(None), 1), else_=0)), 0),
+    ).where(*active)).one()
+    withdrawn = session.exec(select(sa.func.count()).select_from(Consent).where(
+        Consent.project_id == project.id, col(Consent.withdrawn_at).is_not(None))).one()
+    researchers = session.exec(select(sa.func.count()).select_from(Membership).where(
+        Membership.project_id == project.id, Membership.role == Role.researcher)).one()
+    return OverviewTotals(fragments=fragments, sensitive=sensitive, unreviewed=unreviewed,
+                          withdrawn_consents=withdrawn, researchers=researchers)
+
+
+def _researchers(session: Session, project: Project) -> list[ResearcherActivity]:
+    """The project's researchers, and anyone else who captured in it (a coordinator may)."""
+    captured = {rid: (n, last) for rid, n, last in session.exec(
+        select(Fragment.researcher_id,
+               sa.func.sum(sa.case((Fragment.status == FragmentStatus.active, 1), else_=0)),
+               # Erased fragments keep their capture time (not content): a withdrawal does not make
+               # the researcher look idle.
+               sa.func.max(Fragment.captured_at))
+        .where(Fragment.project_id == project.id).group_by(Fragment.researcher_id))}
+    synced = dict(session.exec(
+        select(AuthToken.user_id, sa.func.max(AuthToken.last_sync_at))
+        .where(AuthToken.project_id == project.id, AuthToken.kind == TokenKind.device)
+        .group_by(AuthToken.user_id)).all())
+    members = select(Membership.user_id).where(Membership.project_id == project.id,
+                                               Membership.role == Role.researcher)
+    users = session.exec(select(User).where(
+        sa.or_(col(User.id).in_(members), col(User.id).in_(list(captured))))
+        .order_by(User.display_name, User.email)).all()
+    return [ResearcherActivity(user_id=u.id, display_name=u.display_name, email=u.email,
+                               fragments=int(captured.get(u.id, (0, None))[0] or 0),
+                               last_captured_at=_utc(captured.get(u.id, (0, None))[1]),
+                               last_sync_at=_utc(synced.get(u.id)))
+            for u in users]
+
+
+def _stale_devices(session: Session, project: Project, now: datetime) -> list[StaleDevice]:
+    """Enrolled phones still allowed to sync that have not for a week, or never: a researcher may hold
+    captures that exist nowhere else."""
+    rows = session.exec(
+        select(AuthToken, User.display_name).join(User, col(User.id) == AuthToken.user_id)
+        .where(AuthToken.project_id == project.id, AuthToken.kind == TokenKind.device,
+               col(AuthToken.revoked_at).is_(None), AuthToken.expires_at > now,
+               sa.or_(col(AuthToken.last_sync_at).is_(None), col(AuthToken.last_sync_at) <= now - STALE_AFTER))
+        # Never synced first, then the longest silent.
+        .order_by(col(AuthToken.last_sync_at).is_not(None), col(AuthToken.last_sync_at), col(AuthToken.created_at))
+    ).all()
+    return [StaleDevice(id=t.id, user_id=t.user_id, display_name=name, device_label=t.device_label,
+                        last_sync_at=t.last_sync_at) for t, name in rows]
+
+
+def _expiring(session: Session, project: Project, now: datetime) -> Expiring:
+    """What `hearken purge` will erase within the next 30 days: the same cut-off as retention's own count."""
+    fragments = retention.expiring(session, project, EXPIRING_DAYS, now=now)
+    if not project.retention_days:
+        return Expiring(days=EXPIRING_DAYS, fragments=fragments, signatures=0, first_at=None)
+    keep = timedelta(days=project.retention_days)
+    cutoff = now + timedelta(days=EXPIRING_DAYS) - keep
+    signatures, first_signed = session.exec(select(sa.func.count(), sa.func.min(Consent.given_at)).where(
+        Consent.project_id == project.id, col(Consent.signature).is_not(None), Consent.given_at < cutoff)).one()
+    first_captured = session.exec(select(sa.func.min(Fragment.captured_at)).where(
+        Fragment.project_id == project.id, Fragment.status == FragmentStatus.active,
+        Fragment.captured_at < cutoff)).one()
+    firsts = [_utc(t) for t in (first_captured, first_signed) if t is not None]
+    return Expiring(days=EXPIRING_DAYS, fragments=fragments, signatures=signatures,
+                    first_at=min(firsts) + keep if firsts else None)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """Aggregates (max, min) come back without the column's type on SQLite: naive UTC text made a datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
