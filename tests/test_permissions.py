@@ -64,6 +64,11 @@ CALLS = [
     Call("GET", "/consents/{consent}"),
     Call("PATCH", "/consents/{consent}", {"scopes": ["quote"]}, V1, expect=(200, 200, 403, 404)),
     Call("POST", "/consents/{consent}/withdraw", {}, expect=(200, 200, 403, 404)),
+    # register: the consent register's filters, withdrawal preview, subject access, the project's audit log
+    Call("GET", "/consents?project_id={project}&participant_label=p-4k&scope=quote&state=active&place={place0}"),
+    Call("GET", "/consents/{consent}/withdrawal-preview", expect=(200, 200, 403, 404)),
+    Call("GET", "/projects/{project}/subject-access?label=P-4KQ7", expect=(200, 200, 403, 404)),
+    Call("GET", "/projects/{project}/audit?action=consent.*&limit=5", expect=(200, 200, 403, 404)),
     Call("GET", "/fragments?project_id={project}"),
     Call("GET", "/fragments", expect=(200, 200, 200, 200)),
     Call("GET", "/fragments/{fragment}"),
@@ -95,6 +100,10 @@ CALLS = [
     Call("POST", "/projects/{project}/saved-searches", {"name": "buses", "query": {"q": "bus"}},
          expect=(201, 201, 403, 404)),
     Call("DELETE", "/saved-searches/{saved_search}", expect=(204, 204, 403, 404)),
+    # overview: prompt and place edits, the coordinator's overview
+    Call("PATCH", "/prompts/{prompt}", {"text": "What helps now?", "position": 2}, expect=(200, 200, 403, 404)),
+    Call("PATCH", "/places/{place}", {"name": "Keyham North", "active": False}, expect=(200, 200, 403, 404)),
+    Call("GET", "/projects/{project}/overview?weeks=4", expect=(200, 200, 403, 404)),
     Call("POST", "/auth/logout", expect=(204, 204, 204, 204)),
 ]
 ROLES = ("admin", "coordinator", "researcher", "other")
@@ -130,9 +139,11 @@ def _setup(session: Session, client: Any) -> tuple[dict[str, str], dict[str, str
            "fragment": items[2]["id"], "tag": world.tag.id, "tagged": tagged.id,
            "upload": uploaded.url.path.rsplit("/", 1)[1], "clip_length": len(clip),
            "clip_metadata": metadata(items[2]["id"], clip)}
+    ids["place0"] = world.places[0].id  # register: the place the setup's conversation was held in
     ids["saved_search"] = client.post(f"/api/v1/projects/{world.project.id}/saved-searches",  # review
                                       json={"name": "saved", "query": {"kind": "quote"}},
                                       headers=world.headers("coordinator")).json()["id"]
+    ids.update(prompt=world.prompts[0].id, place=world.places[0].id)  # overview
     session.rollback()  # end the test's read, so its next write starts from what the app committed
     tokens = {"admin": world.tokens["admin"], "coordinator": world.tokens["coordinator"],
               "researcher": world.tokens["researcher"], "other": other.tokens["coordinator"]}
