@@ -6,11 +6,14 @@ from sqlmodel import Field, SQLModel
 
 from api.db import new_id, ts_column, utcnow
 
+# Given as schema_extra: SQLModel's own `regex=` is silently ignored under Pydantic 2.
+COLOUR = r"^#[0-9a-fA-F]{6}$"
+
 
 class TagBase(SQLModel):
     name: str = Field(min_length=1, max_length=120)
     description: str = Field(default="", max_length=2000)
-    colour: str | None = Field(default=None, regex=r"^#[0-9a-fA-F]{6}$", max_length=7)
+    colour: str | None = Field(default=None, max_length=7, schema_extra={"pattern": COLOUR})
     parent_id: uuid.UUID | None = None
 
 
@@ -35,11 +38,13 @@ class TagUpdate(SQLModel):
     model_config = {"extra": "forbid"}
     name: str | None = Field(default=None, min_length=1, max_length=120)
     description: str | None = Field(default=None, max_length=2000)
-    colour: str | None = Field(default=None, regex=r"^#[0-9a-fA-F]{6}$", max_length=7)
+    colour: str | None = Field(default=None, max_length=7, schema_extra={"pattern": COLOUR})
     parent_id: uuid.UUID | None = None
 
 
 class TagPublic(TagBase):
+    # Not checked on the way out: colours stored before the pattern was enforced must still be shown.
+    colour: str | None = None
     id: uuid.UUID
     project_id: uuid.UUID
     created_at: datetime
