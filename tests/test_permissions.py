@@ -78,6 +78,12 @@ CALLS = [
     Call("PATCH", "/tags/{tag}", {"description": "d"}, expect=(200, 200, 403, 404)),
     Call("PUT", "/fragments/{fragment}/tags/{tag}", expect=(204, 204, 403, 404)),
     Call("DELETE", "/fragments/{fragment}/tags/{tagged}", expect=(204, 204, 403, 404)),
+    # tags: merge, bulk tagging, REFI-QDA codebook (an empty body is refused as a codebook once permission passed)
+    Call("POST", "/tags/{tag}/merge", {"into": "{tagged}"}, expect=(200, 200, 403, 404)),
+    Call("POST", "/tags/{tag}/fragments", {"add": ["{fragment}"], "remove": []}, expect=(200, 200, 403, 404)),
+    Call("GET", "/projects/{project}/codebook.qdc"),
+    Call("POST", "/projects/{project}/codebook.qdc?dry_run=true", headers={"Content-Type": "application/xml"},
+         expect=(400, 400, 403, 404)),
     Call("POST", "/projects/{project}/clients", {"name": "tool", "scopes": ["fragments:read"]},
          expect=(201, 201, 403, 404)),
     Call("GET", "/projects/{project}/clients", expect=(200, 200, 403, 404)),
@@ -155,6 +161,8 @@ def _fill(value: Any, ids: dict[str, str]) -> Any:
         return value.format(**ids)
     if isinstance(value, dict):
         return {k: _fill(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, ids) for v in value]
     return value
 
 
