@@ -12,6 +12,8 @@ from api.people.deps import CurrentActor
 from api.projects import service as projects
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
+# PostgreSQL refuses NUL in any string, and no action, entity or id holds a control character.
+PRINTABLE = r"^[^\x00-\x1f]*$"
 
 
 @router.get("/projects/{project_id}/audit", response_model=AuditPage,
@@ -19,10 +21,10 @@ router = APIRouter(prefix="/api/v1", tags=["audit"])
 def list_audit(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID,
                actor_id: uuid.UUID | None = None,
                action: Annotated[str | None, Query(
-                   min_length=1, max_length=65,
+                   min_length=1, max_length=65, pattern=PRINTABLE,
                    description="An action (`consent.withdraw`), or a prefix ending in `*` (`consent.*`).")] = None,
-               entity: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
-               entity_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+               entity: Annotated[str | None, Query(min_length=1, max_length=32, pattern=PRINTABLE)] = None,
+               entity_id: Annotated[str | None, Query(min_length=1, max_length=64, pattern=PRINTABLE)] = None,
                since: Annotated[AwareDatetime | None, Query(description="At or after this.")] = None,
                until: Annotated[AwareDatetime | None, Query(description="Before this.")] = None,
                cursor: Annotated[str | None, Query(max_length=20)] = None,

@@ -59,6 +59,9 @@ def update_consent_form(session: SessionDep, actor: CurrentActor, form_id: uuid.
     return service.form_public(session, service.update_form(session, actor, form, body))
 
 
+# Control characters never occur in a label, and PostgreSQL refuses NUL in any string: refuse them up front.
+PRINTABLE = r"^[^\x00-\x1f]*$"
+LABEL = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"  # as a phone may send it (api/sync)
 TOTAL_COUNT = {200: {"headers": {"X-Total-Count": {"description": "How many consents match in all.",
                                                    "schema": {"type": "integer"}}}}}
 
@@ -68,7 +71,8 @@ TOTAL_COUNT = {200: {"headers": {"X-Total-Count": {"description": "How many cons
 def list_consents(session: SessionDep, actor: CurrentActor, response: Response, project_id: uuid.UUID,
                   conversation_id: uuid.UUID | None = None,
                   participant_label: Annotated[str | None, Query(
-                      max_length=40, description="Part of a label, any case (`p-4k` finds `P-4KQ7`).")] = None,
+                      max_length=40, pattern=PRINTABLE,
+                      description="Part of a label, any case (`p-4k` finds `P-4KQ7`).")] = None,
                   place: Annotated[uuid.UUID | None, Query(description="A place id (of the conversation).")] = None,
                   given_after: Annotated[AwareDatetime | None, Query(description="Given at or after this.")] = None,
                   given_before: Annotated[AwareDatetime | None, Query(description="Given before this.")] = None,
@@ -119,7 +123,7 @@ def withdrawal_preview(session: SessionDep, actor: CurrentActor, consent_id: uui
                            "description": 'attachment; filename="hearken-<label>-<date>.json"',
                            "schema": {"type": "string"}}}}})
 def subject_access(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID,
-                   label: Annotated[str, Query(min_length=1, max_length=40,
+                   label: Annotated[str, Query(min_length=1, max_length=40, pattern=LABEL,
                                                description="The participant's label, exactly.")]) -> JSONResponse:
     """Everything the project holds under a participant's label, as a JSON file to hand them: participants,
     consents (with the form they agreed to), fragments (erased ones as erased, without content). Audited.
@@ -130,7 +134,8 @@ def subject_access(session: SessionDep, actor: CurrentActor, project_id: uuid.UU
     safe = re.sub(r"[^A-Za-z0-9_-]", "_", label)
     name = f"hearken-{safe}-{answer.generated_at.date().isoformat()}.json"
     return JSONResponse(answer.model_dump(mode="json"),
-                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+                        # A person's data: no shared cache or browser cache keeps a copy.
+                        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
 
 
 @router.post("/consents/{consent_id}/withdraw", response_model=WithdrawResult,

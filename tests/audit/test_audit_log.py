@@ -120,7 +120,8 @@ def test_researchers_get_403_other_projects_404_bad_cursors_422(client, world, s
     for cursor in ("abc", "-1", "9" * 19):
         r = audit(client, world, cursor=cursor)
         assert r.status_code == 422 and r.json()["code"] == "invalid_cursor", r.text
-    for params in ({"since": "2026-01-01T00:00:00"}, {"actor_id": "me"}, {"limit": 0}, {"action": "x" * 66}):
+    for params in ({"since": "2026-01-01T00:00:00"}, {"actor_id": "me"}, {"limit": 0}, {"action": "x" * 66},
+                   {"action": "a\x00*"}, {"entity": "\x00"}, {"entity_id": "x\x00"}):
         assert audit(client, world, **params).status_code == 422, params
 
 

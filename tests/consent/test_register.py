@@ -133,7 +133,8 @@ def test_the_register_costs_the_same_few_queries_for_any_page_size(client, world
 
 
 @pytest.mark.parametrize("params", [{"scope": "overlord"}, {"state": "gone"}, {"given_after": "2026-01-01T00:00:00"},
-                                    {"place": "nowhere"}, {"participant_label": "x" * 41}])
+                                    {"place": "nowhere"}, {"participant_label": "x" * 41},
+                                    {"participant_label": "P\x00"}])
 def test_bad_filters_are_422_not_500(client, world, params) -> None:
     r = client.get("/api/v1/consents", params={"project_id": str(world.project.id), **params},
                    headers=world.headers("coordinator"))

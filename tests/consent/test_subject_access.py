@@ -49,6 +49,7 @@ def test_the_file_holds_the_participants_data_from_every_conversation(client, wo
     r = subject_access(client, world, "P3")
     assert r.status_code == 200, r.text
     assert r.headers["Content-Disposition"] == f'attachment; filename="hearken-P3-{date.today().isoformat()}.json"'
+    assert r.headers["Cache-Control"] == "no-store"
     body = r.json()
     assert body["label"] == "P3" and body["project"]["name"] == world.project.name
     assert {p["conversation_id"] for p in body["participants"]} == {made["first"]["id"], made["second"]["id"]}
@@ -108,6 +109,12 @@ def test_an_unknown_label_is_404_and_not_audited(client, world, session) -> None
     assert r.status_code == 404 and r.json()["code"] == "participant_not_found"
     session.rollback()
     assert session.exec(select(AuditEntry).where(AuditEntry.action == "subject_access.export")).first() is None
+
+
+@pytest.mark.parametrize("label", ["P\x00", "P 3", "", "x" * 41, '"; filename=evil'])
+def test_a_label_no_phone_could_send_is_422(client, world, label) -> None:
+    r = subject_access(client, world, label)
+    assert r.status_code == 422 and r.json()["code"] == "validation_error", r.text
 
 
 def test_researchers_get_403_and_another_projects_coordinator_404(client, world, session) -> None:
