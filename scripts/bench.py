@@ -6,6 +6,7 @@ under bench-results/. Targets are printed beside the figures; nothing here fails
       the real HTTP stack (uvicorn + httpx) into SQLite; fragments/s and the server's peak RSS;
   (b) the raw limit: the same rows inserted straight with sqlite3 executemany, one transaction per batch,
       into the same migrated schema; the ratio (a)/(b) (target >= 0.35);
+  the review queue and two-filter searches at 100,000 fragments (scripts/bench_review.py, p95 target < 150 ms);
   the audio upload figures of scripts/bench_audio.py (tus throughput against raw write+fsync, the server's
   RSS growth during a 200 MB upload);
   and the browser figures of scripts/bench_browser.py when Chromium is here.
@@ -182,6 +183,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-browser", action="store_true")
     parser.add_argument("--skip-feed", action="store_true")
+    parser.add_argument("--skip-review", action="store_true")
     parser.add_argument("--skip-audio", action="store_true")
     args = parser.parse_args()
     results: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds")}
@@ -190,6 +192,10 @@ def main() -> int:
         import bench_feed  # scripts/bench_feed.py, beside this file
 
         bench_feed.run(results)
+    if not args.skip_review:
+        import bench_review  # scripts/bench_review.py: the review queue and searches at 100,000 fragments
+
+        bench_review.run(results)
     if not args.skip_audio:
         import bench_audio  # scripts/bench_audio.py, beside this file
 

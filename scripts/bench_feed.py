@@ -26,16 +26,22 @@ from bench import make_batches, peak_rss_mb, set_up_capture  # noqa: E402
 from tests.support.live_server import LiveServer  # noqa: E402
 
 
-def run(results: dict[str, Any], fragments: int = 100_000) -> None:
+def seed(server: LiveServer, fragments: int) -> tuple[httpx.Client, dict[str, str], int]:
+    """A project holding `fragments` text fragments (whole sync batches of 490), sent by a phone through POST
+    /sync; answers the admin's client, the project's ids (project, form, place) and how many fragments."""
     n_batches = -(-fragments // 490)
+    admin, phone, ids = set_up_capture(server)
+    for items in make_batches({"id": ids["project"]}, ids["form"], ids["place"], n_batches, seed=7):
+        phone.post("/sync", json={"device_id": "bench", "items": items}).raise_for_status()
+    return admin, ids, n_batches * 490
+
+
+def run(results: dict[str, Any], fragments: int = 100_000) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         with LiveServer(Path(tmp) / "feed") as server:
-            admin, phone, ids = set_up_capture(server)
-            for items in make_batches({"id": ids["project"]}, ids["form"], ids["place"], n_batches, seed=7):
-                phone.post("/sync", json={"device_id": "bench", "items": items}).raise_for_status()
+            admin, ids, total = seed(server, fragments)
             token = admin.post(f"/projects/{ids['project']}/clients", json={
                 "name": "bench", "scopes": ["changes:read", "export"], "rate_limit_per_minute": 100_000}).json()["token"]
-        total = n_batches * 490
         db = Path(tmp) / "feed" / "hearken.db"
 
         # A fresh process, so its peak memory is the feed's and the export's, not the ingest's.

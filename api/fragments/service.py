@@ -189,16 +189,35 @@ def search_words(q: str) -> list[str]:
     return words
 
 
-def _text_match(session: Session, q: str) -> Any:
+# SQLite keeps no statistics here, so its planner takes `project_id = ?` for a rare value and walks the project
+# in capture order checking every row against a search. That is right when many fragments match (the page fills
+# at once) and ruinous when few do (the whole project is read). With at most this many candidates the query is
+# driven from them instead (looked up by id, then sorted).
+FEW_CANDIDATES = 2000
+_FTS_IDS = sa.table("fragments_fts_ids", sa.column("rowid"), sa.column("fragment_id"))
+
+
+def _text_match(session: Session, q: str) -> tuple[Any, bool]:
+    """SQL for "the text has these words (as prefixes)", and whether few fragments match (SQLite only)."""
     words = search_words(q)
     if session.get_bind().dialect.name == "sqlite":
         # Each word quoted: user input never reaches FTS5's query syntax.
         match = " ".join('"' + w.replace('"', "") + '"*' for w in words)
-        ids = sa.text("SELECT i.fragment_id FROM fragments_fts_ids i WHERE i.rowid IN "
-                      "(SELECT rowid FROM fragments_fts WHERE fragments_fts MATCH :match)")
-        return col(Fragment.id).in_(ids.bindparams(match=match).columns(sa.column("fragment_id")))
+        found = sa.text("SELECT rowid FROM fragments_fts WHERE fragments_fts MATCH :match").bindparams(match=match)
+        few = list(session.execute(sa.text(f"{found.text} LIMIT {FEW_CANDIDATES + 1}"), {"match": match}).scalars())
+        if len(few) <= FEW_CANDIDATES:
+            return col(Fragment.id).in_(select(_FTS_IDS.c.fragment_id).where(_FTS_IDS.c.rowid.in_(few))), True
+        # Many: each row the walk meets is looked up in the set of matches, never the other way round.
+        return sa.exists().where(_FTS_IDS.c.fragment_id == Fragment.id,
+                                 _FTS_IDS.c.rowid.in_(found.columns(sa.column("rowid")))), False
     tsquery = sa.func.to_tsquery("simple", " & ".join(w + ":*" for w in words))
-    return sa.func.to_tsvector("simple", sa.func.coalesce(Fragment.text, "")).op("@@")(tsquery)
+    return sa.func.to_tsvector("simple", sa.func.coalesce(Fragment.text, "")).op("@@")(tsquery), False
+
+
+def _few_tagged(session: Session, tag_id: uuid.UUID) -> bool:
+    return session.get_bind().dialect.name == "sqlite" and session.exec(
+        select(sa.func.count()).select_from(select(FragmentTag.tag_id).where(FragmentTag.tag_id == tag_id)
+                                            .limit(FEW_CANDIDATES + 1).subquery())).one() <= FEW_CANDIDATES
 
 
 def encode_cursor(f: Fragment) -> str:
@@ -220,15 +239,22 @@ def list_fragments(session: Session, actor: Reader, *, project_id: uuid.UUID | N
                    client_scope: ClientScope = ClientScope.fragments_read) -> tuple[list[Fragment], str | None]:
     """Fragments the caller may read, in capture order, a stable keyset page at a time."""
     stmt = select(Fragment)
+    text_match, few = _text_match(session, q) if q else (None, False)
+    few = few or bool(filters.get("tag_id") and _few_tagged(session, filters["tag_id"]))
+
+    def in_project(pid: uuid.UUID) -> Any:
+        # With few candidates, tell SQLite the project is no filter worth an index (see FEW_CANDIDATES).
+        return sa.func.likelihood(Fragment.project_id == pid, sa.literal_column("0.99")) if few \
+            else Fragment.project_id == pid
+
     if isinstance(actor, ClientActor):
         actor.require(client_scope)
         if project_id not in (None, actor.client.project_id):
             raise NotFound("No such project.")
-        stmt = stmt.where(Fragment.project_id == actor.client.project_id,
-                          audience_condition(actor, col(Fragment.id)))
+        stmt = stmt.where(in_project(actor.client.project_id), audience_condition(actor, col(Fragment.id)))
     elif project_id is not None:
         _, role = projects.get_project(session, actor, project_id)
-        stmt = stmt.where(Fragment.project_id == project_id)
+        stmt = stmt.where(in_project(project_id))
         if not projects.is_manager(role):
             stmt = stmt.where(Fragment.researcher_id == actor.id)
     elif not actor.is_admin:
@@ -251,8 +277,8 @@ def list_fragments(session: Session, actor: Reader, *, project_id: uuid.UUID | N
     if filters.get("tag_id"):
         stmt = stmt.where(col(Fragment.id).in_(select(FragmentTag.fragment_id)
                                                 .where(FragmentTag.tag_id == filters["tag_id"])))
-    if q:
-        stmt = stmt.where(_text_match(session, q))
+    if text_match is not None:
+        stmt = stmt.where(text_match)
     if cursor:
         at, fid = decode_cursor(cursor)
         stmt = stmt.where(sa.or_(Fragment.captured_at > at, sa.and_(Fragment.captured_at == at, Fragment.id > fid)))
