@@ -32,6 +32,12 @@ const SHELL = [
   'src/coord/shell.js',
   'src/coord/ui.js',
   'src/coord/strings.js',
+  'src/coord/fragments.js',
+  'src/coord/overview.js',
+  'src/coord/review.js',
+  'src/coord/tagging.js',
+  'src/coord/search.js',
+  'src/coord/codebook.js',
 ];
 
 self.addEventListener('install', (event) => {

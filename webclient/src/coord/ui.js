@@ -79,7 +79,8 @@ export function draft(key) {
   };
 }
 
-async function authFetch(path, init = {}) {
+// fetch with the session's token; a failed answer throws with its status, code, detail and whole body.
+export async function authFetch(path, init = {}) {
   const headers = { ...(init.headers || {}), Authorization: `Bearer ${A.session.token}` };
   let res;
   try {
@@ -89,7 +90,7 @@ async function authFetch(path, init = {}) {
   }
   if (!res.ok) {
     const body = await res.json().catch(() => ({}));
-    throw Object.assign(new Error(body.detail || res.statusText), { status: res.status, code: body.code, detail: body.detail });
+    throw Object.assign(new Error(body.detail || res.statusText), { status: res.status, code: body.code, detail: body.detail, body });
   }
   return res;
 }

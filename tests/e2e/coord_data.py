@@ -1,0 +1,89 @@
+"""Set-up for the coordinator pages' browser tests: a coordinator, fragments synced by a researcher, tags."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from tests.e2e.helpers import RESEARCHER_PASSWORD, World, open_app
+from tests.support.live_server import ok
+
+LAPTOP = {"width": 1280, "height": 800}
+
+
+def add_coordinator(world: World) -> str:
+    email = f"coordinator-{uuid.uuid4().hex[:6]}@example.org"
+    user = ok(world.admin.post("/users", json={"email": email, "password": RESEARCHER_PASSWORD,
+                                               "display_name": "Aisha Coordinator"}))
+    ok(world.admin.put(f"/projects/{world.project_id}/members/{user['id']}", json={"role": "coordinator"}))
+    return email
+
+
+def seed(world: World, texts: list[str], *, sensitive: frozenset[int] = frozenset(), place: int = 0,
+         prompt: int = 0, kind: str = "paraphrase", start: dt.datetime | None = None,
+         step: dt.timedelta = dt.timedelta(minutes=1)) -> list[str]:
+    """One conversation whose fragments (texts, in order) a researcher syncs; returns their ids."""
+    start = start or dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    conv, consent = str(uuid.uuid4()), str(uuid.uuid4())
+    ids = [str(uuid.uuid4()) for _ in texts]
+    items = [
+        {"type": "conversation", "id": conv, "data": {
+            "project_id": world.project_id, "place_id": world.place_ids[place],
+            "prompt_ids": world.prompt_ids, "started_at": start.isoformat()}},
+        {"type": "consent", "id": consent, "data": {
+            "conversation_id": conv, "participant_label": f"P-{uuid.uuid4().hex[:4].upper()}",
+            "consent_form_id": world.consent_form_id, "scopes": ["quote", "share", "publish"], "method": "verbal",
+            "given_at": start.isoformat()}},
+    ]
+    items += [{"type": "fragment", "id": fid, "data": {
+        "conversation_id": conv, "consent_id": consent, "kind": kind, "text": text, "language": "en",
+        "prompt_id": world.prompt_ids[prompt], "captured_at": (start + step * (n + 1)).isoformat(),
+        "sensitive": n in sensitive}} for n, (fid, text) in enumerate(zip(ids, texts, strict=True))]
+    with world.researcher() as client:
+        answer = ok(client.post("/sync", json={"device_id": f"seed-{uuid.uuid4().hex[:6]}", "items": items}))
+    results = answer["results"]
+    assert all(r["status"] == "created" for r in results), results
+    return ids
+
+
+def make_tags(world: World, names: dict[str, str]) -> dict[str, str]:
+    """Tags by name -> id (colour given per name)."""
+    path = f"/projects/{world.project_id}/tags"
+    return {name: ok(world.admin.post(path, json={"name": name, "colour": colour}))["id"]
+            for name, colour in names.items()}
+
+
+def open_workspace(browser, server, email: str, project_id: str, page_name: str):
+    """A laptop-sized browser logged in as `email`, on one coordinator page; returns (context, page)."""
+    context = browser.new_context(viewport=LAPTOP, device_scale_factor=1, accept_downloads=True)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    open_app(page, server)
+    page.fill("#login input[name=email]", email)
+    page.fill("#login input[name=password]", RESEARCHER_PASSWORD)
+    page.click("#login button[type=submit]")
+    page.wait_for_selector("body[data-screen=coordinator] .co[data-page] h1")  # a coordinator lands here
+    goto(page, project_id, page_name)
+    return context, page
+
+
+def goto(page, project_id: str, page_name: str, more: str = "") -> None:
+    # The page on screen is marked, so the wait is for the new one even when it is the same kind of page.
+    page.evaluate("h => { const co = document.querySelector('.co'); if (co) co.dataset.old = '1'; location.hash = h; }",
+                  f"#/co/{project_id}/{page_name}{more}")
+    page.wait_for_selector(f".co[data-page={page_name}]:not([data-old]) h1")
+
+
+def laptop_workspace(browser, server):
+    """For a fixture: open(email, project_id, page_name) -> page; the browser closes after the test (so a
+    failure's picture is taken first)."""
+    contexts = []
+
+    def open_(email: str, project_id: str, page_name: str):
+        context, page = open_workspace(browser, server, email, project_id, page_name)
+        contexts.append(context)
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
