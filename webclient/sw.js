@@ -38,6 +38,10 @@ const SHELL = [
   'src/coord/tagging.js',
   'src/coord/search.js',
   'src/coord/codebook.js',
+  'src/coord/project.js',
+  'src/coord/people.js',
+  'src/coord/consents.js',
+  'src/coord/audit.js',
 ];
 
 self.addEventListener('install', (event) => {

@@ -28,6 +28,15 @@ export async function coordView(projectId = '', pageName = '', rest = '') {
   } catch (err) {
     return frame(null, [], problem(err));
   }
+  // Admins, and coordinators, may start a project; an admin with none yet starts there.
+  const mayCreate = A.me.user.is_admin || projects.length > 0;
+  if (projectId === 'new' && mayCreate) {
+    return frame(null, projects, (await import('./project.js')).newProject());
+  }
+  if (!projects.length && mayCreate) {
+    setTimeout(() => go('#/co/new'), 0);
+    return h('section', { class: 'screen' }, h('h1', {}, C.opening));
+  }
   if (!projects.length) {
     return h('section', { class: 'screen', id: 'coord-refused' },
       h('h1', {}, C.refusedTitle), h('p', { class: 'notice warn', role: 'alert' }, C.refused),
@@ -68,6 +77,8 @@ function frame(ctx, projects, content) {
         href: href(ctx.project.id, name), 'aria-current': name === ctx.page ? 'page' : null,
       }, C.nav[name])))));
   }
+  if (!ctx && projects.length) nav.push(h('p', {}, h('a', { href: href(projects[0].id, 'overview') }, C.toWorkspace)));
+  if (projects.length || (A.me && A.me.user.is_admin)) nav.push(h('p', {}, h('a', { href: '#/co/new', id: 'to-new-project' }, C.newProject)));
   nav.push(h('p', {}, h('a', { href: '#/' }, C.backToCapture)));
   return h('div', { class: 'co', 'data-page': ctx ? ctx.page : '' },
     h('nav', { class: 'co-nav', 'aria-label': C.workspace }, nav),

@@ -95,6 +95,27 @@ export async function authFetch(path, init = {}) {
   return res;
 }
 
+// A GET of a list that says its full size in X-Total-Count (the consent register): { items, total }.
+export async function apiPage(path) {
+  const res = await authFetch(path);
+  return { items: await res.json(), total: Number(res.headers.get('X-Total-Count')) || 0 };
+}
+
+// A form whose submit runs `save` through saving() (its own button and status line); `done(result)` after.
+export function saveForm(props, kids, save, { label = C.save, cls = 'primary', done } = {}) {
+  const button = h('button', { type: 'submit', class: cls }, label);
+  const status = h('p', { class: 'status', 'aria-live': 'polite' });
+  return h('form', {
+    ...props,
+    onsubmit: async (e) => {
+      e.preventDefault();
+      let result;
+      try { result = await saving(button, status, save); } catch { return; }
+      if (done) done(result);
+    },
+  }, kids, h('div', { class: 'co-save' }, button, status));
+}
+
 // Downloads a file the server builds (exports, codebooks, a participant's data) under the server's name.
 export async function download(path, fallbackName) {
   const res = await authFetch(path);
