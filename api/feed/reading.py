@@ -1,5 +1,6 @@
 """What each caller may read of the change feed, and the records its upserts carry."""
 
+import functools
 import time
 import uuid
 from typing import Any
@@ -17,18 +18,17 @@ from api.feed.models import Change, ChangeOp
 from api.fragments import render
 from api.fragments import service as fragments
 from api.fragments.models import Fragment
-from api.media.models import AudioClip
 from api.projects import service as projects
-from api.tags.models import FragmentTag, Tag, TagPublic
+from api.tags.models import Tag, TagPublic
 
 POLL_SECONDS = 0.5
 
 
 def page(session: Session, reader: Reader, project_id: uuid.UUID | None, after: int, limit: int,
          wait: float = 0) -> dict[str, Any]:
-    """The next page after `after`, shaped as ChangePage and ready for JSON (this is the hot path of every
-    consumer, so rows are not turned into objects and back); with `wait`, hold the request until a change
-    comes or the time is up."""
+    """The next page after `after`, shaped as ChangePage; with `wait`, hold the request until a change comes or
+    the time is up. Fragment records are JSON text made by the database (this is the hot path of every
+    consumer); `encode` writes the page."""
     deadline = time.monotonic() + wait
     while True:
         rows = _visible(session, reader, project_id, after, limit + 1)
@@ -37,41 +37,35 @@ def page(session: Session, reader: Reader, project_id: uuid.UUID | None, after: 
         session.rollback()  # end the read, so the next look sees what has committed since
         time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
     shown = rows[:limit]
+    fragments_json: dict[str, str] = {}
     if shown:
-        _complete_fragments(session, shown, after)
-        others = _records(session, [(c["entity"], uuid.UUID(c["id"])) for c in shown
-                                    if c["op"] == ChangeOp.upsert and c["entity"] != "fragment"])
-        for c in shown:
-            if c["entity"] != "fragment":
-                c["record"] = others.get((c["entity"], c["id"]))
+        # Tags and audio found by the page's seq range on the changes' primary key, not by a list of ids: a join
+        # the other way round lets SQLite walk every fragment change ever made. (No test on the entity: it would
+        # tempt SQLite onto the entity index; ids never collide.)
+        in_page = select(Change.entity_id).where(Change.seq > after, Change.seq <= shown[-1]["seq"])
+        fragments_json = render.complete(session, {c["id"]: c["record"] for c in shown
+                                                   if c["entity"] == "fragment" and c["record"] is not None}, in_page)
+    others = _records(session, [(c["entity"], uuid.UUID(c["id"])) for c in shown
+                                if c["op"] == ChangeOp.upsert and c["entity"] != "fragment"])
+    for c in shown:
+        if c["entity"] == "fragment":
+            c["record"] = fragments_json.get(c["id"])
+        else:
+            record = others.get((c["entity"], c["id"]))
+            c["record"] = render.dumps(record) if record is not None else None
     return {"items": shown, "last_seq": shown[-1]["seq"] if shown else after, "has_more": len(rows) > limit}
 
 
-def _complete_fragments(session: Session, shown: list[dict[str, Any]], after: int) -> None:
-    """Tags and audio of the page's fragments, found by the page's seq range rather than a list of ids."""
-    records = {c["id"]: c["record"] for c in shown if c["entity"] == "fragment" and c["record"] is not None}
-    if not records:
-        return
-    dialect = session.get_bind().dialect.name
-    # By primary-key range on the changes, then by key on tags and clips: a join the other way round lets
-    # SQLite walk every fragment change ever made.
-    # (No test on the entity here: it would tempt SQLite onto the entity index. Ids never collide.)
-    in_page = select(Change.entity_id).where(Change.seq > after, Change.seq <= shown[-1]["seq"])
-    tags = session.execute(select(*render.tag_columns(dialect)).where(col(FragmentTag.fragment_id).in_(in_page)))
-    clips = session.exec(select(AudioClip).where(col(AudioClip.fragment_id).in_(in_page)))
-    render.complete(records, tags, clips)
+def encode(result: dict[str, Any]) -> str:
+    """A page from `page` as the JSON of ChangePage (records are already JSON text)."""
+    items = ",".join(c["head"][:-1] + ',"record":' + (c["record"] or "null") + "}" for c in result["items"])
+    more = "true" if result["has_more"] else "false"
+    return f'{{"items":[{items}],"last_seq":{int(result["last_seq"])},"has_more":{more}}}'
 
 
 def _visible(session: Session, reader: Reader, project_id: uuid.UUID | None, after: int,
              limit: int) -> list[dict[str, Any]]:
-    dialect = session.get_bind().dialect.name
-    # Fragment upserts come with their row in the same query: the feed's records are mostly fragments.
-    stmt = (select(Change.seq, Change.entity, render.uuid_text(Change.entity_id, dialect).label("id"), Change.op,
-                   render.time_text(Change.at, dialect).label("at"), *render.columns(dialect))
-            .select_from(Change)
-            .outerjoin(Fragment, sa.and_(Change.entity == "fragment", Change.op == ChangeOp.upsert,
-                                         Fragment.id == Change.entity_id))
-            .where(Change.seq > after))  # type: ignore[operator]
+    stmt = _select_changes(session.get_bind().dialect.name).where(Change.seq > after)  # type: ignore[operator]
     if isinstance(reader, ClientActor):
         stmt = stmt.where(_client_condition(reader, project_id))
     else:
@@ -88,9 +82,26 @@ def _visible(session: Session, reader: Reader, project_id: uuid.UUID | None, aft
             branches = ([_in(col(Change.project_id), managed)] if managed else []) + (
                 [sa.and_(_in(col(Change.project_id), researched), Change.owner_id == reader.id)] if researched else [])
             stmt = stmt.where(sa.or_(*branches) if branches else sa.false())
-    return [{"seq": row["seq"], "entity": row["entity"], "id": render.uuid_str(row["id"]), "op": row["op"],
-             "at": render.time_str(row["at"]), "record": render.from_row(row)}
-            for row in session.execute(stmt.order_by(col(Change.seq)).limit(limit)).mappings()]
+    rows = session.execute(stmt.order_by(col(Change.seq)).limit(limit))
+    # A tombstone's or another entity's row has no fragment: its record comes from elsewhere (or is null).
+    return [{"seq": seq, "entity": entity, "id": id_, "op": op, "head": head,
+             "record": record if entity == "fragment" and op == ChangeOp.upsert else None}
+            for seq, entity, id_, op, head, record in rows]
+
+
+@functools.cache  # built once per dialect: making the expression costs more than running it for a page
+def _select_changes(dialect: str) -> Any:
+    change_id = render.uuid_text(Change.entity_id, dialect)
+    build = sa.func.json_build_object if dialect == "postgresql" else sa.func.json_object
+    head = build(*[x for name, value in (("seq", Change.seq), ("entity", Change.entity), ("id", change_id),
+                                         ("op", Change.op), ("at", render.time_text(Change.at, dialect)))
+                   for x in (sa.literal(name, sa.String), value)])
+    # Fragment upserts come with their record in the same query: the feed's records are mostly fragments.
+    return (select(Change.seq, Change.entity, change_id.label("id"), Change.op,
+                   render.json_text(head, dialect).label("head"), render.record_json(dialect).label("record"))
+            .select_from(Change)
+            .outerjoin(Fragment, sa.and_(Change.entity == "fragment", Change.op == ChangeOp.upsert,
+                                         Fragment.id == Change.entity_id)))
 
 
 def _in(column: Any, ids: list[uuid.UUID]) -> Any:

@@ -1,4 +1,3 @@
-import json
 import uuid
 from typing import Annotated
 
@@ -30,4 +29,4 @@ def list_changes(session: SessionDep, reader: CurrentReader,
     clients.audit_read(reader, "changes.list", {"count": len(result["items"]), "after": after,
                                                 "last_seq": result["last_seq"],
                                                 "ids": [c["id"] for c in result["items"]]})
-    return Response(json.dumps(result, ensure_ascii=False, separators=(",", ":")), media_type="application/json")
+    return Response(reading.encode(result), media_type="application/json")

@@ -1,10 +1,14 @@
-"""Fragments as JSON-ready dicts straight from SQL, for the hot read paths (the change feed, big pages).
+"""Fragments as JSON text made by the database, for the hot read paths (the change feed, big pages).
 
-The same shape as FragmentPublic, without building ORM objects or validating models row by row: ids and
-times come out of the database as text and are only reshaped. On SQLite a UUID is stored as 32 hex digits
-and a time as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC; PostgreSQL is asked for the same text.
+The same shape as FragmentPublic, without building ORM objects, validating models or encoding JSON row by row
+in Python: SQLite's json_object / PostgreSQL's json_build_object write each record, and Python only joins
+texts, adding each record's tags and audio (one query each per page). On SQLite a UUID is
+stored as 32 hex digits and a time as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC; both are reshaped in SQL to what
+FragmentPublic's JSON shows ('xxxxxxxx-xxxx-…', 'YYYY-MM-DDTHH:MM:SS.ffffffZ', no fraction when it is zero).
 """
 
+import functools
+import json
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -13,93 +17,90 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from api.fragments.models import Fragment, FragmentPublic
-from api.media import service as media
-from api.media.models import AudioClip
+from api.media.models import AudioClip, AudioPublic
 from api.tags.models import FragmentTag
 
 UUID_COLUMNS = ("id", "project_id", "conversation_id", "consent_id", "researcher_id", "place_id", "prompt_id")
 TIME_COLUMNS = ("captured_at", "received_at", "updated_at", "erased_at", "reviewed_at")
-PLAIN_COLUMNS = ("kind", "text", "answers", "language", "sensitive", "status", "version")
-PREFIX = "fragment_"
+# In FragmentPublic's order, so a record reads the same whichever path made it.
+FIELDS = tuple(FragmentPublic.model_fields)
 
 
 def uuid_text(column: Any, dialect: str) -> Any:
-    return sa.cast(column, sa.Text) if dialect == "postgresql" else sa.type_coerce(column, sa.String)
+    """A UUID column as its usual text form (with dashes)."""
+    if dialect == "postgresql":
+        return sa.cast(column, sa.Text)
+    hex_ = sa.type_coerce(column, sa.String)
+    parts = [sa.func.substr(hex_, start, length) for start, length in ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))]
+    return sa.func.lower(parts[0] + "-" + parts[1] + "-" + parts[2] + "-" + parts[3] + "-" + parts[4])
 
 
 def time_text(column: Any, dialect: str) -> Any:
+    """A UTC time column as ISO 8601 text ending in Z, as pydantic writes it."""
     if dialect == "postgresql":
-        return sa.func.to_char(sa.func.timezone("UTC", column), 'YYYY-MM-DD HH24:MI:SS.US')
-    return sa.type_coerce(column, sa.String)
+        text = sa.func.to_char(sa.func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US')
+    else:
+        text = sa.func.replace(sa.type_coerce(column, sa.String), " ", "T")
+    return sa.func.replace(text + "Z", ".000000Z", "Z")
 
 
-def uuid_str(value: str | None) -> str | None:
-    if value is None or len(value) != 32:
-        return value
-    return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
+@functools.cache  # built once: making this expression costs more than running it for a page
+def record_json(dialect: str) -> Any:
+    """The fragment row as FragmentPublic's JSON text without `tag_ids` and `audio`; `complete` adds them."""
+    if dialect == "postgresql":
+        build, sensitive, answers = sa.func.json_build_object, Fragment.sensitive, Fragment.answers
+    else:
+        # json() makes SQLite nest the value as JSON rather than as a string.
+        build = sa.func.json_object
+        sensitive = sa.func.json(sa.case((col(Fragment.sensitive), "true"), else_="false"))
+        answers = sa.func.json(sa.type_coerce(Fragment.answers, sa.String))
+    values: dict[str, Any] = {"sensitive": sensitive, "answers": answers}
+    values.update({c: uuid_text(getattr(Fragment, c), dialect) for c in UUID_COLUMNS})
+    values.update({c: time_text(getattr(Fragment, c), dialect) for c in TIME_COLUMNS})
+    args: list[Any] = []
+    for name in FIELDS[:-2]:
+        args += [sa.literal(name, sa.String), values.get(name, getattr(Fragment, name, None))]
+    return json_text(build(*args), dialect)
 
 
-def time_str(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = value.replace(" ", "T", 1)
-    return (value[:-7] if value.endswith(".000000") else value) + "Z"
+def complete(session: Session, records: dict[str, str], fragment_ids: Any) -> dict[str, str]:
+    """The records (JSON text from `record_json`, by fragment id) with their tags and audio. `fragment_ids` is a
+    list of ids or a SELECT of them (it may hold more than the records: the rest are ignored)."""
+    if not records:
+        return records
+    dialect = session.get_bind().dialect.name
+    tags: dict[str, list[str]] = {}
+    rows = session.execute(select(uuid_text(FragmentTag.fragment_id, dialect), uuid_text(FragmentTag.tag_id, dialect))
+                           .where(col(FragmentTag.fragment_id).in_(fragment_ids))
+                           .order_by(FragmentTag.fragment_id, FragmentTag.tag_id))
+    for fragment_id, tag_id in rows:
+        tags.setdefault(fragment_id, []).append(tag_id)
+    audio = {str(c.fragment_id): dumps(AudioPublic.model_validate(c).model_dump(mode="json"))
+             for c in session.exec(select(AudioClip).where(col(AudioClip.fragment_id).in_(fragment_ids)))}
+    assert FIELDS[-2:] == ("tag_ids", "audio")
+    return {fid: f'{record[:-1]},"tag_ids":{dumps(tags[fid]) if fid in tags else "[]"},'
+                 f'"audio":{audio.get(fid, "null")}}}'
+            for fid, record in records.items()}
 
 
-def columns(dialect: str) -> list[Any]:
-    """The fragment's columns as text-shaped SQL, labelled `fragment_<field>` (to sit beside other tables')."""
-    return ([uuid_text(getattr(Fragment, c), dialect).label(PREFIX + c) for c in UUID_COLUMNS]
-            + [time_text(getattr(Fragment, c), dialect).label(PREFIX + c) for c in TIME_COLUMNS]
-            + [getattr(Fragment, c).label(PREFIX + c) for c in PLAIN_COLUMNS])
-
-
-def from_row(row: Any) -> dict[str, Any] | None:
-    """The record from a row selected with `columns()`, without tags and audio yet (see `complete`)."""
-    if row[PREFIX + "id"] is None:
-        return None
-    record = {c: uuid_str(row[PREFIX + c]) for c in UUID_COLUMNS}
-    record.update({c: time_str(row[PREFIX + c]) for c in TIME_COLUMNS})
-    record.update({c: row[PREFIX + c] for c in PLAIN_COLUMNS})
-    record["tag_ids"] = []
-    record["audio"] = None
-    return record
-
-
-def complete(records: dict[str, dict[str, Any]], tag_rows: Iterable[tuple[str, str]],
-             clips: Iterable[AudioClip]) -> None:
-    """Add tags and audio to records by id; the rows may hold more than the records (they are ignored)."""
-    for fid, tid in tag_rows:
-        record = records.get(uuid_str(fid) or "")
-        if record is not None:
-            record["tag_ids"].append(uuid_str(tid))
-    for record in records.values():
-        record["tag_ids"].sort()
-    for clip in clips:
-        record = records.get(str(clip.fragment_id))
-        if record is not None:
-            audio = media.public(clip)
-            record["audio"] = audio.model_dump(mode="json") if audio else None
-
-
-def tag_columns(dialect: str) -> tuple[Any, Any]:
-    return uuid_text(FragmentTag.fragment_id, dialect), uuid_text(FragmentTag.tag_id, dialect)
-
-
-def fragment_dicts(session: Session, ids: Iterable[uuid.UUID]) -> dict[str, dict[str, Any]]:
-    """FragmentPublic-shaped dicts by id (as text)."""
+def fragment_json(session: Session, ids: Iterable[uuid.UUID]) -> dict[str, str]:
+    """FragmentPublic-shaped JSON text by fragment id (as text)."""
     ids = list(ids)
     if not ids:
         return {}
     dialect = session.get_bind().dialect.name
-    out = {}
-    for row in session.execute(select(*columns(dialect)).where(col(Fragment.id).in_(ids))).mappings():
-        record = from_row(row)
-        if record is not None:
-            out[record["id"]] = record
-    tags = session.execute(select(*tag_columns(dialect)).where(col(FragmentTag.fragment_id).in_(ids)))
-    complete(out, tags, media.clips_for(session, ids).values())
-    return out
+    rows = session.execute(select(uuid_text(Fragment.id, dialect), record_json(dialect))
+                           .where(col(Fragment.id).in_(ids)))
+    return complete(session, {fid: record for fid, record in rows}, ids)
 
 
-assert set(UUID_COLUMNS + TIME_COLUMNS + PLAIN_COLUMNS + ("tag_ids", "audio")) == set(FragmentPublic.model_fields), \
-    "render.py must give every field of FragmentPublic"
+def json_text(expression: Any, dialect: str) -> Any:
+    """A JSON-valued expression as its text (psycopg would otherwise parse PostgreSQL's json into dicts)."""
+    return sa.cast(expression, sa.Text) if dialect == "postgresql" else sa.type_coerce(expression, sa.String)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+assert set(UUID_COLUMNS + TIME_COLUMNS) <= set(FIELDS), "render.py names a field FragmentPublic lacks"

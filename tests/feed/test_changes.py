@@ -129,11 +129,13 @@ def test_a_follower_misses_nothing_while_writers_commit_concurrently(client, wor
 def test_the_feed_shows_a_fragment_exactly_as_get_does(client, world) -> None:
     """The feed renders records straight from SQL for speed; it must agree with GET /fragments/{id} field by field."""
     items = capture_batch(world, 1)
-    items[2]["data"]["answers"] = {"belong": 40, "mood": "mixed"}
+    items[2]["data"].update(answers={"belong": 40, "mood": "mixed"}, sensitive=True, text="“Quoted” — naïve\nline")
     sync(client, world, items)
     h = world.headers("coordinator")
     fid = items[2]["id"]
-    client.put(f"/api/v1/fragments/{fid}/tags/{world.tag.id}", headers=h)
+    second = client.post(f"/api/v1/projects/{world.project.id}/tags", json={"name": "second"}, headers=h).json()
+    for tag_id in (world.tag.id, second["id"]):
+        assert client.put(f"/api/v1/fragments/{fid}/tags/{tag_id}", headers=h).status_code == 204
     client.patch(f"/api/v1/fragments/{fid}", json={"reviewed": True}, headers={**h, "If-Match": "1"})
     from_get = client.get(f"/api/v1/fragments/{fid}", headers=h).json()
     from_feed = {c["id"]: c for c in follow(client, world)}[fid]["record"]
