@@ -164,7 +164,6 @@ class EnrolmentCodePublic(SQLModel):
     qr_svg: str = Field(description="An SVG image (role img, with a title) of a QR code of enrol_link.")
 
 
-
 @router.post("/{project_id}/enrolment-codes", response_model=EnrolmentCodePublic, status_code=201,
              responses=responses(NotFound, Forbidden))
 def create_enrolment_code(session: SessionDep, actor: CurrentActor, request: Request, project_id: uuid.UUID,
