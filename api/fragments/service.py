@@ -5,7 +5,7 @@ import json
 import re
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -229,8 +229,11 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         at, fid = json.loads(raw)
-        return datetime.fromisoformat(at), uuid.UUID(fid)
-    except (ValueError, TypeError) as exc:
+        when = datetime.fromisoformat(at)
+        if when.tzinfo is None:  # every cursor given out has an offset; a naive time cannot be compared
+            raise ValueError("naive time")
+        return when.astimezone(UTC), uuid.UUID(fid)
+    except (ValueError, TypeError, OverflowError) as exc:
         raise Invalid("That cursor is not one this server gave out.", code="invalid_cursor") from exc
 
 

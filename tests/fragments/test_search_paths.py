@@ -1,6 +1,9 @@
 """GET /fragments finds the same fragments in the same order whether SQLite drives the query from a few
-candidates (a rare word or tag) or walks the project in capture order checking each row (a common one)."""
+candidates (a rare word or tag) or walks the project in capture order checking each row (a common one);
+and a cursor it did not give out is refused cleanly."""
 
+import base64
+import json
 from datetime import timedelta
 
 import pytest
@@ -50,3 +53,13 @@ def test_word_and_tag_searches_agree_whichever_side_drives_them(client, world, s
     assert pages(client, world, tag=str(world.tag.id)) == ids[1:4]
     assert pages(client, world, tag=str(world.tag.id), q="bus") == [ids[2], ids[3]]
     assert pages(client, world, q="zebra") == []
+
+
+@pytest.mark.parametrize("raw", [["2026-01-01T00:00:00", "6f1c0f3e-4b7e-4a51-9c5e-0d2d3f6b7a10"],  # no offset
+                                 ["9999-12-31T23:59:59-12:00", "6f1c0f3e-4b7e-4a51-9c5e-0d2d3f6b7a10"],  # past 9999
+                                 ["2026-01-01T00:00:00+00:00", "x"], [1, 2], {"a": 1}])
+def test_a_forged_fragments_cursor_is_a_422_not_a_500(client, world, raw) -> None:
+    cursor = base64.urlsafe_b64encode(json.dumps(raw).encode()).decode().rstrip("=")
+    r = client.get("/api/v1/fragments", params={"project_id": str(world.project.id), "cursor": cursor},
+                   headers=world.headers("coordinator"))
+    assert r.status_code == 422 and r.json()["code"] == "invalid_cursor", r.text
