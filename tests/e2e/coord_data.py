@@ -69,8 +69,8 @@ def open_workspace(browser, server, email: str, project_id: str, page_name: str)
 
 def goto(page, project_id: str, page_name: str, more: str = "") -> None:
     # The page on screen is marked, so the wait is for the new one even when it is the same kind of page.
-    page.evaluate("h => { const co = document.querySelector('.co'); if (co) co.dataset.old = '1'; location.hash = h; }",
-                  f"#/co/{project_id}/{page_name}{more}")
+    page.evaluate("async h => { const co = document.querySelector('.co'); if (co) co.dataset.old = '1';"
+                  " (await import('/app/src/app.js')).go(h); }", f"#/co/{project_id}/{page_name}{more}")
     page.wait_for_selector(f".co[data-page={page_name}]:not([data-old]) h1")
 
 
@@ -87,3 +87,12 @@ def laptop_workspace(browser, server):
     yield open_
     for context in contexts:
         context.close()
+
+
+def audit(page) -> None:
+    """The accessibility checks of the phone's screens, less touch-target sizes (these pages are laptop first)."""
+    from tests.e2e.test_accessibility import AUDIT
+
+    problems = [p for p in page.evaluate(AUDIT) if not p.startswith(("small target", "small choice"))]
+    assert problems == []
+    assert page.locator("h1").count() == 1

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from tests.e2e.coord_data import add_coordinator, goto, laptop_workspace, make_tags, seed
+from tests.e2e.coord_data import add_coordinator, audit, goto, laptop_workspace, make_tags, seed
 from tests.e2e.helpers import make_world, shot
 from tests.support.live_server import ok
 
@@ -41,6 +41,7 @@ def test_review_queue_sensitive_first_mark_reviewed_and_conflict(workspace, serv
     assert page.evaluate("getComputedStyle(document.querySelector('.safeguarding'), '::before').content") == '"⚑ "'
     assert "3 to review, 1 of them flagged sensitive" in page.inner_text("#review-counts")
     shot(page, "coord-review")
+    audit(page)
 
     first.locator("[data-action=review]").click()
     page.wait_for_selector(f".review-item[data-id='{ids[2]}']", state="detached")
@@ -63,6 +64,7 @@ def test_review_queue_sensitive_first_mark_reviewed_and_conflict(workspace, serv
     assert "two buses and a long walk uphill." in conflict.locator(".version.yours").inner_text()
     assert "Not saved" in item.locator(".status").inner_text()
     shot(page, "coord-review-conflict")
+    audit(page)
 
     conflict.locator("button:has-text('Apply mine on top')").click()
     page.wait_for_selector(f".review-item[data-id='{ids[0]}'] .frag-text:has-text('long walk uphill')")
@@ -109,6 +111,7 @@ def test_search_with_two_filters_saved_and_reopened(workspace, server):
     saved = ok(world.admin.get(f"/projects/{world.project_id}/saved-searches"))
     assert saved[0]["query"] == {"q": "bus", "place": world.place_ids[1], "kind": "quote"}
     shot(page, "coord-search")
+    audit(page)
 
     goto(page, world.project_id, "search")  # a fresh search page: everything again
     page.wait_for_selector("#search-summary:has-text('5 fragments found')")
@@ -127,6 +130,10 @@ def test_overview_draws_a_series_per_place_prompt_and_tag(workspace, server):
     world = make_world(server)
     email = add_coordinator(world)
     now = dt.datetime.now(dt.UTC)
+    today = now.date()  # trained long enough ago to have captured in every week shown
+    ok(world.admin.post(f"/projects/{world.project_id}/members/{world.user_id}/training",
+                        json={"completed_on": str(today - dt.timedelta(days=120)),
+                              "expires_on": str(today + dt.timedelta(days=200))}))
     tags = make_tags(world, {"isolation": "#8a3b12", "transport": "#1d5c8f", "neighbours": "#6b2f6b"})
     names = list(tags)
     for week in range(8):
@@ -148,8 +155,9 @@ def test_overview_draws_a_series_per_place_prompt_and_tag(workspace, server):
     overview = ok(world.admin.get(f"/projects/{world.project_id}/overview"))
     place_rows = page.locator("#chart-place details tbody tr").all()
     for series, row in zip(overview["per_place"], place_rows, strict=True):
-        assert [int(c) for c in row.locator("td").all_inner_texts()] == series["counts"]
+        assert [int(c) for c in row.locator("td").all_text_contents()] == series["counts"]
     assert page.inner_text("[data-total=fragments] strong") == str(overview["totals"]["fragments"])
     assert page.locator("#researchers tbody tr").count() == 1
     assert "Nothing passes the retention period" in page.inner_text("#expiring")
     shot(page, "coord-overview")
+    audit(page)

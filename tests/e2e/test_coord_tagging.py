@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.e2e.coord_data import add_coordinator, goto, laptop_workspace, make_tags, seed
+from tests.e2e.coord_data import add_coordinator, audit, goto, laptop_workspace, make_tags, seed
 from tests.e2e.helpers import make_world, shot
 from tests.support.live_server import ok
 
@@ -47,6 +47,7 @@ def test_twenty_fragments_tagged_with_the_keyboard_alone(workspace, server):
         page.wait_for_selector("#tag-options [role=option][aria-selected=true]:has-text('isolation')")
         if n == 0:
             shot(page, "coord-tagging")
+            audit(page)
         if n % 2:
             kb.press("Shift+Enter")  # apply and move on in one key; the cursor stays in the tag box
             in_box = True
@@ -123,6 +124,7 @@ def test_codebook_merge_moves_fragments_and_export_imports_elsewhere(workspace, 
     page.wait_for_selector(".tag-name:text-is('health')")
     assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Edit health"
     shot(page, "coord-codebook")
+    audit(page)
 
     with page.expect_download() as got:
         page.click("#qdc-export")

@@ -22,11 +22,11 @@ function s(tag, attrs = {}, ...kids) {
 
 const weekLabel = (iso) => new Date(`${iso}T12:00:00`).toLocaleDateString([], { day: 'numeric', month: 'short' });
 
-// Rounds the top of the axis up to 1, 2 or 5 × 10^n so its ticks are easy to read.
+// The axis top is four steps of 1, 2 or 5 × 10^n, so every tick is a round number.
 function niceMax(v) {
-  if (v <= 4) return 4;
-  const p = 10 ** Math.floor(Math.log10(v));
-  return [1, 2, 5, 10].map((m) => m * p).find((m) => m >= v);
+  const raw = Math.max(1, v / 4);
+  const p = 10 ** Math.floor(Math.log10(raw));
+  return 4 * [1, 2, 5, 10].map((m) => m * p).find((m) => m >= raw);
 }
 
 // Many series: the largest ones keep their own line and the rest add up to "Others".
@@ -61,7 +61,7 @@ export function chart(id, title, weeks, raw, { stacked = false, colours = false 
   const band = (W - left - right) / n;
   const x = (k) => left + band * (k + 0.5);
   const y = (v) => top + (H - top - bottom) * (1 - v / max);
-  const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => Math.round(max * f));
+  const ticks = [0, 1, 2, 3, 4].map((k) => (max / 4) * k);
   const every = Math.ceil(n / 12);
   const axes = s('g', { class: 'axes' },
     ticks.map((t) => s('g', {}, s('line', { x1: left, x2: W - right, y1: y(t), y2: y(t), class: 'grid' }),
