@@ -11,10 +11,12 @@ import io
 import json
 import re
 import uuid
+from pathlib import Path
 
 import pytest
 
 from tests.e2e.helpers import RESEARCHER_PASSWORD, new_phone, open_app, shot
+from tests.e2e.test_accessibility import AUDIT
 from tests.support.live_server import ADMIN_EMAIL, ADMIN_PASSWORD, admin_client, ensure_admin, login_client, ok
 
 pytestmark = pytest.mark.browser
@@ -69,6 +71,12 @@ def seed_conversation(client, project_id: str, form_id: str, place_id: str | Non
     results = ok(client.post("/sync", json={"device_id": "seed-phone", "items": items}))["results"]
     assert {r["status"] for r in results} == {"created"}, results
     return consent, frags
+
+
+def assert_accessible(page) -> None:
+    """The phone screens' checks, less the touch-target size: these pages are laptop-first (40 px controls)."""
+    problems = [p for p in page.evaluate(AUDIT) if not p.startswith(("small target", "small choice"))]
+    assert problems == []
 
 
 def status_of(page, selector: str) -> str:
@@ -173,21 +181,37 @@ def test_a_new_project_and_its_consent_form_reach_the_capture_kit(desk, private_
     assert (kit["consent_form"]["version"], kit["consent_form"]["title"]) == (2, "Taking part in Keyham (2)")
     assert sorted(kit["consent_form"]["scopes"]) == ["audio", "publish", "quote", "share"]
     page.evaluate("window.scrollTo(0, 0)")
+    assert_accessible(page)
     shot(page, "coord-project")
     admin.close()
 
 
 def test_b_a_phone_enrolled_by_code_appears_among_the_researchers_phones(desk, browser, world, server):
     email = f"enrol-{uuid.uuid4().hex[:6]}@example.org"
-    uid = world.add_researcher(email)
     page = desk.new_page()
     login_desk(page, server, *coordinator(world))
+    # A new person: their account is made and they join the project in one step.
     page.goto(f"{server.url}/app/#/co/{world.project_id}/people")
-    page.wait_for_selector(f"#members tr[data-user='{uid}']")
-    assert "Current, expires on" in page.inner_text(f"#members tr[data-user='{uid}']")
-    shot(page, "coord-people")
-    page.click(f"#members tr[data-user='{uid}'] a")
-    page.wait_for_selector(f"#member[data-user='{uid}']")
+    page.wait_for_selector("#add-member")
+    page.fill("#add-member input[name=email]", email)
+    page.click("#add-member button[type=submit]")
+    page.wait_for_function("document.querySelector('#add-member .status').textContent.includes('first password')")
+    page.fill("#add-member input[name=display_name]", "Jo Researcher")
+    page.fill("#add-member input[name=password]", RESEARCHER_PASSWORD)
+    page.click("#add-member button[type=submit]")
+    page.wait_for_selector("#member[data-user]")
+    uid = page.get_attribute("#member", "data-user")
+    assert "cannot capture" in page.inner_text("#training-state")
+    today = dt.date.today()
+    page.fill("#record-training input[name=completed_on]", str(today - dt.timedelta(days=3)))
+    page.fill("#record-training input[name=expires_on]", str(today + dt.timedelta(days=362)))
+    page.click("#record-training button[type=submit]")
+    page.wait_for_selector("#training-table tbody tr")
+    assert "Aisha Coordinator" in page.inner_text("#training-table")
+    assert "Current, expires on" in page.inner_text("#training-state")
+    assert [m["training_current"] for m in ok(world.admin.get(f"/projects/{world.project_id}/members"))
+            if m["user_id"] == uid] == [True]
+
     page.click("#make-code")
     page.wait_for_selector("#enrol-code")
     code = page.inner_text("#enrol-code").strip()
@@ -196,8 +220,9 @@ def test_b_a_phone_enrolled_by_code_appears_among_the_researchers_phones(desk, b
     assert re.search(r"expires in \d+:\d\d", page.inner_text("#code-left"))
     # The QR code is the server's SVG shown as an image (never inserted as markup).
     assert page.locator("#enrol svg").count() == 0
-    page.wait_for_function("document.querySelector('img.co-qr') && document.querySelector('img.co-qr').naturalWidth > 0")
+    page.wait_for_function("(document.querySelector('img.co-qr') || {}).naturalWidth > 0")
     assert page.get_attribute("img.co-qr", "src").startswith("blob:")
+    assert_accessible(page)
     shot(page, "coord-enrol")
 
     phone = new_phone(browser)
@@ -212,6 +237,15 @@ def test_b_a_phone_enrolled_by_code_appears_among_the_researchers_phones(desk, b
     page.wait_for_selector("#device-table tbody tr")
     assert "Hearken web app" in page.inner_text("#device-table")
     page.wait_for_function("document.querySelector('#enrol .status').textContent.includes('enrolled')")
+    page.click("#member a")  # everyone, with their training and phones
+    page.wait_for_selector(f"#members tr[data-user='{uid}']")
+    row = page.inner_text(f"#members tr[data-user='{uid}']")
+    assert "Current, expires on" in row and "1 enrolled" in row
+    assert_accessible(page)
+    shot(page, "coord-people")
+
+    page.click(f"#members tr[data-user='{uid}'] a")
+    page.wait_for_selector("#device-table tbody tr")
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("#device-table button:has-text('Revoke')")
     page.wait_for_selector("#device-table >> text=Revoked on")
@@ -244,12 +278,13 @@ def test_c_a_withdrawal_through_the_register_erases_the_fragments_everywhere(des
     row = page.locator(f"#consent-table tr[data-label='{label}']")
     assert "quotes" in row.inner_text() and "Verbal" in row.inner_text()
     assert row.locator("td").nth(6).inner_text() == "3"
+    assert_accessible(page)
     shot(page, "coord-consents")
 
     # The participant's data as a file, before anything is erased.
     with page.expect_download() as got:
         row.locator("button:has-text('Download their data')").click()
-    held = json.loads(open(got.value.path()).read())
+    held = json.loads(Path(got.value.path()).read_text())
     assert got.value.suggested_filename.startswith(f"hearken-{label}-")
     assert sum(word in f["text"] for f in held["fragments"]) == 2
 
@@ -263,13 +298,15 @@ def test_c_a_withdrawal_through_the_register_erases_the_fragments_everywhere(des
     assert button.is_disabled()
     page.fill("#withdraw-form input[name=confirm]", label)
     assert button.is_enabled()
+    assert_accessible(page)
     shot(page, "coord-withdraw")
     button.click()
     page.wait_for_selector("#withdraw .notice h2")
     assert "3 fragments erased" in page.inner_text("#withdraw")
 
     # Gone everywhere: list (tombstones without text), search, change feed, CSV export.
-    listed = {f["id"]: f for f in ok(admin.get("/fragments", params={"project_id": pid, "consent_id": consent_id}))["items"]}
+    listed = {f["id"]: f for f in
+              ok(admin.get("/fragments", params={"project_id": pid, "consent_id": consent_id}))["items"]}
     assert set(listed) == set(fragment_ids)
     assert all(f["erased_at"] and f["text"] is None for f in listed.values()), listed
     assert ok(admin.get("/fragments", params={"project_id": pid, "q": word}))["items"] == []
@@ -294,6 +331,7 @@ def test_c_a_withdrawal_through_the_register_erases_the_fragments_everywhere(des
     page.wait_for_selector("#consent-table")
     page.goto(f"{server.url}/app/#/co/{pid}/audit")
     page.wait_for_selector("#audit-table")
+    assert_accessible(page)
     shot(page, "coord-audit")
     page.select_option("#audit-filters select[name=what]", "consent.withdraw")
     page.click("#audit-filters button[type=submit]")
