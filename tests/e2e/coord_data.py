@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import io
 import uuid
+import wave
 
 from tests.e2e.helpers import RESEARCHER_PASSWORD, World, open_app
 from tests.support.live_server import ok
@@ -32,7 +36,8 @@ def seed(world: World, texts: list[str], *, sensitive: frozenset[int] = frozense
             "prompt_ids": world.prompt_ids, "started_at": start.isoformat()}},
         {"type": "consent", "id": consent, "data": {
             "conversation_id": conv, "participant_label": f"P-{uuid.uuid4().hex[:4].upper()}",
-            "consent_form_id": world.consent_form_id, "scopes": ["quote", "share", "publish"], "method": "verbal",
+            "consent_form_id": world.consent_form_id, "scopes": ["audio", "quote", "share", "publish"],
+            "method": "verbal",
             "given_at": start.isoformat()}},
     ]
     items += [{"type": "fragment", "id": fid, "data": {
@@ -94,5 +99,28 @@ def audit(page) -> None:
     from tests.e2e.test_accessibility import AUDIT
 
     problems = [p for p in page.evaluate(AUDIT) if not p.startswith(("small target", "small choice"))]
-    assert problems == []
+    assert problems == [], problems
     assert page.locator("h1").count() == 1
+
+
+def attach_clip(world: World, fragment_id: str, seconds: float = 1.0) -> bytes:
+    """A short WAV clip (a quiet tone) uploaded for the fragment by its researcher with tus, as the phone does."""
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"".join(int(800 * ((n // 20) % 2 * 2 - 1)).to_bytes(2, "little", signed=True)
+                               for n in range(int(8000 * seconds))))
+    clip = buf.getvalue()
+    meta = {"fragment_id": fragment_id, "sha256": hashlib.sha256(clip).hexdigest(), "filename": "clip.wav",
+            "filetype": "audio/wav"}
+    tus = {"Tus-Resumable": "1.0.0"}
+    with world.researcher() as client:
+        created = client.post("/uploads/", headers={**tus, "Upload-Length": str(len(clip)), "Upload-Metadata": ",".join(
+            f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in meta.items())})
+        assert created.status_code == 201, (created.status_code, created.text, created.headers)
+        done = client.patch(created.headers["Location"].removeprefix("/api/v1"), content=clip, headers={
+            **tus, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+        assert done.status_code == 204, done.text
+    return clip

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from tests.e2e.coord_data import add_coordinator, audit, goto, laptop_workspace, make_tags, seed
+from tests.e2e.coord_data import add_coordinator, attach_clip, audit, goto, laptop_workspace, make_tags, seed
 from tests.e2e.helpers import make_world, shot
 from tests.support.live_server import ok
 
@@ -30,6 +30,7 @@ def test_review_queue_sensitive_first_mark_reviewed_and_conflict(workspace, serv
                        "The park is where I feel most at home, watching the kids play.",
                        "I have not left the flat since he shouted at me in the stairwell. I am scared of him."],
                sensitive=frozenset({2}))
+    clip = attach_clip(world, ids[1])
     page = workspace(email, world.project_id, "review")
     items = page.locator(".review-item")
     items.first.wait_for()
@@ -49,6 +50,16 @@ def test_review_queue_sensitive_first_mark_reviewed_and_conflict(workspace, serv
     assert ids[2] not in queue(world) and len(queue(world)) == 2
     # Focus moved on to the next fragment, not lost.
     assert page.evaluate("document.activeElement.closest('.review-item').dataset.id") == ids[0]
+
+    # The clip plays from the server (fetched with the coordinator's token, played from a blob: URL).
+    listen = page.locator(f".review-item[data-id='{ids[1]}'] .clip button")
+    listen.click()
+    audio = page.locator(f".review-item[data-id='{ids[1]}'] audio[controls]")
+    audio.wait_for()
+    page.wait_for_function("a => a.duration > 0.9 && a.duration < 1.1", arg=audio.element_handle())
+    assert audio.get_attribute("src").startswith("blob:")
+    assert page.evaluate("async a => (await (await fetch(a.src)).arrayBuffer()).byteLength",
+                         audio.element_handle()) == len(clip)
 
     # A conflicting edit: someone changes the fragment after the page loaded it.
     item = page.locator(f".review-item[data-id='{ids[0]}']")

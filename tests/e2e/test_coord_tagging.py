@@ -77,6 +77,19 @@ def test_twenty_fragments_tagged_with_the_keyboard_alone(workspace, server):
     page.wait_for_selector(f"#tag-applied [data-tag='{tags['transport']}']", state="detached")
     assert tagged(world, tags["transport"]) == set()
 
+    # A name the codebook lacks becomes a new tag, applied at once.
+    kb.press("t")
+    kb.type("bus shelters")
+    page.wait_for_selector("#tag-options [aria-selected=true]:has-text('New tag “bus shelters”')")
+    kb.press("Enter")
+    page.wait_for_selector("#tag-applied .chip:has-text('bus shelters')")
+    made = next(t for t in ok(world.admin.get(f"/projects/{world.project_id}/tags")) if t["name"] == "bus shelters")
+    assert tagged(world, made["id"]) == {ids[18]}
+    kb.press("Backspace")  # in the empty tag box: the last tag comes off again
+    page.wait_for_selector("#tag-applied .chip:has-text('bus shelters')", state="detached")
+    assert tagged(world, made["id"]) == set()
+    kb.press("Escape")
+
     # x selects for bulk tagging; the selection gets a tag in one request.
     kb.press("x")
     kb.press("k")

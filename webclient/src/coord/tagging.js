@@ -33,6 +33,13 @@ export async function page(ctx) {
   let hi = -1;
 
   const current = () => items[i];
+  function added(tag) {
+    L.tags.push(tag);
+    L.tag.set(tag.id, tag);
+    tags.splice(0, tags.length, ...sortedTags(L));
+    bulkTag.append(h('option', { value: tag.id }, tag.path));
+    return tag;
+  }
   const has = (f, t) => f.tag_ids.includes(t.id);
 
   // ---- the type-ahead ----
@@ -42,6 +49,9 @@ export async function page(ctx) {
     matches = f ? tags.filter((t) => !has(f, t) && t.path.toLowerCase().includes(words)) : [];
     matches.sort((a, b) => Number(!a.name.toLowerCase().startsWith(words)) - Number(!b.name.toLowerCase().startsWith(words)));
     matches = matches.slice(0, 8);
+    // A name the codebook lacks can be added from here, so tagging need not stop for the codebook page.
+    const typed = input.value.trim();
+    if (f && typed && !tags.some((t) => t.name.toLowerCase() === words)) matches.push({ create: typed });
     hi = words && matches.length ? 0 : Math.min(hi, matches.length - 1);
     const show = open && document.activeElement === input && (matches.length > 0 || words !== '');
     listbox.hidden = !show;
@@ -53,7 +63,7 @@ export async function page(ctx) {
     listbox.replaceChildren(...(matches.length ? matches.map((t, k) => h('li', {
       role: 'option', id: `tag-opt-${k}`, 'aria-selected': String(k === hi), class: k === hi ? 'hi' : '',
       onmousedown: (e) => { e.preventDefault(); apply(t); },
-    }, chip(t))) : [h('li', { class: 'no-match' }, C.t.noMatch)]));
+    }, t.create ? C.t.create(t.create) : chip(t))) : [h('li', { class: 'no-match' }, C.t.noMatch)]));
     if (hi >= 0 && matches[hi]) input.setAttribute('aria-activedescendant', `tag-opt-${hi}`);
     else input.removeAttribute('aria-activedescendant');
   }
@@ -67,9 +77,12 @@ export async function page(ctx) {
   // ---- tagging ----
   async function apply(tag) {
     const f = current();
-    if (!tag || !f || has(f, tag)) return false;
+    if (!tag || !f || (!tag.create && has(f, tag))) return false;
     try {
-      await saving(applyButton, status, () => api('PUT', `/fragments/${f.id}/tags/${tag.id}`));
+      await saving(applyButton, status, async () => {
+        if (tag.create) tag = added(await api('POST', `/projects/${pid}/tags`, { name: tag.create }));
+        return api('PUT', `/fragments/${f.id}/tags/${tag.id}`);
+      });
     } catch {
       return false; // the typed name stays in the box to try again
     }
