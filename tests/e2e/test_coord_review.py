@@ -96,6 +96,24 @@ def test_review_queue_sensitive_first_mark_reviewed_and_conflict(workspace, serv
     kept = ok(world.admin.get(f"/fragments/{ids[1]}"))
     assert kept["kind"] == "quote" and kept["sensitive"] is False
 
+    # A save the network drops says so and keeps the edit on the page; the next try goes through.
+    def drop(route):
+        if route.request.method == "PATCH":
+            route.abort()
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/fragments/*", drop)
+    item.locator("[data-action=edit]").click()
+    item.locator("textarea[name=text]").fill("The park is where I feel at home.")
+    item.locator("button:has-text('Save the edit')").click()
+    item.locator(".status:has-text('Not saved — your edit is still here.')").wait_for()
+    assert item.locator("textarea[name=text]").input_value() == "The park is where I feel at home."
+    page.unroute("**/api/v1/fragments/*", drop)
+    item.locator("button:has-text('Save the edit')").click()
+    page.wait_for_selector(f".review-item[data-id='{ids[1]}'] .frag-text:text-is('The park is where I feel at home.')")
+    assert ok(world.admin.get(f"/fragments/{ids[1]}"))["text"] == "The park is where I feel at home."
+
 
 def test_search_with_two_filters_saved_and_reopened(workspace, server):
     world = make_world(server)
