@@ -285,7 +285,7 @@ def test_c_a_withdrawal_through_the_register_erases_the_fragments_everywhere(des
 
     # The participant's data as a file, before anything is erased.
     with page.expect_download() as got:
-        row.locator("button:has-text('Download their data')").click()
+        row.locator("button:has-text('Their data')").click()
     held = json.loads(Path(got.value.path()).read_text())
     assert got.value.suggested_filename.startswith(f"hearken-{label}-")
     assert sum(word in f["text"] for f in held["fragments"]) == 2

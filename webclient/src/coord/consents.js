@@ -35,7 +35,7 @@ export async function page(ctx) {
   const status = h('p', { class: 'status', 'aria-live': 'polite' });
   const rows = res.items.length ? table([
     [T.participant, (c) => h('strong', {}, c.participant_label)],
-    [T.givenAt, (c) => h('span', { class: 'co-nowrap' }, fmtDateTime(c.given_at))],
+    [T.givenAt, (c) => fmtDateTime(c.given_at)],
     [T.agreed, (c) => (c.scopes.length ? h('ul', { class: 'co-chips' }, c.scopes.map((s) => h('li', {}, T.short[s]))) : T.nothing)],
     [T.method, (c) => C.methods[c.method] || c.method],
     [T.form, (c) => T.version(version[c.consent_form_id] || '?')],
@@ -44,7 +44,7 @@ export async function page(ctx) {
     [T.state, (c) => (c.withdrawn_at ? h('span', { class: 'bad' }, T.withdrawnOn(fmtDate(c.withdrawn_at))) : T.active)],
     [C.actions, (c) => h('div', { class: 'co-actions' },
       c.withdrawn_at ? null : h('a', { class: 'button small danger', href: ctx.href('consents', `${c.id}/withdraw`) }, T.withdraw),
-      h('button', { type: 'button', class: 'small', onclick: async () => {
+      h('button', { type: 'button', class: 'small', 'aria-label': T.theirDataFor(c.participant_label), onclick: async () => {
         status.textContent = T.preparing;
         try { status.textContent = T.downloaded(await download(`${base}/subject-access?label=${encodeURIComponent(c.participant_label)}`, 'participant.json')); } catch (err) { status.replaceChildren(problem(err)); }
       } }, T.theirData))],
