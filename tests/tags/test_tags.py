@@ -249,7 +249,9 @@ def test_bulk_tagging_costs_the_same_number_of_queries_for_many_fragments(client
         seen: list[str] = []
 
         def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
-            seen.append(statement)
+            # The statements that would repeat per fragment (a new pooled connection's set-up may come or not).
+            if any(t in statement for t in ("fragment", "changes", "audit_log", "webhook")):
+                seen.append(statement)
 
         event.listen(engine, "before_cursor_execute", count)
         try:
