@@ -127,6 +127,8 @@ def test_search_with_two_filters_saved_and_reopened(workspace, server):
     page.fill("#search-form input[name=q]", "bus")
     page.select_option("#search-form select[name=place]", label="Stonehouse")
     page.select_option("#search-form select[name=kind]", label="Quote")
+    since = str(dt.date.today() - dt.timedelta(days=1))
+    page.fill("#search-form input[name=captured_after]", since)
     page.click("#search-form button[type=submit]")
     page.wait_for_selector("#search-summary:has-text('2 fragments found')")
     url = page.evaluate("location.hash")
@@ -138,7 +140,9 @@ def test_search_with_two_filters_saved_and_reopened(workspace, server):
     page.click("#save-search button[type=submit]")
     page.wait_for_selector("#saved-searches a:has-text('Stonehouse bus quotes')")
     saved = ok(world.admin.get(f"/projects/{world.project_id}/saved-searches"))
-    assert saved[0]["query"] == {"q": "bus", "place": world.place_ids[1], "kind": "quote"}
+    query = saved[0]["query"]
+    assert dt.datetime.fromisoformat(query.pop("captured_after")).tzinfo is not None  # a moment, as the API takes
+    assert query == {"q": "bus", "place": world.place_ids[1], "kind": "quote"}
     shot(page, "coord-search")
     audit(page)
 
@@ -149,10 +153,15 @@ def test_search_with_two_filters_saved_and_reopened(workspace, server):
     assert page.input_value("#search-form select[name=place]") == world.place_ids[1]
     assert page.input_value("#search-form select[name=kind]") == "quote"
     assert page.input_value("#search-form input[name=q]") == "bus"
+    assert page.input_value("#search-form input[name=captured_after]") == since
 
     page.click("[aria-label='Delete the saved search Stonehouse bus quotes']")
     page.wait_for_selector("#saved-searches:has-text('No saved searches yet.')")
     assert ok(world.admin.get(f"/projects/{world.project_id}/saved-searches")) == []
+
+    # The results go to the tagging page as they are.
+    page.click("text=Tag these fragments")
+    page.wait_for_selector("#tag-pos:has-text('Fragment 1 of 2')")
 
 
 def test_overview_draws_a_series_per_place_prompt_and_tag(workspace, server):
