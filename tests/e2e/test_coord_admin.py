@@ -22,6 +22,7 @@ from tests.support.live_server import ADMIN_EMAIL, ADMIN_PASSWORD, admin_client,
 pytestmark = pytest.mark.browser
 
 LAPTOP = {"width": 1280, "height": 800}
+TABLET = {"width": 768, "height": 1024}
 
 
 @pytest.fixture
@@ -244,6 +245,9 @@ def test_b_a_phone_enrolled_by_code_appears_among_the_researchers_phones(desk, b
     assert "Current, expires on" in row and "1 enrolled" in row
     assert_accessible(page)
     shot(page, "coord-people")
+    page.set_viewport_size(TABLET)
+    assert_accessible(page)  # no sideways scrolling on a tablet either
+    page.set_viewport_size(LAPTOP)
 
     page.click(f"#members tr[data-user='{uid}'] a")
     page.wait_for_selector("#device-table tbody tr")
@@ -282,6 +286,9 @@ def test_c_a_withdrawal_through_the_register_erases_the_fragments_everywhere(des
     assert row.locator("td").nth(6).inner_text() == "3"
     assert_accessible(page)
     shot(page, "coord-consents")
+    page.set_viewport_size(TABLET)
+    assert_accessible(page)
+    page.set_viewport_size(LAPTOP)
 
     # The participant's data as a file, before anything is erased.
     with page.expect_download() as got:
