@@ -117,7 +117,7 @@ async function member(ctx, base, m, devices, users) {
     [T.recordedBy, (r) => byId[r.recorded_by] || T.unknown],
   ], records, { id: 'training-table' }) : h('p', {}, T.none));
   drawHistory();
-  const done = h('input', { type: 'date', name: 'completed_on', required: true, value: day(today) });
+  const done = h('input', { type: 'date', name: 'completed_on', required: true, value: day(new Date()) });
   const until = h('input', { type: 'date', name: 'expires_on', required: true, value: day(new Date(Date.now() + 365 * 864e5)) });
   const train = saveForm({ id: 'record-training' }, h('div', { class: 'co-cols' }, field(T.completed, done), field(T.expires, until)), () => {
     if (!done.value || !until.value || until.value <= done.value) throw refuse(T.badDates);
