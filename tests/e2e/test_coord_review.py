@@ -110,9 +110,14 @@ def test_review_queue_sensitive_first_mark_reviewed_and_conflict(workspace, serv
     item.locator(".status:has-text('Not saved — your edit is still here.')").wait_for()
     assert item.locator("textarea[name=text]").input_value() == "The park is where I feel at home."
     page.unroute("**/api/v1/fragments/*", drop)
+    page.reload()  # the unsaved edit survives a reload too
+    assert item.locator("textarea[name=text]").input_value() == "The park is where I feel at home."
     item.locator("button:has-text('Save the edit')").click()
     page.wait_for_selector(f".review-item[data-id='{ids[1]}'] .frag-text:text-is('The park is where I feel at home.')")
     assert ok(world.admin.get(f"/fragments/{ids[1]}"))["text"] == "The park is where I feel at home."
+    page.reload()  # saved, so no draft comes back
+    item.locator(".frag-text").wait_for()
+    assert item.locator("textarea").count() == 0
 
 
 def test_search_with_two_filters_saved_and_reopened(workspace, server):

@@ -66,30 +66,38 @@ function item(f, L, gone) {
       if (err.current) conflict(err.current, { reviewed: true });
       return;
     }
+    localStorage.removeItem(key);
     gone(node, f);
   }
 
-  function openEdit(values = {}) {
+  // An unsaved edit is kept in localStorage with the version it started from, so a reload (or a lost login)
+  // brings it back, and saving it still meets the version check.
+  const key = `hearken-draft:review:${f.id}`;
+  function openEdit(restore = null, focus = true) {
+    const base = restore ? restore.base : { version: f.version, text: f.text, kind: f.kind, sensitive: f.sensitive };
+    const values = restore ? restore.values : base;
     const text = h('textarea', { name: 'text', rows: 4 });
-    text.value = values.text ?? f.text ?? '';
-    const kind = h('select', { name: 'kind' }, options(Object.entries(C.f.kinds), values.kind ?? f.kind));
-    const sensitive = h('input', { type: 'checkbox', name: 'sensitive', id: `sens-${f.id}`, checked: values.sensitive ?? f.sensitive });
+    text.value = values.text ?? '';
+    const kind = h('select', { name: 'kind' }, options(Object.entries(C.f.kinds), values.kind));
+    const sensitive = h('input', { type: 'checkbox', name: 'sensitive', id: `sens-${f.id}`, checked: values.sensitive });
     const save = h('button', { type: 'submit', class: 'primary' }, C.r.save);
     const changes = () => {
       const c = {};
-      if (text.value !== f.text) c.text = text.value;
-      if (kind.value !== f.kind) c.kind = kind.value;
-      if (sensitive.checked !== f.sensitive) c.sensitive = sensitive.checked;
+      if (text.value !== base.text) c.text = text.value;
+      if (kind.value !== base.kind) c.kind = kind.value;
+      if (sensitive.checked !== base.sensitive) c.sensitive = sensitive.checked;
       return c;
     };
+    const keep = () => localStorage.setItem(key, JSON.stringify({
+      base, values: { text: text.value, kind: kind.value, sensitive: sensitive.checked } }));
     const form = h('form', {
-      class: 'review-edit',
+      class: 'review-edit', oninput: keep, onchange: keep,
       onsubmit: async (e) => {
         e.preventDefault();
         const mine = changes();
         if (!Object.keys(mine).length) { closeEdit(); return; }
         try {
-          draw(await saving(save, status, () => patch(f, mine)));
+          draw(await saving(save, status, () => patch({ id: f.id, version: base.version }, mine)));
         } catch (err) {
           if (err.current) conflict(err.current, mine);
           return;
@@ -101,10 +109,11 @@ function item(f, L, gone) {
     h('div', { class: 'actions' }, save, h('button', { type: 'button', onclick: closeEdit }, C.r.cancel)));
     panel.replaceChildren(form);
     editButton.hidden = true;
-    text.focus();
+    if (focus) text.focus();
   }
 
   function closeEdit() {
+    localStorage.removeItem(key);
     panel.replaceChildren();
     editButton.hidden = false;
     editButton.focus();
@@ -144,6 +153,8 @@ function item(f, L, gone) {
   }
 
   draw(f);
+  const kept = JSON.parse(localStorage.getItem(key) || 'null');
+  if (kept) openEdit(kept, false);
   return node;
 }
 
