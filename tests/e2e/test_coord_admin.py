@@ -108,6 +108,15 @@ def test_a_new_project_and_its_consent_form_reach_the_capture_kit(desk, private_
     page.click("#add-prompt button[type=submit]")
     page.wait_for_selector("#prompt-list li")
     assert page.input_value("#prompt-list li input[name=text]") == "What keeps you going?"
+    # Rename a place, retire a prompt: each row saves on its own.
+    page.fill("#place-list li input[name=name]", "Keyham and Ford")
+    page.click("#place-list li button[type=submit]")
+    page.wait_for_selector("#place-list li .status.saved")
+    page.uncheck("#prompt-list li input[name=active]")
+    page.click("#prompt-list li button[type=submit]")
+    page.wait_for_selector("#prompt-list li .status.saved")
+    assert [p["name"] for p in ok(admin.get(f"/projects/{pid}/places"))] == ["Keyham and Ford"]
+    assert [p["active"] for p in ok(admin.get(f"/projects/{pid}/prompts"))] == [False]
 
     # Questions are checked before they go: a pick-list with one option is refused on the page.
     page.click("#questions button:has-text('Add a slider')")
@@ -155,7 +164,7 @@ def test_a_new_project_and_its_consent_form_reach_the_capture_kit(desk, private_
     kit = ok(admin.get(f"/projects/{pid}/capture-kit"))
     assert kit["consent_form"]["title"] == "Taking part in Keyham"
     assert sorted(kit["consent_form"]["scopes"]) == ["audio", "quote", "share"]
-    assert [p["name"] for p in kit["places"]] == ["Keyham"]
+    assert ([p["name"] for p in kit["places"]], kit["prompts"]) == (["Keyham and Ford"], [])
 
     # Once a consent refers to version 1 it can only be superseded: a new version starts from it.
     user = ok(admin.post("/users", json={"email": "keyham-r@example.org", "password": RESEARCHER_PASSWORD}))
@@ -248,6 +257,18 @@ def test_b_a_phone_enrolled_by_code_appears_among_the_researchers_phones(desk, b
     page.set_viewport_size(TABLET)
     assert_accessible(page)  # no sideways scrolling on a tablet either
     page.set_viewport_size(LAPTOP)
+    # Roles change in place; removing someone asks first.
+    other = f"#members tr[data-user='{world.user_id}']"
+    page.select_option(f"{other} select[name=role]", "coordinator")
+    page.click(f"{other} button[type=submit]")
+    page.wait_for_selector(f"{other} .status.saved")
+    roles = {m["user_id"]: m["role"] for m in ok(world.admin.get(f"/projects/{world.project_id}/members"))}
+    assert roles[world.user_id] == "coordinator"
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click(f"{other} button:has-text('Remove')")
+    page.wait_for_selector(other, state="detached")
+    members = ok(world.admin.get(f"/projects/{world.project_id}/members"))
+    assert world.user_id not in [m["user_id"] for m in members]
 
     page.click(f"#members tr[data-user='{uid}'] a")
     page.wait_for_selector("#device-table tbody tr")
