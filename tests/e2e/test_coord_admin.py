@@ -183,10 +183,17 @@ def test_a_new_project_and_its_consent_form_reach_the_capture_kit(desk, private_
     row.locator("button:has-text('Write a new version')").click()
     assert page.input_value("#form-editor input[name=title]") == "Taking part in Keyham"
     assert not page.is_checked("#form-editor input[name=publish]")
-    page.fill("#form-editor input[name=title]", "Taking part in Keyham (2)")
+    page.fill("#form-editor input[name=title]", "Taking part in Keyham, again")
     page.check("#form-editor input[name=publish]")
     page.click("#form-editor button[type=submit]")
     page.wait_for_selector("#form-list li[data-version='2']")
+    # Version 2 is not used yet, so it may still be corrected in place.
+    page.click("#form-list li[data-version='2'] button:has-text('Correct this version')")
+    assert page.inner_text("#form-editor-title") == "Correct version 2"
+    page.fill("#form-editor input[name=title]", "Taking part in Keyham (2)")
+    page.click("#form-editor button[type=submit]")
+    page.wait_for_function("document.querySelector('#form-editor .status').textContent === 'Saved.'")
+    assert page.locator("#form-list li").count() == 2
     kit = ok(admin.get(f"/projects/{pid}/capture-kit"))
     assert (kit["consent_form"]["version"], kit["consent_form"]["title"]) == (2, "Taking part in Keyham (2)")
     assert sorted(kit["consent_form"]["scopes"]) == ["audio", "publish", "quote", "share"]
