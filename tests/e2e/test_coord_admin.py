@@ -90,6 +90,8 @@ def test_a_new_project_and_its_consent_form_reach_the_capture_kit(desk, private_
     # An admin who manages no project yet is offered the new-project form, not a refusal.
     login_desk(page, private_server, ADMIN_EMAIL, ADMIN_PASSWORD)
     page.wait_for_selector("#new-project")
+    assert_accessible(page)
+    shot(page, "coord-new-project")
     page.fill("#project-details input[name=name]", "Listening in Keyham")
     page.fill("#project-details textarea[name=description]", "Conversations at the food bank.")
     page.fill("#project-details input[name=retention_days]", "730")

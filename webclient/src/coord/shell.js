@@ -78,7 +78,7 @@ function frame(ctx, projects, content) {
       }, C.nav[name])))));
   }
   if (!ctx && projects.length) nav.push(h('p', {}, h('a', { href: href(projects[0].id, 'overview') }, C.toWorkspace)));
-  if (projects.length || (A.me && A.me.user.is_admin)) nav.push(h('p', {}, h('a', { href: '#/co/new', id: 'to-new-project' }, C.newProject)));
+  if (projects.length || (A.me && A.me.user.is_admin)) nav.push(h('p', {}, h('a', { href: '#/co/new', id: 'to-new-project', 'aria-current': location.hash === '#/co/new' ? 'page' : null }, C.newProject)));
   nav.push(h('p', {}, h('a', { href: '#/' }, C.backToCapture)));
   return h('div', { class: 'co', 'data-page': ctx ? ctx.page : '' },
     h('nav', { class: 'co-nav', 'aria-label': C.workspace }, nav),
