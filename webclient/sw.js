@@ -3,7 +3,7 @@
 // Change VERSION whenever a shell file changes; the new worker waits until the researcher chooses
 // "Use the new version" (or every tab is closed), so a capture in progress is never interrupted.
 
-const VERSION = '2026.11.23-12';
+const VERSION = '2026.11.23-13';
 const CACHE = `hearken-shell-${VERSION}`;
 const SHELL = [
   './',
@@ -28,6 +28,10 @@ const SHELL = [
   'src/views/fragment.js',
   'src/views/attention.js',
   'src/views/phone.js',
+];
+// The coordinator's workspace is for a laptop with a connection: its files are kept when first used, not at
+// install, so a researcher's phone never spends data on them. Same versioned cache, so they update together.
+const WORKSPACE = [
   'css/coord.css',
   'src/coord/shell.js',
   'src/coord/ui.js',
@@ -43,6 +47,7 @@ const SHELL = [
   'src/coord/consents.js',
   'src/coord/audit.js',
 ];
+const WORKSPACE_PATHS = new Set(WORKSPACE.map((u) => new URL(u, self.registration.scope).pathname));
 
 self.addEventListener('install', (event) => {
   event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL.map((u) => new Request(u, { cache: 'reload' })))));
@@ -73,6 +78,8 @@ self.addEventListener('fetch', (event) => {
     const key = req.mode === 'navigate' ? './' : req;
     const hit = await cache.match(key, { ignoreSearch: req.mode === 'navigate' });
     if (hit) return hit;
-    return fetch(req);
+    const res = await fetch(req);
+    if (res.ok && WORKSPACE_PATHS.has(url.pathname)) await cache.put(req, res.clone());
+    return res;
   })());
 });

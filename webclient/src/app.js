@@ -8,7 +8,7 @@ import { S } from './strings.js';
 import { h, fmtTime } from './dom.js';
 import { homeView } from './views/home.js';
 
-export const VERSION = '2026.11.23-12';
+export const VERSION = '2026.11.23-13';
 
 export const A = {
   db: null, api: null, outbox: null,
@@ -22,6 +22,8 @@ export const A = {
 // Home, the screen a researcher opens the app for, comes with the page; the other screens load when first
 // shown (and are fetched in the background once the app is up). The service worker holds them all.
 const LOGIN = () => import('./views/login.js').then((m) => m.loginView);
+// The coordinator's workspace: #/co/<project id>/<page>[/<rest>]. Only coordinators' browsers fetch it ahead.
+const WORKSPACE_ROUTE = /^#\/co(?:\/([\w-]+))?(?:\/([\w-]+))?(?:\/(.*))?$/;
 const ROUTES = [
   [/^#\/login$/, LOGIN],
   [/^#\/new$/, () => import('./views/conversation.js').then((m) => m.newConversationView)],
@@ -30,7 +32,7 @@ const ROUTES = [
   [/^#\/c\/([\w-]+)\/capture(?:\/([\w-]+))?$/, () => import('./views/fragment.js').then((m) => m.fragmentView)],
   [/^#\/attention$/, () => import('./views/attention.js').then((m) => m.attentionView)],
   [/^#\/phone$/, () => import('./views/phone.js').then((m) => m.phoneView)],
-  [/^#\/co(?:\/([\w-]+))?(?:\/([\w-]+))?(?:\/(.*))?$/, () => import('./coord/shell.js').then((m) => m.coordView)],
+  [WORKSPACE_ROUTE, () => import('./coord/shell.js').then((m) => m.coordView)],
   [/^/, async () => homeView],
 ];
 
@@ -405,7 +407,7 @@ export async function start() {
 
   registerWorker();
   // The first screen is up: now fetch the others, so they are here even before the service worker is.
-  ROUTES.forEach(([, load]) => load().catch(() => {}));
+  ROUTES.filter(([re]) => re !== WORKSPACE_ROUTE || managesAny()).forEach(([, load]) => load().catch(() => {}));
   A.outbox.start();
   if (loggedIn()) refreshRemote();
   else A.api.health().catch(() => {});
