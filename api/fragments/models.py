@@ -11,6 +11,10 @@ from sqlmodel import Field, SQLModel
 from api.db import json_column, new_id, text_column, ts_column, utcnow
 from api.media.models import AudioPublic
 
+# A BCP 47 language tag (loosely: "en", "pt-BR", "cy-GB"). (SQLModel's own `regex=` is ignored under Pydantic 2.)
+Language = Annotated[str, StringConstraints(min_length=2, max_length=35,
+                                            pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")]
+
 # An erased record keeps no trace of its content, not even a hash of it; a replay of it answers `duplicate`.
 ERASED_HASH = "erased"
 
@@ -90,7 +94,7 @@ class FragmentUpdate(SQLModel):
     model_config = {"extra": "forbid"}
     kind: FragmentKind | None = None
     text: str | None = Field(default=None, min_length=1, max_length=5000)
-    language: str | None = Field(default=None, min_length=2, max_length=35, regex=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
+    language: Language | None = None
     prompt_id: uuid.UUID | None = None
     sensitive: bool | None = None
     answers: dict[str, int | str] | None = None

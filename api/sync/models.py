@@ -6,11 +6,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from api.consent.models import ConsentMethod, Scope
-from api.fragments.models import FragmentKind
+from api.fragments.models import FragmentKind, Language
 
 Label = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
-Language = Annotated[str, StringConstraints(min_length=2, max_length=35,
-                                            pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")]
 SIGNATURE_PREFIXES = ("data:image/png;base64,", "data:image/jpeg;base64,", "data:image/webp;base64,")
 
 

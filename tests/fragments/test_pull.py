@@ -126,6 +126,16 @@ def test_edits_need_the_current_version_and_a_stale_one_gets_the_current_record(
     assert stale.json()["code"] == "version_conflict" and stale.json()["current"]["text"] == "edited"
 
 
+def test_an_edit_gets_a_language_tag_checked(client, world) -> None:
+    items = capture_batch(world, 1)
+    sync(client, world, items)
+    url = f"/api/v1/fragments/{items[2]['id']}"
+    h = {**world.headers("researcher"), "If-Match": '"1"'}
+    bad = client.patch(url, json={"language": "not a tag!"}, headers=h)
+    assert bad.status_code == 422 and bad.json()["code"] == "validation_error"
+    assert client.patch(url, json={"language": "pt-BR"}, headers=h).json()["language"] == "pt-BR"
+
+
 def test_after_review_only_coordinators_edit(client, world) -> None:
     items = capture_batch(world, 1)
     sync(client, world, items)
