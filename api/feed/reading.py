@@ -18,8 +18,9 @@ from api.feed.models import Change, ChangeOp
 from api.fragments import render
 from api.fragments import service as fragments
 from api.fragments.models import Fragment
+from api.media.models import AudioClip
 from api.projects import service as projects
-from api.tags.models import Tag, TagPublic
+from api.tags.models import FragmentTag, Tag, TagPublic
 
 POLL_SECONDS = 0.5
 
@@ -39,12 +40,11 @@ def page(session: Session, reader: Reader, project_id: uuid.UUID | None, after: 
     shown = rows[:limit]
     fragments_json: dict[str, str] = {}
     if shown:
-        # Tags and audio found by the page's seq range on the changes' primary key, not by a list of ids: a join
-        # the other way round lets SQLite walk every fragment change ever made. (No test on the entity: it would
-        # tempt SQLite onto the entity index; ids never collide.)
-        in_page = select(Change.entity_id).where(Change.seq > after, Change.seq <= shown[-1]["seq"])
-        fragments_json = render.complete(session, {c["id"]: c["record"] for c in shown
-                                                   if c["entity"] == "fragment" and c["record"] is not None}, in_page)
+        tags, clips = _page_extras(session.get_bind().dialect.name)
+        page_range = {"after": after, "last": shown[-1]["seq"]}
+        fragments_json = render.complete(
+            {c["id"]: c["record"] for c in shown if c["entity"] == "fragment" and c["record"] is not None},
+            session.connection().execute(tags, page_range), session.exec(clips, params=page_range))
     others = _records(session, [(c["entity"], uuid.UUID(c["id"])) for c in shown
                                 if c["op"] == ChangeOp.upsert and c["entity"] != "fragment"])
     for c in shown:
@@ -58,9 +58,13 @@ def page(session: Session, reader: Reader, project_id: uuid.UUID | None, after: 
 
 def encode(result: dict[str, Any]) -> str:
     """A page from `page` as the JSON of ChangePage (records are already JSON text)."""
-    items = ",".join(c["head"][:-1] + ',"record":' + (c["record"] or "null") + "}" for c in result["items"])
-    more = "true" if result["has_more"] else "false"
-    return f'{{"items":[{items}],"last_seq":{int(result["last_seq"])},"has_more":{more}}}'
+    parts = ['{"items":[']
+    for c in result["items"]:
+        parts += [c["head"][:-1], ',"record":', c["record"] or "null", "},"]
+    if result["items"]:
+        parts[-1] = "}"
+    parts.append(f'],"last_seq":{int(result["last_seq"])},"has_more":{"true" if result["has_more"] else "false"}}}')
+    return "".join(parts)
 
 
 def _visible(session: Session, reader: Reader, project_id: uuid.UUID | None, after: int,
@@ -82,26 +86,39 @@ def _visible(session: Session, reader: Reader, project_id: uuid.UUID | None, aft
             branches = ([_in(col(Change.project_id), managed)] if managed else []) + (
                 [sa.and_(_in(col(Change.project_id), researched), Change.owner_id == reader.id)] if researched else [])
             stmt = stmt.where(sa.or_(*branches) if branches else sa.false())
-    rows = session.execute(stmt.order_by(col(Change.seq)).limit(limit))
+    # Core, not the ORM: these are plain columns, and the ORM's row handling cost more than the query.
+    rows = session.connection().execute(stmt.order_by(col(Change.seq)).limit(limit))
     # A tombstone's or another entity's row has no fragment: its record comes from elsewhere (or is null).
     return [{"seq": seq, "entity": entity, "id": id_, "op": op, "head": head,
              "record": record if entity == "fragment" and op == ChangeOp.upsert else None}
             for seq, entity, id_, op, head, record in rows]
 
 
-@functools.cache  # built once per dialect: making the expression costs more than running it for a page
+@functools.cache
 def _select_changes(dialect: str) -> Any:
-    change_id = render.uuid_text(Change.entity_id, dialect)
+    change_id = render.frozen(render.uuid_text(Change.entity_id, dialect), dialect)
     build = sa.func.json_build_object if dialect == "postgresql" else sa.func.json_object
     head = build(*[x for name, value in (("seq", Change.seq), ("entity", Change.entity), ("id", change_id),
                                          ("op", Change.op), ("at", render.time_text(Change.at, dialect)))
                    for x in (sa.literal(name, sa.String), value)])
     # Fragment upserts come with their record in the same query: the feed's records are mostly fragments.
     return (select(Change.seq, Change.entity, change_id.label("id"), Change.op,
-                   render.json_text(head, dialect).label("head"), render.record_json(dialect).label("record"))
+                   render.frozen(render.json_text(head, dialect), dialect).label("head"),
+                   render.record_json(dialect).label("record"))
             .select_from(Change)
             .outerjoin(Fragment, sa.and_(Change.entity == "fragment", Change.op == ChangeOp.upsert,
                                          Fragment.id == Change.entity_id)))
+
+
+@functools.cache
+def _page_extras(dialect: str) -> tuple[Any, Any]:
+    """Tags and clips of a page's fragments, found by the page's seq range on the changes' primary key rather
+    than by a list of ids: a join the other way round lets SQLite walk every fragment change ever made. (No test
+    on the entity: it would tempt SQLite onto the entity index; ids never collide.)"""
+    in_page = select(Change.entity_id).where(Change.seq > sa.bindparam("after"),
+                                             Change.seq <= sa.bindparam("last"))
+    return (render.tag_pairs(dialect).where(col(FragmentTag.fragment_id).in_(in_page)),
+            select(AudioClip).where(col(AudioClip.fragment_id).in_(in_page)))
 
 
 def _in(column: Any, ids: list[uuid.UUID]) -> Any:

@@ -9,12 +9,11 @@ FragmentPublic's JSON shows ('xxxxxxxx-xxxx-…', 'YYYY-MM-DDTHH:MM:SS.ffffffZ',
 
 import functools
 import json
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from api.fragments.models import Fragment, FragmentPublic
 from api.media.models import AudioClip, AudioPublic
@@ -27,12 +26,12 @@ FIELDS = tuple(FragmentPublic.model_fields)
 
 
 def uuid_text(column: Any, dialect: str) -> Any:
-    """A UUID column as its usual text form (with dashes)."""
+    """A UUID column as its usual text form (with dashes; SQLite holds uuid.hex, already lower case)."""
     if dialect == "postgresql":
         return sa.cast(column, sa.Text)
     hex_ = sa.type_coerce(column, sa.String)
     parts = [sa.func.substr(hex_, start, length) for start, length in ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))]
-    return sa.func.lower(parts[0] + "-" + parts[1] + "-" + parts[2] + "-" + parts[3] + "-" + parts[4])
+    return parts[0] + "-" + parts[1] + "-" + parts[2] + "-" + parts[3] + "-" + parts[4]
 
 
 def time_text(column: Any, dialect: str) -> Any:
@@ -44,7 +43,7 @@ def time_text(column: Any, dialect: str) -> Any:
     return sa.func.replace(text + "Z", ".000000Z", "Z")
 
 
-@functools.cache  # built once: making this expression costs more than running it for a page
+@functools.cache
 def record_json(dialect: str) -> Any:
     """The fragment row as FragmentPublic's JSON text without `tag_ids` and `audio`; `complete` adds them."""
     if dialect == "postgresql":
@@ -60,38 +59,37 @@ def record_json(dialect: str) -> Any:
     args: list[Any] = []
     for name in FIELDS[:-2]:
         args += [sa.literal(name, sa.String), values.get(name, getattr(Fragment, name, None))]
-    return json_text(build(*args), dialect)
+    return frozen(json_text(build(*args), dialect), dialect)
 
 
-def complete(session: Session, records: dict[str, str], fragment_ids: Any) -> dict[str, str]:
-    """The records (JSON text from `record_json`, by fragment id) with their tags and audio. `fragment_ids` is a
-    list of ids or a SELECT of them (it may hold more than the records: the rest are ignored)."""
-    if not records:
-        return records
-    dialect = session.get_bind().dialect.name
+@functools.cache
+def tag_pairs(dialect: str) -> Any:
+    """(fragment id, tag id) as text, in the order `complete` wants; the caller says which fragments."""
+    return (select(frozen(uuid_text(FragmentTag.fragment_id, dialect), dialect),
+                   frozen(uuid_text(FragmentTag.tag_id, dialect), dialect))
+            .select_from(FragmentTag).order_by(FragmentTag.fragment_id, FragmentTag.tag_id))
+
+
+def complete(records: dict[str, str], tag_pairs: Iterable[tuple[str, str]],
+             clips: Iterable[AudioClip]) -> dict[str, str]:
+    """The records (JSON text from `record_json`, by fragment id) with their tags and audio (the pairs and clips
+    may hold more fragments than the records: the rest are ignored)."""
     tags: dict[str, list[str]] = {}
-    rows = session.execute(select(uuid_text(FragmentTag.fragment_id, dialect), uuid_text(FragmentTag.tag_id, dialect))
-                           .where(col(FragmentTag.fragment_id).in_(fragment_ids))
-                           .order_by(FragmentTag.fragment_id, FragmentTag.tag_id))
-    for fragment_id, tag_id in rows:
+    for fragment_id, tag_id in tag_pairs:
         tags.setdefault(fragment_id, []).append(tag_id)
-    audio = {str(c.fragment_id): dumps(AudioPublic.model_validate(c).model_dump(mode="json"))
-             for c in session.exec(select(AudioClip).where(col(AudioClip.fragment_id).in_(fragment_ids)))}
+    audio = {str(c.fragment_id): dumps(AudioPublic.model_validate(c).model_dump(mode="json")) for c in clips}
     assert FIELDS[-2:] == ("tag_ids", "audio")
     return {fid: f'{record[:-1]},"tag_ids":{dumps(tags[fid]) if fid in tags else "[]"},'
                  f'"audio":{audio.get(fid, "null")}}}'
             for fid, record in records.items()}
 
 
-def fragment_json(session: Session, ids: Iterable[uuid.UUID]) -> dict[str, str]:
-    """FragmentPublic-shaped JSON text by fragment id (as text)."""
-    ids = list(ids)
-    if not ids:
-        return {}
-    dialect = session.get_bind().dialect.name
-    rows = session.execute(select(uuid_text(Fragment.id, dialect), record_json(dialect))
-                           .where(col(Fragment.id).in_(ids)))
-    return complete(session, {fid: record for fid, record in rows}, ids)
+def frozen(expression: Any, dialect: str) -> Any:
+    """The expression as fixed SQL text. SQLAlchemy walks an expression on every run to find its cached SQL;
+    for these big ones (a hundred literals) that walk cost more than the query itself."""
+    compiled = expression.compile(dialect=sa.dialects.registry.load(dialect)(),
+                                  compile_kwargs={"literal_binds": True})
+    return sa.literal_column(str(compiled), type_=sa.String)
 
 
 def json_text(expression: Any, dialect: str) -> Any:
