@@ -5,17 +5,20 @@ from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from pydantic import Field as PField
-from pydantic import model_validator
+from pydantic import StringConstraints, model_validator
 from sqlmodel import Field, SQLModel
 
 from api.db import json_column, new_id, ts_column, utcnow
+
+# A question's id is the key of its answers on every fragment. (SQLModel's own `regex=` is ignored under Pydantic 2.)
+QuestionId = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[a-z0-9_-]+$")]
 
 
 class SliderQuestion(SQLModel):
     """A self-signification slider between two poles; answers are 0..100."""
 
     model_config = {"extra": "forbid"}
-    id: str = Field(min_length=1, max_length=40, regex=r"^[a-z0-9_-]+$")
+    id: QuestionId
     type: Literal["slider"]
     label: str = Field(min_length=1, max_length=300)
     left: str = Field(min_length=1, max_length=120)
@@ -24,7 +27,7 @@ class SliderQuestion(SQLModel):
 
 class ChoiceQuestion(SQLModel):
     model_config = {"extra": "forbid"}
-    id: str = Field(min_length=1, max_length=40, regex=r"^[a-z0-9_-]+$")
+    id: QuestionId
     type: Literal["choice"]
     label: str = Field(min_length=1, max_length=300)
     options: list[Annotated[str, PField(min_length=1, max_length=120)]] = Field(min_length=2, max_length=20)
