@@ -119,6 +119,16 @@ def app_eval(page, body: str, arg=None):
         f"async (arg) => {{ const {{ A }} = await import('{APP_MODULE}'); {body} }}", arg)
 
 
+def wait_app(page, body: str, arg=None, timeout: float = 15) -> None:
+    """Until `body` (as in app_eval) returns something truthy. (page.wait_for_function cannot do this: an async
+    predicate returns a promise, which is truthy at once.)"""
+    deadline = time.monotonic() + timeout
+    while not app_eval(page, body, arg):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {body}")
+        time.sleep(0.1)
+
+
 def counts(page) -> dict:
     return app_eval(page, "return await A.db.counts();")
 

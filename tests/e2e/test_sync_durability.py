@@ -19,6 +19,7 @@ from tests.e2e.helpers import (
     shot,
     start_conversation_ui,
     take_consent_ui,
+    wait_app,
     wait_counts,
     wait_worker,
 )
@@ -47,8 +48,7 @@ def test_sync_interrupted_by_a_dying_server_resumes_without_duplicates(browser, 
     open_app(page, server)
     login_ui(page, email, world.password)
     # With no service worker, the screens loaded on demand must be here before the signal goes.
-    page.wait_for_function("async () => { for (const v of ['conversation', 'consent', 'fragment']) "
-                           "await import(`/app/src/views/${v}.js`); return true; }")
+    app_eval(page, "for (const v of ['conversation', 'consent', 'fragment']) await import(`/app/src/views/${v}.js`);")
     phone.set_offline(True)
     start_conversation_ui(page)
     take_consent_ui(page, SCOPES)
@@ -74,8 +74,7 @@ def test_sync_interrupted_by_a_dying_server_resumes_without_duplicates(browser, 
     while not killed:  # (handlers run while the test waits on the page)
         page.wait_for_timeout(50)
     assert seen[0] > 1
-    page.wait_for_function("async () => { const { A } = await import('/app/src/app.js'); "
-                           "return !A.outbox.state.running && A.outbox.state.nextAt !== null; }")
+    wait_app(page, "return !A.outbox.state.running && A.outbox.state.nextAt !== null;")
     # No receipt reached the phone, so nothing left its outbox.
     assert counts(page) == {"local": 452, "synced": 0, "attention": 0}
 

@@ -8,7 +8,7 @@ import { S } from './strings.js';
 import { h, fmtTime } from './dom.js';
 import { homeView } from './views/home.js';
 
-export const VERSION = '2026.11.23-13';
+export const VERSION = '2026.11.23-14';
 
 export const A = {
   db: null, api: null, outbox: null,
@@ -17,6 +17,7 @@ export const A = {
   counts: { local: 0, synced: 0, attention: 0 },
   clipCounts: { local: 0, done: 0, attention: 0, bytes: 0 },
   waitingWorker: null, enrolCode: '', message: '',
+  kitRefreshMs: 60 * 1000,
 };
 
 // Home, the screen a researcher opens the app for, comes with the page; the other screens load when first
@@ -119,6 +120,18 @@ export async function refreshRemote(fresh = 0) {
   changed();
 }
 let refreshTries = 0;
+
+// A sync that reached the server also brings the capture kit up to date (a new consent form version, prompts,
+// training), at most once a minute, so a phone left open all day does not capture under an old form.
+let kitSyncAt = null;
+let kitAt = 0;
+function kitFollowsSync() {
+  const at = A.outbox.state.lastSyncAt;
+  if (!at || at === kitSyncAt || Date.now() - kitAt < A.kitRefreshMs) return;
+  kitSyncAt = at;
+  kitAt = Date.now();
+  refreshRemote();
+}
 
 export async function selectProject(pid, fetchKit = true) {
   A.projectId = pid;
@@ -396,6 +409,7 @@ export async function start() {
     onChange: () => {
       const err = A.outbox.state.lastError;
       if (err && err.status === 401) sessionEnded();
+      kitFollowsSync();
       changed();
     },
   });
