@@ -206,6 +206,8 @@ class SubjectConsent(SQLModel):
     given_at: datetime
     withdrawn_at: datetime | None
     has_signature: bool
+    signature: str | None = Field(default=None, description="The participant's own signature (an image as a data "
+                                                            "URL), while it is held.")
 
 
 class SubjectFragment(SQLModel):

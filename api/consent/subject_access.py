@@ -51,7 +51,8 @@ def gather(session: Session, project: Project, label: str) -> SubjectAccess:
     consents = [SubjectConsent(id=c.id, participant_id=c.participant_id, conversation_id=c.conversation_id,
                                form=SubjectConsentForm(title=f.title, body=f.body, version=f.version),
                                scopes=c.scopes, method=c.method, given_at=c.given_at, withdrawn_at=c.withdrawn_at,
-                               has_signature=c.signature is not None) for c, f in consent_rows]
+                               has_signature=c.signature is not None, signature=c.signature)
+                for c, f in consent_rows]
 
     consent_ids = [c.id for c, _ in consent_rows]
     found = list(session.exec(select(Fragment).where(col(Fragment.consent_id).in_(consent_ids))

@@ -11,6 +11,8 @@ from api.audit.models import AuditEntry
 from tests.factories import World, consent_item, conversation_item, fragment_item, make_world, sync
 from tests.media.helpers import upload, wav_bytes
 
+SIGNATURE = "data:image/png;base64,iVBORw0KGgo="
+
 
 @pytest.fixture
 def world(session: Session) -> World:
@@ -26,8 +28,10 @@ def two_conversations(client: Any, world: World) -> dict[str, Any]:
     """P3 in two conversations (once withdrawn), and P9 beside them in the first."""
     first = conversation_item(world, place_id=str(world.places[1].id))
     second = conversation_item(world)
-    p3_first = consent_item(world, first["id"], participant_label="P3", scopes=["audio", "quote"])
-    p3_second = consent_item(world, second["id"], participant_label="P3", scopes=["quote"])
+    p3_first = consent_item(world, first["id"], participant_label="P3", scopes=["audio", "quote"], method="signed",
+                            signature=SIGNATURE)
+    p3_second = consent_item(world, second["id"], participant_label="P3", scopes=["quote"], method="signed",
+                             signature=SIGNATURE)  # erased by the withdrawal below
     p9 = consent_item(world, first["id"], participant_label="P9", scopes=["quote"])
     kept = fragment_item(first["id"], p3_first["id"], text="the bus stopped coming", prompt_id=str(world.prompts[1].id),
                          answers={"mood": "hard"})
@@ -58,8 +62,11 @@ def test_the_file_holds_the_participants_data_from_every_conversation(client, wo
     assert set(consents) == {made["p3_first"]["id"], made["p3_second"]["id"]}
     first = consents[made["p3_first"]["id"]]
     assert first["form"] == {"title": "Consent", "body": "You can stop at any time.", "version": 1}
-    assert (first["scopes"], first["method"], first["withdrawn_at"]) == (["audio", "quote"], "verbal", None)
-    assert consents[made["p3_second"]["id"]]["withdrawn_at"] is not None
+    assert (first["scopes"], first["method"], first["withdrawn_at"]) == (["audio", "quote"], "signed", None)
+    assert first["signature"] == SIGNATURE  # their own signature is their data too
+    withdrawn = consents[made["p3_second"]["id"]]
+    assert withdrawn["withdrawn_at"] is not None
+    assert (withdrawn["has_signature"], withdrawn["signature"]) == (False, None)
 
     fragments = {f["id"]: f for f in body["fragments"]}
     assert set(fragments) == {made["kept"]["id"], made["gone"]["id"]}
