@@ -8,7 +8,7 @@ import { S } from './strings.js';
 import { h, fmtTime } from './dom.js';
 import { homeView } from './views/home.js';
 
-export const VERSION = '2026.11.23-14';
+export const VERSION = '2026.11.23-15';
 
 export const A = {
   db: null, api: null, outbox: null,
@@ -96,6 +96,8 @@ function sessionEnded() {
 // answered before committing), that must not look like a login that ended.
 export async function refreshRemote(fresh = 0) {
   if (!loggedIn()) return;
+  // Screens re-render only if something came back different: a re-render under a finger can swallow a tap.
+  const before = JSON.stringify([A.me, A.kit, A.refreshError]);
   try {
     A.me = await A.api.me();
     await A.db.setKV('me', A.me);
@@ -117,7 +119,7 @@ export async function refreshRemote(fresh = 0) {
     // Without a capture kit the phone cannot capture at all: keep trying while the app is open.
     else if (!A.kit) setTimeout(refreshRemote, Math.min(60000, 2000 * 2 ** refreshTries++));
   }
-  changed();
+  if (JSON.stringify([A.me, A.kit, A.refreshError]) !== before) changed();
 }
 let refreshTries = 0;
 
