@@ -78,7 +78,6 @@ def complete(records: dict[str, str], tag_pairs: Iterable[tuple[str, str]],
     for fragment_id, tag_id in tag_pairs:
         tags.setdefault(fragment_id, []).append(tag_id)
     audio = {str(c.fragment_id): dumps(AudioPublic.model_validate(c).model_dump(mode="json")) for c in clips}
-    assert FIELDS[-2:] == ("tag_ids", "audio")
     return {fid: f'{record[:-1]},"tag_ids":{dumps(tags[fid]) if fid in tags else "[]"},'
                  f'"audio":{audio.get(fid, "null")}}}'
             for fid, record in records.items()}
@@ -102,3 +101,4 @@ def dumps(value: Any) -> str:
 
 
 assert set(UUID_COLUMNS + TIME_COLUMNS) <= set(FIELDS), "render.py names a field FragmentPublic lacks"
+assert FIELDS[-2:] == ("tag_ids", "audio"), "complete() appends these two last"

@@ -2,7 +2,7 @@
 
 import uuid
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -209,22 +209,24 @@ def _changes(data: PromptUpdate | PlaceUpdate) -> dict[str, Any]:
     return changes
 
 
+T = TypeVar("T", Prompt, Place)
+
+
+def _for_manager(session: Session, actor: Actor, model: type[T], object_id: uuid.UUID, noun: str) -> T:
+    """An object of a project the caller manages: 404 outside the caller's projects, 403 for its researchers."""
+    found = session.get(model, object_id)
+    if found is None or role_in(session, actor, found.project_id) is None:
+        raise NotFound(f"No such {noun}.")
+    require_coordinator(session, actor, found.project_id)
+    return found
+
+
 def prompt_for_manager(session: Session, actor: Actor, prompt_id: uuid.UUID) -> Prompt:
-    """A prompt the caller manages: 404 outside the caller's projects, 403 for its researchers."""
-    prompt = session.get(Prompt, prompt_id)
-    if prompt is None or role_in(session, actor, prompt.project_id) is None:
-        raise NotFound("No such prompt.")
-    require_coordinator(session, actor, prompt.project_id)
-    return prompt
+    return _for_manager(session, actor, Prompt, prompt_id, "prompt")
 
 
 def place_for_manager(session: Session, actor: Actor, place_id: uuid.UUID) -> Place:
-    """A place the caller manages: 404 outside the caller's projects, 403 for its researchers."""
-    place = session.get(Place, place_id)
-    if place is None or role_in(session, actor, place.project_id) is None:
-        raise NotFound("No such place.")
-    require_coordinator(session, actor, place.project_id)
-    return place
+    return _for_manager(session, actor, Place, place_id, "place")
 
 
 def update_prompt(session: Session, actor: Actor, prompt: Prompt, data: PromptUpdate) -> Prompt:
