@@ -46,7 +46,10 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         time.sleep(0.1)
     else:
         proc.kill()
-        pytest.skip(f"S3 backend tests skipped: moto's server did not start: {Path(log).read_text()[-500:]}")
+        reason = f"moto's server did not start: {Path(log).read_text()[-500:]}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(f"S3 backend tests skipped: {reason}")
     yield f"http://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(10)
