@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from api.db import SessionDep, utcnow
 from api.errors import Forbidden, Unauthorized
-from api.people.models import AuthToken, User
+from api.people.models import AuthToken, TokenKind, User
 from api.people.security import digest
 
 # API client tokens start with this, so a request's kind of caller is known before any lookup.
@@ -30,8 +30,15 @@ class Actor:
         return self.user.id
 
     @property
+    def is_device(self) -> bool:
+        """An enrolled phone's token: it carries only the researcher role (see projects.service.role_in)."""
+        return self.token.kind == TokenKind.device
+
+    @property
     def is_admin(self) -> bool:
-        return self.user.is_admin
+        # A device token never acts as admin, even for an admin's account: a phone is easy to lose, and a
+        # code minted by a coordinator must never turn into deployment-wide powers.
+        return self.user.is_admin and not self.is_device
 
 
 def get_actor(session: SessionDep,

@@ -35,7 +35,15 @@ from api.projects.models import Membership, Role
 BAD_LOGIN = "That email and password do not match an account."
 
 
+def _refuse_device(actor: Actor, what: str) -> None:
+    if actor.is_device:
+        raise Forbidden(f"A phone's device token cannot {what}; log in with your password.",
+                        code="device_token_not_allowed")
+
+
 def create_user(session: Session, actor: Actor | None, data: UserCreate) -> User:
+    if actor is not None:
+        _refuse_device(actor, "create users")
     if actor is not None and not actor.is_admin:
         coordinates = session.exec(select(Membership).where(
             Membership.user_id == actor.id, Membership.role == Role.coordinator)).first()
@@ -57,6 +65,8 @@ def create_user(session: Session, actor: Actor | None, data: UserCreate) -> User
 def visible_users(session: Session, actor: Actor) -> list[User]:
     if actor.is_admin:
         return list(session.exec(select(User).order_by(User.email)))
+    if actor.is_device:
+        return [actor.user]
     my_projects = select(Membership.project_id).where(Membership.user_id == actor.id,
                                                       Membership.role == Role.coordinator)
     q = (select(User).join(Membership, Membership.user_id == User.id)  # type: ignore[arg-type]
@@ -74,6 +84,7 @@ def get_user(session: Session, actor: Actor, user_id: uuid.UUID) -> User:
 
 
 def update_user(session: Session, actor: Actor, user: User, data: UserUpdate) -> User:
+    _refuse_device(actor, "change accounts")
     changes = data.model_dump(exclude_unset=True)
     if not actor.is_admin and (user.id != actor.id or {"is_active", "is_admin"} & changes.keys()):
         raise Forbidden("Only an admin can change another user or anyone's role.")

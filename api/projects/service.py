@@ -32,13 +32,16 @@ ADMIN = "admin"
 
 
 def role_in(session: Session, actor: Actor, project_id: uuid.UUID) -> str | None:
+    """The caller's role in a project: admin (sessions of admins only), coordinator, researcher, or None.
+
+    A device token (an enrolled phone) acts only as its researcher: in every project where its user is a
+    researcher now, and nowhere else — not as admin, not in a project the user coordinates."""
     if actor.is_admin:
         return ADMIN
-    # A device token is bound to the project it was enrolled for.
-    if actor.token.project_id is not None and actor.token.project_id != project_id:
-        return None
     m = session.get(Membership, (project_id, actor.id))
-    return str(m.role) if m else None
+    if m is None or (actor.is_device and m.role != Role.researcher):
+        return None
+    return str(m.role)
 
 
 def get_project(session: Session, actor: Actor, project_id: uuid.UUID) -> tuple[Project, str]:
@@ -75,8 +78,8 @@ def current_training(session: Session, user_id: uuid.UUID, project_id: uuid.UUID
 def capture_refusal(session: Session, actor: Actor, project_id: uuid.UUID) -> tuple[str, str] | None:
     """Why this actor may not capture in this project now (code, detail), or None if they may."""
     membership = session.get(Membership, (project_id, actor.id))
-    if actor.token.project_id is not None and actor.token.project_id != project_id:
-        return "not_member", "This phone is enrolled for another project."
+    if membership is not None and actor.is_device and membership.role != Role.researcher:
+        return "not_member", "A phone enrolled with a code captures only where you are a researcher; log in instead."
     if membership is None:
         return "not_member", "You are not a member of this project."
     if membership.role == Role.researcher and current_training(session, actor.id, project_id) is None:
@@ -91,11 +94,13 @@ def list_projects(session: Session, actor: Actor) -> list[tuple[Project, str]]:
         select(Project, Membership.role).join(Membership, Membership.project_id == Project.id)  # type: ignore[arg-type]
         .where(Membership.user_id == actor.id).order_by(Project.name)
     ).all()
-    return [(p, str(r)) for p, r in rows
-            if actor.token.project_id in (None, p.id)]
+    return [(p, str(r)) for p, r in rows if not actor.is_device or r == Role.researcher]
 
 
 def create_project(session: Session, actor: Actor, data: ProjectCreate) -> Project:
+    if actor.is_device:
+        raise Forbidden("A phone's device token cannot create projects; log in with your password.",
+                        code="device_token_not_allowed")
     if not actor.is_admin and not session.exec(
         select(Membership).where(Membership.user_id == actor.id, Membership.role == Role.coordinator)
     ).first():

@@ -204,8 +204,8 @@ def _project_info(session: Session, actor: Actor, project_id: uuid.UUID) -> Proj
     if project is None:
         return None
     membership = session.get(Membership, (project_id, actor.id))
-    if actor.token.project_id not in (None, project_id):
-        membership = None
+    if membership is not None and actor.is_device and membership.role != Role.researcher:
+        membership = None  # a phone acts only as its researcher (projects.service.role_in)
     trained = [(t.completed_on, t.expires_on) for t in session.exec(
         select(TrainingRecord).where(TrainingRecord.project_id == project_id, TrainingRecord.user_id == actor.id))]
     return ProjectInfo(

@@ -110,15 +110,18 @@ def test_an_expired_enrolment_code_is_refused(client, world, session, monkeypatc
     assert client.post("/api/v1/auth/enrol", json={"code": code}).status_code == 401
 
 
-def test_a_device_token_reaches_only_its_own_project(client, world, session) -> None:
+def test_a_device_token_reaches_only_projects_where_its_user_is_a_researcher(client, world, session) -> None:
     other = make_world(session)
+    third = make_world(session)
     from api.projects.models import Membership, Role
 
     session.add(Membership(project_id=other.project.id, user_id=world.researcher.id, role=Role.researcher))
+    session.add(Membership(project_id=third.project.id, user_id=world.researcher.id, role=Role.coordinator))
     session.commit()
     device = make_token(session, world.researcher, kind=TokenKind.device, project_id=world.project.id)
     assert client.get(f"/api/v1/projects/{world.project.id}", headers=bearer(device)).status_code == 200
-    assert client.get(f"/api/v1/projects/{other.project.id}", headers=bearer(device)).status_code == 404
+    assert client.get(f"/api/v1/projects/{other.project.id}", headers=bearer(device)).status_code == 200
+    assert client.get(f"/api/v1/projects/{third.project.id}", headers=bearer(device)).status_code == 404
 
 
 def test_disabling_a_user_revokes_their_tokens(client, world) -> None:
