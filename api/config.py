@@ -20,11 +20,19 @@ class Settings(BaseSettings):
     device_token_ttl_days: int = 365
     enrolment_code_ttl_minutes: int = 30
 
-    # Login throttling per account: after `login_slow_after` failures each attempt waits a little longer,
-    # after `login_lock_after` the account refuses logins for `login_lock_minutes`.
+    # Throttling (api/people/throttle.py; README "Security"), counted in fixed windows of `login_lock_minutes`.
+    # Logins per (email, client address): failures after `login_slow_after` wait a little longer, and after
+    # `login_lock_after` attempts that address may not try that email again until the window ends. Per client
+    # address across emails (password spraying): slowed after `login_address_slow_after` failures, refused
+    # after `login_address_lock_after`. The owner's right password from another address always gets in.
     login_slow_after: int = 3
     login_lock_after: int = 10
     login_lock_minutes: int = 15
+    login_address_slow_after: int = 10
+    login_address_lock_after: int = 30
+    # Enrolment codes tried per client address, and wrong ones overall (a guesser spread over many addresses).
+    enrol_address_lock_after: int = 10
+    enrol_global_lock_after: int = 200
 
     long_poll_max_seconds: float = 30.0  # GET /changes?wait= holds a request at most this long
     sync_max_items: int = 500

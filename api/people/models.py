@@ -25,16 +25,20 @@ class User(UserBase, table=True):
     is_admin: bool = False
     is_active: bool = True
     created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
+    # Who made the account: a coordinator may add to a project the users they created (and those of their
+    # own projects), never someone they have not seen (see projects.service.set_member).
+    created_by: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
 
 
 class LoginThrottle(SQLModel, table=True):
-    """Failed logins per email address, known or not, so a refusal never tells whether the email exists."""
+    """Attempts counted per key in a fixed window (api/people/throttle.py): logins per (email, client address)
+    and per client address, enrolment codes per client address and overall. Keys are hashes: an email, known
+    or not, is counted alike, so a refusal never tells whether an account exists."""
 
     __tablename__ = "login_throttle"
-    email_hash: str = Field(primary_key=True, max_length=64)
-    failures: int = 0
-    last_failure_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
-    locked_until: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
+    key: str = Field(primary_key=True, max_length=80)
+    attempts: int = 0
+    window_started_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
 
 
 class UserCreate(SQLModel):
@@ -54,6 +58,9 @@ class UserUpdate(SQLModel):
     model_config = {"extra": "forbid"}
     display_name: str | None = Field(default=None, max_length=120)
     password: str | None = Field(default=None, min_length=10, max_length=256)
+    current_password: str | None = Field(default=None, max_length=256, description=(
+        "Your present password: needed to change your own. An admin resetting someone else's (or a coordinator "
+        "a researcher's they manage) leaves it out."))
     is_active: bool | None = None
     is_admin: bool | None = None
 

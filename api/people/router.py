@@ -1,10 +1,10 @@
 import uuid
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
 from api.db import SessionDep
 from api.errors import Conflict, Forbidden, NotFound, TooManyRequests, responses
-from api.people import service
+from api.people import service, throttle
 from api.people.deps import CurrentActor
 from api.people.models import (
     AuthToken,
@@ -23,18 +23,25 @@ from api.projects import service as projects
 router = APIRouter(prefix="/api/v1", tags=["people"])
 
 
+def _address(request: Request) -> str:
+    # uvicorn puts the forwarded client in request.client only for trusted proxies (FORWARDED_ALLOW_IPS).
+    return throttle.address_of(request.client.host if request.client else None)
+
+
 @router.post("/auth/login", response_model=TokenPublic, responses=responses(TooManyRequests))
-def login(session: SessionDep, body: LoginRequest) -> TokenPublic:
-    """Log in with email and password; answers a session bearer token. Repeated failures are slowed, then refused."""
-    token, secret, user = service.login(session, body.email, body.password)
+def login(session: SessionDep, request: Request, body: LoginRequest) -> TokenPublic:
+    """Log in with email and password; answers a session bearer token. Repeated failures from one address are
+    slowed, then refused (429 with Retry-After), per email and across emails."""
+    token, secret, user = service.login(session, body.email, body.password, _address(request))
     return TokenPublic(token=secret, kind=token.kind, expires_at=token.expires_at,
                        user=UserPublic.model_validate(user))
 
 
-@router.post("/auth/enrol", response_model=TokenPublic, responses=responses())
-def enrol(session: SessionDep, body: EnrolRequest) -> TokenPublic:
-    """Exchange a one-time enrolment code for a long-lived device token bound to one project."""
-    token, secret, user = service.enrol(session, body.code, body.device_label)
+@router.post("/auth/enrol", response_model=TokenPublic, responses=responses(TooManyRequests))
+def enrol(session: SessionDep, request: Request, body: EnrolRequest) -> TokenPublic:
+    """Exchange a one-time enrolment code for a long-lived device token. It acts as its researcher (never as
+    admin or coordinator) in every project where they are a researcher. Wrong codes are limited (429)."""
+    token, secret, user = service.enrol(session, body.code, body.device_label, _address(request))
     return TokenPublic(token=secret, kind=token.kind, expires_at=token.expires_at,
                        user=UserPublic.model_validate(user))
 

@@ -9,13 +9,13 @@ from sqlmodel import Session, col, select
 
 from api.audit import service as audit
 from api.config import get_settings
-from api.db import utcnow
+from api.db import open_session, utcnow
 from api.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
+from api.people import throttle
 from api.people.deps import Actor
 from api.people.models import (
     AuthToken,
     EnrolmentCode,
-    LoginThrottle,
     TokenKind,
     User,
     UserCreate,
@@ -123,34 +123,33 @@ def _issue(session: Session, user: User, kind: TokenKind, lifetime: timedelta,
     return token, secret
 
 
-def login(session: Session, email: str, password: str) -> tuple[AuthToken, str, User]:
-    """Check a password, slowing and then refusing repeated failures for that email, known or not."""
+def login(session: Session, email: str, password: str, address: str) -> tuple[AuthToken, str, User]:
+    """Check a password. Guesses are counted per (email, client address) and per client address, known email
+    or not (api/people/throttle.py): slowed, then refused with 429 until the window ends."""
     settings = get_settings()
     email = normalise_email(email)
-    throttle = session.get(LoginThrottle, digest(email))
-    now = utcnow()
-    if throttle and throttle.locked_until and throttle.locked_until > now:
-        retry = int((throttle.locked_until - now).total_seconds()) + 1
-        raise TooManyRequests("Too many failed logins; try again later.", code="too_many_attempts",
-                              headers={"Retry-After": str(retry)})
-    user = session.exec(select(User).where(User.email == email)).first()
-    ok = verify_password(user.password_hash if user else None, password)
-    if ok and user is not None and user.is_active:
-        if throttle:
-            session.delete(throttle)
+    window = timedelta(minutes=settings.login_lock_minutes)
+    pair, per_address = throttle.count([throttle.key("login", email, address),
+                                        throttle.key("login-address", address)], window)
+    refused = [c for c, limit in ((pair, settings.login_lock_after),
+                                  (per_address, settings.login_address_lock_after)) if c.attempts > limit]
+    if refused:
+        raise TooManyRequests("Too many failed logins from here; try again later.", code="too_many_attempts",
+                              headers={"Retry-After": str(max(throttle.retry_after(c, window) for c in refused))})
+    # The hash is checked outside the request's writing transaction, so SQLite's write lock is not held
+    # while argon2 works.
+    with open_session(read_only=True) as reader:
+        found = reader.exec(select(User).where(User.email == email)).first()
+    ok = verify_password(found.password_hash if found else None, password)
+    user = session.get(User, found.id) if ok and found is not None else None
+    if user is not None and user.is_active:
+        throttle.forget(session, pair.key)
+        throttle.uncount(session, per_address.key)
         token, secret = _issue(session, user, TokenKind.session, timedelta(hours=settings.session_ttl_hours))
         return token, secret, user
-    if throttle is None:
-        throttle = LoginThrottle(email_hash=digest(email), failures=0)
-    throttle.failures += 1
-    throttle.last_failure_at = now
-    if throttle.failures >= settings.login_lock_after:
-        throttle.locked_until = now + timedelta(minutes=settings.login_lock_minutes)
-        throttle.failures = 0
-    session.add(throttle)
-    over = throttle.failures - settings.login_slow_after
-    raise Unauthorized(BAD_LOGIN, code="invalid_credentials", keep_changes=True,
-                       delay=min(0.25 * 2 ** (over - 1), 4.0) if over > 0 else 0.0)
+    raise Unauthorized(BAD_LOGIN, code="invalid_credentials",
+                       delay=max(throttle.slowdown(pair.attempts - settings.login_slow_after),
+                                 throttle.slowdown(per_address.attempts - settings.login_address_slow_after)))
 
 
 def logout(session: Session, actor: Actor) -> None:
@@ -184,7 +183,17 @@ def enrol_qr_svg(link: str) -> str:
     return out.getvalue().decode().replace("<svg ", f'<svg role="img" viewBox="0 0 {size} {size}" ', 1)
 
 
-def enrol(session: Session, code: str, device_label: str | None) -> tuple[AuthToken, str, User]:
+def enrol(session: Session, code: str, device_label: str | None, address: str) -> tuple[AuthToken, str, User]:
+    """Exchange a one-time code for a device token. Tries are counted per client address and overall (a right
+    code is taken back off both), so guessing is refused with 429 long before the code space is searched."""
+    settings = get_settings()
+    window = timedelta(minutes=settings.login_lock_minutes)
+    per_address, overall = throttle.count([throttle.key("enrol-address", address), "enrol:*"], window)
+    refused = [c for c, limit in ((per_address, settings.enrol_address_lock_after),
+                                  (overall, settings.enrol_global_lock_after)) if c.attempts > limit]
+    if refused:
+        raise TooManyRequests("Too many wrong enrolment codes; try again later.", code="too_many_attempts",
+                              headers={"Retry-After": str(max(throttle.retry_after(c, window) for c in refused))})
     row = session.exec(select(EnrolmentCode).where(
         EnrolmentCode.code_hash == digest(normalise_enrolment_code(code)))).first()
     if row is None or row.used_at is not None or row.expires_at <= utcnow():
@@ -195,6 +204,8 @@ def enrol(session: Session, code: str, device_label: str | None) -> tuple[AuthTo
         raise Unauthorized("That enrolment code is no longer valid.", code="invalid_code")
     row.used_at = utcnow()
     session.add(row)
+    throttle.uncount(session, per_address.key)
+    throttle.uncount(session, overall.key)
     token, secret = _issue(session, user, TokenKind.device,
                            timedelta(days=get_settings().device_token_ttl_days),
                            project_id=row.project_id, device_label=device_label)
