@@ -118,7 +118,7 @@ ROLES = ("admin", "coordinator", "researcher", "other")
 def _setup(session: Session, client: Any) -> tuple[dict[str, str], dict[str, str]]:
     world = make_world(session)
     other = make_world(session)
-    spare = make_user(session)
+    spare = make_user(session, created_by=world.coordinator.id)  # one the coordinator made, so may add
     items = capture_batch(world, 1)
     items[1]["data"]["scopes"] = ["audio", "quote", "share"]
     sync(client, world, items)
@@ -190,3 +190,99 @@ def test_no_token_an_expired_token_and_a_revoked_token_get_401(client, session, 
         assert r.status_code == 401, (headers, r.text)
         assert call.method == "HEAD" or r.json()["code"] in {"unauthorized", "token_expired", "token_revoked",
                                                              "invalid_token"}
+
+
+# Device tokens (issue 10): a phone's token acts only as its researcher, in the projects where its user is a
+# researcher — never as admin, never as coordinator, and it manages nothing. Columns: the device token of an
+# admin who is also a researcher of the project; the device token of the project's researcher who coordinates
+# another project ({elsewhere}).
+DEVICE_CALLERS = ("device_of_admin", "device_of_coordinator_elsewhere")
+DEVICE_CALLS: list[tuple[str, str, Any, tuple[int, int]]] = [
+    ("GET", "/me", None, (200, 200)),
+    ("GET", "/users", None, (200, 200)),
+    ("POST", "/users", {"email": "boss@example.org", "password": "long enough pw", "is_admin": True}, (403, 403)),
+    ("POST", "/users", {"email": "new@example.org", "password": "long enough pw"}, (403, 403)),
+    ("PATCH", "/users/{researcher}", {"display_name": "R"}, (404, 403)),
+    ("PATCH", "/users/{researcher}", {"password": "a new password", "current_password": "x" * 10}, (404, 403)),
+    ("POST", "/projects", {"name": "Another"}, (403, 403)),
+    ("GET", "/projects/{project}", None, (200, 200)),
+    ("PATCH", "/projects/{project}", {"description": "d"}, (403, 403)),
+    ("GET", "/projects/{project}/members", None, (403, 403)),
+    ("PUT", "/projects/{project}/members/{spare}", {"role": "researcher"}, (403, 403)),
+    ("POST", "/projects/{project}/enrolment-codes", {"user_id": "{researcher}"}, (403, 403)),
+    ("GET", "/projects/{project}/devices", None, (403, 403)),
+    ("POST", "/projects/{project}/clients", {"name": "tool", "scopes": ["fragments:read"]}, (403, 403)),
+    ("GET", "/projects/{project}/audit", None, (403, 403)),
+    ("POST", "/consents/{consent}/withdraw", {}, (404, 403)),  # a peer's consent is not even seen
+    ("GET", "/projects/{elsewhere}", None, (404, 404)),
+    ("GET", "/projects/{elsewhere}/members", None, (404, 404)),
+    ("PUT", "/projects/{elsewhere}/members/{spare}", {"role": "researcher"}, (404, 404)),
+    ("GET", "/fragments?project_id={elsewhere}", None, (404, 404)),
+    ("GET", "/changes?project_id={elsewhere}", None, (404, 404)),
+    ("POST", "/sync", {"device_id": "d", "items": []}, (200, 200)),
+]
+
+
+def _device_setup(session: Session, client: Any) -> tuple[dict[str, str], dict[str, str]]:
+    ids, _ = _setup(session, client)
+    project = session.get(Project, uuid.UUID(ids["project"]))
+    elsewhere = make_world(session)
+    researcher = elsewhere.researcher.__class__  # the User model, without another import
+    me = session.get(researcher, uuid.UUID(ids["researcher"]))
+    add_member(session, elsewhere.project, me, Role.coordinator)
+    boss = make_user(session, is_admin=True)
+    add_member(session, project, boss, Role.researcher)
+    add_member(session, elsewhere.project, boss, Role.coordinator)
+    ids["elsewhere"] = str(elsewhere.project.id)
+    tokens = {"device_of_admin": make_token(session, boss, kind=TokenKind.device, project_id=project.id),
+              "device_of_coordinator_elsewhere": make_token(session, me, kind=TokenKind.device, project_id=project.id)}
+    session.rollback()
+    return ids, tokens
+
+
+@pytest.mark.parametrize("caller", DEVICE_CALLERS)
+@pytest.mark.parametrize("call", DEVICE_CALLS, ids=lambda c: f"{c[0]} {c[1]} {sorted(c[2] or {})}")
+def test_device_token_table(client, session, call: tuple[str, str, Any, tuple[int, int]], caller: str) -> None:
+    ids, tokens = _device_setup(session, client)
+    method, path, body, expect = call
+    r = client.request(method, "/api/v1" + _fill(path, ids), json=_fill(body, ids), headers=bearer(tokens[caller]))
+    assert r.status_code == expect[DEVICE_CALLERS.index(caller)], r.text
+    if r.status_code >= 400:
+        assert set(r.json()) >= {"code", "detail"}
+
+
+# A coordinator acting on a user outside their projects (issue 10 item 2): a real id of someone they have never
+# seen (another project's researcher, an admin in no project) answers exactly like a made-up id, and reveals
+# nothing (no email); nothing is changed.
+OUTSIDER_CALLS: list[tuple[str, str, Any]] = [
+    ("GET", "/users/{target}", None),
+    ("PATCH", "/users/{target}", {"password": "taken over now"}),
+    ("PATCH", "/users/{target}", {"display_name": "x"}),
+    ("PUT", "/projects/{project}/members/{target}", {"role": "researcher"}),
+    ("PUT", "/projects/{project}/members/{target}", {"role": "coordinator"}),
+    ("DELETE", "/projects/{project}/members/{target}", None),
+    ("POST", "/projects/{project}/enrolment-codes", {"user_id": "{target}"}),
+    ("POST", "/projects/{project}/members/{target}/training", {"completed_on": "2026-01-01",
+                                                                "expires_on": "2027-01-01"}),
+]
+
+
+@pytest.mark.parametrize("target", ["another_projects_researcher", "admin"])
+@pytest.mark.parametrize("call", OUTSIDER_CALLS, ids=lambda c: f"{c[0]} {c[1]} {sorted(c[2] or {})}")
+def test_a_coordinator_acting_on_a_user_outside_their_projects_learns_nothing(
+        client, session, call: tuple[str, str, Any], target: str) -> None:
+    world = make_world(session)
+    outsider = make_world(session).researcher if target == "another_projects_researcher" else world.admin
+    session.rollback()
+    method, path, body = call
+    answers = []
+    for target_id in (outsider.id, uuid.uuid4()):
+        ids = {"project": str(world.project.id), "target": str(target_id)}
+        answers.append(client.request(method, "/api/v1" + _fill(path, ids), json=_fill(body, ids),
+                                      headers=world.headers("coordinator")))
+    real, made_up = answers
+    assert real.status_code == made_up.status_code == 404, real.text
+    assert real.json() == made_up.json() and outsider.email not in real.text
+    session.rollback()
+    after = session.get(type(outsider), outsider.id)
+    assert after.password_hash == outsider.password_hash and after.display_name == outsider.display_name

@@ -3,7 +3,7 @@ import uuid
 from fastapi import APIRouter, Request, status
 
 from api.db import SessionDep
-from api.errors import Conflict, Forbidden, NotFound, TooManyRequests, responses
+from api.errors import Conflict, Forbidden, Invalid, NotFound, TooManyRequests, responses
 from api.people import service, throttle
 from api.people.deps import CurrentActor
 from api.people.models import (
@@ -84,9 +84,11 @@ def get_user(session: SessionDep, actor: CurrentActor, user_id: uuid.UUID) -> Us
     return UserPublic.model_validate(service.get_user(session, actor, user_id))
 
 
-@router.patch("/users/{user_id}", response_model=UserPublic, responses=responses(NotFound, Forbidden))
+@router.patch("/users/{user_id}", response_model=UserPublic, responses=responses(NotFound, Forbidden, Invalid))
 def update_user(session: SessionDep, actor: CurrentActor, user_id: uuid.UUID, body: UserUpdate) -> UserPublic:
-    """Change a user. Anyone may change their own name and password; admins may disable users or make admins."""
+    """Change a user. Anyone changes their own name, and their password with current_password; admins change
+    anyone (a reset ends that user's sessions and phones); coordinators reset only the password of researchers
+    who belong to their projects alone. Device tokens change nothing."""
     user = service.get_user(session, actor, user_id)
     return UserPublic.model_validate(service.update_user(session, actor, user, body))
 

@@ -5,12 +5,13 @@ import uuid
 from datetime import timedelta
 
 import segno
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from api.audit import service as audit
 from api.config import get_settings
 from api.db import open_session, utcnow
-from api.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
+from api.errors import Conflict, Forbidden, Invalid, NotFound, TooManyRequests, Unauthorized
 from api.people import throttle
 from api.people.deps import Actor
 from api.people.models import (
@@ -30,6 +31,7 @@ from api.people.security import (
     normalise_enrolment_code,
     verify_password,
 )
+from api.projects import service as projects
 from api.projects.models import Membership, Role
 
 BAD_LOGIN = "That email and password do not match an account."
@@ -54,7 +56,7 @@ def create_user(session: Session, actor: Actor | None, data: UserCreate) -> User
     if session.exec(select(User).where(User.email == data.email)).first():
         raise Conflict("A user with this email already exists.", code="email_taken")
     user = User(email=data.email, display_name=data.display_name, is_admin=data.is_admin,
-                password_hash=hash_password(data.password))
+                password_hash=hash_password(data.password), created_by=actor.id if actor else None)
     session.add(user)
     session.flush()
     audit.record(session, actor_id=actor.id if actor else None, action="user.create", entity="user",
@@ -67,12 +69,8 @@ def visible_users(session: Session, actor: Actor) -> list[User]:
         return list(session.exec(select(User).order_by(User.email)))
     if actor.is_device:
         return [actor.user]
-    my_projects = select(Membership.project_id).where(Membership.user_id == actor.id,
-                                                      Membership.role == Role.coordinator)
-    q = (select(User).join(Membership, Membership.user_id == User.id)  # type: ignore[arg-type]
-         .where(col(Membership.project_id).in_(my_projects)).distinct().order_by(User.email))
-    users = list(session.exec(q))
-    return users if users else [actor.user]
+    q = select(User).where(sa.or_(col(User.id).in_(projects.known_users(actor)), User.id == actor.id))
+    return list(session.exec(q.order_by(User.email)))
 
 
 def get_user(session: Session, actor: Actor, user_id: uuid.UUID) -> User:
@@ -84,15 +82,31 @@ def get_user(session: Session, actor: Actor, user_id: uuid.UUID) -> User:
 
 
 def update_user(session: Session, actor: Actor, user: User, data: UserUpdate) -> User:
+    """Anyone changes their own name, and their own password given the current one. An admin changes anyone
+    (a password reset needs no current password); a coordinator may only reset the password of a researcher
+    they manage (projects.service.manages). Either reset is audited and ends the user's sessions and phones."""
     _refuse_device(actor, "change accounts")
     changes = data.model_dump(exclude_unset=True)
-    if not actor.is_admin and (user.id != actor.id or {"is_active", "is_admin"} & changes.keys()):
-        raise Forbidden("Only an admin can change another user or anyone's role.")
-    if "password" in changes:
-        password = changes.pop("password")
-        if password is not None:
-            user.password_hash = hash_password(password)
-            _revoke_all(session, user.id, keep=actor.token.id if user.id == actor.id else None)
+    current = changes.pop("current_password", None)
+    own = user.id == actor.id
+    if own and not actor.is_admin and {"is_active", "is_admin"} & changes.keys():
+        raise Forbidden("Only an admin can change anyone's role or disable an account.")
+    if not own and not actor.is_admin and (changes.keys() - {"password"}
+                                           or not projects.manages(session, actor, user)):
+        raise Forbidden("You can reset the password only of a researcher who belongs to your projects alone; "
+                        "an admin does the rest.", code="not_managed")
+    password = changes.pop("password", None)
+    if password is not None:
+        if own:
+            if not current:
+                raise Invalid("Send your current password (current_password) to change it.",
+                              code="current_password_required")
+            if not verify_password(user.password_hash, current):
+                raise Forbidden("That is not your current password.", code="current_password_wrong")
+        user.password_hash = hash_password(password)
+        _revoke_all(session, user.id, keep=actor.token.id if own else None)
+        if not own:
+            audit.record(session, actor_id=actor.id, action="user.password_reset", entity="user", entity_id=user.id)
     for key, value in changes.items():
         if value is None:
             continue
@@ -101,7 +115,7 @@ def update_user(session: Session, actor: Actor, user: User, data: UserUpdate) ->
         _revoke_all(session, user.id)
     session.add(user)
     audit.record(session, actor_id=actor.id, action="user.update", entity="user", entity_id=user.id,
-                 detail={"fields": sorted(data.model_dump(exclude_unset=True))})
+                 detail={"fields": sorted(data.model_dump(exclude_unset=True).keys() - {"current_password"})})
     return user
 
 
@@ -159,9 +173,18 @@ def logout(session: Session, actor: Actor) -> None:
 
 def create_enrolment_code(session: Session, actor: Actor, project_id: uuid.UUID,
                           user_id: uuid.UUID) -> tuple[EnrolmentCode, str]:
+    """A one-time code for a researcher of this project; a coordinator makes one only for a researcher they
+    manage (projects.service.manages), an admin for any researcher (both audited)."""
     membership = session.get(Membership, (project_id, user_id))
-    if membership is None:
+    user = session.get(User, user_id)
+    if membership is None or user is None:
         raise NotFound("That user is not a member of this project.")
+    if membership.role != Role.researcher:
+        raise Conflict("Enrolment codes are for researchers: a phone acts only as a researcher. Coordinators "
+                       "log in with their password.", code="not_a_researcher")
+    if not projects.manages(session, actor, user):
+        raise Forbidden("You can enrol phones only for researchers who belong to your projects alone (not admins "
+                        "or coordinators); ask an admin.", code="not_managed")
     code = new_enrolment_code()
     row = EnrolmentCode(project_id=project_id, user_id=user_id, code_hash=digest(code), created_by=actor.id,
                         expires_at=utcnow() + timedelta(minutes=get_settings().enrolment_code_ttl_minutes))

@@ -89,7 +89,8 @@ def _member_public(session: SessionDep, project: Project, membership: Membership
             responses=responses(NotFound, Forbidden))
 def set_member(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID, user_id: uuid.UUID,
                body: MembershipSet) -> MembershipPublic:
-    """Add a user to the project, or change their role in it."""
+    """Add a user to the project, or change their role in it. Coordinators add users they already see
+    (members of their projects, accounts they created); anyone else is 404 like an unknown id."""
     project = service.require_coordinator(session, actor, project_id)
     membership = service.set_member(session, actor, project, user_id, body.role)
     return _member_public(session, project, membership)
@@ -165,11 +166,12 @@ class EnrolmentCodePublic(SQLModel):
 
 
 @router.post("/{project_id}/enrolment-codes", response_model=EnrolmentCodePublic, status_code=201,
-             responses=responses(NotFound, Forbidden))
+             responses=responses(NotFound, Forbidden, Conflict))
 def create_enrolment_code(session: SessionDep, actor: CurrentActor, request: Request, project_id: uuid.UUID,
                           body: EnrolmentCodeCreate) -> EnrolmentCodePublic:
     """A one-time code (valid for minutes) that a researcher's phone exchanges for a device token, with the
-    absolute enrol link and a QR code of it to show on screen."""
+    absolute enrol link and a QR code of it to show on screen. A coordinator makes codes only for researchers
+    who belong to their projects alone (not admins, not coordinators anywhere); an admin for any researcher."""
     service.require_coordinator(session, actor, project_id)
     row, code = people.create_enrolment_code(session, actor, project_id, body.user_id)
     enrol_url = f"/app/?enrol={code}"

@@ -131,10 +131,47 @@ def update_project(session: Session, actor: Actor, project: Project, data: Proje
     return project
 
 
+def known_users(actor: Actor) -> Any:
+    """The ids of users a coordinator has seen already: members of the projects they coordinate and the
+    accounts they created. (A select of User.id; admins know everyone.)"""
+    mine = select(Membership.project_id).where(Membership.user_id == actor.id, Membership.role == Role.coordinator)
+    return select(User.id).where(sa.or_(
+        col(User.id).in_(select(Membership.user_id).where(col(Membership.project_id).in_(mine))),
+        User.created_by == actor.id))
+
+
+def knows(session: Session, actor: Actor, user: User) -> bool:
+    if actor.is_admin or user.id == actor.id:
+        return True
+    return not actor.is_device and session.exec(
+        known_users(actor).where(User.id == user.id)).first() is not None
+
+
+def manages(session: Session, actor: Actor, user: User) -> bool:
+    """Whether the actor may mint an enrolment code (so a device token) or set a password for this user.
+
+    An admin may, for anyone (audited). A coordinator only for a researcher of their own projects who is not an
+    admin, coordinates no project, and belongs to no project the coordinator does not coordinate: whatever is
+    minted acts as that researcher in all their projects, so it must never reach beyond the minter's own."""
+    if actor.is_admin:
+        return True
+    if actor.is_device or user.is_admin or user.id == actor.id:
+        return False
+    theirs = session.exec(select(Membership).where(Membership.user_id == user.id)).all()
+    mine = set(session.exec(select(Membership.project_id).where(
+        Membership.user_id == actor.id, Membership.role == Role.coordinator)))
+    return bool(theirs) and all(m.role == Role.researcher and m.project_id in mine for m in theirs)
+
+
 def set_member(session: Session, actor: Actor, project: Project, user_id: uuid.UUID, role: Role) -> Membership:
+    """Add a user to the project or change their role. A coordinator adds only users they have seen already
+    (members of their projects, accounts they created): anyone else answers 404 exactly like an unknown id,
+    so the answer never reveals an account or its email. Only an admin changes an admin's memberships."""
     user = session.get(User, user_id)
-    if user is None:
+    if user is None or not knows(session, actor, user):
         raise NotFound("No such user.")
+    if user.is_admin and not actor.is_admin:
+        raise Forbidden("Only an admin can add an admin to a project or change their role.", code="admin_target")
     membership = session.get(Membership, (project.id, user_id))
     if membership is None:
         membership = Membership(project_id=project.id, user_id=user_id, role=role)
