@@ -311,7 +311,7 @@ export const C = {
     name: 'Name',
     password: 'First password',
     emailNeeded: 'Give their email.',
-    noAccount: 'Nobody has an account with this email: give a first password to create one.',
+    noAccount: 'Nobody in your projects has this email: give a first password to create an account. (Someone from another project is added by an admin.)',
     add: 'Add to project',
     back: 'All researchers',
     recordTitle: 'Record training',
