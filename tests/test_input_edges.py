@@ -29,6 +29,7 @@ from tests.factories import (
     sync,
 )
 from tests.media.helpers import upload, wav_bytes
+from tests.support.raw_http import raw_request
 
 API = "/api/v1"
 EDGES = ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "1999-12-31T23:59:59+00:00",
@@ -134,20 +135,21 @@ def test_non_ascii_digits_in_numbers_are_4xx(client, world) -> None:
     items[1]["data"]["scopes"] = ["audio", "quote"]
     sync(client, world, items)
     upload(client, world.headers("researcher"), items[2]["id"], wav_bytes(0.1))
+    auth = [(k, v.encode()) for k, v in world.headers("researcher").items()]
     for digits in ("²", "¹²", "١", "٣٤", "𝟗"):
         problem(client.get(f"{API}/projects/{world.project.id}/audit", params={"cursor": digits},
                            headers=world.headers("coordinator")))
-        for header in (digits.encode(), b"\xb2", '"\xb2"'.encode("latin-1")):  # UTF-8, and latin-1's one-byte ²
-            r = client.patch(f"{API}/fragments/{items[2]['id']}", json={"sensitive": True},
-                             headers={**world.headers("researcher"), "If-Match": header})  # type: ignore[dict-item]
-            problem(r, 412)
-    tus = {**world.headers("researcher"), "Tus-Resumable": "1.0.0"}
-    problem(client.post(f"{API}/uploads/", headers={**tus, "Upload-Length": b"\xb2"}))  # type: ignore[dict-item]
-    problem(client.patch(f"{API}/uploads/{uuid.uuid4()}", content=b"x", headers={  # type: ignore[arg-type]
-        **tus, "Upload-Offset": b"\xb9", "Content-Type": "application/offset+octet-stream"}))
-    whole = client.get(f"{API}/fragments/{items[2]['id']}/audio", headers={
-        **world.headers("researcher"), "Range": b"bytes=\xb2-"})  # type: ignore[dict-item]
-    assert whole.status_code == 200, whole.text  # a Range it cannot read: the whole clip, as RFC 9110 allows
+        for header in (digits.encode(), b"\xb2", b'"\xb2"'):  # UTF-8, and latin-1's one-byte ²
+            status, _, answer = raw_request(client.app, "PATCH", f"{API}/fragments/{items[2]['id']}", [
+                *auth, ("If-Match", header), ("Content-Type", b"application/json")], b'{"sensitive": true}')
+            assert status == 412 and answer["code"] == "invalid_if_match", answer
+    tus = [*auth, ("Tus-Resumable", b"1.0.0")]
+    assert raw_request(client.app, "POST", f"{API}/uploads/", [*tus, ("Upload-Length", b"\xb2")])[0] == 422
+    assert raw_request(client.app, "PATCH", f"{API}/uploads/{uuid.uuid4()}", [
+        *tus, ("Upload-Offset", b"\xb9"), ("Content-Type", b"application/offset+octet-stream")], b"x")[0] == 422
+    whole = raw_request(client.app, "GET", f"{API}/fragments/{items[2]['id']}/audio",
+                        [*auth, ("Range", b"bytes=\xb2-")])
+    assert whole[0] == 200  # a Range it cannot read: the whole clip, as RFC 9110 allows
 
 
 # --- item 13: an id held by someone else -------------------------------------------------------------------
