@@ -3,7 +3,7 @@
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import api.models  # noqa: F401  (every table registered before the first query)
@@ -27,6 +28,7 @@ from api.export.router import router as export_router
 from api.feed.router import router as feed_router
 from api.fragments.review_router import router as review_router
 from api.fragments.router import router as fragments_router
+from api.inputs import RefuseControlChars, ascii_int
 from api.media.router import router as media_router
 from api.people.router import router as people_router
 from api.projects.router import items_router as project_items_router
@@ -60,24 +62,31 @@ class BodySizeLimit:
             return
         limit = self.per_path.get(scope["path"], self.default)
         code = "batch_too_large" if scope["path"] in self.per_path else "body_too_large"
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        declared = ascii_int(dict(scope.get("headers") or []).get(b"content-length", b"").decode("latin-1"))
+        if declared is not None and declared > limit:
             await self._refuse(send, limit, code)
             return
-        received = 0
+        received, over = 0, False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, over
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    over = True
                     raise _BodyTooLarge
             return message
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
+        async def guarded_send(message: Message) -> None:
+            # A chunked body has no Content-Length: the app may catch our exception while reading it and answer
+            # 400 itself. Whatever it answers once the limit was crossed becomes the 413.
+            if not over:
+                await send(message)
+
+        with suppress(_BodyTooLarge):
+            await self.app(scope, limited_receive, guarded_send)
+        if over:
             await self._refuse(send, limit, code)
 
     @staticmethod
@@ -89,6 +98,13 @@ class BodySizeLimit:
 
 class _BodyTooLarge(Exception):
     pass
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route answers at this path: Starlette's 405 names only the first route's."""
+    return ", ".join(method for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+                     if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
+                            for route in request.app.router.routes))
 
 
 @asynccontextmanager
@@ -127,9 +143,12 @@ def create_app() -> FastAPI:
         return _error(422, "validation_error", f"Check these fields: {fields}.", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = HTTP_CODES.get(exc.status_code, "http_error")
-        return _error(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": allowed_methods(request)}
+        return _error(exc.status_code, code, str(exc.detail), headers)
 
     @app.exception_handler(OperationalError)
     async def database_busy(request: Request, exc: OperationalError) -> JSONResponse:
@@ -163,4 +182,5 @@ def create_app() -> FastAPI:
             return RedirectResponse("/app/")
 
     app.add_middleware(BodySizeLimit, default=1024 * 1024, per_path={"/api/v1/sync": settings.sync_max_bytes})
+    app.add_middleware(RefuseControlChars)
     return app

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import Header, Request, Response
 
 from api.errors import PreconditionFailed
+from api.inputs import ascii_int
 
 
 def etag(version: int) -> str:
@@ -18,10 +19,10 @@ def if_match_version(
 ) -> int | None:
     if if_match is None:
         return None
-    raw = if_match.strip().removeprefix("W/").strip('"')
-    if not raw.isdigit() or len(raw) > 12:
+    version = ascii_int(if_match.strip().removeprefix("W/").strip('"'), max_digits=12)
+    if version is None:
         raise PreconditionFailed("If-Match must hold the record's version, e.g. \"3\".", code="invalid_if_match")
-    return int(raw)
+    return version
 
 
 def json_with_etag(request: Request, body: Any) -> Response:

@@ -2,12 +2,12 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
 
 from api.audit import service
 from api.audit.models import AuditPage
 from api.db import SessionDep
 from api.errors import Forbidden, Invalid, NotFound, responses
+from api.inputs import Instant
 from api.people.deps import CurrentActor
 from api.projects import service as projects
 
@@ -25,8 +25,8 @@ def list_audit(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID,
                    description="An action (`consent.withdraw`), or a prefix ending in `*` (`consent.*`).")] = None,
                entity: Annotated[str | None, Query(min_length=1, max_length=32, pattern=PRINTABLE)] = None,
                entity_id: Annotated[str | None, Query(min_length=1, max_length=64, pattern=PRINTABLE)] = None,
-               since: Annotated[AwareDatetime | None, Query(description="At or after this.")] = None,
-               until: Annotated[AwareDatetime | None, Query(description="Before this.")] = None,
+               since: Annotated[Instant | None, Query(description="At or after this.")] = None,
+               until: Annotated[Instant | None, Query(description="Before this.")] = None,
                cursor: Annotated[str | None, Query(max_length=20)] = None,
                limit: Annotated[int, Query(ge=1, le=200)] = 50) -> AuditPage:
     """The project's audit log, newest first, a page at a time (follow `next_cursor`): who did what, when,

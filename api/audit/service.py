@@ -9,6 +9,7 @@ from sqlmodel import Session, col, select
 from api.audit.models import AuditEntry, AuditItem
 from api.clients.models import ApiClient
 from api.errors import Invalid
+from api.inputs import ascii_int
 from api.people.models import User
 
 
@@ -34,9 +35,10 @@ def _escape_like(text: str) -> str:
 
 
 def decode_cursor(cursor: str) -> int:
-    if not cursor.isdigit() or len(cursor) > 18:
+    position = ascii_int(cursor)
+    if position is None:
         raise Invalid("That cursor is not one this server gave out.", code="invalid_cursor")
-    return int(cursor)
+    return position
 
 
 def list_entries(session: Session, project_id: uuid.UUID, *, actor_id: uuid.UUID | None = None,

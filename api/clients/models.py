@@ -3,9 +3,11 @@ from datetime import datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
+from pydantic import field_validator
 from sqlmodel import Field, SQLModel
 
 from api.db import new_id, ts_column, utcnow
+from api.inputs import Instant, Text
 
 
 class ClientScope(StrEnum):
@@ -49,11 +51,18 @@ class ApiClient(SQLModel, table=True):
 
 class ApiClientCreate(SQLModel):
     model_config = {"extra": "forbid"}
-    name: str = Field(min_length=1, max_length=120)
+    name: Text = Field(min_length=1, max_length=120)
     scopes: list[ClientScope] = Field(min_length=1, max_length=6)
     audience: Audience = Audience.internal
-    expires_at: datetime | None = None
+    expires_at: Instant | None = None
     rate_limit_per_minute: int = Field(default=600, ge=1, le=100_000)
+
+    @field_validator("expires_at")
+    @classmethod
+    def _in_the_future(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v <= utcnow():
+            raise ValueError("expires_at must be in the future (a client made already expired is of no use)")
+        return v
 
 
 class ApiClientPublic(SQLModel):

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from api.db import new_id, text_column, ts_column, utcnow
+from api.inputs import Text
 
 
 class Scope(StrEnum):
@@ -40,15 +41,15 @@ class ConsentForm(SQLModel, table=True):
 
 class ConsentFormCreate(SQLModel):
     model_config = {"extra": "forbid"}
-    title: str = Field(min_length=1, max_length=200)
-    body: str = Field(min_length=1, max_length=50_000)
+    title: Text = Field(min_length=1, max_length=200)
+    body: Text = Field(min_length=1, max_length=50_000)
     scopes: list[Scope] = Field(min_length=1, max_length=4)
 
 
 class ConsentFormUpdate(SQLModel):
     model_config = {"extra": "forbid"}
-    title: str | None = Field(default=None, min_length=1, max_length=200)
-    body: str | None = Field(default=None, min_length=1, max_length=50_000)
+    title: Text | None = Field(default=None, min_length=1, max_length=200)
+    body: Text | None = Field(default=None, min_length=1, max_length=50_000)
     scopes: list[Scope] | None = Field(default=None, min_length=1, max_length=4)
 
 
@@ -151,7 +152,7 @@ class ConsentUpdate(SQLModel):
 
 class WithdrawRequest(SQLModel):
     model_config = {"extra": "forbid"}
-    reason: str | None = Field(default=None, max_length=500)
+    reason: Text | None = Field(default=None, max_length=500)
 
 
 class WithdrawResult(SQLModel):

@@ -4,7 +4,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime
 
 from api.consent import service
 from api.consent import subject_access as subject_access_service
@@ -24,6 +23,7 @@ from api.consent.models import (
 )
 from api.db import SessionDep, commit_apart
 from api.errors import Conflict, Forbidden, NotFound, PreconditionFailed, responses
+from api.inputs import Instant
 from api.people.deps import CurrentActor
 from api.projects import service as projects
 from api.versioning import etag, if_match_version
@@ -74,8 +74,8 @@ def list_consents(session: SessionDep, actor: CurrentActor, response: Response, 
                       max_length=40, pattern=PRINTABLE,
                       description="Part of a label, any case (`p-4k` finds `P-4KQ7`).")] = None,
                   place: Annotated[uuid.UUID | None, Query(description="A place id (of the conversation).")] = None,
-                  given_after: Annotated[AwareDatetime | None, Query(description="Given at or after this.")] = None,
-                  given_before: Annotated[AwareDatetime | None, Query(description="Given before this.")] = None,
+                  given_after: Annotated[Instant | None, Query(description="Given at or after this.")] = None,
+                  given_before: Annotated[Instant | None, Query(description="Given before this.")] = None,
                   scope: Annotated[Scope | None, Query(description="Consents that include this scope.")] = None,
                   state: ConsentState | None = None,
                   limit: Annotated[int, Query(ge=1, le=200)] = 50,

@@ -5,6 +5,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from api.db import text_column, ts_column, utcnow
+from api.inputs import Text
 
 
 class Conversation(SQLModel, table=True):
@@ -42,4 +43,4 @@ class ConversationUpdate(SQLModel):
     model_config = {"extra": "forbid"}
     place_id: uuid.UUID | None = None
     prompt_ids: list[uuid.UUID] | None = Field(default=None, max_length=50)
-    note: str | None = Field(default=None, max_length=2000)
+    note: Text | None = Field(default=None, max_length=2000)

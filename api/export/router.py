@@ -3,7 +3,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime
 
 from api.audit import service as audit
 from api.clients.deps import ClientActor, CurrentReader, Reader
@@ -12,6 +11,7 @@ from api.db import SessionDep, commit_apart
 from api.errors import Forbidden, Invalid, NotFound, TooManyRequests, responses
 from api.export import service
 from api.fragments.models import FragmentKind
+from api.inputs import Instant
 
 router = APIRouter(prefix="/api/v1/projects/{project_id}/export", tags=["export"])
 ERRORS = responses(NotFound, Forbidden, TooManyRequests, Invalid)
@@ -19,7 +19,7 @@ ERRORS = responses(NotFound, Forbidden, TooManyRequests, Invalid)
 
 def _filters(place: uuid.UUID | None = None, prompt_id: uuid.UUID | None = None, kind: FragmentKind | None = None,
              tag: uuid.UUID | None = None, sensitive: bool | None = None,
-             captured_after: AwareDatetime | None = None, captured_before: AwareDatetime | None = None,
+             captured_after: Instant | None = None, captured_before: Instant | None = None,
              audience: Annotated[Audience | None, Query(description="Coordinators: export only what a partner "
                                                                      "(`share`) or the public (`publish`) may see.")] = None,
              ) -> dict[str, Any]:

@@ -4,11 +4,12 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from pydantic import AwareDatetime, StringConstraints
 from pydantic import Field as PField
+from pydantic import StringConstraints
 from sqlmodel import Field, SQLModel
 
 from api.db import json_column, new_id, text_column, ts_column, utcnow
+from api.inputs import Instant, StrictBool, Text
 from api.media.models import AudioPublic
 
 # A BCP 47 language tag (loosely: "en", "pt-BR", "cy-GB"). (SQLModel's own `regex=` is ignored under Pydantic 2.)
@@ -93,12 +94,12 @@ class FragmentPublic(SQLModel):
 class FragmentUpdate(SQLModel):
     model_config = {"extra": "forbid"}
     kind: FragmentKind | None = None
-    text: str | None = Field(default=None, min_length=1, max_length=5000)
+    text: Text | None = Field(default=None, min_length=1, max_length=5000)
     language: Language | None = None
     prompt_id: uuid.UUID | None = None
-    sensitive: bool | None = None
-    answers: dict[str, int | str] | None = None
-    reviewed: bool | None = PField(default=None, description="Coordinators only: mark reviewed (or not).")
+    sensitive: StrictBool | None = None
+    answers: dict[Text, int | Text] | None = None
+    reviewed: StrictBool | None = PField(default=None, description="Coordinators only: mark reviewed (or not).")
 
 
 class FragmentPage(SQLModel):
@@ -123,14 +124,14 @@ class ReviewQueuePage(SQLModel):
 # project_id (a saved search belongs to its project), nor cursor/limit/fields (a position and a shape, not a search).
 SEARCH_FILTERS: dict[str, Any] = {
     "place": uuid.UUID, "prompt_id": uuid.UUID, "kind": FragmentKind, "tag": uuid.UUID, "conversation_id": uuid.UUID,
-    "consent_id": uuid.UUID, "status": FragmentStatus, "sensitive": bool, "captured_after": AwareDatetime,
-    "captured_before": AwareDatetime, "q": str,
+    "consent_id": uuid.UUID, "status": FragmentStatus, "sensitive": bool, "captured_after": Instant,
+    "captured_before": Instant, "q": Text,
 }
 MAX_SAVED_SEARCHES = 100
 
 
 class SavedSearchBase(SQLModel):
-    name: str = Field(min_length=1, max_length=120)
+    name: Text = Field(min_length=1, max_length=120)
 
 
 class SavedSearch(SavedSearchBase, table=True):
@@ -148,7 +149,8 @@ class SavedSearch(SavedSearchBase, table=True):
 
 class SavedSearchCreate(SavedSearchBase):
     model_config = {"extra": "forbid"}
-    query: dict[Annotated[str, StringConstraints(max_length=50)], Annotated[str, StringConstraints(max_length=200)]] = \
+    query: dict[Annotated[Text, StringConstraints(max_length=50)],
+                Annotated[Text, StringConstraints(max_length=200)]] = \
         PField(default_factory=dict, max_length=len(SEARCH_FILTERS),
                description="GET /fragments parameters as strings, e.g. {\"q\": \"bus\", \"place\": \"<place id>\"}.",
                examples=[{"q": "bus", "kind": "quote"}])

@@ -2,7 +2,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from pydantic import AwareDatetime
 
 from api.clients import service as clients
 from api.clients.deps import CurrentReader
@@ -10,6 +9,7 @@ from api.db import SessionDep
 from api.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, TooManyRequests, responses
 from api.fragments import service
 from api.fragments.models import FragmentKind, FragmentPage, FragmentPublic, FragmentStatus, FragmentUpdate
+from api.inputs import Instant
 from api.people.deps import CurrentActor
 from api.versioning import etag, if_match_version, json_with_etag
 
@@ -29,8 +29,8 @@ def list_fragments(
     consent_id: uuid.UUID | None = None,
     status: FragmentStatus | None = None,
     sensitive: bool | None = None,
-    captured_after: AwareDatetime | None = None,
-    captured_before: AwareDatetime | None = None,
+    captured_after: Instant | None = None,
+    captured_before: Instant | None = None,
     q: Annotated[str | None, Query(max_length=200, description="Words to find in the text.")] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,

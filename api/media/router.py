@@ -36,6 +36,7 @@ from api.errors import (
     responses,
 )
 from api.fragments import service as fragments
+from api.inputs import ascii_int
 from api.media import service
 from api.media.models import AudioUpload, UploadState
 from api.people.deps import CurrentActor, bearer
@@ -56,9 +57,10 @@ def _require_tus(tus_resumable: str | None) -> None:
 
 
 def _number(name: str, value: str | None) -> int:
-    if value is None or not value.isdigit() or len(value) > 15:
+    number = ascii_int(value, max_digits=15)
+    if number is None:
         raise Invalid(f"{name} must be a whole number of bytes.", code="invalid_header")
-    return int(value)
+    return number
 
 
 # PATCH looks its caller up itself, in the same short read as the upload: no transaction stays open while

@@ -48,6 +48,7 @@ from api.errors import (
 )
 from api.feed import service as feed
 from api.fragments.models import Fragment, FragmentStatus
+from api.inputs import control_char
 from api.media.models import AudioClip, AudioPublic, AudioUpload, DeletionTarget, MediaDeletion, UploadState
 from api.media.storage import StorageUnavailable, get_storage, partial_dir
 from api.people.deps import Actor
@@ -109,6 +110,8 @@ def parse_metadata(header: str | None) -> dict[str, str]:
         except (binascii.Error, UnicodeDecodeError) as exc:
             raise Invalid(f"Upload-Metadata: the value of {key!r} is not base64 of UTF-8 text.",
                           code="invalid_metadata") from exc
+        if control_char(key) or control_char(out[key]):
+            raise Invalid(f"Upload-Metadata: {key!r} holds a control character.", code="invalid_metadata")
     return out
 
 
@@ -379,6 +382,8 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
         return None
     first, dash, last = spec.strip().partition("-")
     unsatisfiable = RangeNotSatisfiable(f"The clip has {size} bytes.", headers={"Content-Range": f"bytes */{size}"})
+    if not (first + last).isascii():  # "²".isdigit() is true, but int() refuses it
+        return None
     if not dash or not (first.isdigit() or last.isdigit()) or (first and not first.isdigit()) or \
             (last and not last.isdigit()):
         return None

@@ -7,6 +7,7 @@ from pydantic import EmailStr, field_validator
 from sqlmodel import Field, SQLModel
 
 from api.db import new_id, ts_column, utcnow
+from api.inputs import StrictBool, Text
 
 
 def normalise_email(value: str) -> str:
@@ -44,9 +45,9 @@ class LoginThrottle(SQLModel, table=True):
 class UserCreate(SQLModel):
     model_config = {"extra": "forbid"}
     email: EmailStr = Field(max_length=254)
-    display_name: str = Field(default="", max_length=120)
-    password: str = Field(min_length=10, max_length=256)
-    is_admin: bool = False
+    display_name: Text = Field(default="", max_length=120)
+    password: Text = Field(min_length=10, max_length=256)
+    is_admin: StrictBool = False
 
     @field_validator("email")
     @classmethod
@@ -56,13 +57,13 @@ class UserCreate(SQLModel):
 
 class UserUpdate(SQLModel):
     model_config = {"extra": "forbid"}
-    display_name: str | None = Field(default=None, max_length=120)
-    password: str | None = Field(default=None, min_length=10, max_length=256)
-    current_password: str | None = Field(default=None, max_length=256, description=(
+    display_name: Text | None = Field(default=None, max_length=120)
+    password: Text | None = Field(default=None, min_length=10, max_length=256)
+    current_password: Text | None = Field(default=None, max_length=256, description=(
         "Your present password: needed to change your own. An admin resetting someone else's (or a coordinator "
         "a researcher's they manage) leaves it out."))
-    is_active: bool | None = None
-    is_admin: bool | None = None
+    is_active: StrictBool | None = None
+    is_admin: StrictBool | None = None
 
 
 class UserPublic(SQLModel):
@@ -113,14 +114,14 @@ class EnrolmentCode(SQLModel, table=True):
 
 class LoginRequest(SQLModel):
     model_config = {"extra": "forbid"}
-    email: str = Field(max_length=254)
-    password: str = Field(max_length=256)
+    email: Text = Field(max_length=254)
+    password: Text = Field(max_length=256)
 
 
 class EnrolRequest(SQLModel):
     model_config = {"extra": "forbid"}
-    code: str = Field(min_length=4, max_length=32)
-    device_label: str | None = Field(default=None, max_length=120)
+    code: Text = Field(min_length=4, max_length=32)
+    device_label: Text | None = Field(default=None, max_length=120)
 
 
 class MembershipSummary(SQLModel):

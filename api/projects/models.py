@@ -9,6 +9,7 @@ from pydantic import StringConstraints, model_validator
 from sqlmodel import Field, SQLModel
 
 from api.db import json_column, new_id, ts_column, utcnow
+from api.inputs import StrictBool, Text
 
 # A question's id is the key of its answers on every fragment. (SQLModel's own `regex=` is ignored under Pydantic 2.)
 QuestionId = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[a-z0-9_-]+$")]
@@ -20,25 +21,25 @@ class SliderQuestion(SQLModel):
     model_config = {"extra": "forbid"}
     id: QuestionId
     type: Literal["slider"]
-    label: str = Field(min_length=1, max_length=300)
-    left: str = Field(min_length=1, max_length=120)
-    right: str = Field(min_length=1, max_length=120)
+    label: Text = Field(min_length=1, max_length=300)
+    left: Text = Field(min_length=1, max_length=120)
+    right: Text = Field(min_length=1, max_length=120)
 
 
 class ChoiceQuestion(SQLModel):
     model_config = {"extra": "forbid"}
     id: QuestionId
     type: Literal["choice"]
-    label: str = Field(min_length=1, max_length=300)
-    options: list[Annotated[str, PField(min_length=1, max_length=120)]] = Field(min_length=2, max_length=20)
+    label: Text = Field(min_length=1, max_length=300)
+    options: list[Annotated[Text, PField(min_length=1, max_length=120)]] = Field(min_length=2, max_length=20)
 
 
 Question = Annotated[SliderQuestion | ChoiceQuestion, PField(discriminator="type")]
 
 
 class ProjectBase(SQLModel):
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=5000, sa_column=sa.Column(sa.Text(), nullable=False))
+    name: Text = Field(min_length=1, max_length=200)
+    description: Text = Field(default="", max_length=5000, sa_column=sa.Column(sa.Text(), nullable=False))
     retention_days: int | None = Field(default=None, ge=1, le=36500)
 
 
@@ -66,8 +67,8 @@ class ProjectCreate(ProjectBase):
 
 class ProjectUpdate(SQLModel):
     model_config = {"extra": "forbid"}
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=5000)
+    name: Text | None = Field(default=None, min_length=1, max_length=200)
+    description: Text | None = Field(default=None, max_length=5000)
     retention_days: int | None = Field(default=None, ge=1, le=36500)
     questions: list[Question] | None = Field(default=None, max_length=30)
 
@@ -149,9 +150,9 @@ class TrainingPublic(SQLModel):
 
 
 class PromptBase(SQLModel):
-    text: str = Field(min_length=1, max_length=500)
+    text: Text = Field(min_length=1, max_length=500)
     position: int = Field(default=0, ge=0, le=10000)
-    active: bool = True
+    active: StrictBool = True
 
 
 class Prompt(PromptBase, table=True):
@@ -167,9 +168,9 @@ class PromptCreate(PromptBase):
 
 class PromptUpdate(SQLModel):
     model_config = {"extra": "forbid"}
-    text: str | None = Field(default=None, min_length=1, max_length=500)
+    text: Text | None = Field(default=None, min_length=1, max_length=500)
     position: int | None = Field(default=None, ge=0, le=10000)
-    active: bool | None = None
+    active: StrictBool | None = None
 
 
 class PromptPublic(PromptBase):
@@ -178,8 +179,8 @@ class PromptPublic(PromptBase):
 
 
 class PlaceBase(SQLModel):
-    name: str = Field(min_length=1, max_length=200)
-    active: bool = True
+    name: Text = Field(min_length=1, max_length=200)
+    active: StrictBool = True
 
 
 class Place(PlaceBase, table=True):
@@ -197,8 +198,8 @@ class PlaceCreate(PlaceBase):
 
 class PlaceUpdate(SQLModel):
     model_config = {"extra": "forbid"}
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    active: bool | None = None
+    name: Text | None = Field(default=None, min_length=1, max_length=200)
+    active: StrictBool | None = None
 
 
 class PlacePublic(PlaceBase):

@@ -7,6 +7,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 from api.consent.models import ConsentMethod, Scope
 from api.fragments.models import FragmentKind, Language
+from api.inputs import Instant, StrictBool, Text
 
 Label = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
 SIGNATURE_PREFIXES = ("data:image/png;base64,", "data:image/jpeg;base64,", "data:image/webp;base64,")
@@ -20,8 +21,8 @@ class ConversationData(_Record):
     project_id: uuid.UUID
     place_id: uuid.UUID | None = None
     prompt_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
-    started_at: AwareDatetime
-    note: str | None = Field(default=None, max_length=2000)
+    started_at: Instant
+    note: Text | None = Field(default=None, max_length=2000)
 
 
 class ConsentData(_Record):
@@ -30,8 +31,8 @@ class ConsentData(_Record):
     consent_form_id: uuid.UUID
     scopes: list[Scope] = Field(max_length=4)
     method: ConsentMethod
-    given_at: AwareDatetime
-    signature: str | None = Field(default=None, max_length=400_000)
+    given_at: Instant
+    signature: Text | None = Field(default=None, max_length=400_000)
 
     @field_validator("scopes")
     @classmethod
@@ -50,12 +51,13 @@ class FragmentData(_Record):
     conversation_id: uuid.UUID
     consent_id: uuid.UUID
     kind: FragmentKind
-    text: str = Field(min_length=1, max_length=5000)
+    text: Text = Field(min_length=1, max_length=5000)
     language: Language = "en"
     prompt_id: uuid.UUID | None = None
-    captured_at: AwareDatetime
-    sensitive: bool = False
-    answers: dict[Annotated[str, StringConstraints(max_length=40)], int | str] | None = Field(default=None, max_length=30)
+    captured_at: Instant
+    sensitive: StrictBool = False
+    answers: dict[Annotated[Text, StringConstraints(max_length=40)], int | Text] | None = \
+        Field(default=None, max_length=30)
 
     @field_validator("text")
     @classmethod
@@ -79,7 +81,7 @@ class SyncRequest(BaseModel):
             {"type": "conversation", "id": "0b5c3f5e-2d7a-4e43-9a57-2b9f8d1c0a11",
              "data": {"project_id": "…", "place_id": None, "prompt_ids": [], "started_at": "2026-11-20T10:00:00+00:00"}},
         ]}]})
-    device_id: str = Field(min_length=1, max_length=64)
+    device_id: Text = Field(min_length=1, max_length=64)
     # Counted by the service (over the limit is 413, not 422); each item is checked on its own.
     items: list[dict[str, Any]]
 

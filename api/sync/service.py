@@ -37,6 +37,8 @@ PARSERS: dict[str, type[BaseModel]] = {"conversation": ConversationData, "consen
                                        "fragment": FragmentData}
 TABLES: dict[str, Any] = {"conversation": Conversation, "consent": Consent, "fragment": Fragment}
 OWNER_COLUMN = {"conversation": "researcher_id", "consent": "recorded_by", "fragment": "researcher_id"}
+# Ids no phone makes by chance (crypto.randomUUID never gives them): answered like an id held by another.
+RESERVED_IDS = frozenset({uuid.UUID(int=0), uuid.UUID(int=2**128 - 1)})
 
 
 def content_hash(record: BaseModel) -> str:
@@ -133,10 +135,16 @@ def _one(session: Session, batch: Batch, item: SyncItem, data: BaseModel,
          existing: tuple[str, str, uuid.UUID] | None) -> SyncResult:
     digest = content_hash(data)
     result = SyncResult(id=str(item.id), type=item.type, status="created")
+    if item.id in RESERVED_IDS or (existing is not None and existing[2] != batch.actor.id):
+        # Someone else's record: say no more than for an id nobody may use (see the README's sync section).
+        batch.failed.add(item.id)
+        result.status, result.code = "rejected", "id_unavailable"
+        result.detail = "This id cannot be used; give the record a new random id."
+        return result
     if existing is not None or item.id in batch.accepted:
         if existing is not None:
-            etype, ehash, owner = existing
-            same = etype == item.type and owner == batch.actor.id and ehash in (digest, ERASED_HASH)
+            etype, ehash, _ = existing
+            same = etype == item.type and ehash in (digest, ERASED_HASH)
         else:
             same = batch.accepted[item.id] == digest
         if same:

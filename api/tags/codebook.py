@@ -28,6 +28,11 @@ from api.tags.models import CodebookImportResult, Tag, TagCreate
 CODEBOOK_NS = "urn:QDA-XML:codebook:1.0"
 # Deeper than any codebook people work with, and shallow enough that nothing that walks the tree strains.
 MAX_DEPTH = 32
+# Limits of an imported file, far above a real codebook (a few hundred codes), checked before the work grows with
+# it: the bytes as they arrive (413), the number of codes before any is checked or matched (422). A name is at most
+# 120 characters and a description 2,000, like any tag.
+MAX_BYTES = 512 * 1024
+MAX_CODES = 1000
 _NOT_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _GUID = re.compile(r"\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?")
 _SHORT_RGB = re.compile(r"#([0-9a-fA-F])([0-9a-fA-F])([0-9a-fA-F])")
@@ -109,6 +114,8 @@ def parse(body: bytes) -> list[_Code]:
     codes_element = root.find(_q("Codes"))
     if codes_element is None:
         raise InvalidCodebook("The codebook has no Codes element.")
+    if sum(1 for _ in codes_element.iter(_q("Code"))) > MAX_CODES:
+        raise AppError(f"A codebook may hold at most {MAX_CODES} codes.", code="too_many_codes", status=422)
     codes: list[_Code] = []
     guids: set[uuid.UUID] = set()
     names: set[str] = set()

@@ -5,14 +5,15 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from api.db import new_id, ts_column, utcnow
+from api.inputs import Text
 
 # Given as schema_extra: SQLModel's own `regex=` is silently ignored under Pydantic 2.
 COLOUR = r"^#[0-9a-fA-F]{6}$"
 
 
 class TagBase(SQLModel):
-    name: str = Field(min_length=1, max_length=120)
-    description: str = Field(default="", max_length=2000)
+    name: Text = Field(min_length=1, max_length=120)
+    description: Text = Field(default="", max_length=2000)
     colour: str | None = Field(default=None, max_length=7, schema_extra={"pattern": COLOUR})
     parent_id: uuid.UUID | None = None
 
@@ -36,8 +37,8 @@ class TagCreate(TagBase):
 
 class TagUpdate(SQLModel):
     model_config = {"extra": "forbid"}
-    name: str | None = Field(default=None, min_length=1, max_length=120)
-    description: str | None = Field(default=None, max_length=2000)
+    name: Text | None = Field(default=None, min_length=1, max_length=120)
+    description: Text | None = Field(default=None, max_length=2000)
     colour: str | None = Field(default=None, max_length=7, schema_extra={"pattern": COLOUR})
     parent_id: uuid.UUID | None = None
 

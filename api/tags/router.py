@@ -12,6 +12,7 @@ from api.errors import (
     Forbidden,
     Invalid,
     NotFound,
+    TooLarge,
     TooManyRequests,
     UnsupportedMediaType,
     responses,
@@ -116,7 +117,13 @@ def export_codebook(session: SessionDep, reader: CurrentReader, project_id: uuid
 
 async def _xml_body(request: Request) -> bytes:
     # Read here, in an async dependency, so the route itself stays synchronous like every other.
-    return await request.body()
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > codebook.MAX_BYTES:
+            raise TooLarge(f"A codebook file may be at most {codebook.MAX_BYTES // 1024} KB.",
+                           code="codebook_too_large")
+    return bytes(body)
 
 
 @router.post("/projects/{project_id}/codebook.qdc", response_model=CodebookImportResult,

@@ -8,6 +8,7 @@ from pydantic import field_validator
 from sqlmodel import Field, SQLModel
 
 from api.db import new_id, ts_column, utcnow
+from api.inputs import Text
 
 
 class WebhookEvent(StrEnum):
@@ -70,7 +71,7 @@ class WebhookDelivery(SQLModel, table=True):
 
 class WebhookEndpointCreate(SQLModel):
     model_config = {"extra": "forbid"}
-    url: str = Field(min_length=1, max_length=2000, description="An http:// or https:// URL.")
+    url: Text = Field(min_length=1, max_length=2000, description="An http:// or https:// URL.")
     events: list[WebhookEvent] = Field(min_length=1, max_length=5)
 
     @field_validator("url")

@@ -3,6 +3,7 @@
 import threading
 import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from sqlmodel import Session, select
 
 from api.audit.models import AuditEntry
 from api.clients.models import ApiClient
+from api.db import utcnow
 from api.people.security import digest
 from tests.factories import (
     World,
@@ -99,9 +101,13 @@ def test_rotation_and_revocation_end_the_old_token_at_once(client, world) -> Non
     assert client.get("/api/v1/fragments", headers=bearer(rotated["token"])).status_code == 401
 
 
-def test_an_expired_client_token_is_refused(client, world) -> None:
-    token = make_client(client, world, expires_at="2020-01-01T00:00:00+00:00")["token"]
-    r = client.get("/api/v1/fragments", headers=bearer(token))
+def test_an_expired_client_token_is_refused(client, world, session) -> None:
+    made = make_client(client, world, expires_at=(utcnow() + timedelta(hours=1)).isoformat())
+    api_client = session.get(ApiClient, uuid.UUID(made["id"]))
+    api_client.expires_at = utcnow() - timedelta(seconds=1)
+    session.add(api_client)
+    session.commit()
+    r = client.get("/api/v1/fragments", headers=bearer(made["token"]))
     assert r.status_code == 401 and r.json()["code"] == "token_expired"
 
 

@@ -193,13 +193,13 @@ def test_a_researcher_cannot_add_to_someone_elses_conversation(client, world, se
     assert codes(r) == ["unknown_conversation"]
 
 
-def test_replaying_someone_elses_ids_is_a_conflict_not_a_duplicate(client, world, session) -> None:
+def test_replaying_someone_elses_ids_is_rejected_as_unavailable_not_a_duplicate(client, world, session) -> None:
     items = capture_batch(world, 1)
     sync(client, world, items)
     other = make_user(session)
     add_member(session, world.project, other, Role.researcher)
     world.tokens["other"] = make_token(session, other)
-    assert statuses(sync(client, world, items, who="other")) == ["conflict"] * 3
+    assert codes(sync(client, world, items, who="other")) == ["id_unavailable"] * 3
 
 
 def test_consent_rules(client, world) -> None:

@@ -252,7 +252,8 @@ class Store {
       const store = tx.objectStore('records');
       const rec = await req(store.get(id));
       if (!rec || rec.state !== 'attention') return false;
-      const renew = rec.type === 'fragment' && rec.error && rec.error.status === 'conflict';
+      const renew = rec.type === 'fragment' && rec.error &&
+        (rec.error.status === 'conflict' || rec.error.code === 'id_unavailable');
       rec.state = 'local';
       rec.error = null;
       if (data) rec.data = data;
