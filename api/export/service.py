@@ -8,7 +8,7 @@ partner or public export only what consent allows (`share`, `publish`).
 import csv
 import io
 import json
-import tempfile
+import re
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 from api.clients.deps import ClientActor, Reader
 from api.clients.models import Audience, ClientScope
 from api.consent.models import Consent, Participant
+from api.conversations.models import Conversation
 from api.db import open_session
 from api.errors import Forbidden, NotFound
 from api.fragments import service as fragments
@@ -30,7 +31,8 @@ from api.projects.models import Place, Project, Prompt
 from api.tags import codebook
 from api.tags.models import FragmentTag, Tag
 
-PAGE = 1000
+PAGE = 2000
+CHUNK = 64 * 1024
 CSV_COLUMNS = ["id", "captured_at", "place", "prompt", "kind", "language", "text", "sensitive", "tags", "answers",
                "conversation_id", "consent_id", "participant_label"]
 
@@ -53,16 +55,39 @@ def check_access(session: Session, reader: Reader, project_id: uuid.UUID, q: str
     return project
 
 
-def _pages(reader: Reader, project_id: uuid.UUID, filters: dict[str, Any], q: str | None) -> Iterator[list[Fragment]]:
+# The columns an export reads: plain rows, not ORM objects (building objects cost more than the query).
+_COLUMNS = (Fragment.id, Fragment.captured_at, Fragment.place_id, Fragment.prompt_id, Fragment.kind,
+            Fragment.language, Fragment.text, Fragment.sensitive, Fragment.answers, Fragment.conversation_id,
+            Fragment.consent_id, Fragment.researcher_id)
+
+
+def _pages(reader: Reader, project_id: uuid.UUID, filters: dict[str, Any], q: str | None) -> Iterator[list[Any]]:
+    """Keyset pages in capture order (ix_fragments_project_captured), each read in a short transaction of its own:
+    no read stays open for the whole download, and a withdrawal that commits meanwhile is honoured by later pages."""
     cursor: str | None = None
     while True:
         with open_session(read_only=True) as session:
             rows, cursor = fragments.list_fragments(session, reader, project_id=project_id, q=q, cursor=cursor,
                                                     limit=PAGE, filters={**filters, "status": FragmentStatus.active},
-                                                    client_scope=ClientScope.export)
+                                                    client_scope=ClientScope.export, columns=_COLUMNS)
             yield rows
         if cursor is None:
             return
+
+
+def _chunks(pieces: Iterator[str]) -> Iterator[bytes]:
+    """Text pieces joined into ~64 KB chunks: each chunk the server sends costs a thread hop and a write, so a
+    chunk a row made the export many times slower than the database."""
+    buffer: list[str] = []
+    size = 0
+    for piece in pieces:
+        buffer.append(piece)
+        size += len(piece)
+        if size >= CHUNK:
+            yield "".join(buffer).encode()
+            buffer, size = [], 0
+    if buffer:
+        yield "".join(buffer).encode()
 
 
 class _Names:
@@ -75,17 +100,20 @@ class _Names:
             self.tags = {t.id: t for t in session.exec(select(Tag).where(Tag.project_id == project_id))}
 
     @staticmethod
-    def extras(rows: list[Fragment]) -> tuple[dict[uuid.UUID, list[uuid.UUID]], dict[uuid.UUID, str]]:
+    def extras(rows: list[Any], labels_wanted: bool = True) -> tuple[dict[uuid.UUID, list[uuid.UUID]],
+                                                                      dict[uuid.UUID, str]]:
         ids = [f.id for f in rows]
-        tags: dict[uuid.UUID, list[uuid.UUID]] = {i: [] for i in ids}
+        tags: dict[uuid.UUID, list[uuid.UUID]] = {}
+        labels: dict[uuid.UUID, str] = {}
         with open_session(read_only=True) as session:
             for fid, tid in session.exec(select(FragmentTag.fragment_id, FragmentTag.tag_id)
                                          .where(col(FragmentTag.fragment_id).in_(ids))):
-                tags[fid].append(tid)
-            consent_ids = {f.consent_id for f in rows}
-            labels = dict(session.exec(select(Consent.id, Participant.label)
-                                       .join(Participant, Participant.id == Consent.participant_id)  # type: ignore[arg-type]
-                                       .where(col(Consent.id).in_(consent_ids))).all())
+                tags.setdefault(fid, []).append(tid)
+            if labels_wanted:
+                consent_ids = {f.consent_id for f in rows}
+                labels = dict(session.exec(select(Consent.id, Participant.label)
+                                           .join(Participant, Participant.id == Consent.participant_id)  # type: ignore[arg-type]
+                                           .where(col(Consent.id).in_(consent_ids))).all())
         return tags, labels
 
 
@@ -94,7 +122,7 @@ def _shows_labels(reader: Reader) -> bool:
     return not isinstance(reader, ClientActor) or reader.client.audience == Audience.internal
 
 
-def _record(f: Fragment, names: _Names, tags: list[uuid.UUID], label: str | None) -> dict[str, Any]:
+def _record(f: Any, names: _Names, tags: list[uuid.UUID], label: str | None) -> dict[str, Any]:
     return {"id": str(f.id), "captured_at": f.captured_at.isoformat(), "place": names.places.get(f.place_id),
             "prompt": names.prompts.get(f.prompt_id), "kind": f.kind, "language": f.language, "text": f.text,
             "sensitive": f.sensitive, "tags": sorted(names.tags[t].name for t in tags if t in names.tags),
@@ -108,27 +136,30 @@ def records(reader: Reader, project_id: uuid.UUID, filters: dict[str, Any], q: s
     for rows in _pages(reader, project_id, filters, q):
         if not rows:
             continue
-        tags, labels = names.extras(rows)
+        tags, labels = names.extras(rows, labels_ok)
         for f in rows:
-            yield _record(f, names, tags[f.id], labels.get(f.consent_id) if labels_ok else None)
+            yield _record(f, names, tags.get(f.id, []), labels.get(f.consent_id))
 
 
 def csv_stream(reader: Reader, project_id: uuid.UUID, filters: dict[str, Any], q: str | None) -> Iterator[bytes]:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    yield ("\ufeff" + buffer.getvalue()).encode()  # a BOM, so spreadsheet programs read UTF-8 right
-    for rec in records(reader, project_id, filters, q):
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow({**rec, "tags": "; ".join(rec["tags"]),
-                         "answers": json.dumps(rec["answers"], ensure_ascii=False) if rec["answers"] else ""})
-        yield buffer.getvalue().encode()
+    def lines() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_COLUMNS)
+        yield "\ufeff" + buffer.getvalue()  # a BOM, so spreadsheet programs read UTF-8 right
+        for rec in records(reader, project_id, filters, q):
+            buffer.seek(0)
+            buffer.truncate()
+            rec["tags"] = "; ".join(rec["tags"])
+            rec["answers"] = json.dumps(rec["answers"], ensure_ascii=False) if rec["answers"] else ""
+            writer.writerow([rec[c] for c in CSV_COLUMNS])
+            yield buffer.getvalue()
+
+    return _chunks(lines())
 
 
 def jsonl_stream(reader: Reader, project_id: uuid.UUID, filters: dict[str, Any], q: str | None) -> Iterator[bytes]:
-    for rec in records(reader, project_id, filters, q):
-        yield (json.dumps(rec, ensure_ascii=False) + "\n").encode()
+    return _chunks(json.dumps(rec, ensure_ascii=False) + "\n" for rec in records(reader, project_id, filters, q))
 
 
 # --- REFI-QDA -------------------------------------------------------------------------------------------
@@ -144,72 +175,109 @@ def _iso(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def qdpx_file(reader: Reader, project: Project, filters: dict[str, Any], q: str | None) -> Any:
-    """A .qdpx (a zip of project.qde and one text source per fragment), written to a temporary file as the
-    rows stream past, so memory stays flat whatever the size."""
+class _Sink:
+    """A write-only file for zipfile. It has no seek or tell, so zipfile writes each entry's sizes in a data
+    descriptor after the entry and never goes back: the zip can leave as it is made."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        out = b"".join(self.parts)
+        self.parts.clear()
+        return out
+
+
+def qdpx_stream(reader: Reader, project: Project, filters: dict[str, Any], q: str | None) -> Iterator[bytes]:
+    """A .qdpx: a zip holding one entry, project.qde, whose sources carry their text inline (PlainTextContent),
+    compressed and sent as the rows stream past: nothing is written to disk and memory stays flat whatever the
+    size. (One file per fragment would make a million zip entries, each remembered until the zip's end.)"""
+    sink = _Sink()
+    # ZIP64 from the start: the size is unknown until the end, and a big project passes 2 GB.
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=5) as zf, \
+            zf.open("project.qde", "w", force_zip64=True) as qde:
+        for chunk in _chunks(project_xml(reader, project, filters, q)):
+            qde.write(chunk)
+            if data := sink.take():
+                yield data
+    yield sink.take()
+
+
+def project_xml(reader: Reader, project: Project, filters: dict[str, Any], q: str | None) -> Iterator[str]:
+    """project.qde as text pieces, in the order Project.xsd wants its sections (Users, CodeBook, Variables, Cases,
+    Sources, Notes, Links, Sets, Graphs, Description): a new section is one more step here."""
     names = _Names(project.id)
-    out = tempfile.TemporaryFile()  # noqa: SIM115 (handed to the response, which closes it when sent)
-    hearken_user = _guid(uuid.uuid5(uuid.NAMESPACE_URL, f"hearken:{project.id}"))
-    users: dict[str, str] = {hearken_user: "Hearken"}
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf, \
-            tempfile.TemporaryFile("w+", encoding="utf-8") as sources:
-        for rows in _pages(reader, project.id, filters, q):
-            if not rows:
-                continue
-            tags, _ = names.extras(rows)
-            for f in rows:
-                _write_source(zf, sources, f, tags[f.id], names, users)
-        sources.seek(0)
-        with zf.open("project.qde", "w") as qde:
-            _write_project(qde, project, names, users, hearken_user, sources)
-    out.seek(0)
-    return out
+    creator = _guid(uuid.uuid5(uuid.NAMESPACE_URL, f"hearken:{project.id}"))
+    users = _users(project.id)
+    yield '<?xml version="1.0" encoding="utf-8"?>\n'
+    yield (f'<Project xmlns="{QDA_NS}" name={quoteattr(project.name)} origin="Hearken" '
+           f'creatingUserGUID="{creator}" creationDateTime="{_iso(datetime.now(UTC))}">')
+    yield "<Users>" + f'<User guid="{creator}" name="Hearken"/>' + "".join(
+        f'<User guid="{g}" name="researcher {g[:8]}"/>' for g in users) + "</Users>"
+    if names.tags:
+        yield "<CodeBook><Codes>" + codebook.codes_xml(names.tags.values()) + "</Codes></CodeBook>"
+    yield from _sources(reader, project, filters, q, names, users | {creator})
+    if project.description:
+        yield f"<Description>{escape(project.description)}</Description>"
+    yield "</Project>\n"
 
 
-def _write_source(zf: zipfile.ZipFile, sources: Any, f: Fragment, tags: list[uuid.UUID], names: _Names,
-                  users: dict[str, str]) -> None:
+def _users(project_id: uuid.UUID) -> set[str]:
+    """Everyone who captured in the project, listed before the sources that name them (from the conversations:
+    a fragment's researcher is its conversation's, and there are far fewer conversations than fragments)."""
+    with open_session(read_only=True) as session:
+        return {_guid(r) for r in session.exec(select(Conversation.researcher_id)
+                                                .where(Conversation.project_id == project_id).distinct())}
+
+
+def _sources(reader: Reader, project: Project, filters: dict[str, Any], q: str | None, names: _Names,
+             users: set[str]) -> Iterator[str]:
+    opened = False
+    for rows in _pages(reader, project.id, filters, q):
+        if not rows:
+            continue
+        if not opened:
+            yield "<Sources>"
+            opened = True
+        tags, _ = names.extras(rows, labels_wanted=False)
+        for f in rows:
+            yield _text_source(f, tags.get(f.id, []), names, users)
+    if opened:
+        yield "</Sources>"
+
+
+# Characters XML 1.0 cannot hold, replaced one for one so selection positions still count the fragment's text.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _text_source(f: Any, tags: list[uuid.UUID], names: _Names, users: set[str]) -> str:
     text = f.text or ""
     guid = _guid(f.id)
-    zf.writestr(f"sources/{guid}.txt", text.encode("utf-8"))
     user = _guid(f.researcher_id)
-    users.setdefault(user, f"researcher {user[:8]}")
+    creating = f' creatingUser="{user}"' if user in users else ""
     when = _iso(f.captured_at)
     place = names.places.get(f.place_id) or "no place"
     title = f"{when[:10]} {place} ({f.kind})"
-    sources.write(f'<TextSource guid="{guid}" name={quoteattr(title)} plainTextPath="internal://{guid}.txt" '
-                  f'creatingUser="{user}" creationDateTime="{when}">')
+    parts = [f'<TextSource guid="{guid}" name={quoteattr(title)}{creating} creationDateTime="{when}">']
     prompt = names.prompts.get(f.prompt_id)
     if prompt:
-        sources.write(f"<Description>{escape(prompt)}</Description>")
+        parts.append(f"<Description>{escape(prompt)}</Description>")
+    parts.append(f"<PlainTextContent>{escape(_NOT_XML.sub(chr(0xFFFD), text))}</PlainTextContent>")
     if tags and text:
         # One selection over the whole fragment carries its codings: Hearken tags fragments, not spans.
         selection = _guid(uuid.uuid5(f.id, "selection"))
-        sources.write(f'<PlainTextSelection guid="{selection}" name="whole fragment" startPosition="0" '
-                      f'endPosition="{len(text)}" creatingUser="{user}">')
+        parts.append(f'<PlainTextSelection guid="{selection}" name="whole fragment" startPosition="0" '
+                     f'endPosition="{len(text)}"{creating}>')
         for tag_id in sorted(tags, key=str):
-            sources.write(f'<Coding guid="{_guid(uuid.uuid5(f.id, str(tag_id)))}"><CodeRef targetGUID="'
-                          f'{_guid(tag_id)}"/></Coding>')
-        sources.write("</PlainTextSelection>")
-    sources.write("</TextSource>")
-
-
-def _write_project(qde: Any, project: Project, names: _Names, users: dict[str, str], creator: str,
-                   sources: Any) -> None:
-    def w(s: str) -> None:
-        qde.write(s.encode("utf-8"))
-
-    w('<?xml version="1.0" encoding="utf-8"?>\n')
-    w(f'<Project xmlns="{QDA_NS}" name={quoteattr(project.name)} origin="Hearken" '
-      f'creatingUserGUID="{creator}" creationDateTime="{_iso(datetime.now(UTC))}">')
-    w("<Users>" + "".join(f'<User guid="{g}" name={quoteattr(n)}/>' for g, n in users.items()) + "</Users>")
-    if names.tags:
-        w("<CodeBook><Codes>" + codebook.codes_xml(names.tags.values()) + "</Codes></CodeBook>")
-    first = sources.read(1)
-    if first:
-        w("<Sources>" + first)
-        while chunk := sources.read(64 * 1024):
-            w(chunk)
-        w("</Sources>")
-    if project.description:
-        w(f"<Description>{escape(project.description)}</Description>")
-    w("</Project>\n")
+            parts.append(f'<Coding guid="{_guid(uuid.uuid5(f.id, str(tag_id)))}"><CodeRef targetGUID="'
+                         f'{_guid(tag_id)}"/></Coding>')
+        parts.append("</PlainTextSelection>")
+    parts.append("</TextSource>")
+    return "".join(parts)
