@@ -41,7 +41,11 @@ from bench import set_up_capture  # noqa: E402
 
 from tests.support.live_server import LiveServer, ensure_admin  # noqa: E402
 
-WORDS = ["the", "bus", "never", "comes", "on", "time", "and", "nobody", "knows", "the", "neighbours", "any", "more", "since", "the", "library", "shut", "we", "used", "to", "meet", "at", "the", "church", "hall", "on", "thursdays", "my", "daughter", "cannot", "afford", "the", "rent", "so", "she", "moved", "away", "the", "doctor", "says", "wait", "six", "weeks", "the", "park", "is", "lovely", "in", "summer", "but", "nobody", "feels", "safe", "after", "dark", "the", "council", "never", "listens", "the", "food", "bank", "helps", "a", "lot", "kids", "have", "nowhere", "to", "go", "my", "mum", "lives", "alone", "now", "and", "I", "worry"]
+SENTENCES = ("the bus never comes on time and nobody knows the neighbours any more since the library shut we used "
+             "to meet at the church hall on thursdays my daughter cannot afford the rent so she moved away the "
+             "doctor says wait six weeks the park is lovely in summer but nobody feels safe after dark the council "
+             "never listens the food bank helps a lot kids have nowhere to go my mum lives alone now and I worry")
+WORDS = SENTENCES.split()
 RARE = "quixotically"  # in 59 fragments whatever N, as in the run
 PG_ADMIN = os.environ.get("HEARKEN_BENCH_POSTGRES_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_DB = "hearken_bench_scale"
@@ -177,8 +181,9 @@ def seed(url: str, dialect: str, ids: dict[str, str], n: int) -> dict[str, Any]:
             before = conn.exec_driver_sql("SELECT coalesce(max(rowid), 0) FROM fragments_fts_ids").scalar_one()
             conn.exec_driver_sql("INSERT OR IGNORE INTO fragments_fts_ids (fragment_id) SELECT id FROM fragments "
                                  "WHERE text IS NOT NULL")
-            conn.exec_driver_sql("INSERT INTO fragments_fts (rowid, text) SELECT i.rowid, f.text FROM fragments_fts_ids i "
-                                 f"JOIN fragments f ON f.id = i.fragment_id WHERE i.rowid > {before}")
+            conn.exec_driver_sql("INSERT INTO fragments_fts (rowid, text) SELECT i.rowid, f.text "
+                                 "FROM fragments_fts_ids i JOIN fragments f ON f.id = i.fragment_id "
+                                 f"WHERE i.rowid > {before}")
             conn.exec_driver_sql("ANALYZE")
     if dialect == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
