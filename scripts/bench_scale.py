@@ -19,6 +19,7 @@ import io
 import json
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -388,6 +389,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results["db_bytes"] = size
     results["load_after"] = load()
     engine.dispose()
+    shutil.rmtree(tmp, ignore_errors=True)
     print(f"(load average before {results['load_before']}, after {results['load_after']})")
     return results
 

@@ -6,17 +6,19 @@ partner or public export only what consent allows (`share`, `publish`).
 """
 
 import csv
+import functools
 import io
 import json
 import re
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from sqlmodel import Session, col, select
+import sqlalchemy as sa
+from sqlmodel import Session, select
 
 from api.clients.deps import ClientActor, Reader
 from api.clients.models import Audience, ClientScope
@@ -24,6 +26,7 @@ from api.consent.models import Consent, Participant
 from api.conversations.models import Conversation
 from api.db import open_session
 from api.errors import Forbidden, NotFound
+from api.fragments import render
 from api.fragments import service as fragments
 from api.fragments.models import Fragment, FragmentStatus
 from api.projects import service as projects
@@ -55,10 +58,36 @@ def check_access(session: Session, reader: Reader, project_id: uuid.UUID, q: str
     return project
 
 
-# The columns an export reads: plain rows, not ORM objects (building objects cost more than the query).
-_COLUMNS = (Fragment.id, Fragment.captured_at, Fragment.place_id, Fragment.prompt_id, Fragment.kind,
-            Fragment.language, Fragment.text, Fragment.sensitive, Fragment.answers, Fragment.conversation_id,
-            Fragment.consent_id, Fragment.researcher_id)
+def _raw_id(column: Any, dialect: str) -> Any:
+    """A UUID column as the database holds it, as text: 32 hex digits on SQLite, the usual form on PostgreSQL.
+    (A UUID object per value cost more than reading the row; Python formats only the ids it prints.)"""
+    return sa.cast(column, sa.Text) if dialect == "postgresql" else sa.type_coerce(column, sa.String)
+
+
+def _dashed(dialect: str) -> Callable[[str], str]:
+    if dialect == "postgresql":
+        return str
+    return lambda h: f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}" if h else h
+
+
+@functools.cache
+def _columns(dialect: str, labels: bool) -> tuple[Any, ...]:
+    """What an export reads of a fragment, with its tag ids and its participant's label found by the same query
+    (through fragment_tags' and consents' primary keys) rather than by a query per page."""
+    tag_id = _raw_id(FragmentTag.tag_id, dialect)
+    tags = sa.func.string_agg(tag_id, ",") if dialect == "postgresql" else sa.func.group_concat(tag_id, ",")
+    label = (select(Participant.label).join(Consent, Consent.participant_id == Participant.id)  # type: ignore[arg-type]
+             .where(Consent.id == Fragment.consent_id).scalar_subquery()) if labels else sa.null()
+    return (_raw_id(Fragment.id, dialect).label("id"),
+            sa.func.replace(render.time_text(Fragment.captured_at, dialect), "Z", "+00:00").label("captured_at"),
+            _raw_id(Fragment.place_id, dialect).label("place_id"),
+            _raw_id(Fragment.prompt_id, dialect).label("prompt_id"), Fragment.kind, Fragment.language,
+            Fragment.text, Fragment.sensitive, Fragment.answers,
+            _raw_id(Fragment.conversation_id, dialect).label("conversation_id"),
+            _raw_id(Fragment.consent_id, dialect).label("consent_id"),
+            _raw_id(Fragment.researcher_id, dialect).label("researcher_id"),
+            select(tags).where(FragmentTag.fragment_id == Fragment.id).scalar_subquery().label("tag_ids"),
+            label.label("participant_label"))
 
 
 def _pages(reader: Reader, project_id: uuid.UUID, filters: dict[str, Any], q: str | None) -> Iterator[list[Any]]:
@@ -67,9 +96,10 @@ def _pages(reader: Reader, project_id: uuid.UUID, filters: dict[str, Any], q: st
     cursor: str | None = None
     while True:
         with open_session(read_only=True) as session:
+            columns = _columns(session.get_bind().dialect.name, _shows_labels(reader))
             rows, cursor = fragments.list_fragments(session, reader, project_id=project_id, q=q, cursor=cursor,
                                                     limit=PAGE, filters={**filters, "status": FragmentStatus.active},
-                                                    client_scope=ClientScope.export, columns=_COLUMNS)
+                                                    client_scope=ClientScope.export, columns=columns)
             yield rows
         if cursor is None:
             return
@@ -91,30 +121,26 @@ def _chunks(pieces: Iterator[str]) -> Iterator[bytes]:
 
 
 class _Names:
-    """The small lookups an export row needs: place and prompt names, tag names, participant labels."""
+    """The small lookups an export row needs (place and prompt names, tags, researchers), by id as the database
+    holds it (see _raw_id), and how to print an id."""
 
     def __init__(self, project_id: uuid.UUID):
         with open_session(read_only=True) as session:
-            self.places = {p.id: p.name for p in session.exec(select(Place).where(Place.project_id == project_id))}
-            self.prompts = {p.id: p.text for p in session.exec(select(Prompt).where(Prompt.project_id == project_id))}
-            self.tags = {t.id: t for t in session.exec(select(Tag).where(Tag.project_id == project_id))}
+            dialect = session.get_bind().dialect.name
+            self.dashed = _dashed(dialect)
+            key: Callable[[uuid.UUID], str] = str if dialect == "postgresql" else (lambda u: u.hex)
+            self.places = {key(p.id): p.name for p in session.exec(select(Place).where(Place.project_id == project_id))}
+            self.prompts = {key(p.id): p.text
+                            for p in session.exec(select(Prompt).where(Prompt.project_id == project_id))}
+            self.tags = {key(t.id): t for t in session.exec(select(Tag).where(Tag.project_id == project_id))}
+            # Everyone who captured in the project, listed in a .qdpx before the sources that name them (from
+            # the conversations: a fragment's researcher is its conversation's, and they are far fewer).
+            self.users = {key(r): str(r) for r in session.exec(select(Conversation.researcher_id)
+                                                               .where(Conversation.project_id == project_id)
+                                                               .distinct())}
 
-    @staticmethod
-    def extras(rows: list[Any], labels_wanted: bool = True) -> tuple[dict[uuid.UUID, list[uuid.UUID]],
-                                                                      dict[uuid.UUID, str]]:
-        ids = [f.id for f in rows]
-        tags: dict[uuid.UUID, list[uuid.UUID]] = {}
-        labels: dict[uuid.UUID, str] = {}
-        with open_session(read_only=True) as session:
-            for fid, tid in session.exec(select(FragmentTag.fragment_id, FragmentTag.tag_id)
-                                         .where(col(FragmentTag.fragment_id).in_(ids))):
-                tags.setdefault(fid, []).append(tid)
-            if labels_wanted:
-                consent_ids = {f.consent_id for f in rows}
-                labels = dict(session.exec(select(Consent.id, Participant.label)
-                                           .join(Participant, Participant.id == Consent.participant_id)  # type: ignore[arg-type]
-                                           .where(col(Consent.id).in_(consent_ids))).all())
-        return tags, labels
+    def tag_names(self, tag_ids: str | None) -> list[str]:
+        return sorted(self.tags[t].name for t in tag_ids.split(",") if t in self.tags) if tag_ids else []
 
 
 def _shows_labels(reader: Reader) -> bool:
@@ -122,37 +148,40 @@ def _shows_labels(reader: Reader) -> bool:
     return not isinstance(reader, ClientActor) or reader.client.audience == Audience.internal
 
 
-def _record(f: Any, names: _Names, tags: list[uuid.UUID], label: str | None) -> dict[str, Any]:
-    return {"id": str(f.id), "captured_at": f.captured_at.isoformat(), "place": names.places.get(f.place_id),
-            "prompt": names.prompts.get(f.prompt_id), "kind": f.kind, "language": f.language, "text": f.text,
-            "sensitive": f.sensitive, "tags": sorted(names.tags[t].name for t in tags if t in names.tags),
-            "answers": f.answers, "conversation_id": str(f.conversation_id), "consent_id": str(f.consent_id),
-            "participant_label": label}
+def _values(f: Any, names: _Names) -> list[Any]:
+    """A row's values in CSV_COLUMNS order (tags a list, answers a dict)."""
+    id_, at, place, prompt, kind, language, text, sensitive, answers, conversation, consent, _, tags, label = f
+    dashed = names.dashed
+    return [dashed(id_), at, names.places.get(place), names.prompts.get(prompt), kind, language, text, sensitive,
+            names.tag_names(tags), answers, dashed(conversation), dashed(consent), label]
+
+
+def _all_values(reader: Reader, project_id: uuid.UUID, filters: dict[str, Any], q: str | None) -> Iterator[list[Any]]:
+    names = _Names(project_id)
+    for rows in _pages(reader, project_id, filters, q):
+        for f in rows:
+            yield _values(f, names)
 
 
 def records(reader: Reader, project_id: uuid.UUID, filters: dict[str, Any], q: str | None) -> Iterator[dict[str, Any]]:
-    names = _Names(project_id)
-    labels_ok = _shows_labels(reader)
-    for rows in _pages(reader, project_id, filters, q):
-        if not rows:
-            continue
-        tags, labels = names.extras(rows, labels_ok)
-        for f in rows:
-            yield _record(f, names, tags.get(f.id, []), labels.get(f.consent_id))
+    for values in _all_values(reader, project_id, filters, q):
+        yield dict(zip(CSV_COLUMNS, values, strict=True))
 
 
 def csv_stream(reader: Reader, project_id: uuid.UUID, filters: dict[str, Any], q: str | None) -> Iterator[bytes]:
+    tags, answers = CSV_COLUMNS.index("tags"), CSV_COLUMNS.index("answers")
+
     def lines() -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(CSV_COLUMNS)
         yield "\ufeff" + buffer.getvalue()  # a BOM, so spreadsheet programs read UTF-8 right
-        for rec in records(reader, project_id, filters, q):
+        for values in _all_values(reader, project_id, filters, q):
             buffer.seek(0)
             buffer.truncate()
-            rec["tags"] = "; ".join(rec["tags"])
-            rec["answers"] = json.dumps(rec["answers"], ensure_ascii=False) if rec["answers"] else ""
-            writer.writerow([rec[c] for c in CSV_COLUMNS])
+            values[tags] = "; ".join(values[tags])
+            values[answers] = json.dumps(values[answers], ensure_ascii=False) if values[answers] else ""
+            writer.writerow(values)
             yield buffer.getvalue()
 
     return _chunks(lines())
@@ -215,30 +244,21 @@ def project_xml(reader: Reader, project: Project, filters: dict[str, Any], q: st
     Sources, Notes, Links, Sets, Graphs, Description): a new section is one more step here."""
     names = _Names(project.id)
     creator = _guid(uuid.uuid5(uuid.NAMESPACE_URL, f"hearken:{project.id}"))
-    users = _users(project.id)
     yield '<?xml version="1.0" encoding="utf-8"?>\n'
     yield (f'<Project xmlns="{QDA_NS}" name={quoteattr(project.name)} origin="Hearken" '
            f'creatingUserGUID="{creator}" creationDateTime="{_iso(datetime.now(UTC))}">')
     yield "<Users>" + f'<User guid="{creator}" name="Hearken"/>' + "".join(
-        f'<User guid="{g}" name="researcher {g[:8]}"/>' for g in users) + "</Users>"
+        f'<User guid="{g}" name="researcher {g[:8]}"/>' for g in names.users.values()) + "</Users>"
     if names.tags:
         yield "<CodeBook><Codes>" + codebook.codes_xml(names.tags.values()) + "</Codes></CodeBook>"
-    yield from _sources(reader, project, filters, q, names, users | {creator})
+    yield from _sources(reader, project, filters, q, names)
     if project.description:
         yield f"<Description>{escape(project.description)}</Description>"
     yield "</Project>\n"
 
 
-def _users(project_id: uuid.UUID) -> set[str]:
-    """Everyone who captured in the project, listed before the sources that name them (from the conversations:
-    a fragment's researcher is its conversation's, and there are far fewer conversations than fragments)."""
-    with open_session(read_only=True) as session:
-        return {_guid(r) for r in session.exec(select(Conversation.researcher_id)
-                                                .where(Conversation.project_id == project_id).distinct())}
-
-
-def _sources(reader: Reader, project: Project, filters: dict[str, Any], q: str | None, names: _Names,
-             users: set[str]) -> Iterator[str]:
+def _sources(reader: Reader, project: Project, filters: dict[str, Any], q: str | None,
+             names: _Names) -> Iterator[str]:
     opened = False
     for rows in _pages(reader, project.id, filters, q):
         if not rows:
@@ -246,9 +266,8 @@ def _sources(reader: Reader, project: Project, filters: dict[str, Any], q: str |
         if not opened:
             yield "<Sources>"
             opened = True
-        tags, _ = names.extras(rows, labels_wanted=False)
         for f in rows:
-            yield _text_source(f, tags.get(f.id, []), names, users)
+            yield _text_source(f, names)
     if opened:
         yield "</Sources>"
 
@@ -257,12 +276,12 @@ def _sources(reader: Reader, project: Project, filters: dict[str, Any], q: str |
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
-def _text_source(f: Any, tags: list[uuid.UUID], names: _Names, users: set[str]) -> str:
+def _text_source(f: Any, names: _Names) -> str:
     text = f.text or ""
-    guid = _guid(f.id)
-    user = _guid(f.researcher_id)
-    creating = f' creatingUser="{user}"' if user in users else ""
-    when = _iso(f.captured_at)
+    guid = names.dashed(f.id)
+    user = names.users.get(f.researcher_id)
+    creating = f' creatingUser="{user}"' if user else ""
+    when = f.captured_at[:19] + "Z"
     place = names.places.get(f.place_id) or "no place"
     title = f"{when[:10]} {place} ({f.kind})"
     parts = [f'<TextSource guid="{guid}" name={quoteattr(title)}{creating} creationDateTime="{when}">']
@@ -270,14 +289,15 @@ def _text_source(f: Any, tags: list[uuid.UUID], names: _Names, users: set[str]) 
     if prompt:
         parts.append(f"<Description>{escape(prompt)}</Description>")
     parts.append(f"<PlainTextContent>{escape(_NOT_XML.sub(chr(0xFFFD), text))}</PlainTextContent>")
+    tags = [t for t in f.tag_ids.split(",") if t in names.tags] if f.tag_ids else []
     if tags and text:
         # One selection over the whole fragment carries its codings: Hearken tags fragments, not spans.
-        selection = _guid(uuid.uuid5(f.id, "selection"))
+        fid = uuid.UUID(guid)
+        selection = _guid(uuid.uuid5(fid, "selection"))
         parts.append(f'<PlainTextSelection guid="{selection}" name="whole fragment" startPosition="0" '
                      f'endPosition="{len(text)}"{creating}>')
-        for tag_id in sorted(tags, key=str):
-            parts.append(f'<Coding guid="{_guid(uuid.uuid5(f.id, str(tag_id)))}"><CodeRef targetGUID="'
-                         f'{_guid(tag_id)}"/></Coding>')
+        for tag_id in sorted(str(names.tags[t].id) for t in tags):
+            parts.append(f'<Coding guid="{_guid(uuid.uuid5(fid, tag_id))}"><CodeRef targetGUID="{tag_id}"/></Coding>')
         parts.append("</PlainTextSelection>")
     parts.append("</TextSource>")
     return "".join(parts)

@@ -221,7 +221,9 @@ def _few_tagged(session: Session, tag_id: uuid.UUID) -> bool:
 
 
 def encode_cursor(f: Fragment) -> str:
-    raw = json.dumps([f.captured_at.isoformat(), str(f.id)]).encode()
+    # A row of `columns` may carry the time already as ISO text (the exports read it so).
+    at = f.captured_at if isinstance(f.captured_at, str) else f.captured_at.isoformat()
+    raw = json.dumps([at, str(f.id)]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -286,7 +288,10 @@ def list_fragments(session: Session, actor: Reader, *, project_id: uuid.UUID | N
         stmt = stmt.where(text_match)
     if cursor:
         at, fid = decode_cursor(cursor)
-        stmt = stmt.where(sa.or_(Fragment.captured_at > at, sa.and_(Fragment.captured_at == at, Fragment.id > fid)))
+        # The first term is implied by the second, but without it SQLite walks the index from the project's start
+        # to reach the cursor (an OR is no range to it), so page k cost k pages.
+        stmt = stmt.where(Fragment.captured_at >= at,
+                          sa.or_(Fragment.captured_at > at, sa.and_(Fragment.captured_at == at, Fragment.id > fid)))
     stmt = stmt.order_by(Fragment.captured_at, Fragment.id).limit(limit + 1)
     rows = list(session.connection().execute(stmt) if columns else session.exec(stmt))
     next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
