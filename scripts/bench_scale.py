@@ -14,6 +14,7 @@ The machine is shared: the load average is printed with the figures; compare rat
 """
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -21,12 +22,14 @@ import os
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench import set_up_capture  # noqa: E402
 
-from tests.support.live_server import LiveServer, ensure_admin  # noqa: E402
+from tests.support.live_server import LiveServer, ensure_admin, login_client  # noqa: E402
 
 SENTENCES = ("the bus never comes on time and nobody knows the neighbours any more since the library shut we used "
              "to meet at the church hall on thursdays my daughter cannot afford the rent so she moved away the "
@@ -282,12 +285,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="hearken-scale-"))
     env: dict[str, str] = {"HEARKEN_WEBHOOK_WORKER": "false"}
     if dialect == "postgresql":
-        admin_engine = sa.create_engine(PG_ADMIN.replace("postgresql://", "postgresql+psycopg://"),
-                                        isolation_level="AUTOCOMMIT")
-        with admin_engine.connect() as c:
-            c.exec_driver_sql(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
-            c.exec_driver_sql(f"CREATE DATABASE {PG_DB}")
-        admin_engine.dispose()
+        _fresh_pg()
         url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + PG_DB
         env["HEARKEN_DATABASE_URL"] = url
     else:
@@ -519,15 +517,84 @@ def _sync_rate(phone: httpx.Client, ids: dict[str, str], batches: int) -> float:
     return batches * 490 / (time.perf_counter() - t0)
 
 
+class WorkersServer(LiveServer):
+    """`hearken serve --workers N`, the way a deployment runs it."""
+
+    def __init__(self, data_dir: Path, workers: int, env: dict[str, str]) -> None:
+        super().__init__(data_dir, env=env)
+        self.workers = workers
+
+    def start(self) -> "WorkersServer":
+        self.cli("migrate")
+        log = open(self.log_path, "ab")  # noqa: SIM115 (the child owns it)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+             "--log-level", "warning", "--workers", str(self.workers)],
+            cwd=REPO, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.api}/health", timeout=1.0).status_code == 200:
+                    return self
+            time.sleep(0.2)
+        raise RuntimeError(self.log_tail())
+
+
+def phones(workers: int, phones: int = 4, batches: int = 8, size: int = 200) -> float:
+    """/sync fragments/s with `phones` phones syncing at once, each `batches` batches of `size` fragments, against
+    `hearken serve --workers N` on PostgreSQL (a fresh database)."""
+    _fresh_pg()
+    url = PG_ADMIN.rsplit("/", 1)[0] + "/" + PG_DB
+    with tempfile.TemporaryDirectory() as tmp, \
+            WorkersServer(Path(tmp), workers, {"HEARKEN_DATABASE_URL": url}) as server:
+        ensure_admin(server)
+        _, phone, ids = set_up_capture(server)
+        clients = [phone] + [login_client(server, "r@example.org", "bench-password") for _ in range(phones - 1)]
+        for c in clients:  # warm every worker's connections
+            c.post("/sync", json=_batch(ids, 10)).raise_for_status()
+        bodies = [[json.dumps(_batch(ids, size)).encode() for _ in range(batches)] for _ in clients]
+
+        def send(i: int) -> None:
+            for body in bodies[i]:
+                clients[i].post("/sync", content=body, headers={"Content-Type": "application/json"}).raise_for_status()
+
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(phones) as pool:
+            list(pool.map(send, range(phones)))
+        return phones * batches * size / (time.perf_counter() - t0)
+
+
+def _fresh_pg() -> None:
+    admin_engine = sa.create_engine(PG_ADMIN.replace("postgresql://", "postgresql+psycopg://"),
+                                    isolation_level="AUTOCOMMIT")
+    with admin_engine.connect() as c:
+        c.exec_driver_sql(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
+        c.exec_driver_sql(f"CREATE DATABASE {PG_DB}")
+    admin_engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fragments", type=int, default=100_000)
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--workers", action="store_true",
+                        help="only: /sync with 4 phones at once against 1 and 2 workers on PostgreSQL")
     args = parser.parse_args()
-    results = run(args)
+    if args.workers:
+        print(f"4 phones syncing at once, PostgreSQL (load {load()})", flush=True)
+        results: dict[str, Any] = {"load_before": load()}
+        for n in (1, 2, 1, 2):
+            rate = phones(n)
+            results.setdefault(f"workers_{n}", []).append(round(rate))
+            print(f"  --workers {n}: {rate:,.0f} fragments/s (load {load()})", flush=True)
+        args.database, args.fragments = "postgresql", 0
+    else:
+        results = run(args)
     out = REPO / "bench-results"
     out.mkdir(exist_ok=True)
-    name = f"scale-{args.database}-{args.fragments}-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+    what = "workers" if args.workers else args.database
+    name = f"scale-{what}-{args.fragments}-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
     (out / name).write_text(json.dumps(results, indent=2, default=str))
     print(f"saved bench-results/{name}")
 
