@@ -31,10 +31,20 @@ def migrate(url: str | None = None) -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from api.config import get_settings
     from api.media import service as media
 
     migrate()
-    media.start_worker()  # retries queued erasures of audio and cleans abandoned uploads, every minute
+    # Background work runs once, in this process, however many workers answer requests: the media worker
+    # (queued erasures of audio, abandoned uploads), and with several workers the webhook deliveries too,
+    # which the workers are then told not to run (they inherit the environment).
+    media.start_worker()
+    if args.workers > 1 and get_settings().webhook_worker:
+        from api.webhooks import worker as webhooks
+
+        webhooks.start_in_background(get_settings().webhook_worker_seconds)
+        os.environ["HEARKEN_WEBHOOK_WORKER"] = "false"
+        get_settings.cache_clear()
     ssl = {}
     if args.ssl_certfile:
         ssl = {"ssl_certfile": args.ssl_certfile, "ssl_keyfile": args.ssl_keyfile}

@@ -9,7 +9,8 @@ under bench-results/. Targets are printed beside the figures; nothing here fails
   the review queue and two-filter searches at 100,000 fragments (scripts/bench_review.py, p95 target < 150 ms);
   the audio upload figures of scripts/bench_audio.py (tus throughput against raw write+fsync, the server's
   RSS growth during a 200 MB upload);
-  and the browser figures of scripts/bench_browser.py when Chromium is here.
+  and the browser figures of scripts/bench_browser.py when Chromium is here;
+  with --scale N, issue 13's table at N fragments on both databases (scripts/bench_scale.py).
 """
 
 import argparse
@@ -185,6 +186,9 @@ def main() -> int:
     parser.add_argument("--skip-feed", action="store_true")
     parser.add_argument("--skip-review", action="store_true")
     parser.add_argument("--skip-audio", action="store_true")
+    parser.add_argument("--scale", type=int, metavar="N", default=0,
+                        help="also issue 13's table at N fragments on SQLite and PostgreSQL (scripts/bench_scale.py; "
+                             "1,000,000 takes most of an hour)")
     args = parser.parse_args()
     results: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds")}
     bench_sync(results, args.batches, args.rounds)
@@ -207,6 +211,12 @@ def main() -> int:
             bench_browser = None
         if bench_browser is not None:
             bench_browser.run(results)
+    if args.scale:
+        import bench_scale  # scripts/bench_scale.py, beside this file
+
+        for database in ("sqlite", "postgresql"):
+            results[f"scale_{database}"] = bench_scale.run(argparse.Namespace(fragments=args.scale,
+                                                                              database=database))
     out = REPO / "bench-results"
     out.mkdir(exist_ok=True)
     path = out / f"bench-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"

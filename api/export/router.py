@@ -67,15 +67,9 @@ def export_jsonl(session: SessionDep, reader: CurrentReader, project_id: uuid.UU
 @router.get("/project.qdpx", response_class=StreamingResponse, responses=ERRORS)
 def export_qdpx(session: SessionDep, reader: CurrentReader, project_id: uuid.UUID, filters: Filters,
                 q: Search = None) -> StreamingResponse:
-    """The selection as a REFI-QDA project (.qdpx): codebook, one text source per fragment, codings. Opens in
-    NVivo, ATLAS.ti, MAXQDA and QualCoder."""
+    """The selection as a REFI-QDA project (.qdpx), streamed: codebook, one text source per fragment (its text
+    inline), codings. Opens in NVivo, ATLAS.ti, MAXQDA and QualCoder."""
     project = service.check_access(session, reader, project_id, q)
     _audit(reader, project_id, "qdpx", filters, q)
-    archive = service.qdpx_file(reader, project, filters, q)
-
-    def chunks() -> Any:
-        with archive:
-            while block := archive.read(256 * 1024):
-                yield block
-
-    return StreamingResponse(chunks(), media_type="application/zip", headers=_disposition("hearken-project.qdpx"))
+    return StreamingResponse(service.qdpx_stream(reader, project, filters, q), media_type="application/zip",
+                             headers=_disposition("hearken-project.qdpx"))

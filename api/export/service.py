@@ -6,23 +6,27 @@ partner or public export only what consent allows (`share`, `publish`).
 """
 
 import csv
+import functools
 import io
 import json
-import tempfile
+import re
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from sqlmodel import Session, col, select
+import sqlalchemy as sa
+from sqlmodel import Session, select
 
 from api.clients.deps import ClientActor, Reader
 from api.clients.models import Audience, ClientScope
 from api.consent.models import Consent, Participant
+from api.conversations.models import Conversation
 from api.db import open_session
 from api.errors import Forbidden, NotFound
+from api.fragments import render
 from api.fragments import service as fragments
 from api.fragments.models import Fragment, FragmentStatus
 from api.projects import service as projects
@@ -30,7 +34,8 @@ from api.projects.models import Place, Project, Prompt
 from api.tags import codebook
 from api.tags.models import FragmentTag, Tag
 
-PAGE = 1000
+PAGE = 2000
+CHUNK = 64 * 1024
 CSV_COLUMNS = ["id", "captured_at", "place", "prompt", "kind", "language", "text", "sensitive", "tags", "answers",
                "conversation_id", "consent_id", "participant_label"]
 
@@ -53,40 +58,89 @@ def check_access(session: Session, reader: Reader, project_id: uuid.UUID, q: str
     return project
 
 
-def _pages(reader: Reader, project_id: uuid.UUID, filters: dict[str, Any], q: str | None) -> Iterator[list[Fragment]]:
+def _raw_id(column: Any, dialect: str) -> Any:
+    """A UUID column as the database holds it, as text: 32 hex digits on SQLite, the usual form on PostgreSQL.
+    (A UUID object per value cost more than reading the row; Python formats only the ids it prints.)"""
+    return sa.cast(column, sa.Text) if dialect == "postgresql" else sa.type_coerce(column, sa.String)
+
+
+def _dashed(dialect: str) -> Callable[[str], str]:
+    if dialect == "postgresql":
+        return str
+    return lambda h: f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}" if h else h
+
+
+@functools.cache
+def _columns(dialect: str, labels: bool) -> tuple[Any, ...]:
+    """What an export reads of a fragment, with its tag ids and its participant's label found by the same query
+    (through fragment_tags' and consents' primary keys) rather than by a query per page."""
+    tag_id = _raw_id(FragmentTag.tag_id, dialect)
+    tags = sa.func.string_agg(tag_id, ",") if dialect == "postgresql" else sa.func.group_concat(tag_id, ",")
+    label = (select(Participant.label).join(Consent, Consent.participant_id == Participant.id)  # type: ignore[arg-type]
+             .where(Consent.id == Fragment.consent_id).scalar_subquery()) if labels else sa.null()
+    return (_raw_id(Fragment.id, dialect).label("id"),
+            sa.func.replace(render.time_text(Fragment.captured_at, dialect), "Z", "+00:00").label("captured_at"),
+            _raw_id(Fragment.place_id, dialect).label("place_id"),
+            _raw_id(Fragment.prompt_id, dialect).label("prompt_id"), Fragment.kind, Fragment.language,
+            Fragment.text, Fragment.sensitive, Fragment.answers,
+            _raw_id(Fragment.conversation_id, dialect).label("conversation_id"),
+            _raw_id(Fragment.consent_id, dialect).label("consent_id"),
+            _raw_id(Fragment.researcher_id, dialect).label("researcher_id"),
+            select(tags).where(FragmentTag.fragment_id == Fragment.id).scalar_subquery().label("tag_ids"),
+            label.label("participant_label"))
+
+
+def _pages(reader: Reader, project_id: uuid.UUID, filters: dict[str, Any], q: str | None) -> Iterator[list[Any]]:
+    """Keyset pages in capture order (ix_fragments_project_captured), each read in a short transaction of its own:
+    no read stays open for the whole download, and a withdrawal that commits meanwhile is honoured by later pages."""
     cursor: str | None = None
     while True:
         with open_session(read_only=True) as session:
+            columns = _columns(session.get_bind().dialect.name, _shows_labels(reader))
             rows, cursor = fragments.list_fragments(session, reader, project_id=project_id, q=q, cursor=cursor,
                                                     limit=PAGE, filters={**filters, "status": FragmentStatus.active},
-                                                    client_scope=ClientScope.export)
+                                                    client_scope=ClientScope.export, columns=columns)
             yield rows
         if cursor is None:
             return
 
 
+def _chunks(pieces: Iterator[str]) -> Iterator[bytes]:
+    """Text pieces joined into ~64 KB chunks: each chunk the server sends costs a thread hop and a write, so a
+    chunk a row made the export many times slower than the database."""
+    buffer: list[str] = []
+    size = 0
+    for piece in pieces:
+        buffer.append(piece)
+        size += len(piece)
+        if size >= CHUNK:
+            yield "".join(buffer).encode()
+            buffer, size = [], 0
+    if buffer:
+        yield "".join(buffer).encode()
+
+
 class _Names:
-    """The small lookups an export row needs: place and prompt names, tag names, participant labels."""
+    """The small lookups an export row needs (place and prompt names, tags, researchers), by id as the database
+    holds it (see _raw_id), and how to print an id."""
 
     def __init__(self, project_id: uuid.UUID):
         with open_session(read_only=True) as session:
-            self.places = {p.id: p.name for p in session.exec(select(Place).where(Place.project_id == project_id))}
-            self.prompts = {p.id: p.text for p in session.exec(select(Prompt).where(Prompt.project_id == project_id))}
-            self.tags = {t.id: t for t in session.exec(select(Tag).where(Tag.project_id == project_id))}
+            dialect = session.get_bind().dialect.name
+            self.dashed = _dashed(dialect)
+            key: Callable[[uuid.UUID], str] = str if dialect == "postgresql" else (lambda u: u.hex)
+            self.places = {key(p.id): p.name for p in session.exec(select(Place).where(Place.project_id == project_id))}
+            self.prompts = {key(p.id): p.text
+                            for p in session.exec(select(Prompt).where(Prompt.project_id == project_id))}
+            self.tags = {key(t.id): t for t in session.exec(select(Tag).where(Tag.project_id == project_id))}
+            # Everyone who captured in the project, listed in a .qdpx before the sources that name them (from
+            # the conversations: a fragment's researcher is its conversation's, and they are far fewer).
+            self.users = {key(r): str(r) for r in session.exec(select(Conversation.researcher_id)
+                                                               .where(Conversation.project_id == project_id)
+                                                               .distinct())}
 
-    @staticmethod
-    def extras(rows: list[Fragment]) -> tuple[dict[uuid.UUID, list[uuid.UUID]], dict[uuid.UUID, str]]:
-        ids = [f.id for f in rows]
-        tags: dict[uuid.UUID, list[uuid.UUID]] = {i: [] for i in ids}
-        with open_session(read_only=True) as session:
-            for fid, tid in session.exec(select(FragmentTag.fragment_id, FragmentTag.tag_id)
-                                         .where(col(FragmentTag.fragment_id).in_(ids))):
-                tags[fid].append(tid)
-            consent_ids = {f.consent_id for f in rows}
-            labels = dict(session.exec(select(Consent.id, Participant.label)
-                                       .join(Participant, Participant.id == Consent.participant_id)  # type: ignore[arg-type]
-                                       .where(col(Consent.id).in_(consent_ids))).all())
-        return tags, labels
+    def tag_names(self, tag_ids: str | None) -> list[str]:
+        return sorted(self.tags[t].name for t in tag_ids.split(",") if t in self.tags) if tag_ids else []
 
 
 def _shows_labels(reader: Reader) -> bool:
@@ -94,41 +148,47 @@ def _shows_labels(reader: Reader) -> bool:
     return not isinstance(reader, ClientActor) or reader.client.audience == Audience.internal
 
 
-def _record(f: Fragment, names: _Names, tags: list[uuid.UUID], label: str | None) -> dict[str, Any]:
-    return {"id": str(f.id), "captured_at": f.captured_at.isoformat(), "place": names.places.get(f.place_id),
-            "prompt": names.prompts.get(f.prompt_id), "kind": f.kind, "language": f.language, "text": f.text,
-            "sensitive": f.sensitive, "tags": sorted(names.tags[t].name for t in tags if t in names.tags),
-            "answers": f.answers, "conversation_id": str(f.conversation_id), "consent_id": str(f.consent_id),
-            "participant_label": label}
+def _values(f: Any, names: _Names) -> list[Any]:
+    """A row's values in CSV_COLUMNS order (tags a list, answers a dict)."""
+    id_, at, place, prompt, kind, language, text, sensitive, answers, conversation, consent, _, tags, label = f
+    dashed = names.dashed
+    return [dashed(id_), at, names.places.get(place), names.prompts.get(prompt), kind, language, text, sensitive,
+            names.tag_names(tags), answers, dashed(conversation), dashed(consent), label]
+
+
+def _all_values(reader: Reader, project_id: uuid.UUID, filters: dict[str, Any], q: str | None) -> Iterator[list[Any]]:
+    names = _Names(project_id)
+    for rows in _pages(reader, project_id, filters, q):
+        for f in rows:
+            yield _values(f, names)
 
 
 def records(reader: Reader, project_id: uuid.UUID, filters: dict[str, Any], q: str | None) -> Iterator[dict[str, Any]]:
-    names = _Names(project_id)
-    labels_ok = _shows_labels(reader)
-    for rows in _pages(reader, project_id, filters, q):
-        if not rows:
-            continue
-        tags, labels = names.extras(rows)
-        for f in rows:
-            yield _record(f, names, tags[f.id], labels.get(f.consent_id) if labels_ok else None)
+    for values in _all_values(reader, project_id, filters, q):
+        yield dict(zip(CSV_COLUMNS, values, strict=True))
 
 
 def csv_stream(reader: Reader, project_id: uuid.UUID, filters: dict[str, Any], q: str | None) -> Iterator[bytes]:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    yield ("\ufeff" + buffer.getvalue()).encode()  # a BOM, so spreadsheet programs read UTF-8 right
-    for rec in records(reader, project_id, filters, q):
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow({**rec, "tags": "; ".join(rec["tags"]),
-                         "answers": json.dumps(rec["answers"], ensure_ascii=False) if rec["answers"] else ""})
-        yield buffer.getvalue().encode()
+    tags, answers = CSV_COLUMNS.index("tags"), CSV_COLUMNS.index("answers")
+
+    def lines() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_COLUMNS)
+        yield "\ufeff" + buffer.getvalue()  # a BOM, so spreadsheet programs read UTF-8 right
+        for values in _all_values(reader, project_id, filters, q):
+            buffer.seek(0)
+            buffer.truncate()
+            values[tags] = "; ".join(values[tags])
+            values[answers] = json.dumps(values[answers], ensure_ascii=False) if values[answers] else ""
+            writer.writerow(values)
+            yield buffer.getvalue()
+
+    return _chunks(lines())
 
 
 def jsonl_stream(reader: Reader, project_id: uuid.UUID, filters: dict[str, Any], q: str | None) -> Iterator[bytes]:
-    for rec in records(reader, project_id, filters, q):
-        yield (json.dumps(rec, ensure_ascii=False) + "\n").encode()
+    return _chunks(json.dumps(rec, ensure_ascii=False) + "\n" for rec in records(reader, project_id, filters, q))
 
 
 # --- REFI-QDA -------------------------------------------------------------------------------------------
@@ -144,72 +204,100 @@ def _iso(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def qdpx_file(reader: Reader, project: Project, filters: dict[str, Any], q: str | None) -> Any:
-    """A .qdpx (a zip of project.qde and one text source per fragment), written to a temporary file as the
-    rows stream past, so memory stays flat whatever the size."""
+class _Sink:
+    """A write-only file for zipfile. It has no seek or tell, so zipfile writes each entry's sizes in a data
+    descriptor after the entry and never goes back: the zip can leave as it is made."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        out = b"".join(self.parts)
+        self.parts.clear()
+        return out
+
+
+def qdpx_stream(reader: Reader, project: Project, filters: dict[str, Any], q: str | None) -> Iterator[bytes]:
+    """A .qdpx: a zip holding one entry, project.qde, whose sources carry their text inline (PlainTextContent),
+    compressed and sent as the rows stream past: nothing is written to disk and memory stays flat whatever the
+    size. (One file per fragment would make a million zip entries, each remembered until the zip's end.)"""
+    sink = _Sink()
+    # ZIP64 from the start: the size is unknown until the end, and a big project passes 2 GB.
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=5) as zf, \
+            zf.open("project.qde", "w", force_zip64=True) as qde:
+        for chunk in _chunks(project_xml(reader, project, filters, q)):
+            qde.write(chunk)
+            if data := sink.take():
+                yield data
+    yield sink.take()
+
+
+def project_xml(reader: Reader, project: Project, filters: dict[str, Any], q: str | None) -> Iterator[str]:
+    """project.qde as text pieces, in the order Project.xsd wants its sections (Users, CodeBook, Variables, Cases,
+    Sources, Notes, Links, Sets, Graphs, Description): a new section is one more step here."""
     names = _Names(project.id)
-    out = tempfile.TemporaryFile()  # noqa: SIM115 (handed to the response, which closes it when sent)
-    hearken_user = _guid(uuid.uuid5(uuid.NAMESPACE_URL, f"hearken:{project.id}"))
-    users: dict[str, str] = {hearken_user: "Hearken"}
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf, \
-            tempfile.TemporaryFile("w+", encoding="utf-8") as sources:
-        for rows in _pages(reader, project.id, filters, q):
-            if not rows:
-                continue
-            tags, _ = names.extras(rows)
-            for f in rows:
-                _write_source(zf, sources, f, tags[f.id], names, users)
-        sources.seek(0)
-        with zf.open("project.qde", "w") as qde:
-            _write_project(qde, project, names, users, hearken_user, sources)
-    out.seek(0)
-    return out
+    creator = _guid(uuid.uuid5(uuid.NAMESPACE_URL, f"hearken:{project.id}"))
+    yield '<?xml version="1.0" encoding="utf-8"?>\n'
+    yield (f'<Project xmlns="{QDA_NS}" name={quoteattr(project.name)} origin="Hearken" '
+           f'creatingUserGUID="{creator}" creationDateTime="{_iso(datetime.now(UTC))}">')
+    yield "<Users>" + f'<User guid="{creator}" name="Hearken"/>' + "".join(
+        f'<User guid="{g}" name="researcher {g[:8]}"/>' for g in names.users.values()) + "</Users>"
+    if names.tags:
+        yield "<CodeBook><Codes>" + codebook.codes_xml(names.tags.values()) + "</Codes></CodeBook>"
+    yield from _sources(reader, project, filters, q, names)
+    if project.description:
+        yield f"<Description>{escape(project.description)}</Description>"
+    yield "</Project>\n"
 
 
-def _write_source(zf: zipfile.ZipFile, sources: Any, f: Fragment, tags: list[uuid.UUID], names: _Names,
-                  users: dict[str, str]) -> None:
+def _sources(reader: Reader, project: Project, filters: dict[str, Any], q: str | None,
+             names: _Names) -> Iterator[str]:
+    opened = False
+    for rows in _pages(reader, project.id, filters, q):
+        if not rows:
+            continue
+        if not opened:
+            yield "<Sources>"
+            opened = True
+        for f in rows:
+            yield _text_source(f, names)
+    if opened:
+        yield "</Sources>"
+
+
+# Characters XML 1.0 cannot hold, replaced one for one so selection positions still count the fragment's text.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _text_source(f: Any, names: _Names) -> str:
     text = f.text or ""
-    guid = _guid(f.id)
-    zf.writestr(f"sources/{guid}.txt", text.encode("utf-8"))
-    user = _guid(f.researcher_id)
-    users.setdefault(user, f"researcher {user[:8]}")
-    when = _iso(f.captured_at)
+    guid = names.dashed(f.id)
+    user = names.users.get(f.researcher_id)
+    creating = f' creatingUser="{user}"' if user else ""
+    when = f.captured_at[:19] + "Z"
     place = names.places.get(f.place_id) or "no place"
     title = f"{when[:10]} {place} ({f.kind})"
-    sources.write(f'<TextSource guid="{guid}" name={quoteattr(title)} plainTextPath="internal://{guid}.txt" '
-                  f'creatingUser="{user}" creationDateTime="{when}">')
+    parts = [f'<TextSource guid="{guid}" name={quoteattr(title)}{creating} creationDateTime="{when}">']
     prompt = names.prompts.get(f.prompt_id)
     if prompt:
-        sources.write(f"<Description>{escape(prompt)}</Description>")
+        parts.append(f"<Description>{escape(prompt)}</Description>")
+    parts.append(f"<PlainTextContent>{escape(_NOT_XML.sub(chr(0xFFFD), text))}</PlainTextContent>")
+    tags = [t for t in f.tag_ids.split(",") if t in names.tags] if f.tag_ids else []
     if tags and text:
         # One selection over the whole fragment carries its codings: Hearken tags fragments, not spans.
-        selection = _guid(uuid.uuid5(f.id, "selection"))
-        sources.write(f'<PlainTextSelection guid="{selection}" name="whole fragment" startPosition="0" '
-                      f'endPosition="{len(text)}" creatingUser="{user}">')
-        for tag_id in sorted(tags, key=str):
-            sources.write(f'<Coding guid="{_guid(uuid.uuid5(f.id, str(tag_id)))}"><CodeRef targetGUID="'
-                          f'{_guid(tag_id)}"/></Coding>')
-        sources.write("</PlainTextSelection>")
-    sources.write("</TextSource>")
-
-
-def _write_project(qde: Any, project: Project, names: _Names, users: dict[str, str], creator: str,
-                   sources: Any) -> None:
-    def w(s: str) -> None:
-        qde.write(s.encode("utf-8"))
-
-    w('<?xml version="1.0" encoding="utf-8"?>\n')
-    w(f'<Project xmlns="{QDA_NS}" name={quoteattr(project.name)} origin="Hearken" '
-      f'creatingUserGUID="{creator}" creationDateTime="{_iso(datetime.now(UTC))}">')
-    w("<Users>" + "".join(f'<User guid="{g}" name={quoteattr(n)}/>' for g, n in users.items()) + "</Users>")
-    if names.tags:
-        w("<CodeBook><Codes>" + codebook.codes_xml(names.tags.values()) + "</Codes></CodeBook>")
-    first = sources.read(1)
-    if first:
-        w("<Sources>" + first)
-        while chunk := sources.read(64 * 1024):
-            w(chunk)
-        w("</Sources>")
-    if project.description:
-        w(f"<Description>{escape(project.description)}</Description>")
-    w("</Project>\n")
+        fid = uuid.UUID(guid)
+        selection = _guid(uuid.uuid5(fid, "selection"))
+        parts.append(f'<PlainTextSelection guid="{selection}" name="whole fragment" startPosition="0" '
+                     f'endPosition="{len(text)}"{creating}>')
+        for tag_id in sorted(str(names.tags[t].id) for t in tags):
+            parts.append(f'<Coding guid="{_guid(uuid.uuid5(fid, tag_id))}"><CodeRef targetGUID="{tag_id}"/></Coding>')
+        parts.append("</PlainTextSelection>")
+    parts.append("</TextSource>")
+    return "".join(parts)

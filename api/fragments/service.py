@@ -221,7 +221,9 @@ def _few_tagged(session: Session, tag_id: uuid.UUID) -> bool:
 
 
 def encode_cursor(f: Fragment) -> str:
-    raw = json.dumps([f.captured_at.isoformat(), str(f.id)]).encode()
+    # A row of `columns` may carry the time already as ISO text (the exports read it so).
+    at = f.captured_at if isinstance(f.captured_at, str) else f.captured_at.isoformat()
+    raw = json.dumps([at, str(f.id)]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -239,9 +241,11 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 def list_fragments(session: Session, actor: Reader, *, project_id: uuid.UUID | None, filters: dict[str, Any],
                    q: str | None, cursor: str | None, limit: int,
-                   client_scope: ClientScope = ClientScope.fragments_read) -> tuple[list[Fragment], str | None]:
-    """Fragments the caller may read, in capture order, a stable keyset page at a time."""
-    stmt = select(Fragment)
+                   client_scope: ClientScope = ClientScope.fragments_read,
+                   columns: tuple[Any, ...] = ()) -> tuple[list[Any], str | None]:
+    """Fragments the caller may read, in capture order, a stable keyset page at a time. With `columns` (which
+    include `id` and `captured_at`), plain rows of those instead of Fragment objects (for the exports)."""
+    stmt = select(*columns) if columns else select(Fragment)
     text_match, few = _text_match(session, q) if q else (None, False)
     few = few or bool(filters.get("tag_id") and _few_tagged(session, filters["tag_id"]))
 
@@ -284,7 +288,11 @@ def list_fragments(session: Session, actor: Reader, *, project_id: uuid.UUID | N
         stmt = stmt.where(text_match)
     if cursor:
         at, fid = decode_cursor(cursor)
-        stmt = stmt.where(sa.or_(Fragment.captured_at > at, sa.and_(Fragment.captured_at == at, Fragment.id > fid)))
-    rows = list(session.exec(stmt.order_by(Fragment.captured_at, Fragment.id).limit(limit + 1)))
+        # The first term is implied by the second, but without it SQLite walks the index from the project's start
+        # to reach the cursor (an OR is no range to it), so page k cost k pages.
+        stmt = stmt.where(Fragment.captured_at >= at,
+                          sa.or_(Fragment.captured_at > at, sa.and_(Fragment.captured_at == at, Fragment.id > fid)))
+    stmt = stmt.order_by(Fragment.captured_at, Fragment.id).limit(limit + 1)
+    rows = list(session.connection().execute(stmt) if columns else session.exec(stmt))
     next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
     return rows[:limit], next_cursor
