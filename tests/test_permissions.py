@@ -110,6 +110,11 @@ CALLS = [
     Call("PATCH", "/prompts/{prompt}", {"text": "What helps now?", "position": 2}, expect=(200, 200, 403, 404)),
     Call("PATCH", "/places/{place}", {"name": "Keyham North", "active": False}, expect=(200, 200, 403, 404)),
     Call("GET", "/projects/{project}/overview?weeks=4", expect=(200, 200, 403, 404)),
+    # coord: tag lifecycle (counts, co-occurrence, deletion)
+    Call("GET", "/projects/{project}/tag-counts", expect=(200, 200, 403, 404)),
+    Call("GET", "/projects/{project}/tag-cooccurrence?top=5", expect=(200, 200, 403, 404)),
+    Call("GET", "/tags/{tag}/deletion-preview", expect=(200, 200, 403, 404)),
+    Call("DELETE", "/tags/{tag}", expect=(200, 200, 403, 404)),
     Call("POST", "/auth/logout", expect=(204, 204, 204, 204)),
 ]
 ROLES = ("admin", "coordinator", "researcher", "other")
