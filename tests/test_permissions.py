@@ -115,6 +115,10 @@ CALLS = [
     Call("GET", "/projects/{project}/tag-cooccurrence?top=5", expect=(200, 200, 403, 404)),
     Call("GET", "/tags/{tag}/deletion-preview", expect=(200, 200, 403, 404)),
     Call("DELETE", "/tags/{tag}", expect=(200, 200, 403, 404)),
+    # coord: the review queue's order and filters, a card's context
+    Call("GET", "/projects/{project}/review-queue?order=newest&place={place0}&sensitive=false",
+         expect=(200, 200, 403, 404)),
+    Call("GET", "/projects/{project}/fragment-context?ids={fragment}", expect=(200, 200, 403, 404)),
     Call("POST", "/auth/logout", expect=(204, 204, 204, 204)),
 ]
 ROLES = ("admin", "coordinator", "researcher", "other")
