@@ -25,6 +25,7 @@ from api.db import open_session
 from api.errors import Forbidden, NotFound
 from api.fragments import service as fragments
 from api.fragments.models import Fragment, FragmentStatus
+from api.memos import service as memos
 from api.projects import service as projects
 from api.projects.models import Place, Project, Prompt
 from api.tags import codebook
@@ -151,6 +152,7 @@ def qdpx_file(reader: Reader, project: Project, filters: dict[str, Any], q: str 
     out = tempfile.TemporaryFile()  # noqa: SIM115 (handed to the response, which closes it when sent)
     hearken_user = _guid(uuid.uuid5(uuid.NAMESPACE_URL, f"hearken:{project.id}"))
     users: dict[str, str] = {hearken_user: "Hearken"}
+    linked, exported = _memo_links(project.id), set()
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf, \
             tempfile.TemporaryFile("w+", encoding="utf-8") as sources:
         for rows in _pages(reader, project.id, filters, q):
@@ -159,9 +161,11 @@ def qdpx_file(reader: Reader, project: Project, filters: dict[str, Any], q: str 
             tags, _ = names.extras(rows)
             for f in rows:
                 _write_source(zf, sources, f, tags[f.id], names, users)
+                if f.id in linked:
+                    exported.add(f.id)
         sources.seek(0)
         with zf.open("project.qde", "w") as qde:
-            _write_project(qde, project, names, users, hearken_user, sources)
+            _write_project(qde, project, names, users, hearken_user, sources, _memo_notes(project.id, exported))
     out.seek(0)
     return out
 
@@ -193,8 +197,19 @@ def _write_source(zf: zipfile.ZipFile, sources: Any, f: Fragment, tags: list[uui
     sources.write("</TextSource>")
 
 
+def _memo_links(project_id: uuid.UUID) -> set[uuid.UUID]:
+    with open_session(read_only=True) as session:
+        return memos.linked_fragment_ids(session, project_id)
+
+
+def _memo_notes(project_id: uuid.UUID, exported: set[uuid.UUID]) -> str:
+    """The coordinators' memos as REFI-QDA notes, linked to the exported fragments and the codes."""
+    with open_session(read_only=True) as session:
+        return memos.qdpx_notes(session, project_id, exported)
+
+
 def _write_project(qde: Any, project: Project, names: _Names, users: dict[str, str], creator: str,
-                   sources: Any) -> None:
+                   sources: Any, notes: str = "") -> None:
     def w(s: str) -> None:
         qde.write(s.encode("utf-8"))
 
@@ -210,6 +225,8 @@ def _write_project(qde: Any, project: Project, names: _Names, users: dict[str, s
         while chunk := sources.read(64 * 1024):
             w(chunk)
         w("</Sources>")
+    if notes:
+        w(notes)
     if project.description:
         w(f"<Description>{escape(project.description)}</Description>")
     w("</Project>\n")
