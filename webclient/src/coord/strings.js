@@ -583,3 +583,15 @@ Object.assign(C.aud.actions, {
   'memo.erased': 'Erased withdrawn words from a memo',
 });
 Object.assign(C.aud.entities, { memo: 'memo' });
+Object.assign(C.reg, {
+  researcher: 'Researcher',
+  showSignature: 'See the signature',
+  showSignatureOf: (label) => `See the signature of ${label}`,
+  signatureOf: (label) => `Signature of ${label}`,
+});
+Object.assign(C.set, {
+  sliderPreview: 'Preview of the slider, unanswered',
+  sliderPreviewHint: 'On the phone: no answer until the participant touches the line.',
+});
+// Someone without an enrolled phone may well capture: they sign in with their password instead.
+Object.assign(C.ppl, { noPhones: 'No phone enrolled with a code (they may sign in with a password).' });
