@@ -60,16 +60,19 @@ export async function page(ctx) {
     onchange: () => load(),
   }, field(C.m.find, q), field(C.m.byTag, byTag), h('button', { type: 'submit' }, C.m.go));
 
+  let gen = 0; // a newer search supersedes an answer still on its way
   async function load() {
+    const mine = ++gen;
     const query = new URLSearchParams({ limit: '100' });
     if (q.value.trim()) query.set('q', q.value.trim());
     if (byTag.value) query.set('tag_id', byTag.value);
     let memos;
     try { memos = await api('GET', `/projects/${pid}/memos?${query}`); } catch (err) {
-      list.replaceChildren(problem(err));
+      if (mine === gen) list.replaceChildren(problem(err));
       return;
     }
-    list.replaceChildren(...(memos.length ? await Promise.all(memos.map(memoCard)) : [h('p', {}, C.m.none)]));
+    const cards = memos.length ? await Promise.all(memos.map(memoCard)) : [h('p', {}, C.m.none)];
+    if (mine === gen) list.replaceChildren(...cards);
   }
 
   async function memoCard(m) {

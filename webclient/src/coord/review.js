@@ -54,6 +54,7 @@ export async function page(ctx) {
   }
 
   async function restart() {
+    gen += 1;
     cursor = null;
     shown = 0;
     list.replaceChildren();
@@ -66,16 +67,22 @@ export async function page(ctx) {
     await load();
   }
 
+  // A filter changed while a page was on its way: that page belongs to the old filters and is dropped.
+  let gen = 0;
   async function load() {
+    const mine = gen;
     const q = query();
     if (cursor) q.set('cursor', cursor);
     try {
       const data = await api('GET', `/projects/${pid}/review-queue?${q}`);
+      await withContext(pid, data.items);
+      if (mine !== gen) return;
       if (data.counts) tally = data.counts;
       cursor = data.next_cursor;
       shown += data.items.length;
-      list.append(...(await withContext(pid, data.items)).map((f) => item(f, L, gone)));
+      list.append(...data.items.map((f) => item(f, L, gone)));
     } catch (err) {
+      if (mine !== gen) return;
       list.append(problem(err));
     }
     more.hidden = !cursor;
