@@ -119,6 +119,8 @@ CALLS = [
     Call("GET", "/projects/{project}/review-queue?order=newest&place={place0}&sensitive=false",
          expect=(200, 200, 403, 404)),
     Call("GET", "/projects/{project}/fragment-context?ids={fragment}", expect=(200, 200, 403, 404)),
+    # coord: a consent's signature (none in the setup: 404 once permission passed)
+    Call("GET", "/consents/{consent}/signature", expect=(404, 404, 403, 404)),
     # coord: memos
     Call("POST", "/projects/{project}/memos", {"text": "m", "fragment_ids": ["{fragment}"]},
          expect=(201, 201, 403, 404)),

@@ -52,11 +52,11 @@ export async function page(ctx) {
     [T.givenAt, (c) => fmtDateTime(c.given_at)],
     [T.agreed, (c) => (c.scopes.length ? h('ul', { class: 'co-chips' }, c.scopes.map((s) => h('li', {}, T.short[s]))) : T.nothing)],
     [T.method, signature],
-    [T.researcher, (c) => person[c.recorded_by] || ''],
     [T.form, (c) => T.version(version[c.consent_form_id] || '?')],
     [T.place, (c) => placeName[c.place_id] || ''],
     [T.fragments, (c) => String(c.fragment_count)],
     [T.state, (c) => (c.withdrawn_at ? h('span', { class: 'bad' }, T.withdrawnOn(fmtDate(c.withdrawn_at))) : T.active)],
+    [T.researcher, (c) => person[c.recorded_by] || ''],
     [C.actions, (c) => h('div', { class: 'co-actions' },
       c.withdrawn_at ? null : h('a', { class: 'button small danger', href: ctx.href('consents', `${c.id}/withdraw`) }, T.withdraw),
       h('button', { type: 'button', class: 'small', 'aria-label': T.theirDataFor(c.participant_label), onclick: async () => {

@@ -99,8 +99,10 @@ function promptsEditor(base, prompts) {
 // How the slider looks on the phone before anyone answers: no thumb at all (a thumb at the middle would read as an
 // answer of 50); it appears where the participant first touches the track.
 function sliderPreview(q) {
+  const answered = () => range.classList.remove('unanswered');
+  // A touch at the very middle changes no value, so it fires no input event: the touch itself answers.
   const range = h('input', { type: 'range', min: 0, max: 100, step: 1, value: 50, class: 'unanswered', 'aria-label': T.sliderPreview,
-    oninput: () => range.classList.remove('unanswered') });
+    oninput: answered, onpointerdown: answered, onkeydown: answered });
   return h('div', { class: 'slider-preview' }, h('p', { class: 'hint' }, T.sliderPreviewHint),
     h('div', { class: 'slider-row' }, h('span', {}, q.left || '…'), range, h('span', {}, q.right || '…')));
 }
