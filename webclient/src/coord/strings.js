@@ -515,7 +515,7 @@ Object.assign(C.t, {
   ],
   createExplicit: (name) => `Create the tag “${name}”`,
   chooseCreate: (name) => `No tag is called “${name}”. To make it, choose “Create the tag” with ↓ and press Enter.`,
-  uses: (n) => `${n} fragment${n === 1 ? '' : 's'}`,
+  uses: (n, all) => `${n} fragment${n === 1 ? '' : 's'}${all ? `, ${all} with the tags under it` : ''}`,
   untaggedAndDeleted: (name) => `Removed “${name}” and took it out of the codebook (nothing else used it).`,
   memos: 'Memos on this fragment',
   noMemos: 'No memo mentions this fragment yet.',

@@ -17,7 +17,10 @@ export async function page(ctx) {
   const pid = ctx.project.id;
   const L = await lookups(pid);
   const tags = sortedTags(L);
-  const used = new Map((await api('GET', `/projects/${pid}/tag-counts`).catch(() => [])).map((c) => [c.tag_id, c.own]));
+  const numbers = await api('GET', `/projects/${pid}/tag-counts`).catch(() => []);
+  const used = new Map(numbers.map((c) => [c.tag_id, c.own]));
+  // With the tags under it, as loaded (a parent's subtree total is the server's: a fragment counts once).
+  const subtree = new Map(numbers.filter((c) => c.with_children !== c.own).map((c) => [c.tag_id, c.with_children]));
   const madeHere = new Set(); // tags created from this page's box: an undo may take them away again
   const items = [];
   const selected = new Set();
@@ -79,7 +82,7 @@ export async function page(ctx) {
       role: 'option', id: `tag-opt-${k}`, 'aria-selected': String(k === hi), class: k === hi ? 'hi' : '',
       onmousedown: (e) => { e.preventDefault(); apply(t); },
     }, t.create ? h('span', { class: 'create-option' }, C.t.createExplicit(t.create))
-      : [chip(t), h('span', { class: 'tag-uses' }, C.t.uses(used.get(t.id) || 0))])) : [h('li', { class: 'no-match' }, C.t.noMatch)]));
+      : [chip(t), h('span', { class: 'tag-uses' }, C.t.uses(used.get(t.id) || 0, subtree.get(t.id)))])) : [h('li', { class: 'no-match' }, C.t.noMatch)]));
     if (hi >= 0 && matches[hi]) input.setAttribute('aria-activedescendant', `tag-opt-${hi}`);
     else input.removeAttribute('aria-activedescendant');
   }
