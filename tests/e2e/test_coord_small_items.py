@@ -96,7 +96,8 @@ def test_settings_places_hint_prompt_numbers_and_slider_preview(workspace, serve
     preview = page.locator(".slider-preview input[type=range]")
     preview.wait_for()
     assert "unanswered" in preview.get_attribute("class")
-    rules = page.evaluate("[...document.styleSheets].flatMap(s => { try { return [...s.cssRules]; } catch { return []; } })"
+    rules = page.evaluate("[...document.styleSheets]"
+                          ".flatMap(s => { try { return [...s.cssRules]; } catch { return []; } })"
                           ".map(r => r.cssText).filter(t => t.includes('.unanswered::-webkit-slider-thumb'))")
     assert rules and "opacity: 0" in rules[0]  # no thumb at 50 before an answer
     preview.click()  # the first touch places it
