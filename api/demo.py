@@ -87,7 +87,7 @@ def seed(password: str = "hearken-demo", fragments: int = 240) -> str:
             session.add(TrainingRecord(project_id=project.id, user_id=r.id, completed_on=today - timedelta(days=120),
                                        expires_on=today + timedelta(days=245), recorded_by=coordinator.id))
         places = [Place(project_id=project.id, name=n) for n in PLACES]
-        prompts = [Prompt(project_id=project.id, text=t, position=i) for i, t in enumerate(PROMPTS)]
+        prompts = [Prompt(project_id=project.id, text=t, position=i) for i, t in enumerate(PROMPTS, start=1)]
         form = ConsentForm(project_id=project.id, version=1, title="Talking with a neighbour",
                            body=CONSENT_BODY, scopes=["audio", "publish", "quote", "share"], created_by=coordinator.id)
         tags = {name: Tag(project_id=project.id, name=name, colour=colour) for name, colour in TAGS.items()}

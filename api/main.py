@@ -30,6 +30,7 @@ from api.fragments.review_router import router as review_router
 from api.fragments.router import router as fragments_router
 from api.inputs import RefuseControlChars, ascii_int
 from api.media.router import router as media_router
+from api.memos.router import router as memos_router
 from api.people.router import router as people_router
 from api.projects.router import items_router as project_items_router
 from api.projects.router import router as projects_router
@@ -166,6 +167,7 @@ def create_app() -> FastAPI:
                    webhooks_router, audit_router, review_router):
         app.include_router(router)
     app.include_router(project_items_router)
+    app.include_router(memos_router)  # coord: memos
 
     @app.get("/api/v1/health", tags=["meta"])
     def health() -> dict[str, str]:

@@ -7,6 +7,7 @@ from api.conversations.models import Conversation
 from api.feed.models import Change
 from api.fragments.models import Fragment
 from api.media.models import AudioClip, AudioUpload, MediaDeletion
+from api.memos.models import Memo, MemoFragment, MemoTag
 from api.people.models import AuthToken, EnrolmentCode, LoginThrottle, User
 from api.projects.models import Membership, Place, Project, Prompt, TrainingRecord
 from api.tags.models import FragmentTag, Tag
@@ -16,4 +17,5 @@ __all__ = [
     "ApiClient", "AudioClip", "AudioUpload", "AuditEntry", "AuthToken", "Change", "Consent", "ConsentForm",
     "Conversation", "EnrolmentCode", "Fragment", "FragmentTag", "LoginThrottle", "MediaDeletion", "Membership",
     "Participant", "Place", "Project", "Prompt", "Tag", "TrainingRecord", "User", "WebhookDelivery", "WebhookEndpoint",
+    "Memo", "MemoFragment", "MemoTag",
 ]

@@ -110,6 +110,24 @@ CALLS = [
     Call("PATCH", "/prompts/{prompt}", {"text": "What helps now?", "position": 2}, expect=(200, 200, 403, 404)),
     Call("PATCH", "/places/{place}", {"name": "Keyham North", "active": False}, expect=(200, 200, 403, 404)),
     Call("GET", "/projects/{project}/overview?weeks=4", expect=(200, 200, 403, 404)),
+    # coord: tag lifecycle (counts, co-occurrence, deletion)
+    Call("GET", "/projects/{project}/tag-counts", expect=(200, 200, 403, 404)),
+    Call("GET", "/projects/{project}/tag-cooccurrence?top=5", expect=(200, 200, 403, 404)),
+    Call("GET", "/tags/{tag}/deletion-preview", expect=(200, 200, 403, 404)),
+    Call("DELETE", "/tags/{tag}", expect=(200, 200, 403, 404)),
+    # coord: the review queue's order and filters, a card's context
+    Call("GET", "/projects/{project}/review-queue?order=newest&place={place0}&sensitive=false",
+         expect=(200, 200, 403, 404)),
+    Call("GET", "/projects/{project}/fragment-context?ids={fragment}", expect=(200, 200, 403, 404)),
+    # coord: a consent's signature (none in the setup: 404 once permission passed)
+    Call("GET", "/consents/{consent}/signature", expect=(404, 404, 403, 404)),
+    # coord: memos
+    Call("POST", "/projects/{project}/memos", {"text": "m", "fragment_ids": ["{fragment}"]},
+         expect=(201, 201, 403, 404)),
+    Call("GET", "/projects/{project}/memos?q=m", expect=(200, 200, 403, 404)),
+    Call("GET", "/memos/{memo}", expect=(200, 200, 403, 404)),
+    Call("PATCH", "/memos/{memo}", {"text": "n"}, expect=(200, 200, 403, 404)),
+    Call("DELETE", "/memos/{memo}", expect=(204, 204, 403, 404)),
     Call("POST", "/auth/logout", expect=(204, 204, 204, 204)),
 ]
 ROLES = ("admin", "coordinator", "researcher", "other")
@@ -150,6 +168,8 @@ def _setup(session: Session, client: Any) -> tuple[dict[str, str], dict[str, str
                                       json={"name": "saved", "query": {"kind": "quote"}},
                                       headers=world.headers("coordinator")).json()["id"]
     ids.update(prompt=world.prompts[0].id, place=world.places[0].id)  # overview
+    ids["memo"] = client.post(f"/api/v1/projects/{world.project.id}/memos", json={"text": "a memo"},  # coord
+                              headers=world.headers("coordinator")).json()["id"]
     session.rollback()  # end the test's read, so its next write starts from what the app committed
     tokens = {"admin": world.tokens["admin"], "coordinator": world.tokens["coordinator"],
               "researcher": world.tokens["researcher"], "other": other.tokens["coordinator"]}

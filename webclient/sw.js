@@ -3,7 +3,7 @@
 // Change VERSION whenever a shell file changes; the new worker waits until the researcher chooses
 // "Use the new version" (or every tab is closed), so a capture in progress is never interrupted.
 
-const VERSION = '2026.11.23-15';
+const VERSION = '2026.11.29-coord';
 const CACHE = `hearken-shell-${VERSION}`;
 const SHELL = [
   './',
@@ -46,6 +46,8 @@ const WORKSPACE = [
   'src/coord/people.js',
   'src/coord/consents.js',
   'src/coord/audit.js',
+  'src/coord/memos.js',
+  'src/coord/data.js',
 ];
 const WORKSPACE_PATHS = new Set(WORKSPACE.map((u) => new URL(u, self.registration.scope).pathname));
 

@@ -239,3 +239,7 @@ class SubjectAccess(SQLModel):
     participants: list[SubjectParticipant]
     consents: list[SubjectConsent]
     fragments: list[SubjectFragment]
+
+
+class SignatureImage(SQLModel):
+    signature: str = Field(description="The participant's signature, an image as a data URL.")

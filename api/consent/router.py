@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
+from api.audit import service as audit
 from api.consent import service
 from api.consent import subject_access as subject_access_service
 from api.consent.models import (
@@ -16,6 +17,7 @@ from api.consent.models import (
     ConsentState,
     ConsentUpdate,
     Scope,
+    SignatureImage,
     SubjectAccess,
     WithdrawalPreview,
     WithdrawRequest,
@@ -146,3 +148,18 @@ def withdraw_consent(session: SessionDep, actor: CurrentActor, consent_id: uuid.
     (a tombstone stays so other tools learn to delete their copies). Answers how many fragments were erased."""
     consent, _ = service.get_consent(session, actor, consent_id)
     return service.withdraw(session, actor, consent, body.reason if body else None)
+
+
+@router.get("/consents/{consent_id}/signature", response_model=SignatureImage,
+            responses=responses(NotFound, Forbidden))
+def consent_signature(session: SessionDep, actor: CurrentActor, consent_id: uuid.UUID) -> SignatureImage:
+    """The signature a participant gave on the phone (`signed` consents), for the consent register. Coordinators
+    only; each look is audited. 404 `no_signature` when none is held (never given, or erased by withdrawal)."""
+    consent, _ = service.get_consent(session, actor, consent_id)
+    if not projects.is_manager(projects.role_in(session, actor, consent.project_id)):
+        raise Forbidden("Only coordinators see signatures.")
+    if consent.signature is None:
+        raise NotFound("No signature is held for this consent.", code="no_signature")
+    audit.record(session, actor_id=actor.id, action="consent.signature_viewed", entity="consent",
+                 entity_id=consent.id, project_id=consent.project_id)
+    return SignatureImage(signature=consent.signature)

@@ -29,6 +29,7 @@ from api.errors import Forbidden, NotFound
 from api.fragments import render
 from api.fragments import service as fragments
 from api.fragments.models import Fragment, FragmentStatus
+from api.memos import service as memos
 from api.projects import service as projects
 from api.projects.models import Place, Project, Prompt
 from api.tags import codebook
@@ -251,14 +252,16 @@ def project_xml(reader: Reader, project: Project, filters: dict[str, Any], q: st
         f'<User guid="{g}" name="researcher {g[:8]}"/>' for g in names.users.values()) + "</Users>"
     if names.tags:
         yield "<CodeBook><Codes>" + codebook.codes_xml(names.tags.values()) + "</Codes></CodeBook>"
-    yield from _sources(reader, project, filters, q, names)
+    linked, exported = _memo_links(project.id), set[uuid.UUID]()
+    yield from _sources(reader, project, filters, q, names, linked, exported)
+    yield _memo_notes(project.id, exported)
     if project.description:
         yield f"<Description>{escape(project.description)}</Description>"
     yield "</Project>\n"
 
 
 def _sources(reader: Reader, project: Project, filters: dict[str, Any], q: str | None,
-             names: _Names) -> Iterator[str]:
+             names: _Names, memo_linked: set[uuid.UUID], exported: set[uuid.UUID]) -> Iterator[str]:
     opened = False
     for rows in _pages(reader, project.id, filters, q):
         if not rows:
@@ -268,6 +271,8 @@ def _sources(reader: Reader, project: Project, filters: dict[str, Any], q: str |
             opened = True
         for f in rows:
             yield _text_source(f, names)
+            if memo_linked and (fid := uuid.UUID(names.dashed(f.id))) in memo_linked:
+                exported.add(fid)
     if opened:
         yield "</Sources>"
 
@@ -301,3 +306,15 @@ def _text_source(f: Any, names: _Names) -> str:
         parts.append("</PlainTextSelection>")
     parts.append("</TextSource>")
     return "".join(parts)
+
+
+def _memo_links(project_id: uuid.UUID) -> set[uuid.UUID]:
+    with open_session(read_only=True) as session:
+        return memos.linked_fragment_ids(session, project_id)
+
+
+def _memo_notes(project_id: uuid.UUID, exported: set[uuid.UUID]) -> str:
+    """The coordinators' memos as REFI-QDA notes (between </Sources> and <Description>), linked to the exported
+    fragments and the codes."""
+    with open_session(read_only=True) as session:
+        return memos.qdpx_notes(session, project_id, exported)

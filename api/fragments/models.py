@@ -110,12 +110,23 @@ class FragmentPage(SQLModel):
 class ReviewCounts(SQLModel):
     unreviewed: int = PField(description="Active fragments no coordinator has reviewed yet.")
     sensitive: int = PField(description="How many of those are flagged sensitive.")
+    more: bool = PField(default=False, description="Counting stops at 1,000: true when the queue holds more.")
 
 
 class ReviewQueuePage(SQLModel):
     items: list[FragmentPublic]
     next_cursor: str | None
-    counts: ReviewCounts
+    counts: ReviewCounts | None = PField(description="The whole queue's size; on the first page only (no cursor).")
+
+
+class FragmentContext(SQLModel):
+    """What a coordinator's card shows beside a fragment's words."""
+
+    fragment_id: uuid.UUID
+    researcher_id: uuid.UUID
+    researcher: str = PField(description="The researcher's display name, else their email.")
+    participant_label: str
+    scopes: list[str]
 
 
 # --- saved searches --------------------------------------------------------------------------------------

@@ -1,14 +1,15 @@
 """The coordinator's workspace over fragments: the review queue and the project's saved searches."""
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
+from pydantic import AwareDatetime
 
 from api.db import SessionDep
 from api.errors import Conflict, Forbidden, Invalid, NotFound, responses
 from api.fragments import review, searches, service
-from api.fragments.models import ReviewQueuePage, SavedSearchCreate, SavedSearchPublic
+from api.fragments.models import FragmentContext, ReviewQueuePage, SavedSearchCreate, SavedSearchPublic
 from api.people.deps import CurrentActor
 from api.projects import service as projects
 
@@ -19,14 +20,32 @@ router = APIRouter(prefix="/api/v1", tags=["review"])
             responses=responses(NotFound, Forbidden, Invalid))
 def review_queue(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID,
                  cursor: Annotated[str | None, Query(max_length=200)] = None,
-                 limit: Annotated[int, Query(ge=1, le=200)] = 50) -> ReviewQueuePage:
-    """Active fragments no coordinator has reviewed yet: sensitive ones first, then the oldest captured first,
-    a page at a time (follow `next_cursor`). Mark one reviewed with PATCH /fragments/{id} `{"reviewed": true}`
-    and it leaves the queue. `counts` covers the whole queue. Coordinators only."""
+                 limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                 order: Annotated[Literal["oldest", "newest"], Query(description="By capture time.")] = "oldest",
+                 researcher: uuid.UUID | None = None, place: uuid.UUID | None = None,
+                 captured_after: AwareDatetime | None = None, captured_before: AwareDatetime | None = None,
+                 sensitive: Annotated[bool | None, Query(description="Only flagged (true) or unflagged (false).")]
+                 = None) -> ReviewQueuePage:
+    """Active fragments no coordinator has reviewed yet: sensitive ones first, then the oldest (or newest)
+    captured first, a page at a time (follow `next_cursor`, with the same order and filters). Mark one reviewed
+    with PATCH /fragments/{id} `{"reviewed": true}` and it leaves the queue. `counts` covers the whole queue,
+    unfiltered, up to 1,000, and comes with the first page only. Coordinators only."""
     project = projects.require_coordinator(session, actor, project_id)
-    rows, next_cursor = review.page(session, project, cursor, limit)
+    filters = {"researcher": researcher, "place": place, "captured_after": captured_after,
+               "captured_before": captured_before, "sensitive": sensitive}
+    rows, next_cursor = review.page(session, project, cursor, limit, order == "newest", filters)
     return ReviewQueuePage(items=service.public(session, rows), next_cursor=next_cursor,
-                           counts=review.counts(session, project))
+                           counts=None if cursor else review.counts(session, project))
+
+
+@router.get("/projects/{project_id}/fragment-context", response_model=list[FragmentContext],
+            responses=responses(NotFound, Forbidden, Invalid))
+def fragment_context(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID,
+                     ids: Annotated[list[uuid.UUID], Query(max_length=200)]) -> list[FragmentContext]:
+    """For up to 200 of the project's fragments: the researcher, the participant's label and the consent's
+    scopes, for the coordinator's review and search cards. Coordinators only."""
+    project = projects.require_coordinator(session, actor, project_id)
+    return review.context(session, project, ids)
 
 
 @router.get("/projects/{project_id}/saved-searches", response_model=list[SavedSearchPublic],

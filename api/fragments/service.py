@@ -21,6 +21,7 @@ from api.feed import service as feed
 from api.feed.models import ChangeOp
 from api.fragments.models import ERASED_HASH, Fragment, FragmentPublic, FragmentStatus, FragmentUpdate
 from api.media import service as media
+from api.memos import service as memos
 from api.people.deps import Actor
 from api.projects import service as projects
 from api.tags.models import FragmentTag
@@ -137,6 +138,7 @@ def erase(session: Session, actor: Actor | None, ids: list[uuid.UUID], status: F
         return 0
     now = utcnow()
     rows = session.exec(select(Fragment).where(col(Fragment.id).in_(ids))).all()
+    memos.erase_quotes(session, rows, actor.id if actor else None)  # their words leave coordinators' memos too
     for f in rows:
         f.text = None
         f.answers = None

@@ -84,3 +84,35 @@ class CodebookImportResult(SQLModel):
     updated: int
     unchanged: int
     dry_run: bool
+
+
+# --- lifecycle: counts, co-occurrence, deletion -------------------------------------------------------------
+
+class TagCount(SQLModel):
+    tag_id: uuid.UUID
+    own: int = Field(description="Fragments tagged with this tag itself.")
+    with_children: int = Field(description="Fragments tagged with it or any tag under it (each counted once).")
+
+
+class CooccurrenceCell(SQLModel):
+    a: uuid.UUID
+    b: uuid.UUID
+    fragments: int = Field(description="Fragments that carry both tags.")
+
+
+class Cooccurrence(SQLModel):
+    tags: list[TagCount] = Field(description="The most used tags, most used first: the table's rows and columns.")
+    pairs: list[CooccurrenceCell] = Field(description="Every pair of those tags that shares at least one fragment.")
+
+
+class TagDeletionPreview(SQLModel):
+    fragments: int = Field(description="Fragments that lose this tag.")
+    children: int = Field(description="Tags directly under it (moved up to its parent, or deleted with it).")
+    descendants: int = Field(description="Every tag under it, at any depth.")
+    fragments_with_descendants: int = Field(description="Fragments that lose a tag if its descendants go too.")
+
+
+class TagDeletionResult(SQLModel):
+    deleted: int = Field(description="Tags deleted (this one and, with children=delete, those under it).")
+    fragments: int = Field(description="Fragments that lost a tag.")
+    moved: int = Field(description="Children moved up to the deleted tag's parent.")

@@ -1,5 +1,5 @@
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
@@ -23,7 +23,11 @@ from api.projects import service as projects
 from api.tags import codebook, service
 from api.tags.models import (
     CodebookImportResult,
+    Cooccurrence,
+    TagCount,
     TagCreate,
+    TagDeletionPreview,
+    TagDeletionResult,
     TagFragmentsChange,
     TagFragmentsResult,
     TagMerge,
@@ -144,3 +148,43 @@ def import_codebook(session: SessionDep, actor: CurrentActor, project_id: uuid.U
     if (content_type or "").split(";")[0].strip().lower() not in XML_TYPES:
         raise UnsupportedMediaType("Send the codebook as application/xml or text/xml.")
     return codebook.import_codebook(session, actor, project, body, dry_run)
+
+
+# --- lifecycle: counts, co-occurrence, deletion -------------------------------------------------------------
+
+@router.get("/projects/{project_id}/tag-counts", response_model=list[TagCount],
+            responses=responses(NotFound, Forbidden))
+def tag_counts(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID) -> list[TagCount]:
+    """Fragments per tag: its own, and with every tag under it (a fragment counted once). Coordinators only."""
+    project = projects.require_coordinator(session, actor, project_id)
+    return service.counts(session, project)
+
+
+@router.get("/projects/{project_id}/tag-cooccurrence", response_model=Cooccurrence,
+            responses=responses(NotFound, Forbidden, Invalid))
+def tag_cooccurrence(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID,
+                     top: Annotated[int, Query(ge=2, le=30, description="How many of the most used tags.")] = 12,
+                     ) -> Cooccurrence:
+    """How often two of the project's most used tags share a fragment. Coordinators only."""
+    project = projects.require_coordinator(session, actor, project_id)
+    return service.cooccurrence(session, project, top)
+
+
+@router.get("/tags/{tag_id}/deletion-preview", response_model=TagDeletionPreview,
+            responses=responses(NotFound, Forbidden))
+def tag_deletion_preview(session: SessionDep, actor: CurrentActor, tag_id: uuid.UUID) -> TagDeletionPreview:
+    """What deleting this tag would do: how many fragments lose it, how many tags sit under it."""
+    return service.deletion_preview(session, service.get_for_coordinator(session, actor, tag_id))
+
+
+@router.delete("/tags/{tag_id}", response_model=TagDeletionResult, responses=responses(NotFound, Forbidden, Conflict))
+def delete_tag(session: SessionDep, actor: CurrentActor, tag_id: uuid.UUID,
+               children: Annotated[Literal["lift", "delete"], Query(
+                   description="`lift`: tags under it move up to its parent; `delete`: they go too.")] = "lift",
+               if_unused: Annotated[bool, Query(description="Refuse with `tag_in_use` (409) if any fragment "
+                                                            "has it or a tag sits under it.")] = False,
+               ) -> TagDeletionResult:
+    """Delete a tag from the codebook. Its fragments lose it (they go out again on the change feed and as
+    `tag.changed` webhooks), the tag itself leaves as a tombstone, and the deletion is audited."""
+    tag = service.get_for_coordinator(session, actor, tag_id)
+    return service.delete(session, actor, tag, children, if_unused)

@@ -16,7 +16,19 @@ from api.fragments.models import Fragment, FragmentStatus
 from api.people.deps import Actor
 from api.projects import service as projects
 from api.projects.models import Project
-from api.tags.models import FragmentTag, Tag, TagCreate, TagFragmentsChange, TagFragmentsResult, TagUpdate
+from api.tags.models import (
+    Cooccurrence,
+    CooccurrenceCell,
+    FragmentTag,
+    Tag,
+    TagCount,
+    TagCreate,
+    TagDeletionPreview,
+    TagDeletionResult,
+    TagFragmentsChange,
+    TagFragmentsResult,
+    TagUpdate,
+)
 from api.webhooks import service as webhooks
 
 
@@ -212,3 +224,114 @@ def merge(session: Session, actor: Actor, source: Tag, into: uuid.UUID) -> Tag:
     session.flush()
     session.refresh(target)
     return target
+
+
+# --- lifecycle: counts, co-occurrence, deletion -------------------------------------------------------------
+
+def _children_map(tags: list[Tag]) -> dict[uuid.UUID | None, list[Tag]]:
+    kids: dict[uuid.UUID | None, list[Tag]] = {}
+    for t in tags:
+        kids.setdefault(t.parent_id, []).append(t)
+    return kids
+
+
+def _descendants(kids: dict[uuid.UUID | None, list[Tag]], tag_id: uuid.UUID) -> list[uuid.UUID]:
+    out: list[uuid.UUID] = []
+    stack = [tag_id]
+    while stack:
+        for child in kids.get(stack.pop(), []):
+            if child.id not in out:
+                out.append(child.id)
+                stack.append(child.id)
+    return out
+
+
+def _distinct_fragments(session: Session, tag_ids: list[uuid.UUID]) -> int:
+    if not tag_ids:
+        return 0
+    # Reads ix_fragment_tags_tag_id; erasure drops an erased fragment's links, so every link is a live fragment.
+    return session.exec(select(sa.func.count(sa.distinct(FragmentTag.fragment_id)))
+                        .where(col(FragmentTag.tag_id).in_(tag_ids))).one()
+
+
+def counts(session: Session, project: Project) -> list[TagCount]:
+    """Fragments per tag, its own and with every tag under it. A parent's total is one count over its subtree,
+    so a fragment tagged with two of its children counts once."""
+    tags = list_for_project(session, project)
+    own = dict(session.execute(select(FragmentTag.tag_id, sa.func.count())
+                               .join(Tag, col(Tag.id) == FragmentTag.tag_id)
+                               .where(Tag.project_id == project.id).group_by(FragmentTag.tag_id)).all())
+    kids = _children_map(tags)
+    out = []
+    for t in tags:
+        below = _descendants(kids, t.id)
+        total = _distinct_fragments(session, [t.id, *below]) if below else own.get(t.id, 0)
+        out.append(TagCount(tag_id=t.id, own=own.get(t.id, 0), with_children=total))
+    return out
+
+
+def cooccurrence(session: Session, project: Project, top: int) -> Cooccurrence:
+    """How often each pair of the `top` most used tags shares a fragment."""
+    ranked = [c for c in counts(session, project) if c.own > 0]
+    ranked.sort(key=lambda c: (-c.own, str(c.tag_id)))
+    ranked = ranked[:top]
+    ids = [c.tag_id for c in ranked]
+    pairs: list[CooccurrenceCell] = []
+    if len(ids) > 1:
+        a, b = sa.orm.aliased(FragmentTag), sa.orm.aliased(FragmentTag)
+        rows = session.execute(select(a.tag_id, b.tag_id, sa.func.count())
+                               .join(b, sa.and_(b.fragment_id == a.fragment_id, b.tag_id > a.tag_id))
+                               .where(a.tag_id.in_(ids), b.tag_id.in_(ids))
+                               .group_by(a.tag_id, b.tag_id)).all()
+        pairs = [CooccurrenceCell(a=x, b=y, fragments=n) for x, y, n in rows]
+    return Cooccurrence(tags=ranked, pairs=pairs)
+
+
+def deletion_preview(session: Session, tag: Tag) -> TagDeletionPreview:
+    kids = _children_map(list(session.exec(select(Tag).where(Tag.project_id == tag.project_id))))
+    below = _descendants(kids, tag.id)
+    return TagDeletionPreview(fragments=_distinct_fragments(session, [tag.id]), children=len(kids.get(tag.id, [])),
+                              descendants=len(below),
+                              fragments_with_descendants=_distinct_fragments(session, [tag.id, *below]))
+
+
+def delete(session: Session, actor: Actor, tag: Tag, children: str = "lift", if_unused: bool = False,
+           ) -> TagDeletionResult:
+    """Delete a tag: its fragments lose it (each goes out on the feed and to webhooks as `tag.changed`), and its
+    children move up to its parent (`lift`) or are deleted with it (`delete`). `if_unused` refuses when any
+    fragment carries the tag or it has children: the tagging page's undo of a tag it just made."""
+    kids = _children_map(list(session.exec(select(Tag).where(Tag.project_id == tag.project_id))))
+    direct = kids.get(tag.id, [])
+    doomed = [tag.id, *(_descendants(kids, tag.id) if children == "delete" else [])]
+    tagged = session.execute(select(Fragment.id, Fragment.researcher_id)
+                             .join(FragmentTag, col(FragmentTag.fragment_id) == Fragment.id)
+                             .where(col(FragmentTag.tag_id).in_(doomed)).distinct()).all()
+    if if_unused and (tagged or direct):
+        raise Conflict("This tag is in use, so it was kept.", code="tag_in_use")
+    now = utcnow()
+    moved = 0
+    if children != "delete":
+        for child in direct:
+            child.parent_id, child.updated_at = tag.parent_id, now
+            session.add(child)
+            feed.record(session, project_id=child.project_id, entity="tag", entity_id=child.id)
+            moved += 1
+    session.flush()
+    session.execute(sa.delete(FragmentTag).where(col(FragmentTag.tag_id).in_(doomed)))
+    for fragment_id, owner_id in tagged:
+        _fragment_changed(session, fragment_id, tag.project_id, owner_id)
+    names = {}
+    # Deepest first, so no row ever points at a parent already gone.
+    for tag_id in reversed(doomed):
+        doomed_tag = session.get(Tag, tag_id)
+        if doomed_tag is None:
+            continue
+        names[str(tag_id)] = doomed_tag.name
+        feed.record(session, project_id=tag.project_id, entity="tag", entity_id=tag_id, op=ChangeOp.tombstone)
+        session.delete(doomed_tag)
+        session.flush()
+    audit.record(session, actor_id=actor.id, action="tag.delete", entity="tag", entity_id=tag.id,
+                 project_id=tag.project_id,
+                 detail={"name": names.get(str(tag.id)), "children": children, "deleted": names,
+                         "fragments": len(tagged), "moved": moved})
+    return TagDeletionResult(deleted=len(names), fragments=len(tagged), moved=moved)

@@ -77,10 +77,14 @@ def test_review_queue_sensitive_first_mark_reviewed_and_conflict(workspace, serv
     shot(page, "coord-review-conflict")
     audit(page)
 
-    conflict.locator("button:has-text('Apply mine on top')").click()
-    page.wait_for_selector(f".review-item[data-id='{ids[0]}'] .frag-text:has-text('long walk uphill')")
+    # Both changed the text: theirs is never dropped unseen; the box to save starts with both, to edit into one.
+    merged = conflict.locator("textarea.merged-text")
+    assert "two buses, a hill." in merged.input_value() and "long walk uphill" in merged.input_value()
+    merged.fill("Getting to the hospital takes two buses, a hill and a long walk uphill.")
+    conflict.locator("button:has-text('Save the merged version')").click()
+    page.wait_for_selector(f".review-item[data-id='{ids[0]}'] .frag-text:has-text('a hill and a long walk')")
     now = ok(world.admin.get(f"/fragments/{ids[0]}"))
-    assert now["text"] == "Getting to the hospital takes two buses and a long walk uphill."
+    assert now["text"] == "Getting to the hospital takes two buses, a hill and a long walk uphill."
     assert now["version"] == before["version"] + 2
 
     # Keep theirs leaves the server's record as it is and shows it.

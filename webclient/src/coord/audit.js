@@ -42,7 +42,7 @@ export async function page(ctx) {
     for (const key of ['who', 'what', 'from', 'to']) if (form.elements[key].value) next.set(key, form.elements[key].value);
     go(ctx.href('audit', next.toString() ? `?${next}` : ''));
   } },
-  field(T.who, pick('who', T.anyone, members.map((m) => [m.user_id, m.display_name || m.email]))),
+  field(T.who, pick('who', T.anyone, members.map((m) => [m.user_id, m.email || m.display_name]))),
   field(T.what, pick('what', T.anything, Object.entries(T.actions))),
   field(T.from, date('from')), field(T.to, date('to')),
   h('div', {}, h('button', { type: 'submit', class: 'primary' }, T.filter), h('a', { class: 'button', href: ctx.href('audit') }, T.clear)));

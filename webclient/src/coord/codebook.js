@@ -1,32 +1,54 @@
-// The codebook: the project's tags as a tree with colours and descriptions; add, rename, recolour, move, merge;
-// exchange with other qualitative tools as a REFI-QDA codebook (.qdc).
+// The codebook: the project's tags as a tree with colours, descriptions and how many fragments carry each; add,
+// rename, recolour, move, merge, delete (after a preview of what it takes away); how often the most used tags
+// share a fragment; exchange with other qualitative tools as a REFI-QDA codebook (.qdc).
 
 import { field, h } from '../dom.js';
 import { options, tagPath } from './fragments.js';
 import { C } from './strings.js';
-import { api, download, problem, saving, statusLine, upload } from './ui.js';
+import { api, download, problem, saving, statusLine, table, upload } from './ui.js';
 
 export async function page(ctx) {
   const pid = ctx.project.id;
   let tags = [];
   let byId = new Map();
+  let counts = new Map();
   const L = { get tag() { return byId; } };
   const tree = h('div', { id: 'codebook-tree' });
   const status = statusLine('codebook-status');
+  const cooc = h('div', { id: 'cooccurrence' });
 
   async function reload(focusId) {
+    let numbers;
     try {
-      tags = await api('GET', `/projects/${pid}/tags`);
+      [tags, numbers] = await Promise.all([api('GET', `/projects/${pid}/tags`), api('GET', `/projects/${pid}/tag-counts`)]);
     } catch (err) {
       tree.replaceChildren(problem(err));
       return;
     }
+    counts = new Map(numbers.map((c) => [c.tag_id, c]));
     byId = new Map(tags.map((t) => [t.id, t]));
     for (const t of tags) t.path = tagPath(L, t);
     tree.replaceChildren(tags.length ? branch(null) : h('p', {}, C.cb.empty));
     parentSelect.replaceChildren(...parentOptions(null, ''));
     const target = focusId && tree.querySelector(`[data-tag="${focusId}"] [data-action=edit]`);
     if (target) target.focus();
+    drawCooccurrence();
+  }
+
+  // The most used tags against each other: each cell is how many fragments carry both.
+  async function drawCooccurrence() {
+    let data;
+    try { data = await api('GET', `/projects/${pid}/tag-cooccurrence?top=10`); } catch (err) {
+      cooc.replaceChildren(problem(err));
+      return;
+    }
+    if (data.tags.length < 2) { cooc.replaceChildren(h('p', { class: 'hint' }, C.cb.coocEmpty)); return; }
+    const both = new Map();
+    for (const p of data.pairs) { both.set(`${p.a}|${p.b}`, p.fragments); both.set(`${p.b}|${p.a}`, p.fragments); }
+    const name = (id) => (byId.get(id) || { name: '?' }).name;
+    const columns = [[C.cb.coocTag, (r) => h('span', {}, `${name(r.tag_id)} (${r.own})`)],
+      ...data.tags.map((c) => [name(c.tag_id), (r) => (r.tag_id === c.tag_id ? '—' : String(both.get(`${r.tag_id}|${c.tag_id}`) || 0))])];
+    cooc.replaceChildren(table(columns, data.tags, { id: 'cooccurrence-table', caption: C.cb.coocCaption }));
   }
 
   const sorted = () => [...tags].sort((a, b) => a.path.localeCompare(b.path));
@@ -47,11 +69,16 @@ export async function page(ctx) {
     const panel = h('div', { class: 'tag-panel' });
     const edit = h('button', { type: 'button', 'data-action': 'edit', 'aria-label': C.cb.editOf(t.name), onclick: () => editForm(t, panel, edit) }, C.cb.edit);
     const merge = h('button', { type: 'button', 'data-action': 'merge', 'aria-label': C.cb.mergeOf(t.name), onclick: () => mergeForm(t, panel, merge) }, C.cb.merge);
+    const del = h('button', { type: 'button', 'data-action': 'delete', 'aria-label': C.cb.deleteOf(t.name), onclick: () => deleteForm(t, panel, del) }, C.cb.del);
+    const n = counts.get(t.id) || { own: 0, with_children: 0 };
+    const hasKids = tags.some((c) => c.parent_id === t.id);
     return h('div', { class: 'tag-row' },
       h('span', { class: 'swatch', style: `background:${t.colour || '#666666'}`, 'aria-hidden': 'true' }),
       h('div', { class: 'tag-what' }, h('strong', { class: 'tag-name' }, t.name),
+        h('span', { class: 'tag-count', 'data-own': n.own, 'data-total': n.with_children },
+          hasKids ? C.cb.countWithChildren(n.own, n.with_children) : C.cb.count(n.own)),
         t.description ? h('p', { class: 'hint' }, t.description) : null),
-      h('div', { class: 'actions' }, edit, merge),
+      h('div', { class: 'actions' }, edit, merge, del),
       panel);
   }
 
@@ -110,6 +137,37 @@ export async function page(ctx) {
     h('div', { class: 'actions' }, go, h('button', { type: 'button', onclick: () => { panel.replaceChildren(); opener.focus(); } }, C.cb.cancel)),
     st));
     into.focus();
+  }
+
+  // A preview from the server first: how many fragments lose the tag, and what happens to the tags under it.
+  async function deleteForm(t, panel, opener) {
+    let preview;
+    try { preview = await api('GET', `/tags/${t.id}/deletion-preview`); } catch (err) {
+      panel.replaceChildren(problem(err));
+      return;
+    }
+    const kids = preview.children > 0;
+    const choice = kids ? h('fieldset', { class: 'choice' }, h('legend', {}, C.cb.childrenChoice(preview.children)),
+      ...[['lift', C.cb.lift], ['delete', C.cb.deleteAll(preview.descendants, preview.fragments_with_descendants)]]
+        .map(([v, label], k) => h('label', {}, h('input', { type: 'radio', name: 'children', value: v, checked: k === 0 }), ' ', label)))
+      : null;
+    const go = h('button', { type: 'submit', class: 'danger', id: 'confirm-delete' }, C.cb.confirmDelete);
+    const st = statusLine();
+    const form = h('form', {
+      class: 'tag-delete',
+      onsubmit: async (e) => {
+        e.preventDefault();
+        const mode = kids ? form.elements.namedItem('children').value : 'lift';
+        let result;
+        try { result = await saving(go, st, () => api('DELETE', `/tags/${t.id}?children=${mode}`)); } catch { return; }
+        await reload(t.parent_id);
+        status.textContent = C.cb.deleted(t.name, result);
+      },
+    }, h('p', { class: 'notice warn', id: 'delete-preview' }, C.cb.deleteWarn(t.name, preview.fragments)), choice,
+    h('div', { class: 'actions' }, go, h('button', { type: 'button', onclick: () => { panel.replaceChildren(); opener.focus(); } }, C.cb.cancel)),
+    st);
+    panel.replaceChildren(form);
+    go.focus();
   }
 
   // ---- a new tag ----
@@ -176,6 +234,7 @@ export async function page(ctx) {
   await reload();
   return h('div', { id: 'codebook' },
     h('h1', {}, C.cb.title), h('p', {}, C.cb.intro), status, tree,
+    h('section', { 'aria-labelledby': 'cooc-h' }, h('h2', { id: 'cooc-h' }, C.cb.cooc), h('p', { class: 'hint' }, C.cb.coocIntro), cooc),
     h('section', { 'aria-labelledby': 'add-h' }, h('h2', { id: 'add-h' }, C.cb.add), addForm, addStatus),
     h('section', { 'aria-labelledby': 'qdc-h' }, h('h2', { id: 'qdc-h' }, C.cb.files),
       h('div', { class: 'co-filters' }, exportButton, field(C.cb.importFile, file)), confirm, fileStatus));

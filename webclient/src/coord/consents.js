@@ -23,25 +23,40 @@ export async function page(ctx) {
   if (query.get('from')) params.set('given_after', new Date(`${query.get('from')}T00:00`).toISOString());
   if (query.get('to')) params.set('given_before', new Date(new Date(`${query.get('to')}T00:00`).getTime() + 864e5).toISOString());
   const base = `/projects/${project.id}`;
-  let res; let places; let forms;
+  let res; let places; let forms; let members;
   try {
-    [res, places, forms] = await Promise.all([apiPage(`/consents?${params}`), api('GET', `${base}/places`),
-      api('GET', `${base}/consent-forms`)]);
+    [res, places, forms, members] = await Promise.all([apiPage(`/consents?${params}`), api('GET', `${base}/places`),
+      api('GET', `${base}/consent-forms`), api('GET', `${base}/members`)]);
   } catch (err) {
     return h('div', {}, h('h1', {}, T.title), filters(ctx, []), problem(err));
   }
   const placeName = Object.fromEntries(places.map((p) => [p.id, p.name]));
   const version = Object.fromEntries(forms.map((f) => [f.id, f.version]));
+  const person = Object.fromEntries(members.map((m) => [m.user_id, m.display_name || m.email || '']));
   const status = h('p', { class: 'status', 'aria-live': 'polite' });
+  // A signature is fetched only when asked for (each look is audited) and shown in the row's own cell.
+  const signature = (c) => {
+    if (!c.has_signature) return C.methods[c.method] || c.method;
+    const box = h('span', { class: 'signature' });
+    const show = h('button', { type: 'button', class: 'small', 'aria-label': T.showSignatureOf(c.participant_label), onclick: async () => {
+      try {
+        const { signature: src } = await api('GET', `/consents/${c.id}/signature`);
+        box.replaceChildren(h('img', { src, alt: T.signatureOf(c.participant_label), class: 'signature-img' }));
+      } catch (err) { box.replaceChildren(problem(err)); }
+    } }, T.showSignature);
+    box.append(show);
+    return h('span', {}, C.methods[c.method] || c.method, ' ', box);
+  };
   const rows = res.items.length ? table([
     [T.participant, (c) => h('strong', {}, c.participant_label)],
     [T.givenAt, (c) => fmtDateTime(c.given_at)],
     [T.agreed, (c) => (c.scopes.length ? h('ul', { class: 'co-chips' }, c.scopes.map((s) => h('li', {}, T.short[s]))) : T.nothing)],
-    [T.method, (c) => C.methods[c.method] || c.method],
+    [T.method, signature],
     [T.form, (c) => T.version(version[c.consent_form_id] || '?')],
     [T.place, (c) => placeName[c.place_id] || ''],
     [T.fragments, (c) => String(c.fragment_count)],
     [T.state, (c) => (c.withdrawn_at ? h('span', { class: 'bad' }, T.withdrawnOn(fmtDate(c.withdrawn_at))) : T.active)],
+    [T.researcher, (c) => person[c.recorded_by] || ''],
     [C.actions, (c) => h('div', { class: 'co-actions' },
       c.withdrawn_at ? null : h('a', { class: 'button small danger', href: ctx.href('consents', `${c.id}/withdraw`) }, T.withdraw),
       h('button', { type: 'button', class: 'small', 'aria-label': T.theirDataFor(c.participant_label), onclick: async () => {

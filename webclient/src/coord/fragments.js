@@ -32,6 +32,27 @@ export const tagChips = (f, L) => h('span', { class: 'chips' },
 
 export const sensitiveMark = () => h('span', { class: 'safeguarding badge' }, C.f.sensitive);
 
+// Who captured each fragment, the participant's label and the consent's scopes, fetched for a page of cards
+// at once and kept on each fragment as `context` (card() shows it when present).
+export async function withContext(pid, items) {
+  if (!items.length) return items;
+  const q = new URLSearchParams();
+  for (const f of items) q.append('ids', f.id);
+  try {
+    const rows = await api('GET', `/projects/${pid}/fragment-context?${q}`);
+    const by = new Map(rows.map((r) => [r.fragment_id, r]));
+    for (const f of items) f.context = by.get(f.id) || null;
+  } catch { /* the cards still show the words without it */ }
+  return items;
+}
+
+function contextLine(c) {
+  return h('p', { class: 'frag-context' },
+    h('span', { class: 'frag-researcher' }, C.f.by(c.researcher)), ' · ',
+    h('span', { class: 'frag-label' }, C.f.participant(c.participant_label)), ' · ',
+    h('span', { class: 'frag-scopes' }, c.scopes.length ? C.f.scopes(c.scopes) : C.f.noScopes));
+}
+
 export function card(f, L, { actions = null, tags = true } = {}) {
   const place = L.place.get(f.place_id);
   const prompt = L.prompt.get(f.prompt_id);
@@ -39,7 +60,9 @@ export function card(f, L, { actions = null, tags = true } = {}) {
     h('p', { class: 'frag-meta' }, f.sensitive ? sensitiveMark() : null,
       h('span', {}, [C.f.kinds[f.kind] || '', fmtDate(f.captured_at), place ? place.name : C.f.noPlace]
         .filter(Boolean).join(' · ')),
+      f.audio ? h('span', { class: 'badge audio-mark', title: C.f.hasAudio }, C.f.audioMark) : null,
       f.reviewed_at ? h('span', { class: 'badge' }, C.f.reviewed) : null),
+    f.context ? contextLine(f.context) : null,
     prompt ? h('p', { class: 'frag-prompt' }, prompt.text) : null,
     h('p', { class: 'frag-text' }, f.text === null ? C.f.erased : f.text),
     f.audio ? player(f) : null,

@@ -20,6 +20,15 @@ function s(tag, attrs = {}, ...kids) {
   return el;
 }
 
+// The chart scales with its box, and its text with it: each time the box changes size the axis text is set
+// back to 12 px on the screen (in the chart's own units that is 12 × viewBox width / drawn width).
+const legible = new ResizeObserver((entries) => {
+  for (const { target } of entries) {
+    const drawn = target.getBoundingClientRect().width;
+    if (drawn > 0) target.style.setProperty('--axis-font', `${(12 * target.viewBox.baseVal.width) / drawn}px`);
+  }
+});
+
 const weekLabel = (iso) => new Date(`${iso}T12:00:00`).toLocaleDateString([], { day: 'numeric', month: 'short' });
 
 // The axis top is four steps of 1, 2 or 5 × 10^n, so every tick is a round number.
@@ -54,7 +63,7 @@ export function chart(id, title, weeks, raw, { stacked = false, colours = false 
   }));
   const head = h('h2', { id: `${id}-h` }, title);
   if (!series.length || !weeks.length) return h('section', { class: 'chart', id }, head, h('p', {}, C.o.noData));
-  const W = 720; const H = 260; const left = 40; const right = 12; const top = 12; const bottom = 34;
+  const W = 720; const H = 260; const left = 52; const right = 12; const top = 12; const bottom = 38;
   const n = weeks.length;
   const sums = weeks.map((_, k) => series.reduce((a, x) => a + x.counts[k], 0));
   const max = niceMax(stacked ? Math.max(...sums) : Math.max(...series.flatMap((x) => x.counts)));
@@ -62,7 +71,7 @@ export function chart(id, title, weeks, raw, { stacked = false, colours = false 
   const x = (k) => left + band * (k + 0.5);
   const y = (v) => top + (H - top - bottom) * (1 - v / max);
   const ticks = [0, 1, 2, 3, 4].map((k) => (max / 4) * k);
-  const every = Math.ceil(n / 12);
+  const every = Math.ceil(n / 8);
   const axes = s('g', { class: 'axes' },
     ticks.map((t) => s('g', {}, s('line', { x1: left, x2: W - right, y1: y(t), y2: y(t), class: 'grid' }),
       s('text', { x: left - 6, y: y(t) + 4, 'text-anchor': 'end' }, String(t)))),
@@ -86,6 +95,7 @@ export function chart(id, title, weeks, raw, { stacked = false, colours = false 
   }
   const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-labelledby': `${id}-t`, class: 'chart-svg' },
     s('title', { id: `${id}-t` }, C.o.chartLabel(title, series.length, n)), axes, marks);
+  legible.observe(svg);
   const legend = h('ul', { class: 'legend', 'aria-hidden': 'true' }, series.map((ser) => h('li', {},
     s('svg', { width: 34, height: 12, viewBox: '0 0 34 12' }, stacked
       ? s('rect', { x: 4, y: 1, width: 26, height: 10, fill: ser.colour })

@@ -69,21 +69,23 @@ function placesEditor(base, places) {
   };
   const list = rowList('place-list', places, row);
   const name = text('name', '', { required: true, maxlength: 200 });
+  const hint = list.children.length ? null : h('p', { class: 'hint', id: 'no-places' }, T.noPlaces);
   const add = saveForm({ id: 'add-place', class: 'co-row' }, field(T.newPlace, name),
     () => api('POST', `${base}/places`, { name: name.value.trim() }),
-    { label: T.add, cls: 'small', done: (p) => { list.append(row(p)); name.value = ''; } });
-  return [list.children.length ? null : h('p', { class: 'hint' }, T.noPlaces), list, add];
+    { label: T.add, cls: 'small', done: (p) => { list.append(row(p)); name.value = ''; if (hint) hint.remove(); } });
+  return [hint, list, add];
 }
 
 function promptsEditor(base, prompts) {
   const sorted = [...prompts].sort((a, b) => a.position - b.position);
-  let next = sorted.reduce((m, p) => Math.max(m, p.position + 1), 0);
+  // Numbers people read: the first prompt is 1.
+  let next = sorted.reduce((m, p) => Math.max(m, p.position + 1), 1);
   const row = (p) => {
     const words = text('text', p.text, { 'aria-label': T.promptText, required: true, maxlength: 500, class: 'grow' });
-    const pos = h('input', { type: 'number', name: 'position', min: 0, max: 10000, value: p.position, 'aria-label': T.position, class: 'narrow' });
+    const pos = h('input', { type: 'number', name: 'position', min: 1, max: 10000, value: p.position, 'aria-label': T.position, class: 'narrow' });
     const [active, activeLabel] = check(T.inUse, p.active);
     return h('li', { 'data-id': p.id }, saveForm({ class: 'co-row' }, [pos, words, activeLabel],
-      () => api('PATCH', `/prompts/${p.id}`, { text: words.value.trim(), position: Number(pos.value) || 0, active: active.checked }),
+      () => api('PATCH', `/prompts/${p.id}`, { text: words.value.trim(), position: Number(pos.value) || 1, active: active.checked }),
       { cls: 'small' }));
   };
   const list = rowList('prompt-list', sorted, row);
@@ -92,6 +94,17 @@ function promptsEditor(base, prompts) {
     () => api('POST', `${base}/prompts`, { text: words.value.trim(), position: next }),
     { label: T.add, cls: 'small', done: (p) => { next = p.position + 1; list.append(row(p)); words.value = ''; } });
   return [list, add];
+}
+
+// How the slider looks on the phone before anyone answers: no thumb at all (a thumb at the middle would read as an
+// answer of 50); it appears where the participant first touches the track.
+function sliderPreview(q) {
+  const answered = () => range.classList.remove('unanswered');
+  // A touch at the very middle changes no value, so it fires no input event: the touch itself answers.
+  const range = h('input', { type: 'range', min: 0, max: 100, step: 1, value: 50, class: 'unanswered', 'aria-label': T.sliderPreview,
+    oninput: answered, onpointerdown: answered, onkeydown: answered });
+  return h('div', { class: 'slider-preview' }, h('p', { class: 'hint' }, T.sliderPreviewHint),
+    h('div', { class: 'slider-row' }, h('span', {}, q.left || '…'), range, h('span', {}, q.right || '…')));
 }
 
 // Questions are saved together (they are one field of the project); checked here before they go.
@@ -106,8 +119,8 @@ function questionsEditor(project) {
     h('legend', {}, T.questionN(i + 1, q.type === 'slider' ? T.slider : T.choice)),
     field(T.qLabel, bind(q, 'label', text('label', q.label, { maxlength: 300 }))),
     q.type === 'slider'
-      ? h('div', { class: 'co-cols' }, field(T.left, bind(q, 'left', text('left', q.left, { maxlength: 120 }))),
-        field(T.right, bind(q, 'right', text('right', q.right, { maxlength: 120 }))))
+      ? [h('div', { class: 'co-cols' }, field(T.left, bind(q, 'left', text('left', q.left, { maxlength: 120 }))),
+        field(T.right, bind(q, 'right', text('right', q.right, { maxlength: 120 })))), sliderPreview(q)]
       : field(T.options, bind(q, 'options', h('textarea', { name: 'options', rows: 4, value: q.options })), T.optionsHint),
     h('button', { type: 'button', class: 'small danger', onclick: () => { qs.splice(i, 1); draw(); } }, T.removeQuestion))));
   draw();

@@ -3,7 +3,7 @@
 
 import { go } from '../app.js';
 import { field, h } from '../dom.js';
-import { card, lookups, options, sortedTags } from './fragments.js';
+import { card, lookups, options, sortedTags, withContext } from './fragments.js';
 import { C } from './strings.js';
 import { api, problem, saving, statusLine } from './ui.js';
 
@@ -80,7 +80,7 @@ export async function page(ctx) {
       const data = await api('GET', `/fragments?${query}`);
       cursor = data.next_cursor;
       shown += data.items.length;
-      results.append(...data.items.map((f) => card(f, L)));
+      results.append(...(await withContext(pid, data.items)).map((f) => card(f, L)));
       summary.textContent = shown ? C.s.results(shown, Boolean(cursor)) : C.s.none;
       const first = data.items.length && results.querySelector(`[data-id="${data.items[0].id}"]`);
       if (first && shown > data.items.length) { first.tabIndex = -1; first.focus(); }

@@ -17,6 +17,8 @@ const PAGES = [
   ['audit', () => import('./audit.js')],
   ['people', () => import('./people.js')],
   ['project', () => import('./project.js')],
+  ['memos', () => import('./memos.js')], // coord: memos and the Data page (exports)
+  ['data', () => import('./data.js')],
 ];
 
 export async function coordView(projectId = '', pageName = '', rest = '') {

@@ -464,3 +464,134 @@ export const C = {
       saved_search: 'saved search', webhook_endpoint: 'webhook', webhook_delivery: 'webhook delivery' },
   },
 };
+
+// coord (issue 12): tag lifecycle, keyboard tagging, review filters, memos, the Data page.
+Object.assign(C.nav, { memos: 'Memos', data: 'Data' });
+Object.assign(C.f, {
+  by: (name) => `by ${name}`,
+  participant: (label) => `participant ${label}`,
+  scopes: (list) => `agreed to: ${list.join(', ')}`,
+  noScopes: 'agreed to: nothing beyond keeping it',
+  audioMark: '♪ Audio',
+  hasAudio: 'This fragment has an audio clip',
+});
+Object.assign(C.r, {
+  counts: (n, s, more) => (more ? `More than ${n.toLocaleString('en')} to review, ${s >= 1000 ? 'more than 1,000' : s} of them flagged sensitive.`
+    : `${n} to review, ${s} of them flagged sensitive.`),
+  matching: (n, more) => `${n}${more ? '+' : ''} shown with these filters.`,
+  order: 'Order',
+  oldest: 'Oldest first',
+  newest: 'Newest first',
+  researcher: 'Researcher',
+  anyone: 'Anyone',
+  place: 'Place',
+  anywhere: 'Anywhere',
+  flag: 'Flag',
+  anyFlag: 'Any',
+  flagged: 'Flagged sensitive',
+  notFlagged: 'Not flagged',
+  after: 'Captured from',
+  before: 'Captured until',
+  base: (v) => `What you started from (version ${v})`,
+  conflictBoth: 'You both changed the same thing. Their version and yours are both shown; choose below what to keep. ' +
+    'Nothing is saved until you do.',
+  bothChanged: (what) => `You both changed: ${what}`,
+  useTheirs: 'Keep theirs',
+  useMine: 'Use mine',
+  mergedText: 'The text to save (theirs, then yours: edit it into one)',
+  mergedHelp: 'Their text and yours are both here so neither is lost; remove what should not stay.',
+  saveMerged: 'Save the merged version',
+});
+Object.assign(C.t, {
+  keys: [
+    ['t or /', 'type a tag name'],
+    ['↓ ↑ in the tag box', 'choose among the matching tags, or “Create …” for a new one'],
+    ['Enter', 'apply the highlighted tag and go back to the fragment (Shift+Enter: and go to the next one)'],
+    ['Esc', 'leave the tag box'],
+    ['j or ↓', 'next fragment'],
+    ['k or ↑', 'previous fragment'],
+    ['u, or Backspace in an empty tag box', 'remove the last tag (a tag just made here leaves the codebook too)'],
+    ['x', 'select this fragment for bulk tagging'],
+  ],
+  createExplicit: (name) => `Create the tag “${name}”`,
+  chooseCreate: (name) => `No tag is called “${name}”. To make it, choose “Create the tag” with ↓ and press Enter.`,
+  uses: (n, all) => `${n} fragment${n === 1 ? '' : 's'}${all ? `, ${all} with the tags under it` : ''}`,
+  untaggedAndDeleted: (name) => `Removed “${name}” and took it out of the codebook (nothing else used it).`,
+  memos: 'Memos on this fragment',
+  noMemos: 'No memo mentions this fragment yet.',
+  writeMemo: 'Write a memo about it',
+});
+Object.assign(C.cb, {
+  del: 'Delete…',
+  deleteOf: (name) => `Delete ${name}`,
+  count: (n) => `${n} fragment${n === 1 ? '' : 's'}`,
+  countWithChildren: (own, all) => `${own} fragment${own === 1 ? '' : 's'}, ${all} with the tags under it`,
+  deleteWarn: (name, n) => `${n} fragment${n === 1 ? '' : 's'} will lose “${name}”. This cannot be undone.`,
+  childrenChoice: (n) => `${n} tag${n === 1 ? ' sits' : 's sit'} under it:`,
+  lift: 'move them up a level (they keep their fragments)',
+  deleteAll: (n, f) => `delete them too (${n} tag${n === 1 ? '' : 's'} in all; ${f} fragment${f === 1 ? '' : 's'} lose a tag)`,
+  confirmDelete: 'Delete the tag',
+  deleted: (name, r) => `Deleted “${name}”${r.deleted > 1 ? ` and ${r.deleted - 1} under it` : ''}: ${r.fragments} fragment${r.fragments === 1 ? '' : 's'} untagged` +
+    `${r.moved ? `, ${r.moved} moved up` : ''}.`,
+  cooc: 'Tags together',
+  coocIntro: 'How many fragments carry both tags, for the ten most used tags (each row\'s own count in brackets).',
+  coocEmpty: 'Once two tags are in use, how often they meet shows here.',
+  coocTag: 'Tag (fragments)',
+  coocCaption: 'Fragments that carry both tags',
+});
+C.m = {
+  title: 'Memos',
+  intro: 'Notes on what is emerging, linked to the fragments and tags behind them. When a participant withdraws, ' +
+    'their words leave every memo and “[withdrawn]” stays in their place.',
+  write: 'Write a memo',
+  text: 'Memo',
+  tags: 'Tags it is about',
+  tagsHint: 'Hold Ctrl (⌘ on a Mac) to choose more than one.',
+  fragments: 'Fragments it is about',
+  fragmentsHint: 'Open a memo from a fragment on the Tagging page to link it here.',
+  unlink: 'Take this fragment off the memo',
+  save: 'Save the memo',
+  listTitle: 'All memos',
+  find: 'Words',
+  byTag: 'Tag',
+  anyTag: 'Any tag',
+  go: 'Find',
+  none: 'No memos yet.',
+  byline: (who, when) => `${who}, ${when}`,
+  edit: 'Edit',
+  del: 'Delete',
+  erased: '(erased)',
+  unknown: '(not available)',
+};
+C.d = {
+  title: 'Data',
+  intro: 'Download the project\'s fragments, narrowed by the filters below (the same as Search). Erased fragments ' +
+    'are never included, and every download is written to the audit log.',
+  formats: { csv: 'Download CSV', jsonl: 'Download JSON Lines', qdpx: 'Download REFI-QDA project (.qdpx)' },
+  formatsHint: 'CSV opens in a spreadsheet; JSON Lines suits scripts; the .qdpx (with the codebook and the memos) ' +
+    'opens in NVivo, ATLAS.ti, MAXQDA and QualCoder.',
+  audience: 'For whom',
+  audienceHint: 'A partner or the public get only what participants agreed to share or publish.',
+  audiences: { '': 'The project team (everything)', partner: 'A partner (only “share”)', public: 'The public (only “publish”)' },
+  downloaded: (name) => `Downloaded ${name}.`,
+};
+Object.assign(C.aud.actions, {
+  'tag.delete': 'Deleted a tag',
+  'memo.create': 'Wrote a memo',
+  'memo.update': 'Changed a memo',
+  'memo.delete': 'Deleted a memo',
+  'memo.erased': 'Erased withdrawn words from a memo',
+});
+Object.assign(C.aud.entities, { memo: 'memo' });
+Object.assign(C.reg, {
+  researcher: 'Researcher',
+  showSignature: 'See the signature',
+  showSignatureOf: (label) => `See the signature of ${label}`,
+  signatureOf: (label) => `Signature of ${label}`,
+});
+Object.assign(C.set, {
+  sliderPreview: 'Preview of the slider, unanswered',
+  sliderPreviewHint: 'On the phone: no answer until the participant touches the line.',
+});
+// Someone without an enrolled phone may well capture: they sign in with their password instead.
+Object.assign(C.ppl, { noPhones: 'No phone enrolled with a code (they may sign in with a password).' });

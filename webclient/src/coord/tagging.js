@@ -1,6 +1,9 @@
 // Tagging at keyboard speed: one fragment at a time with a type-ahead tag box (the ARIA combobox pattern), keys
 // to move between fragments, and bulk tagging of a selection from the list below. Every action updates the
-// nodes it changes in place, so focus stays where the coordinator is.
+// nodes it changes in place. No traps: after a tag is applied focus goes back to the fragment (so the next `t`
+// is a key, not a letter in the box); Enter only ever applies an existing tag, and a new tag is made only by
+// choosing "Create …" explicitly; undoing a tag this page just made also takes it out of the codebook if nothing
+// else uses it.
 
 import { field, h } from '../dom.js';
 import { card, chip, lookups, options, sortedTags, tagChips } from './fragments.js';
@@ -14,6 +17,11 @@ export async function page(ctx) {
   const pid = ctx.project.id;
   const L = await lookups(pid);
   const tags = sortedTags(L);
+  const numbers = await api('GET', `/projects/${pid}/tag-counts`).catch(() => []);
+  const used = new Map(numbers.map((c) => [c.tag_id, c.own]));
+  // With the tags under it, as loaded (a parent's subtree total is the server's: a fragment counts once).
+  const subtree = new Map(numbers.filter((c) => c.with_children !== c.own).map((c) => [c.tag_id, c.with_children]));
+  const madeHere = new Set(); // tags created from this page's box: an undo may take them away again
   const items = [];
   const selected = new Set();
   let cursor = null;
@@ -41,6 +49,14 @@ export async function page(ctx) {
     return tag;
   }
   const has = (f, t) => f.tag_ids.includes(t.id);
+  function forget(tag) {
+    L.tags.splice(L.tags.indexOf(tag), 1);
+    L.tag.delete(tag.id);
+    tags.splice(0, tags.length, ...sortedTags(L));
+    const option = bulkTag.querySelector(`option[value="${tag.id}"]`);
+    if (option) option.remove();
+    madeHere.delete(tag.id);
+  }
 
   // ---- the type-ahead ----
   function suggest(open = true) {
@@ -51,8 +67,10 @@ export async function page(ctx) {
     matches = matches.slice(0, 8);
     // A name the codebook lacks can be added from here, so tagging need not stop for the codebook page.
     const typed = input.value.trim();
+    // It is never highlighted on its own: only an explicit ↓/↑ or a click chooses it.
+    const existing = matches.length;
     if (f && typed && !tags.some((t) => t.name.toLowerCase() === words)) matches.push({ create: typed });
-    hi = words && matches.length ? 0 : Math.min(hi, matches.length - 1);
+    hi = words && existing ? 0 : (words ? -1 : Math.min(hi, existing - 1));
     const show = open && document.activeElement === input && (matches.length > 0 || words !== '');
     listbox.hidden = !show;
     input.setAttribute('aria-expanded', String(show));
@@ -63,7 +81,8 @@ export async function page(ctx) {
     listbox.replaceChildren(...(matches.length ? matches.map((t, k) => h('li', {
       role: 'option', id: `tag-opt-${k}`, 'aria-selected': String(k === hi), class: k === hi ? 'hi' : '',
       onmousedown: (e) => { e.preventDefault(); apply(t); },
-    }, t.create ? C.t.create(t.create) : chip(t))) : [h('li', { class: 'no-match' }, C.t.noMatch)]));
+    }, t.create ? h('span', { class: 'create-option' }, C.t.createExplicit(t.create))
+      : [chip(t), h('span', { class: 'tag-uses' }, C.t.uses(used.get(t.id) || 0, subtree.get(t.id)))])) : [h('li', { class: 'no-match' }, C.t.noMatch)]));
     if (hi >= 0 && matches[hi]) input.setAttribute('aria-activedescendant', `tag-opt-${hi}`);
     else input.removeAttribute('aria-activedescendant');
   }
@@ -77,21 +96,27 @@ export async function page(ctx) {
   // ---- tagging ----
   async function apply(tag) {
     const f = current();
+    if (!tag && input.value.trim() && f) { status.textContent = C.t.chooseCreate(input.value.trim()); return false; }
     if (!tag || !f || (!tag.create && has(f, tag))) return false;
     try {
       await saving(applyButton, status, async () => {
-        if (tag.create) tag = added(await api('POST', `/projects/${pid}/tags`, { name: tag.create }));
+        if (tag.create) {
+          tag = added(await api('POST', `/projects/${pid}/tags`, { name: tag.create }));
+          madeHere.add(tag.id);
+        }
         return api('PUT', `/fragments/${f.id}/tags/${tag.id}`);
       });
     } catch {
       return false; // the typed name stays in the box to try again
     }
     f.tag_ids.push(tag.id);
+    used.set(tag.id, (used.get(tag.id) || 0) + 1);
     status.textContent = C.t.tagged(tag.name);
     input.value = '';
     hi = -1;
     changed(f);
-    suggest(false);
+    close();
+    cardBox.focus(); // back on the fragment: the next key is a shortcut again
     return true;
   }
 
@@ -103,10 +128,20 @@ export async function page(ctx) {
       return;
     }
     f.tag_ids = f.tag_ids.filter((id) => id !== tag.id);
+    used.set(tag.id, Math.max(0, (used.get(tag.id) || 0) - 1));
     status.textContent = C.t.untagged(tag.name);
     const refocus = document.activeElement === button;
     changed(f);
-    if (refocus) input.focus();
+    if (refocus) cardBox.focus();
+    // A tag made here a moment ago and now on no fragment was most likely a slip: it leaves the codebook too.
+    // The server keeps it if anything uses it after all (another coordinator, a child tag).
+    if (madeHere.has(tag.id) && !items.some((x) => has(x, tag))) {
+      try {
+        await api('DELETE', `/tags/${tag.id}?if_unused=true`);
+        forget(tag);
+        status.textContent = C.t.untaggedAndDeleted(tag.name);
+      } catch { madeHere.delete(tag.id); }
+    }
   }
 
   const removeLast = () => {
@@ -131,6 +166,7 @@ export async function page(ctx) {
     pos.textContent = f ? C.t.position(i + 1, items.length, Boolean(cursor)) : C.t.none;
     cardBox.replaceChildren(f ? card(f, L, { tags: false }) : '');
     drawApplied(f);
+    drawMemos(f);
     for (const row of list.querySelectorAll('tr[aria-current]')) row.removeAttribute('aria-current');
     const row = f && rows.get(f.id);
     if (row) {
@@ -145,6 +181,19 @@ export async function page(ctx) {
       type: 'button', class: 'chip-x', 'data-tag': t.id, 'aria-label': C.t.removeTag(t.name),
       onclick: () => untag(f, t),
     }, '×')))) : [h('li', { class: 'hint' }, C.t.noTags)]));
+  }
+
+  // The memos linked to this fragment, beside it, and a way to write one.
+  const memoBox = h('section', { id: 'tag-memos', class: 'memos-beside', 'aria-label': C.t.memos });
+  async function drawMemos(f) {
+    if (!f) { memoBox.replaceChildren(); return; }
+    const write = h('a', { href: ctx.href('memos', `?fragment=${f.id}`), class: 'button' }, C.t.writeMemo);
+    let list = [];
+    try { list = await api('GET', `/projects/${pid}/memos?fragment_id=${f.id}&limit=20`); } catch { /* the fragment still works without */ }
+    if (f !== current()) return;
+    memoBox.replaceChildren(h('h2', {}, C.t.memos),
+      list.length ? h('ul', { class: 'memo-list' }, list.map((m) => h('li', { class: 'memo' }, h('p', {}, m.text))))
+        : h('p', { class: 'hint' }, C.t.noMemos), write);
   }
 
   // A fragment's tags changed: its chips here and its row below.
@@ -281,7 +330,7 @@ export async function page(ctx) {
           h('button', { type: 'button', onclick: () => move(1) }, C.t.next)),
         cardBox, applied,
         h('div', { class: 'combo' }, field(C.t.tagInput, input), applyButton, listbox),
-        status),
+        status, memoBox),
       keys),
     h('section', { class: 'tag-bulk' },
       h('div', { class: 'co-filters' }, field(C.t.bulkTag, bulkTag), bulkButton,

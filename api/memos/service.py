@@ -1,0 +1,214 @@
+"""Memos: a coordinator's notes on what is emerging, linked to the fragments and tags behind them.
+
+A memo may quote a fragment. When that fragment is erased (withdrawal, retention) its words leave every memo of
+the project too: the fragment's whole text, and each of its sentences of four words or more, wherever a memo
+repeats them (ignoring case and spacing), become "[withdrawn]", and links to it go. A paraphrase in the
+coordinator's own words is theirs and stays; a verbatim quote of the participant does not.
+"""
+
+import re
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from xml.sax.saxutils import escape, quoteattr
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from api.audit import service as audit
+from api.db import utcnow
+from api.errors import Invalid, NotFound
+from api.fragments.models import Fragment, FragmentStatus
+from api.memos.models import Memo, MemoFragment, MemoPublic, MemoTag, MemoUpdate
+from api.people.deps import Actor
+from api.people.models import User
+from api.projects import service as projects
+from api.tags.models import Tag
+
+WITHDRAWN = "[withdrawn]"
+MIN_QUOTED_WORDS = 4
+
+
+def _check_links(session: Session, project_id: uuid.UUID, fragment_ids: Sequence[uuid.UUID],
+                 tag_ids: Sequence[uuid.UUID]) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+    fids, tids = list(dict.fromkeys(fragment_ids)), list(dict.fromkeys(tag_ids))
+    if fids:
+        found = set(session.exec(select(Fragment.id).where(
+            col(Fragment.id).in_(fids), Fragment.project_id == project_id, Fragment.status == FragmentStatus.active)))
+        if bad := [str(i) for i in fids if i not in found]:
+            raise Invalid("Some of these fragments are unknown, erased or in another project.", code="bad_fragments",
+                          extra={"ids": bad})
+    if tids:
+        found = set(session.exec(select(Tag.id).where(col(Tag.id).in_(tids), Tag.project_id == project_id)))
+        if bad := [str(i) for i in tids if i not in found]:
+            raise Invalid("Some of these tags are not in this project's codebook.", code="bad_tags", extra={"ids": bad})
+    return fids, tids
+
+
+def _set_links(session: Session, memo: Memo, fragment_ids: list[uuid.UUID] | None,
+               tag_ids: list[uuid.UUID] | None) -> None:
+    if fragment_ids is not None:
+        session.execute(sa.delete(MemoFragment).where(MemoFragment.memo_id == memo.id))
+        session.add_all(MemoFragment(memo_id=memo.id, fragment_id=i) for i in fragment_ids)
+    if tag_ids is not None:
+        session.execute(sa.delete(MemoTag).where(MemoTag.memo_id == memo.id))
+        session.add_all(MemoTag(memo_id=memo.id, tag_id=i) for i in tag_ids)
+
+
+def create_memo(session: Session, actor: Actor, project_id: uuid.UUID, text: str,
+                fragment_ids: Sequence[uuid.UUID] = (), tag_ids: Sequence[uuid.UUID] = ()) -> Memo:
+    """A new memo by a coordinator of the project, linked to some of its fragments and tags."""
+    projects.require_coordinator(session, actor, project_id)
+    fids, tids = _check_links(session, project_id, fragment_ids, tag_ids)
+    memo = Memo(project_id=project_id, text=text, created_by=actor.id)
+    session.add(memo)
+    session.flush()
+    _set_links(session, memo, fids, tids)
+    audit.record(session, actor_id=actor.id, action="memo.create", entity="memo", entity_id=memo.id,
+                 project_id=project_id, detail={"fragments": len(fids), "tags": len(tids)})
+    session.flush()
+    return memo
+
+
+def get_for_coordinator(session: Session, actor: Actor, memo_id: uuid.UUID) -> Memo:
+    memo = session.get(Memo, memo_id)
+    if memo is None or projects.role_in(session, actor, memo.project_id) is None:
+        raise NotFound("No such memo.")
+    projects.require_coordinator(session, actor, memo.project_id)
+    return memo
+
+
+def update(session: Session, actor: Actor, memo: Memo, data: MemoUpdate) -> Memo:
+    changes = data.model_dump(exclude_unset=True)
+    fids, tids = _check_links(session, memo.project_id, changes.get("fragment_ids") or [], changes.get("tag_ids") or [])
+    if changes.get("text") is not None:
+        memo.text = changes["text"]
+    _set_links(session, memo, fids if changes.get("fragment_ids") is not None else None,
+               tids if changes.get("tag_ids") is not None else None)
+    memo.updated_at = utcnow()
+    session.add(memo)
+    audit.record(session, actor_id=actor.id, action="memo.update", entity="memo", entity_id=memo.id,
+                 project_id=memo.project_id, detail={"fields": sorted(changes)})
+    session.flush()
+    return memo
+
+
+def delete(session: Session, actor: Actor, memo: Memo) -> None:
+    audit.record(session, actor_id=actor.id, action="memo.delete", entity="memo", entity_id=memo.id,
+                 project_id=memo.project_id)
+    session.execute(sa.delete(MemoFragment).where(MemoFragment.memo_id == memo.id))
+    session.execute(sa.delete(MemoTag).where(MemoTag.memo_id == memo.id))
+    session.delete(memo)
+    session.flush()
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def list_memos(session: Session, project_id: uuid.UUID, *, q: str | None = None,
+               fragment_id: uuid.UUID | None = None, tag_id: uuid.UUID | None = None,
+               limit: int = 50, offset: int = 0) -> list[Memo]:
+    """Newest first; `q` finds words anywhere in the text (case-insensitive)."""
+    stmt = select(Memo).where(Memo.project_id == project_id)
+    if q:
+        stmt = stmt.where(col(Memo.text).ilike(f"%{_escape_like(q)}%", escape="\\"))
+    if fragment_id is not None:
+        stmt = stmt.where(col(Memo.id).in_(select(MemoFragment.memo_id).where(MemoFragment.fragment_id == fragment_id)))
+    if tag_id is not None:
+        stmt = stmt.where(col(Memo.id).in_(select(MemoTag.memo_id).where(MemoTag.tag_id == tag_id)))
+    return list(session.exec(stmt.order_by(col(Memo.updated_at).desc(), Memo.id).offset(offset).limit(limit)))
+
+
+def public(session: Session, memos: Sequence[Memo]) -> list[MemoPublic]:
+    ids = [m.id for m in memos]
+    frags: dict[uuid.UUID, list[uuid.UUID]] = {i: [] for i in ids}
+    tags: dict[uuid.UUID, list[uuid.UUID]] = {i: [] for i in ids}
+    authors: dict[uuid.UUID, str] = {}
+    if ids:
+        for mid, fid in session.exec(select(MemoFragment.memo_id, MemoFragment.fragment_id)
+                                     .where(col(MemoFragment.memo_id).in_(ids))):
+            frags[mid].append(fid)
+        for mid, tid in session.exec(select(MemoTag.memo_id, MemoTag.tag_id).where(col(MemoTag.memo_id).in_(ids))):
+            tags[mid].append(tid)
+        people = {m.created_by for m in memos}
+        authors = {u.id: u.display_name or u.email for u in session.exec(select(User).where(col(User.id).in_(people)))}
+    return [MemoPublic.model_validate(m, update={"fragment_ids": sorted(frags[m.id], key=str),
+                                                 "tag_ids": sorted(tags[m.id], key=str),
+                                                 "author": authors.get(m.created_by, "")}) for m in memos]
+
+
+# --- erasure ------------------------------------------------------------------------------------------------
+
+def _quoted_patterns(text: str) -> list[re.Pattern[str]]:
+    """The whole text, then each sentence of at least MIN_QUOTED_WORDS words, longest first: blind to case and
+    spacing, whole words only, with or without the sentence's closing punctuation."""
+    pieces = [text] + [s for s in re.split(r"(?<=[.!?…])\s+|\n+", text) if len(s.split()) >= MIN_QUOTED_WORDS]
+    trimmed = (p.strip().strip(".!?…,;:\"'“”‘’ ") for p in pieces)
+    out = []
+    for piece in sorted(dict.fromkeys(p for p in trimmed if p), key=len, reverse=True):
+        body = r"\s+".join(re.escape(w) for w in piece.split())
+        start = r"\b" if piece[0].isalnum() else ""
+        end = r"\b" if piece[-1].isalnum() else ""
+        out.append(re.compile(f"{start}{body}{end}[.!?…]?", re.IGNORECASE))
+    return out
+
+
+def erase_quotes(session: Session, fragments: Iterable[Fragment], actor_id: uuid.UUID | None = None) -> int:
+    """Before these fragments' text is erased: take their words out of every memo of their projects and drop the
+    memos' links to them. Answers how many memos changed."""
+    by_project: dict[uuid.UUID, list[Fragment]] = {}
+    for f in fragments:
+        by_project.setdefault(f.project_id, []).append(f)
+    changed = 0
+    for project_id, rows in by_project.items():
+        ids = [f.id for f in rows]
+        session.execute(sa.delete(MemoFragment).where(col(MemoFragment.fragment_id).in_(ids)))
+        patterns = [p for f in rows if f.text for p in _quoted_patterns(f.text)]
+        if not patterns:
+            continue
+        for memo in session.exec(select(Memo).where(Memo.project_id == project_id)):
+            text = memo.text
+            for pattern in patterns:
+                text = pattern.sub(WITHDRAWN, text)
+            if text != memo.text:
+                memo.text, memo.updated_at = text, utcnow()
+                session.add(memo)
+                changed += 1
+                audit.record(session, actor_id=actor_id, action="memo.erased", entity="memo", entity_id=memo.id,
+                             project_id=project_id)
+    return changed
+
+
+# --- REFI-QDA -----------------------------------------------------------------------------------------------
+
+def linked_fragment_ids(session: Session, project_id: uuid.UUID) -> set[uuid.UUID]:
+    """The fragments some memo of the project links to (a few: memos are written by hand)."""
+    return set(session.exec(select(MemoFragment.fragment_id).join(Memo, col(Memo.id) == MemoFragment.memo_id)
+                            .where(Memo.project_id == project_id)))
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def qdpx_notes(session: Session, project_id: uuid.UUID, exported: set[uuid.UUID]) -> str:
+    """The project's memos as REFI-QDA <Notes>, and <Links> from each note to its fragments (those in `exported`,
+    the sources the .qdpx holds) and its codes: the XML that sits between </Sources> and the project's
+    <Description>. Memos are few and short, so this is built in one piece."""
+    memos = list(session.exec(select(Memo).where(Memo.project_id == project_id).order_by(Memo.created_at, Memo.id)))
+    if not memos:
+        return ""
+    notes, links = [], []
+    for m in public(session, memos):
+        guid = str(m.id)
+        title = m.text.strip().splitlines()[0][:60] if m.text.strip() else "memo"
+        notes.append(f'<Note guid="{guid}" name={quoteattr(title)} '
+                     f'creationDateTime="{_iso(m.created_at)}" modifiedDateTime="{_iso(m.updated_at)}">'
+                     f"<PlainTextContent>{escape(m.text)}</PlainTextContent></Note>")
+        targets = [f for f in m.fragment_ids if f in exported] + list(m.tag_ids)
+        for target in targets:
+            link = uuid.uuid5(m.id, str(target))
+            links.append(f'<Link guid="{link}" name="memo" direction="OneWay" originGUID="{guid}" '
+                         f'targetGUID="{target}"/>')
+    return "<Notes>" + "".join(notes) + "</Notes>" + ("<Links>" + "".join(links) + "</Links>" if links else "")
