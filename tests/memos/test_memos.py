@@ -125,13 +125,3 @@ def test_qdpx_carries_memos_as_notes_linked_to_their_sources_and_codes(client, w
     assert fids[0] in sources
     children = [c.tag.split("}")[1] for c in root]
     assert children.index("Sources") < children.index("Notes") < children.index("Links")
-    try:
-        from lxml import etree
-    except ImportError:
-        return
-    from pathlib import Path
-
-    xsd = Path("/work/shared/refi-qda/Project.xsd")
-    if xsd.exists():  # a development check only: the repository's tests must not need files outside it
-        schema = etree.XMLSchema(etree.parse(str(xsd)))
-        assert schema.validate(etree.fromstring(qde)), schema.error_log
