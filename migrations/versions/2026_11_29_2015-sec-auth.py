@@ -2,7 +2,7 @@
 address, enrolment per address and overall)
 
 Revision ID: 5ec0a07b1a10
-Revises: d6f56cde7cab
+Revises: f3a8157b26cb
 Create Date: 2026-11-29 20:15:00
 """
 
@@ -13,7 +13,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = '5ec0a07b1a10'
-down_revision: str | None = 'd6f56cde7cab'
+down_revision: str | None = 'f3a8157b26cb'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
