@@ -31,10 +31,10 @@ def migrate(url: str | None = None) -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from api.media import service as media
+    from api import maintenance
 
     migrate()
-    media.start_worker()  # retries queued erasures of audio and cleans abandoned uploads, every minute
+    maintenance.start_worker()  # media every minute, planner statistics every few hours (api/maintenance.py)
     ssl = {}
     if args.ssl_certfile:
         ssl = {"ssl_certfile": args.ssl_certfile, "ssl_keyfile": args.ssl_keyfile}
@@ -96,6 +96,14 @@ def _media(args: argparse.Namespace) -> int:
     result = media.maintain(args.abandoned_days)
     print(f"Erased {result['erased']} queued audio file(s); {result['still_queued']} still queued "
           f"(the store did not answer); forgot {result['abandoned_uploads']} abandoned upload(s).")
+    return 1 if result["still_queued"] else 0
+
+
+def _maintain(args: argparse.Namespace) -> int:
+    from api import maintenance
+
+    result = maintenance.maintain()
+    print(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in result.items()))
     return 1 if result["still_queued"] else 0
 
 
@@ -197,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("purge", help="erase what is past each project's retention period (safe on a schedule)")
     p.add_argument("--dry-run", action="store_true", help="say what would be erased, erase nothing")
     p.set_defaults(func=_purge)
+
+    p = sub.add_parser("maintain", help="scheduled upkeep once: media (as media-maintenance) and planner "
+                       "statistics (ANALYZE); hearken serve runs it on a timer")
+    p.set_defaults(func=_maintain)
 
     p = sub.add_parser("bench", help="run scripts/bench.py")
     p.add_argument("rest", nargs=argparse.REMAINDER)

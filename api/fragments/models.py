@@ -60,6 +60,9 @@ class Fragment(SQLModel, table=True):
         # The pull API's stable order, and its most common filters.
         sa.Index("ix_fragments_project_captured", "project_id", "captured_at", "id"),
         sa.Index("ix_fragments_project_status", "project_id", "status"),
+        # A place or a prompt: keyset pages read a range of these, however rare the value.
+        sa.Index("ix_fragments_project_place_captured", "project_id", "place_id", "captured_at", "id"),
+        sa.Index("ix_fragments_project_prompt_captured", "project_id", "prompt_id", "captured_at", "id"),
         # The review queue: its filter is the prefix (reviewed_at IS NULL is an equality to SQLite and
         # PostgreSQL), then each sensitive/not-sensitive half in capture order, so a page is one range.
         sa.Index("ix_fragments_review_queue", "project_id", "status", "reviewed_at", "sensitive", "captured_at", "id"),
@@ -104,6 +107,9 @@ class FragmentUpdate(SQLModel):
 class FragmentPage(SQLModel):
     items: list[FragmentPublic]
     next_cursor: str | None
+    total: int | None = PField(default=None, description="With `total=true`: how many match, exact up to 1,000.")
+    total_is_lower_bound: bool | None = PField(default=None, description="With `total=true`: more than `total` "
+                                               "match (the count stops at 1,000).")
 
 
 class ReviewCounts(SQLModel):

@@ -36,10 +36,19 @@ class ChoiceQuestion(SQLModel):
 Question = Annotated[SliderQuestion | ChoiceQuestion, PField(discriminator="type")]
 
 
+class SearchLanguage(StrEnum):
+    """How a project's text is searched: `english` finds word forms ("buses" finds "bus"), `simple` exact words
+    (for any other language)."""
+
+    english = "english"
+    simple = "simple"
+
+
 class ProjectBase(SQLModel):
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=5000, sa_column=sa.Column(sa.Text(), nullable=False))
     retention_days: int | None = Field(default=None, ge=1, le=36500)
+    search_language: SearchLanguage = Field(default=SearchLanguage.english, sa_type=sa.String(16))
 
 
 class Project(ProjectBase, table=True):
@@ -70,6 +79,7 @@ class ProjectUpdate(SQLModel):
     description: str | None = Field(default=None, max_length=5000)
     retention_days: int | None = Field(default=None, ge=1, le=36500)
     questions: list[Question] | None = Field(default=None, max_length=30)
+    search_language: SearchLanguage | None = None
 
     @model_validator(mode="after")
     def _check(self) -> "ProjectUpdate":

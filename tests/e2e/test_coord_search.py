@@ -1,0 +1,67 @@
+"""The coordinator's Search page in Chromium: the one-line hint on the query language, word forms found, and a
+total line that counts right ("1 fragment found", "More than 1,000 fragments found")."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.coord_data import add_coordinator, goto, laptop_workspace, seed
+from tests.e2e.helpers import make_world, shot
+from tests.support.live_server import ok
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def workspace(browser, server):
+    yield from laptop_workspace(browser, server)
+
+
+def search(page, q: str) -> None:
+    page.fill("#search-form input[name=q]", q)
+    page.click("#search-form button[type=submit]")
+    page.wait_for_selector(f".co[data-page=search]:not([data-old]) #search-form input[value='{q}']")
+
+
+def test_search_hint_word_forms_and_the_total_line(workspace, server):
+    world = make_world(server)
+    email = add_coordinator(world)
+    seed(world, ["Two buses a day, if you are lucky.", "The bus driver says hello to everyone.",
+                 "You are always welcome at the community hub.", "A quiet street after dark."])
+    page = workspace(email, world.project_id, "search")
+    hint = page.locator("#search-hint")
+    assert "buses → bus" in hint.inner_text() and "OR" in hint.inner_text() and "-word" in hint.inner_text()
+    assert page.get_attribute("#search-form input[name=q]", "aria-describedby") == "search-hint"
+    page.wait_for_selector("#search-summary:has-text('4 fragments found')")
+
+    search(page, "buses")
+    page.wait_for_selector("#search-summary:has-text('2 fragments found')")
+    search(page, "welcom")
+    page.wait_for_selector("#search-summary:has-text('1 fragment found.')")
+    search(page, "bus -driver")
+    page.wait_for_selector("#search-summary:has-text('1 fragment found.')")
+    assert page.locator("#search-results .frag-text").all_inner_texts() == ["Two buses a day, if you are lucky."]
+    search(page, '"quiet street" OR hub')
+    page.wait_for_selector("#search-summary:has-text('2 fragments found')")
+    shot(page, "coord-search-hint")
+
+    search(page, "-bus")
+    page.wait_for_selector("#search-results :text('at least one word to find')")
+
+    # A simple (exact-word) project says so in its hint.
+    ok(world.admin.patch(f"/projects/{world.project_id}", json={"search_language": "simple"}))
+    page.reload()
+    page.wait_for_selector("#search-hint:has-text('Exact words')")
+
+
+def test_a_total_past_the_cap_says_more_than(workspace, server):
+    world = make_world(server)
+    email = add_coordinator(world)
+    seed(world, [f"Fragment number {i} about the bus." for i in range(1002)])
+    page = workspace(email, world.project_id, "search")
+    page.wait_for_selector("#search-summary:has-text('More than 1,000 fragments found.')")
+    search(page, "number 7")  # "7" is a word of one fragment only ("17" is another word)
+    page.wait_for_selector("#search-summary:has-text('fragment')")
+    assert page.locator("#search-summary").inner_text() == "1 fragment found."
+    goto(page, world.project_id, "search", "?q=bus")
+    page.wait_for_selector("#search-summary:has-text('More than 1,000 fragments found.')")
