@@ -39,13 +39,19 @@ sys.path.insert(0, str(REPO))
 from tests.support.live_server import LiveServer, admin_client, login_client, ok  # noqa: E402
 
 WARM_UP = 3
-COMMON = ("the and to of a in is it that was for on with they we you but have be at not are this there "
+
+
+def _split(text: str) -> list[str]:
+    return text.split()
+
+
+COMMON = _split("the and to of a in is it that was for on with they we you but have be at not are this there "
           "people when all so just what can my like about one there out if would get know time because "
-          "community centre place here feel".split())
-THEMES = ("bus buses transport doctor doctors surgery waiting lonely loneliness neighbour neighbours park "
+          "community centre place here feel")
+THEMES = _split("bus buses transport doctor doctors surgery waiting lonely loneliness neighbour neighbours park "
           "parks housing rent damp school schools children welcome welcoming welcomed library shop shops "
           "church mosque youth club street streets night safe unsafe walk walking hospital appointment "
-          "council money food bank volunteer volunteers garden gardens friend friends family listen heard".split())
+          "council money food bank volunteer volunteers garden gardens friend friends family listen heard")
 RARE_WORD = "zephyrine"  # in ~60 fragments
 TARGET_ONE_MS, TARGET_TWO_MS = 50.0, 150.0
 
@@ -99,7 +105,7 @@ def rows(world: dict[str, Any], n: int) -> tuple[list[tuple[Any, ...]], list[tup
     now = datetime.now(UTC)
     out, tagged = [], []
     rare_place, rare_prompt = world["places"][-1], world["prompts"][-1]
-    for i in range(n):
+    for _ in range(n):
         conv, consent, place = world["convs"][rnd.randrange(2000)]
         if place == rare_place and rnd.random() > 20 * 50 / n:
             place = world["places"][0]
@@ -188,7 +194,7 @@ def p95(times: list[float]) -> float:
 
 
 def queries(world: dict[str, Any]) -> dict[str, tuple[dict[str, str], float]]:
-    p, pl, pr, t = world["project"], world["places"], world["prompts"], world["tags"]
+    pl, pr, t = world["places"], world["prompts"], world["tags"]
     since = (datetime.now(UTC) - timedelta(days=30)).isoformat()
     return {
         "first page, no filter": ({}, TARGET_ONE_MS),
