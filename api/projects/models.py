@@ -36,6 +36,20 @@ class ChoiceQuestion(SQLModel):
 Question = Annotated[SliderQuestion | ChoiceQuestion, PField(discriminator="type")]
 
 
+class OverviewCount(SQLModel, table=True):
+    """Active fragments per project, week (its Monday, UTC) and dimension: `all`, `sensitive`, `unreviewed` (key:
+    the project), `place`, `prompt`, `tag` (key: that id). Kept by database triggers on fragments and
+    fragment_tags in the writing transaction, whatever code path writes (see the search migration), so the
+    overview reads a few hundred rows instead of grouping every fragment."""
+
+    __tablename__ = "overview_counts"
+    project_id: uuid.UUID = Field(foreign_key="projects.id", primary_key=True, ondelete="CASCADE")
+    dimension: str = Field(max_length=16, primary_key=True)
+    key: uuid.UUID = Field(primary_key=True)
+    week: date = Field(primary_key=True)
+    n: int = 0
+
+
 class SearchLanguage(StrEnum):
     """How a project's text is searched: `english` finds word forms ("buses" finds "bus"), `simple` exact words
     (for any other language)."""

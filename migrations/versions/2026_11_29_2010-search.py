@@ -21,6 +21,7 @@ to_tsvector, and the configuration can differ per project.
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+import sqlmodel
 from alembic import op
 
 revision: str = '5e4rch0f0rm5'
@@ -125,7 +126,115 @@ END $$""",
 ]
 
 
+# --- the overview's weekly counts, kept by triggers -------------------------------------------------------
+
+def _week(dialect: str, column: str) -> str:
+    # The Monday (UTC) of a capture, exactly as api/projects/overview.py's week_start computes it.
+    if dialect == "sqlite":
+        return f"date({column}, 'weekday 0', '-6 days')"
+    return f"CAST(date_trunc('week', timezone('UTC', {column})) AS date)"
+
+
+def _upsert(dialect: str) -> str:
+    n = "n" if dialect == "sqlite" else "overview_counts.n"
+    return f"ON CONFLICT (project_id, dimension, key, week) DO UPDATE SET n = {n} + excluded.n"
+
+
+def _contributions(dialect: str, row: str, sign: str) -> str:
+    """Add (sign 1) or take away (-1) everything one fragment row counts for, if it is active."""
+    return f"""INSERT INTO overview_counts (project_id, dimension, key, week, n)
+    SELECT {row}.project_id, d.dimension, d.key, {_week(dialect, f"{row}.captured_at")}, {sign} FROM (
+      SELECT 'all' AS dimension, {row}.project_id AS key
+      UNION ALL SELECT 'place', {row}.place_id WHERE {row}.place_id IS NOT NULL
+      UNION ALL SELECT 'prompt', {row}.prompt_id WHERE {row}.prompt_id IS NOT NULL
+      UNION ALL SELECT 'sensitive', {row}.project_id WHERE {row}.sensitive
+      UNION ALL SELECT 'unreviewed', {row}.project_id WHERE {row}.reviewed_at IS NULL
+      UNION ALL SELECT 'tag', tag_id FROM fragment_tags WHERE fragment_id = {row}.id
+    ) AS d WHERE {row}.status = 'active'
+    {_upsert(dialect)};"""
+
+
+def _tag_contribution(dialect: str, row: str, sign: str) -> str:
+    return f"""INSERT INTO overview_counts (project_id, dimension, key, week, n)
+    SELECT f.project_id, 'tag', {row}.tag_id, {_week(dialect, "f.captured_at")}, {sign} FROM fragments AS f
+    WHERE f.id = {row}.fragment_id AND f.status = 'active'
+    {_upsert(dialect)};"""
+
+
+FRAGMENT_COLUMNS = "status, place_id, prompt_id, captured_at, sensitive, reviewed_at"
+
+
+def _sqlite_rollup() -> list[str]:
+    d = "sqlite"
+    return [
+        f"CREATE TRIGGER overview_counts_fi AFTER INSERT ON fragments BEGIN {_contributions(d, 'new', '1')} END",
+        f"CREATE TRIGGER overview_counts_fu AFTER UPDATE OF {FRAGMENT_COLUMNS} ON fragments BEGIN "
+        f"{_contributions(d, 'old', '-1')} {_contributions(d, 'new', '1')} END",
+        f"CREATE TRIGGER overview_counts_fd AFTER DELETE ON fragments BEGIN {_contributions(d, 'old', '-1')} END",
+        f"CREATE TRIGGER overview_counts_ti AFTER INSERT ON fragment_tags BEGIN {_tag_contribution(d, 'new', '1')} END",
+        f"CREATE TRIGGER overview_counts_tu AFTER UPDATE ON fragment_tags BEGIN "
+        f"{_tag_contribution(d, 'old', '-1')} {_tag_contribution(d, 'new', '1')} END",
+        f"CREATE TRIGGER overview_counts_td AFTER DELETE ON fragment_tags BEGIN {_tag_contribution(d, 'old', '-1')} END",
+    ]
+
+
+def _pg_rollup() -> list[str]:
+    d = "postgresql"
+    return [
+        f"""CREATE FUNCTION overview_counts_fragments() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP IN ('UPDATE', 'DELETE') THEN {_contributions(d, 'OLD', '-1')} END IF;
+  IF TG_OP IN ('UPDATE', 'INSERT') THEN {_contributions(d, 'NEW', '1')} END IF;
+  RETURN NULL;
+END $$""",
+        f"""CREATE TRIGGER overview_counts_fragments AFTER INSERT OR DELETE OR UPDATE OF {FRAGMENT_COLUMNS}
+  ON fragments FOR EACH ROW EXECUTE FUNCTION overview_counts_fragments()""",
+        f"""CREATE FUNCTION overview_counts_tags() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP IN ('UPDATE', 'DELETE') THEN {_tag_contribution(d, 'OLD', '-1')} END IF;
+  IF TG_OP IN ('UPDATE', 'INSERT') THEN {_tag_contribution(d, 'NEW', '1')} END IF;
+  RETURN NULL;
+END $$""",
+        """CREATE TRIGGER overview_counts_tags AFTER INSERT OR DELETE OR UPDATE ON fragment_tags
+  FOR EACH ROW EXECUTE FUNCTION overview_counts_tags()""",
+    ]
+
+
+def _backfill(dialect: str) -> str:
+    week = _week(dialect, "f.captured_at")
+    active = "f.status = 'active'"
+    true = "1" if dialect == "sqlite" else "true"
+    return f"""INSERT INTO overview_counts (project_id, dimension, key, week, n)
+    SELECT project_id, dimension, key, week, count(*) FROM (
+      SELECT f.project_id, 'all' AS dimension, f.project_id AS key, {week} AS week FROM fragments f WHERE {active}
+      UNION ALL SELECT f.project_id, 'place', f.place_id, {week} FROM fragments f
+        WHERE {active} AND f.place_id IS NOT NULL
+      UNION ALL SELECT f.project_id, 'prompt', f.prompt_id, {week} FROM fragments f
+        WHERE {active} AND f.prompt_id IS NOT NULL
+      UNION ALL SELECT f.project_id, 'sensitive', f.project_id, {week} FROM fragments f
+        WHERE {active} AND f.sensitive = {true}
+      UNION ALL SELECT f.project_id, 'unreviewed', f.project_id, {week} FROM fragments f
+        WHERE {active} AND f.reviewed_at IS NULL
+      UNION ALL SELECT f.project_id, 'tag', t.tag_id, {week} FROM fragments f
+        JOIN fragment_tags t ON t.fragment_id = f.id WHERE {active}
+    ) AS c GROUP BY project_id, dimension, key, week"""
+
+
 def upgrade() -> None:
+    op.create_table('overview_counts',
+    sa.Column('project_id', sa.Uuid(), nullable=False),
+    sa.Column('dimension', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('key', sa.Uuid(), nullable=False),
+    sa.Column('week', sa.Date(), nullable=False),
+    sa.Column('n', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_overview_counts_project_id_projects'),
+                            ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('project_id', 'dimension', 'key', 'week', name=op.f('pk_overview_counts'))
+    )
+    dialect = op.get_bind().dialect.name
+    op.execute(_backfill(dialect))
+    for statement in _sqlite_rollup() if dialect == "sqlite" else _pg_rollup():
+        op.execute(statement)
     with op.batch_alter_table('projects', schema=None) as batch_op:
         batch_op.add_column(sa.Column('search_language', sa.String(length=16), nullable=False,
                                       server_default='english'))
@@ -159,6 +268,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        for name in ("fi", "fu", "fd", "ti", "tu", "td"):
+            op.execute(f"DROP TRIGGER overview_counts_{name}")
+    else:
+        op.execute("DROP TRIGGER overview_counts_fragments ON fragments")
+        op.execute("DROP TRIGGER overview_counts_tags ON fragment_tags")
+        op.execute("DROP FUNCTION overview_counts_fragments()")
+        op.execute("DROP FUNCTION overview_counts_tags()")
+    op.drop_table('overview_counts')
     if op.get_bind().dialect.name == "sqlite":
         for name in (*OLD_TRIGGERS, "fragments_fts_language"):
             op.execute(f"DROP TRIGGER IF EXISTS {name}")
