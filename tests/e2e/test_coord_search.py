@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.coord_data import add_coordinator, laptop_workspace, seed
+from tests.e2e.coord_data import add_coordinator, goto, laptop_workspace, seed
 from tests.e2e.helpers import make_world, shot
 from tests.support.live_server import ok
 
@@ -51,10 +51,16 @@ def test_search_hint_word_forms_and_the_total_line(workspace, server):
     search(page, "-bus")
     page.wait_for_selector("#search-results :text('at least one word to find')")
 
-    # A simple (exact-word) project says so in its hint.
-    ok(world.admin.patch(f"/projects/{world.project_id}", json={"search_language": "simple"}))
+    # Project settings choose exact words (another language); the search page's hint says so.
+    goto(page, world.project_id, "project")
+    page.select_option("#project-details select[name=search_language]", "simple")
+    page.click("#project-details button[type=submit]")
+    page.wait_for_selector("#project-details .status:has-text('Saved')")
+    assert ok(world.admin.get(f"/projects/{world.project_id}"))["search_language"] == "simple"
     page.reload()
+    goto(page, world.project_id, "search", "/?q=buses")
     page.wait_for_selector("#search-hint:has-text('Exact words')")
+    page.wait_for_selector("#search-summary:has-text('1 fragment found.')")  # "buses" only, not "bus"
 
 
 def test_a_total_past_the_cap_says_more_than(workspace, server):

@@ -233,6 +233,8 @@ export const C = {
     description: 'Description',
     retention: 'Retention period (days)',
     retentionHint: 'Fragments older than this are erased by the scheduled purge. Leave empty to keep them.',
+    searchLanguage: 'Search',
+    searchLanguages: { english: 'English: finds word forms (buses → bus)', simple: 'Exact words (any other language)' },
     nameNeeded: 'Give the project a name.',
     create: 'Create project',
     places: 'Places',
