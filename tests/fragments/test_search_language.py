@@ -69,7 +69,7 @@ def test_a_search_with_nothing_to_find_is_a_422(client, world, frags, q) -> None
 
 @pytest.mark.parametrize("q", ['bus"', 'NEAR(bus late)', "text:bus", "bus AND late", "bus NOT late", "bus^2",
                                "'bus' & !late", "bus:*", "bus <-> late", "(bus", "*", "bus OR OR -", "OR bus",
-                               "bus OR", '"unclosed phrase', "Ω ß", "x" * 60 + " y" * 40])
+                               "bus OR", '"unclosed phrase', "Ω ß", "x" * 60 + " y" * 40, "_", "²*", "a_b*", "-_ bus"])
 def test_query_syntax_of_the_databases_is_read_as_words(client, world, frags, q) -> None:
     r = client.get("/api/v1/fragments", params={"project_id": str(world.project.id), "q": q},
                    headers=world.headers("coordinator"))
