@@ -117,13 +117,14 @@ def recount(session: Session, project: Project) -> dict[tuple[str, uuid.UUID, st
     active = (Fragment.project_id == project.id, Fragment.status == FragmentStatus.active)
     week = week_start(session, Fragment.captured_at).label("week")
     out: dict[tuple[str, uuid.UUID, str], int] = defaultdict(int)
-    for pl, pr, sens, unrev, w, n in session.exec(
+    for pl, pr, sens, unrev, who, w, n in session.exec(
             select(Fragment.place_id, Fragment.prompt_id, Fragment.sensitive,
-                   col(Fragment.reviewed_at).is_(None), week, sa.func.count())
+                   col(Fragment.reviewed_at).is_(None), Fragment.researcher_id, week, sa.func.count())
             .where(*active).group_by(Fragment.place_id, Fragment.prompt_id, Fragment.sensitive,
-                                     col(Fragment.reviewed_at).is_(None), week)):
+                                     col(Fragment.reviewed_at).is_(None), Fragment.researcher_id, week)):
         w = str(w)[:10]
         out[("all", project.id, w)] += n
+        out[("researcher", who, w)] += n
         if pl is not None:
             out[("place", pl, w)] += n
         if pr is not None:
@@ -148,27 +149,28 @@ def stored(session: Session, project: Project) -> dict[tuple[str, uuid.UUID, str
 
 def _researchers(session: Session, project: Project) -> list[ResearcherActivity]:
     """The project's researchers, and anyone else who captured in it (a coordinator may)."""
-    captured = {rid: (n, last) for rid, n, last in session.exec(
-        select(Fragment.researcher_id,
-               sa.func.sum(sa.case((Fragment.status == FragmentStatus.active, 1), else_=0)),
-               # Erased fragments keep their capture time (not content): a withdrawal does not make
-               # the researcher look idle.
-               sa.func.max(Fragment.captured_at))
-        .where(Fragment.project_id == project.id).group_by(Fragment.researcher_id))}
+    counts = dict(session.exec(
+        select(OverviewCount.key, sa.func.sum(OverviewCount.n))
+        .where(OverviewCount.project_id == project.id, OverviewCount.dimension == "researcher")
+        .group_by(OverviewCount.key)).all())
     synced = dict(session.exec(
         select(AuthToken.user_id, sa.func.max(AuthToken.last_sync_at))
         .where(AuthToken.project_id == project.id, AuthToken.kind == TokenKind.device)
         .group_by(AuthToken.user_id)).all())
     members = select(Membership.user_id).where(Membership.project_id == project.id,
                                                Membership.role == Role.researcher)
-    users = session.exec(select(User).where(
-        sa.or_(col(User.id).in_(members), col(User.id).in_(list(captured))))
+    # Erased fragments keep their capture time (not content): a withdrawal does not make the researcher look
+    # idle. Each is the end of a range of ix_fragments_researcher_captured.
+    last = (select(sa.func.max(Fragment.captured_at))
+            .where(Fragment.researcher_id == User.id, Fragment.project_id == project.id)
+            .correlate(User).scalar_subquery())
+    rows = session.exec(select(User, last).where(
+        sa.or_(col(User.id).in_(members), col(User.id).in_(list(counts))))
         .order_by(User.display_name, User.email)).all()
     return [ResearcherActivity(user_id=u.id, display_name=u.display_name, email=u.email,
-                               fragments=int(captured.get(u.id, (0, None))[0] or 0),
-                               last_captured_at=_utc(captured.get(u.id, (0, None))[1]),
+                               fragments=int(counts.get(u.id) or 0), last_captured_at=_utc(at),
                                last_sync_at=_utc(synced.get(u.id)))
-            for u in users]
+            for u, at in rows]
 
 
 def _stale_devices(session: Session, project: Project, now: datetime) -> list[StaleDevice]:

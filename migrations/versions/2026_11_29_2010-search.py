@@ -149,6 +149,7 @@ def _contributions(dialect: str, row: str, sign: str) -> str:
       UNION ALL SELECT 'prompt', {row}.prompt_id WHERE {row}.prompt_id IS NOT NULL
       UNION ALL SELECT 'sensitive', {row}.project_id WHERE {row}.sensitive
       UNION ALL SELECT 'unreviewed', {row}.project_id WHERE {row}.reviewed_at IS NULL
+      UNION ALL SELECT 'researcher', {row}.researcher_id
       UNION ALL SELECT 'tag', tag_id FROM fragment_tags WHERE fragment_id = {row}.id
     ) AS d WHERE {row}.status = 'active'
     {_upsert(dialect)};"""
@@ -215,6 +216,7 @@ def _backfill(dialect: str) -> str:
         WHERE {active} AND f.sensitive = {true}
       UNION ALL SELECT f.project_id, 'unreviewed', f.project_id, {week} FROM fragments f
         WHERE {active} AND f.reviewed_at IS NULL
+      UNION ALL SELECT f.project_id, 'researcher', f.researcher_id, {week} FROM fragments f WHERE {active}
       UNION ALL SELECT f.project_id, 'tag', t.tag_id, {week} FROM fragments f
         JOIN fragment_tags t ON t.fragment_id = f.id WHERE {active}
     ) AS c GROUP BY project_id, dimension, key, week"""
@@ -244,6 +246,10 @@ def upgrade() -> None:
                               unique=False)
         batch_op.create_index('ix_fragments_project_prompt_captured',
                               ['project_id', 'prompt_id', 'captured_at', 'id'], unique=False)
+        # A researcher's latest capture (the overview) is the end of a range of this one; it serves the
+        # researcher's own listing and the foreign key as the single-column index did.
+        batch_op.drop_index('ix_fragments_researcher_id')
+        batch_op.create_index('ix_fragments_researcher_captured', ['researcher_id', 'captured_at'], unique=False)
 
     if op.get_bind().dialect.name == "sqlite":
         for name in OLD_TRIGGERS:
@@ -296,6 +302,8 @@ def downgrade() -> None:
         op.execute("DROP INDEX fragments_fts_vector_idx")
         op.execute("ALTER TABLE fragments DROP COLUMN search_vector")
     with op.batch_alter_table('fragments', schema=None) as batch_op:
+        batch_op.drop_index('ix_fragments_researcher_captured')
+        batch_op.create_index('ix_fragments_researcher_id', ['researcher_id'], unique=False)
         batch_op.drop_index('ix_fragments_project_prompt_captured')
         batch_op.drop_index('ix_fragments_project_place_captured')
     # Not batch mode: recreating `projects` on SQLite would cascade to every fragment.
