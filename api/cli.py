@@ -31,14 +31,14 @@ def migrate(url: str | None = None) -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from api import maintenance
     from api.config import get_settings
-    from api.media import service as media
 
     migrate()
-    # Background work runs once, in this process, however many workers answer requests: the media worker
-    # (queued erasures of audio, abandoned uploads), and with several workers the webhook deliveries too,
-    # which the workers are then told not to run (they inherit the environment).
-    media.start_worker()
+    # Background work runs once, in this process, however many workers answer requests: upkeep (media every
+    # minute, planner statistics every few hours: api/maintenance.py), and with several workers the webhook
+    # deliveries too, which the workers are then told not to run (they inherit the environment).
+    maintenance.start_worker()
     if args.workers > 1 and get_settings().webhook_worker:
         from api.webhooks import worker as webhooks
 
@@ -106,6 +106,14 @@ def _media(args: argparse.Namespace) -> int:
     result = media.maintain(args.abandoned_days)
     print(f"Erased {result['erased']} queued audio file(s); {result['still_queued']} still queued "
           f"(the store did not answer); forgot {result['abandoned_uploads']} abandoned upload(s).")
+    return 1 if result["still_queued"] else 0
+
+
+def _maintain(args: argparse.Namespace) -> int:
+    from api import maintenance
+
+    result = maintenance.maintain()
+    print(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in result.items()))
     return 1 if result["still_queued"] else 0
 
 
@@ -207,6 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("purge", help="erase what is past each project's retention period (safe on a schedule)")
     p.add_argument("--dry-run", action="store_true", help="say what would be erased, erase nothing")
     p.set_defaults(func=_purge)
+
+    p = sub.add_parser("maintain", help="scheduled upkeep once: media (as media-maintenance) and planner "
+                       "statistics (ANALYZE); hearken serve runs it on a timer")
+    p.set_defaults(func=_maintain)
 
     p = sub.add_parser("bench", help="run scripts/bench.py")
     p.add_argument("rest", nargs=argparse.REMAINDER)

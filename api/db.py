@@ -24,14 +24,16 @@ SQLModel.metadata.naming_convention = {
 }
 
 
-# Full-text search lives beside the tables (FTS5 on SQLite, an expression index on PostgreSQL) and is
-# made by hand in the migrations; autogenerate has no model for it and must leave it alone.
+# Full-text search lives beside the tables (FTS5 tables on SQLite; a trigger-kept `search_vector` column and its
+# GIN index on PostgreSQL) and is made by hand in the migrations; autogenerate has no model for it and must leave
+# it alone.
 SEARCH_OBJECTS_PREFIX = "fragments_fts"
+SEARCH_VECTOR_COLUMN = "search_vector"
 
 
 def include_in_autogenerate(name: str | None, *_: Any) -> bool:
     """Alembic's include_name / include_object filter: everything but the search objects."""
-    return not (name or "").startswith(SEARCH_OBJECTS_PREFIX)
+    return not (name or "").startswith(SEARCH_OBJECTS_PREFIX) and name != SEARCH_VECTOR_COLUMN
 
 
 def utcnow() -> datetime:

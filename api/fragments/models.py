@@ -38,7 +38,7 @@ class Fragment(SQLModel, table=True):
     project_id: uuid.UUID = Field(foreign_key="projects.id", ondelete="CASCADE")
     conversation_id: uuid.UUID = Field(foreign_key="conversations.id", index=True, ondelete="CASCADE")
     consent_id: uuid.UUID = Field(foreign_key="consents.id", index=True)
-    researcher_id: uuid.UUID = Field(foreign_key="users.id", index=True)
+    researcher_id: uuid.UUID = Field(foreign_key="users.id")  # indexed by ix_fragments_researcher_captured
     place_id: uuid.UUID | None = Field(default=None, foreign_key="places.id")
     prompt_id: uuid.UUID | None = Field(default=None, foreign_key="prompts.id")
     kind: FragmentKind | None = Field(default=None, sa_type=sa.String(16))
@@ -61,6 +61,10 @@ class Fragment(SQLModel, table=True):
         # The pull API's stable order, and its most common filters.
         sa.Index("ix_fragments_project_captured", "project_id", "captured_at", "id"),
         sa.Index("ix_fragments_project_status", "project_id", "status"),
+        # A place or a prompt: keyset pages read a range of these, however rare the value.
+        sa.Index("ix_fragments_project_place_captured", "project_id", "place_id", "captured_at", "id"),
+        sa.Index("ix_fragments_project_prompt_captured", "project_id", "prompt_id", "captured_at", "id"),
+        sa.Index("ix_fragments_researcher_captured", "researcher_id", "captured_at"),
         # The review queue: its filter is the prefix (reviewed_at IS NULL is an equality to SQLite and
         # PostgreSQL), then each sensitive/not-sensitive half in capture order, so a page is one range.
         sa.Index("ix_fragments_review_queue", "project_id", "status", "reviewed_at", "sensitive", "captured_at", "id"),
@@ -105,6 +109,9 @@ class FragmentUpdate(SQLModel):
 class FragmentPage(SQLModel):
     items: list[FragmentPublic]
     next_cursor: str | None
+    total: int | None = PField(default=None, description="With `total=true`: how many match, exact up to 1,000.")
+    total_is_lower_bound: bool | None = PField(default=None, description="With `total=true`: more than `total` "
+                                               "match (the count stops at 1,000).")
 
 
 class ReviewCounts(SQLModel):

@@ -31,11 +31,15 @@ def list_fragments(
     sensitive: bool | None = None,
     captured_after: Instant | None = None,
     captured_before: Instant | None = None,
-    q: Annotated[str | None, Query(max_length=200, description="Words to find in the text.")] = None,
+    q: Annotated[str | None, Query(max_length=200, description=(
+        "Words to find in the text: all of them; `\"a phrase\"`; `bus OR train`; `-word` to leave out; `lone*` "
+        "for words that start so. An English project finds word forms (\"buses\" finds \"bus\")."))] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     fields: Annotated[str | None, Query(max_length=500, description="Comma-separated fields to return "
                                         "(`id` always comes), e.g. `text,tag_ids`.")] = None,
+    total: Annotated[bool, Query(description="Also count the matches: `total` is exact up to 1,000; beyond it "
+                                 "`total_is_lower_bound` is true and `total` is 1000.")] = False,
 ) -> Response:
     """Fragments the caller may read, in capture order, a page at a time (follow `next_cursor`; the order is
     keyset, so pages stay right while fragments arrive). Erased fragments are tombstones (no content) unless
@@ -49,7 +53,11 @@ def list_fragments(
                                                cursor=cursor, limit=limit)
     items = [f.model_dump(mode="json", include=wanted) for f in service.public(session, rows)]
     clients.audit_read(reader, "fragments.list", {"count": len(items), "ids": [i["id"] for i in items]})
-    return json_with_etag(request, {"items": items, "next_cursor": next_cursor})
+    body: dict[str, object] = {"items": items, "next_cursor": next_cursor}
+    if total:
+        body["total"], body["total_is_lower_bound"] = service.count_fragments(
+            session, reader, project_id=project_id, filters=filters, q=q)
+    return json_with_etag(request, body)
 
 
 def _fields(fields: str | None) -> set[str] | None:

@@ -2,7 +2,6 @@
 
 import base64
 import json
-import re
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -19,11 +18,13 @@ from api.db import utcnow
 from api.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
 from api.feed import service as feed
 from api.feed.models import ChangeOp
+from api.fragments import query as query_language
 from api.fragments.models import ERASED_HASH, Fragment, FragmentPublic, FragmentStatus, FragmentUpdate
 from api.media import service as media
 from api.memos import service as memos
 from api.people.deps import Actor
 from api.projects import service as projects
+from api.projects.models import Project, SearchLanguage
 from api.tags.models import FragmentTag
 
 
@@ -176,44 +177,70 @@ def drop_audio(session: Session, ids: list[uuid.UUID]) -> int:
 def _compact_search_index(session: Session) -> None:
     # FTS5 only marks deleted entries until its segments merge; merge now so no word of erased text stays.
     if session.get_bind().dialect.name == "sqlite":
-        session.execute(sa.text("INSERT INTO fragments_fts (fragments_fts) VALUES ('optimize')"))
+        for table in ("fragments_fts", "fragments_fts_english"):
+            session.execute(sa.text(f"INSERT INTO {table} ({table}) VALUES ('optimize')"))
 
 
 # --- listing -------------------------------------------------------------------------------------------
 
-WORD = re.compile(r"\w+", re.UNICODE)
+
+def search_words(q: str) -> query_language.Query:
+    """The parsed search (see api/fragments/query.py); a 422 when it has nothing to find."""
+    return query_language.parse(q)
 
 
-def search_words(q: str) -> list[str]:
-    words = WORD.findall(q)[:20]
-    if not words:
-        raise Invalid("The search needs at least one word.", code="invalid_query")
-    return words
-
-
-# SQLite keeps no statistics here, so its planner takes `project_id = ?` for a rare value and walks the project
-# in capture order checking every row against a search. That is right when many fragments match (the page fills
-# at once) and ruinous when few do (the whole project is read). With at most this many candidates the query is
-# driven from them instead (looked up by id, then sorted).
+# When a search or a tag has at most this many candidates, the query is driven from them (looked up by id, then
+# sorted): the planners would otherwise walk the project in capture order checking every row, which is right when
+# many fragments match (the page fills at once) and ruinous when few do (the whole project is read). SQLite keeps
+# no statistics to tell the two apart, and PostgreSQL's guess for a rare word or a prefix can be off by 50 times,
+# so we ask: one probe of the text index, cut off at this many.
 FEW_CANDIDATES = 2000
 _FTS_IDS = sa.table("fragments_fts_ids", sa.column("rowid"), sa.column("fragment_id"))
+SEARCH_VECTOR = sa.literal_column("fragments.search_vector")
 
 
-def _text_match(session: Session, q: str) -> tuple[Any, bool]:
-    """SQL for "the text has these words (as prefixes)", and whether few fragments match (SQLite only)."""
-    words = search_words(q)
+def _languages(session: Session, project_id: uuid.UUID | None) -> dict[str, list[uuid.UUID] | None]:
+    """The search configurations in play, each with the projects it serves (None: all in scope): the project's
+    own, or, for a search across projects, each language some project uses."""
+    if project_id is not None:
+        language = session.exec(select(Project.search_language).where(Project.id == project_id)).first()
+        return {SearchLanguage(language or SearchLanguage.english).value: None}
+    by_language: dict[str, list[uuid.UUID]] = {}
+    for pid, language in session.exec(select(Project.id, Project.search_language)):
+        by_language.setdefault(SearchLanguage(language).value, []).append(pid)
+    if len(by_language) <= 1:
+        return {next(iter(by_language), SearchLanguage.english.value): None}
+    return dict(by_language)
+
+
+def _text_match(session: Session, q: str, project_id: uuid.UUID | None) -> tuple[Any, bool]:
+    """SQL for "the text matches this search", and whether few fragments match."""
+    parsed = search_words(q)
+    languages = _languages(session, project_id)
     if session.get_bind().dialect.name == "sqlite":
-        # Each word quoted: user input never reaches FTS5's query syntax.
-        match = " ".join('"' + w.replace('"', "") + '"*' for w in words)
-        found = sa.text("SELECT rowid FROM fragments_fts WHERE fragments_fts MATCH :match").bindparams(match=match)
-        few = list(session.execute(sa.text(f"{found.text} LIMIT {FEW_CANDIDATES + 1}"), {"match": match}).scalars())
+        # The two FTS5 tables hold disjoint rows (a fragment is in its project's language's), so a search across
+        # projects is the union of both.
+        found = sa.union_all(*[
+            sa.text(f"SELECT rowid FROM {_FTS_TABLE[lang]} WHERE {_FTS_TABLE[lang]} MATCH :m_{lang}").bindparams(
+                **{f"m_{lang}": query_language.fts5_match(parsed, english=lang == "english")})
+            .columns(sa.column("rowid"))
+            for lang in languages]).subquery()
+        few = list(session.execute(sa.select(found.c.rowid).limit(FEW_CANDIDATES + 1)).scalars())
         if len(few) <= FEW_CANDIDATES:
             return col(Fragment.id).in_(select(_FTS_IDS.c.fragment_id).where(_FTS_IDS.c.rowid.in_(few))), True
         # Many: each row the walk meets is looked up in the set of matches, never the other way round.
         return sa.exists().where(_FTS_IDS.c.fragment_id == Fragment.id,
-                                 _FTS_IDS.c.rowid.in_(found.columns(sa.column("rowid")))), False
-    tsquery = sa.func.to_tsquery("simple", " & ".join(w + ":*" for w in words))
-    return sa.func.to_tsvector("simple", sa.func.coalesce(Fragment.text, "")).op("@@")(tsquery), False
+                                 _FTS_IDS.c.rowid.in_(sa.select(found.c.rowid))), False
+    # PostgreSQL: the GIN index on search_vector (fragments_fts_vector_idx); each language's query for its projects.
+    each = [(SEARCH_VECTOR.op("@@")(query_language.pg_tsquery(parsed, lang)), pids) for lang, pids in languages.items()]
+    matches = sa.or_(*[m if pids is None else sa.and_(col(Fragment.project_id).in_(pids), m) for m, pids in each])
+    few = list(session.exec(select(Fragment.id).where(matches).limit(FEW_CANDIDATES + 1)))
+    if len(few) <= FEW_CANDIDATES:
+        return col(Fragment.id).in_(few), True
+    return matches, False
+
+
+_FTS_TABLE = {"english": "fragments_fts_english", "simple": "fragments_fts"}
 
 
 def _few_tagged(session: Session, tag_id: uuid.UUID) -> bool:
@@ -241,20 +268,18 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise Invalid("That cursor is not one this server gave out.", code="invalid_cursor") from exc
 
 
-def list_fragments(session: Session, actor: Reader, *, project_id: uuid.UUID | None, filters: dict[str, Any],
-                   q: str | None, cursor: str | None, limit: int,
-                   client_scope: ClientScope = ClientScope.fragments_read,
-                   columns: tuple[Any, ...] = ()) -> tuple[list[Any], str | None]:
-    """Fragments the caller may read, in capture order, a stable keyset page at a time. With `columns` (which
-    include `id` and `captured_at`), plain rows of those instead of Fragment objects (for the exports)."""
+def _select(session: Session, actor: Reader, *, project_id: uuid.UUID | None, filters: dict[str, Any],
+            q: str | None, client_scope: ClientScope, columns: tuple[Any, ...] = ()) -> Any:
+    """SELECT of the fragments the caller may read that pass the filters, in no order yet."""
     stmt = select(*columns) if columns else select(Fragment)
-    text_match, few = _text_match(session, q) if q else (None, False)
+    scope_project = actor.client.project_id if isinstance(actor, ClientActor) else project_id
+    text_match, few = _text_match(session, q, scope_project) if q else (None, False)
     few = few or bool(filters.get("tag_id") and _few_tagged(session, filters["tag_id"]))
 
     def in_project(pid: uuid.UUID) -> Any:
         # With few candidates, tell SQLite the project is no filter worth an index (see FEW_CANDIDATES).
-        return sa.func.likelihood(Fragment.project_id == pid, sa.literal_column("0.99")) if few \
-            else Fragment.project_id == pid
+        return sa.func.likelihood(Fragment.project_id == pid, sa.literal_column("0.99")) \
+            if few and session.get_bind().dialect.name == "sqlite" else Fragment.project_id == pid
 
     if isinstance(actor, ClientActor):
         actor.require(client_scope)
@@ -288,6 +313,19 @@ def list_fragments(session: Session, actor: Reader, *, project_id: uuid.UUID | N
                                                 .where(FragmentTag.tag_id == filters["tag_id"])))
     if text_match is not None:
         stmt = stmt.where(text_match)
+    return stmt
+
+
+def list_fragments(session: Session, actor: Reader, *, project_id: uuid.UUID | None, filters: dict[str, Any],
+                   q: str | None, cursor: str | None, limit: int,
+                   client_scope: ClientScope = ClientScope.fragments_read,
+                   columns: tuple[Any, ...] = ()) -> tuple[list[Any], str | None]:
+    """Fragments the caller may read, in capture order, a stable keyset page at a time. With `columns` (which
+    include `id` and `captured_at`), plain rows of those instead of Fragment objects (for the exports)."""
+    # Ordered by ix_fragments_project_captured (or the place / prompt index when that filter is given), read
+    # from the cursor on; with few candidates, their ids sorted.
+    stmt = _select(session, actor, project_id=project_id, filters=filters, q=q, client_scope=client_scope,
+                   columns=columns)
     if cursor:
         at, fid = decode_cursor(cursor)
         # The first term is implied by the second, but without it SQLite walks the index from the project's start
@@ -298,3 +336,16 @@ def list_fragments(session: Session, actor: Reader, *, project_id: uuid.UUID | N
     rows = list(session.connection().execute(stmt) if columns else session.exec(stmt))
     next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
     return rows[:limit], next_cursor
+
+
+TOTAL_CAP = 1000
+
+
+def count_fragments(session: Session, actor: Reader, *, project_id: uuid.UUID | None, filters: dict[str, Any],
+                    q: str | None, client_scope: ClientScope = ClientScope.fragments_read) -> tuple[int, bool]:
+    """How many fragments list_fragments would give in all, exact up to TOTAL_CAP; beyond it the count stops
+    (it would read every match) and says it is a lower bound."""
+    stmt = _select(session, actor, project_id=project_id, filters=filters, q=q, client_scope=client_scope)
+    capped = stmt.with_only_columns(Fragment.id).limit(TOTAL_CAP + 1).subquery()
+    n = session.exec(select(sa.func.count()).select_from(capped)).one()
+    return (TOTAL_CAP, True) if n > TOTAL_CAP else (n, False)

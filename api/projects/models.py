@@ -37,10 +37,33 @@ class ChoiceQuestion(SQLModel):
 Question = Annotated[SliderQuestion | ChoiceQuestion, PField(discriminator="type")]
 
 
+class OverviewCount(SQLModel, table=True):
+    """Active fragments per project, week (its Monday, UTC) and dimension: `all`, `sensitive`, `unreviewed` (key:
+    the project), `place`, `prompt`, `tag` (key: that id). Kept by database triggers on fragments and
+    fragment_tags in the writing transaction, whatever code path writes (see the search migration), so the
+    overview reads a few hundred rows instead of grouping every fragment."""
+
+    __tablename__ = "overview_counts"
+    project_id: uuid.UUID = Field(foreign_key="projects.id", primary_key=True, ondelete="CASCADE")
+    dimension: str = Field(max_length=16, primary_key=True)
+    key: uuid.UUID = Field(primary_key=True)
+    week: date = Field(primary_key=True)
+    n: int = 0
+
+
+class SearchLanguage(StrEnum):
+    """How a project's text is searched: `english` finds word forms ("buses" finds "bus"), `simple` exact words
+    (for any other language)."""
+
+    english = "english"
+    simple = "simple"
+
+
 class ProjectBase(SQLModel):
     name: Text = Field(min_length=1, max_length=200)
     description: Text = Field(default="", max_length=5000, sa_column=sa.Column(sa.Text(), nullable=False))
     retention_days: int | None = Field(default=None, ge=1, le=36500)
+    search_language: SearchLanguage = Field(default=SearchLanguage.english, sa_type=sa.String(16))
 
 
 class Project(ProjectBase, table=True):
@@ -71,6 +94,7 @@ class ProjectUpdate(SQLModel):
     description: Text | None = Field(default=None, max_length=5000)
     retention_days: int | None = Field(default=None, ge=1, le=36500)
     questions: list[Question] | None = Field(default=None, max_length=30)
+    search_language: SearchLanguage | None = None
 
     @model_validator(mode="after")
     def _check(self) -> "ProjectUpdate":

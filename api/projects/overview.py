@@ -2,13 +2,15 @@
 capturing, which phones have gone quiet, and what retention takes next.
 
 A read-only report across domains, so it reads their tables here rather than adding one aggregate to each.
-Every figure is a GROUP BY in the database (a handful of queries whatever the number of fragments); Python only
-folds the grouped rows into weeks. Erased fragments (withdrawn, expired) count nowhere: what was withdrawn is gone.
+The weekly counts and totals are read from overview_counts, which database triggers keep in the writing
+transaction (sync, edits, review, withdrawal, purge, tagging, tag merge and deletion all go through them);
+`recount` computes the same from the fragments, for the tests. Python only folds the rows into weeks.
+Erased fragments (withdrawn, expired) count nowhere: what was withdrawn is gone.
 """
 
 import uuid
 from collections import defaultdict
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,6 +24,7 @@ from api.people.models import AuthToken, TokenKind, User
 from api.projects.models import (
     Expiring,
     Membership,
+    OverviewCount,
     OverviewPublic,
     OverviewTotals,
     Place,
@@ -66,19 +69,15 @@ def overview(session: Session, project: Project, weeks: int = 12, now: datetime 
     now = now or utcnow()
     mondays = _mondays(weeks, now)
     index = {m.isoformat(): i for i, m in enumerate(mondays)}
-    since = datetime.combine(mondays[0], time(), tzinfo=UTC)
-    active = (Fragment.project_id == project.id, Fragment.status == FragmentStatus.active)
-    week = week_start(session, Fragment.captured_at).label("week")
-    in_window = (*active, Fragment.captured_at >= since)
+    # Weekly counts come from overview_counts (kept by triggers as fragments and their tags change; read through
+    # its primary key): a few hundred rows, whatever the number of fragments.
+    counted = session.exec(
+        select(OverviewCount.dimension, OverviewCount.key, OverviewCount.week, OverviewCount.n)
+        .where(OverviewCount.project_id == project.id, col(OverviewCount.week) >= mondays[0],
+               OverviewCount.n != 0)).all()
 
-    # One pass for places and prompts together: rows are places × prompts × weeks at most.
-    by_place_prompt = session.exec(
-        select(Fragment.place_id, Fragment.prompt_id, week, sa.func.count())
-        .where(*in_window).group_by(Fragment.place_id, Fragment.prompt_id, week)).all()
-    per_tag = session.exec(
-        select(FragmentTag.tag_id, week, sa.func.count())
-        .join(Fragment, col(Fragment.id) == FragmentTag.fragment_id)
-        .where(*in_window).group_by(FragmentTag.tag_id, week)).all()
+    def rows(dimension: str) -> list[Any]:
+        return [(k, w, n) for d, k, w, n in counted if d == dimension]
 
     places = session.exec(select(Place.id, Place.name).where(Place.project_id == project.id)
                           .order_by(Place.name)).all()
@@ -88,53 +87,90 @@ def overview(session: Session, project: Project, weeks: int = 12, now: datetime 
 
     return OverviewPublic(
         weeks=mondays,
-        per_place=_series([(pl, w, n) for pl, _, w, n in by_place_prompt], list(places), index),
-        per_prompt=_series([(pr, w, n) for _, pr, w, n in by_place_prompt], list(prompts), index),
-        per_tag=_series(list(per_tag), list(tags), index),
-        totals=_totals(session, project, active),
+        per_place=_series(rows("place"), list(places), index),
+        per_prompt=_series(rows("prompt"), list(prompts), index),
+        per_tag=_series(rows("tag"), list(tags), index),
+        totals=_totals(session, project),
         researchers=_researchers(session, project),
         stale_devices=_stale_devices(session, project, now),
         expiring=_expiring(session, project, now),
     )
 
 
-def _totals(session: Session, project: Project, active: tuple[Any, ...]) -> OverviewTotals:
-    fragments, sensitive, unreviewed = session.exec(select(
-        sa.func.count(),
-        sa.func.coalesce(sa.func.sum(sa.case((col(Fragment.sensitive).is_(True), 1), else_=0)), 0),
-        sa.func.coalesce(sa.func.sum(sa.case((col(Fragment.reviewed_at).is_(None), 1), else_=0)), 0),
-    ).where(*active)).one()
+def _totals(session: Session, project: Project) -> OverviewTotals:
+    counts = dict(session.exec(
+        select(OverviewCount.dimension, sa.func.sum(OverviewCount.n))
+        .where(OverviewCount.project_id == project.id,
+               col(OverviewCount.dimension).in_(["all", "sensitive", "unreviewed"]))
+        .group_by(OverviewCount.dimension)).all())
     withdrawn = session.exec(select(sa.func.count()).select_from(Consent).where(
         Consent.project_id == project.id, col(Consent.withdrawn_at).is_not(None))).one()
     researchers = session.exec(select(sa.func.count()).select_from(Membership).where(
         Membership.project_id == project.id, Membership.role == Role.researcher)).one()
-    return OverviewTotals(fragments=fragments, sensitive=sensitive, unreviewed=unreviewed,
-                          withdrawn_consents=withdrawn, researchers=researchers)
+    return OverviewTotals(fragments=int(counts.get("all") or 0), sensitive=int(counts.get("sensitive") or 0),
+                          unreviewed=int(counts.get("unreviewed") or 0), withdrawn_consents=withdrawn,
+                          researchers=researchers)
+
+
+def recount(session: Session, project: Project) -> dict[tuple[str, uuid.UUID, str], int]:
+    """overview_counts recomputed from the fragments themselves (what the triggers must always agree with)."""
+    active = (Fragment.project_id == project.id, Fragment.status == FragmentStatus.active)
+    week = week_start(session, Fragment.captured_at).label("week")
+    out: dict[tuple[str, uuid.UUID, str], int] = defaultdict(int)
+    for pl, pr, sens, unrev, who, w, n in session.exec(
+            select(Fragment.place_id, Fragment.prompt_id, Fragment.sensitive,
+                   col(Fragment.reviewed_at).is_(None), Fragment.researcher_id, week, sa.func.count())
+            .where(*active).group_by(Fragment.place_id, Fragment.prompt_id, Fragment.sensitive,
+                                     col(Fragment.reviewed_at).is_(None), Fragment.researcher_id, week)):
+        w = str(w)[:10]
+        out[("all", project.id, w)] += n
+        out[("researcher", who, w)] += n
+        if pl is not None:
+            out[("place", pl, w)] += n
+        if pr is not None:
+            out[("prompt", pr, w)] += n
+        if sens:
+            out[("sensitive", project.id, w)] += n
+        if unrev:
+            out[("unreviewed", project.id, w)] += n
+    for tag, w, n in session.exec(
+            select(FragmentTag.tag_id, week, sa.func.count())
+            .join(Fragment, col(Fragment.id) == FragmentTag.fragment_id)
+            .where(*active).group_by(FragmentTag.tag_id, week)):
+        out[("tag", tag, str(w)[:10])] += n
+    return dict(out)
+
+
+def stored(session: Session, project: Project) -> dict[tuple[str, uuid.UUID, str], int]:
+    return {(d, k, str(w)[:10]): n for d, k, w, n in session.exec(
+        select(OverviewCount.dimension, OverviewCount.key, OverviewCount.week, OverviewCount.n)
+        .where(OverviewCount.project_id == project.id, OverviewCount.n != 0))}
 
 
 def _researchers(session: Session, project: Project) -> list[ResearcherActivity]:
     """The project's researchers, and anyone else who captured in it (a coordinator may)."""
-    captured = {rid: (n, last) for rid, n, last in session.exec(
-        select(Fragment.researcher_id,
-               sa.func.sum(sa.case((Fragment.status == FragmentStatus.active, 1), else_=0)),
-               # Erased fragments keep their capture time (not content): a withdrawal does not make
-               # the researcher look idle.
-               sa.func.max(Fragment.captured_at))
-        .where(Fragment.project_id == project.id).group_by(Fragment.researcher_id))}
+    counts = dict(session.exec(
+        select(OverviewCount.key, sa.func.sum(OverviewCount.n))
+        .where(OverviewCount.project_id == project.id, OverviewCount.dimension == "researcher")
+        .group_by(OverviewCount.key)).all())
     synced = dict(session.exec(
         select(AuthToken.user_id, sa.func.max(AuthToken.last_sync_at))
         .where(AuthToken.project_id == project.id, AuthToken.kind == TokenKind.device)
         .group_by(AuthToken.user_id)).all())
     members = select(Membership.user_id).where(Membership.project_id == project.id,
                                                Membership.role == Role.researcher)
-    users = session.exec(select(User).where(
-        sa.or_(col(User.id).in_(members), col(User.id).in_(list(captured))))
+    # Erased fragments keep their capture time (not content): a withdrawal does not make the researcher look
+    # idle. Each is the end of a range of ix_fragments_researcher_captured.
+    last = (select(sa.func.max(Fragment.captured_at))
+            .where(Fragment.researcher_id == User.id, Fragment.project_id == project.id)
+            .correlate(User).scalar_subquery())
+    rows = session.exec(select(User, last).where(
+        sa.or_(col(User.id).in_(members), col(User.id).in_(list(counts))))
         .order_by(User.display_name, User.email)).all()
     return [ResearcherActivity(user_id=u.id, display_name=u.display_name, email=u.email,
-                               fragments=int(captured.get(u.id, (0, None))[0] or 0),
-                               last_captured_at=_utc(captured.get(u.id, (0, None))[1]),
+                               fragments=int(counts.get(u.id) or 0), last_captured_at=_utc(at),
                                last_sync_at=_utc(synced.get(u.id)))
-            for u in users]
+            for u, at in rows]
 
 
 def _stale_devices(session: Session, project: Project, now: datetime) -> list[StaleDevice]:

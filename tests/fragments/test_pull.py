@@ -65,7 +65,7 @@ def test_filters_combine(client, world) -> None:
     assert ids(client.get(f"{base}&q=bus&kind=quote", headers=h).json()) == [fb["id"]]
     assert ids(client.get(f"{base}&prompt_id={world.prompts[1].id}", headers=h).json()) == [fa["id"]]
     assert ids(client.get(f"{base}&sensitive=true", headers=h).json()) == [fc["id"]]
-    assert ids(client.get(f"{base}&q=lifel", headers=h).json()) == [fb["id"]]  # prefix search
+    assert ids(client.get(f"{base}&q=lifel*", headers=h).json()) == [fb["id"]]  # prefix search
     client.put(f"/api/v1/fragments/{fa['id']}/tags/{world.tag.id}", headers=h)
     assert ids(client.get(f"{base}&tag={world.tag.id}", headers=h).json()) == [fa["id"]]
     after = client.get(f"{base}&captured_after={fb['data']['captured_at'].replace('+', '%2B')}", headers=h).json()

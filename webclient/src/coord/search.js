@@ -44,7 +44,7 @@ export async function page(ctx) {
   const val = (k) => q.get(k) || '';
   const sel = (name, pairs) => h('select', { name }, options(pairs, val(name), C.s.any));
   const controls = [
-    field(C.s.q, h('input', { type: 'search', name: 'q', value: val('q') })),
+    field(C.s.q, h('input', { type: 'search', name: 'q', value: val('q'), 'aria-describedby': 'search-hint' })),
     field(C.s.place, sel('place', L.places.map((p) => [p.id, p.name]))),
     field(C.s.prompt, sel('prompt_id', L.prompts.map((p) => [p.id, p.text]))),
     field(C.s.kind, sel('kind', Object.entries(C.f.kinds))),
@@ -63,7 +63,8 @@ export async function page(ctx) {
       for (const k of KEYS) if (form.elements[k].value) next.set(k, form.elements[k].value.trim());
       go(ctx.href('search', `?${next}`));
     },
-  }, controls, h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, C.s.go),
+  }, controls, h('p', { id: 'search-hint', class: 'hint' },
+    ctx.project.search_language === 'simple' ? C.s.hintSimple : C.s.hint), h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, C.s.go),
     h('a', { href: ctx.href('search'), class: 'button' }, C.s.reset)));
 
   // ---- results, a page at a time ----
@@ -73,15 +74,20 @@ export async function page(ctx) {
   const more = h('button', { type: 'button', hidden: true, onclick: () => load() }, C.s.more);
   let cursor = null;
   let shown = 0;
+  let total = { total: 0, total_is_lower_bound: false };
   async function load() {
     const query = new URLSearchParams({ ...params, project_id: pid, limit: '25' });
     if (cursor) query.set('cursor', cursor);
+    else query.set('total', 'true');
     try {
       const data = await api('GET', `/fragments?${query}`);
       cursor = data.next_cursor;
       shown += data.items.length;
+      if (data.total != null) total = data;
       results.append(...(await withContext(pid, data.items)).map((f) => card(f, L)));
-      summary.textContent = shown ? C.s.results(shown, Boolean(cursor)) : C.s.none;
+      // The count stops at 1,000 (a larger one would read every match); past it the page says "more than".
+      const lowerBound = total.total_is_lower_bound && (shown <= total.total || Boolean(cursor));
+      summary.textContent = shown ? C.s.results(Math.max(total.total, shown), lowerBound) : C.s.none;
       const first = data.items.length && results.querySelector(`[data-id="${data.items[0].id}"]`);
       if (first && shown > data.items.length) { first.tabIndex = -1; first.focus(); }
     } catch (err) {

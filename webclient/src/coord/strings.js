@@ -122,7 +122,11 @@ export const C = {
     no: 'No',
     go: 'Search',
     reset: 'Clear the filters',
-    results: (n, more) => `${n}${more ? '+' : ''} fragments found.`,
+    results: (n, lowerBound) => (lowerBound
+      ? `More than ${n.toLocaleString('en')} fragments found.`
+      : `${n.toLocaleString('en')} fragment${n === 1 ? '' : 's'} found.`),
+    hint: 'Finds word forms (buses → bus). "a phrase" · bus OR train · -word leaves out · lone* starts with.',
+    hintSimple: 'Exact words. "a phrase" · bus OR train · -word leaves out · lone* starts with.',
     none: 'No fragment matches.',
     more: 'More results',
     tagThese: 'Tag these fragments',
@@ -229,6 +233,8 @@ export const C = {
     description: 'Description',
     retention: 'Retention period (days)',
     retentionHint: 'Fragments older than this are erased by the scheduled purge. Leave empty to keep them.',
+    searchLanguage: 'Search',
+    searchLanguages: { english: 'English: finds word forms (buses → bus)', simple: 'Exact words (any other language)' },
     nameNeeded: 'Give the project a name.',
     create: 'Create project',
     places: 'Places',
