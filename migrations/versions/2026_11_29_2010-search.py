@@ -1,7 +1,7 @@
 """search: English word forms or exact words per project, a stored search vector on PostgreSQL, filter indexes
 
 Revision ID: 5e4rch0f0rm5
-Revises: d6f56cde7cab
+Revises: 5ec0a07b1a10
 Create Date: 2026-11-29 20:10:00
 
 Each project chooses how its text is searched (`search_language`): `english` finds word forms (FTS5's porter
@@ -25,7 +25,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = '5e4rch0f0rm5'
-down_revision: str | None = 'd6f56cde7cab'
+down_revision: str | None = '5ec0a07b1a10'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
