@@ -31,10 +31,12 @@ def migrate(url: str | None = None) -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from api.fragments import compaction
     from api.media import service as media
 
     migrate()
     media.start_worker()  # retries queued erasures of audio and cleans abandoned uploads, every minute
+    compaction.start_worker()  # cleans erased words out of the database files (see api/fragments/compaction.py)
     ssl = {}
     if args.ssl_certfile:
         ssl = {"ssl_certfile": args.ssl_certfile, "ssl_keyfile": args.ssl_keyfile}
@@ -141,13 +143,30 @@ def _purge(args: argparse.Namespace) -> int:
                 session.commit()
             erased += report.fragments_erased
             signatures += report.signatures_erased
-            if args.dry_run or report.fragments_erased + report.signatures_erased == 0:
+            if args.dry_run or report.fragments_erased + report.signatures_erased + report.notes_erased == 0:
                 break
         verb = "would erase" if args.dry_run else "erased"
         print(f"{project.name}: {verb} {erased} fragments and {signatures} signatures captured before "
               f"{report.cutoff:%Y-%m-%d} ({project.retention_days} days' retention)")
     if not projects:
         print("No project has a retention period; nothing to do.")
+    return 0
+
+
+def _compact_erased(args: argparse.Namespace) -> int:
+    """Clean erased words out of the database files now (see api/fragments/compaction.py)."""
+    from api.db import get_engine
+    from api.fragments import compaction
+
+    engine = get_engine()
+    if engine.dialect.name == "sqlite":
+        done = compaction.checkpoint(engine, wait_seconds=30)
+        print("SQLite: the WAL is folded into the main file and truncated." if done else
+              "SQLite: a reader kept the WAL open; run it again.")
+        return 0 if done else 1
+    ran = compaction.compact_postgresql(engine, force=args.force)
+    print("PostgreSQL: VACUUM FULL of " + ", ".join(compaction.ERASED_TABLES) if ran else
+          "PostgreSQL: no erasure since the last compaction (or another process is compacting); --force to run anyway.")
     return 0
 
 
@@ -197,6 +216,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("purge", help="erase what is past each project's retention period (safe on a schedule)")
     p.add_argument("--dry-run", action="store_true", help="say what would be erased, erase nothing")
     p.set_defaults(func=_purge)
+
+    p = sub.add_parser("compact-erased", help="clean erased words out of the database files now (SQLite: checkpoint; "
+                       "PostgreSQL: VACUUM FULL of the erased tables; the server's worker does it on its own)")
+    p.add_argument("--force", action="store_true", help="PostgreSQL: run even with no erasure since the last time")
+    p.set_defaults(func=_compact_erased)
 
     p = sub.add_parser("bench", help="run scripts/bench.py")
     p.add_argument("rest", nargs=argparse.REMAINDER)

@@ -19,6 +19,7 @@ from api.db import utcnow
 from api.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
 from api.feed import service as feed
 from api.feed.models import ChangeOp
+from api.fragments import compaction
 from api.fragments.models import ERASED_HASH, Fragment, FragmentPublic, FragmentStatus, FragmentUpdate
 from api.media import service as media
 from api.people.deps import Actor
@@ -155,6 +156,7 @@ def erase(session: Session, actor: Actor | None, ids: list[uuid.UUID], status: F
     media.erase_clips(session, rows, reason=str(status))
     session.flush()
     _compact_search_index(session)
+    compaction.mark_erased(session)
     return len(rows)
 
 
@@ -172,8 +174,10 @@ def drop_audio(session: Session, ids: list[uuid.UUID]) -> int:
 
 
 def _compact_search_index(session: Session) -> None:
-    # FTS5 only marks deleted entries until its segments merge; merge now so no word of erased text stays.
-    if session.get_bind().dialect.name == "sqlite":
+    # With secure-delete the triggers' 'delete' commands already took the words out of the index. Without it
+    # (SQLite < 3.42) FTS5 only marks deleted entries until its segments merge: merge the whole index now, so
+    # no word of erased text stays (slow on a large index, see api/fragments/compaction.py).
+    if session.get_bind().dialect.name == "sqlite" and not compaction.fts_secure_delete(session):
         session.execute(sa.text("INSERT INTO fragments_fts (fragments_fts) VALUES ('optimize')"))
 
 
