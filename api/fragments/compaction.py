@@ -34,6 +34,7 @@ from api.audit.models import AuditEntry
 from api.config import get_settings
 from api.db import open_session, write_queue
 from api.errors import Busy
+from api.media import service as _media  # noqa: F401  (its after-commit hook must register first)
 
 log = logging.getLogger("hearken.erasure")
 
@@ -62,6 +63,8 @@ def fts_secure_delete(session: Session) -> bool:
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
+    # Runs after media's own after-commit hook (imported above, so registered earlier), which deletes the clips'
+    # bytes and writes their audit rows: the checkpoint then folds those in too and leaves the WAL empty.
     if not session.info.pop(_ERASED, False):
         return
     bind = session.get_bind()
