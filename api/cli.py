@@ -150,6 +150,11 @@ def _purge(args: argparse.Namespace) -> int:
               f"{report.cutoff:%Y-%m-%d} ({project.retention_days} days' retention)")
     if not projects:
         print("No project has a retention period; nothing to do.")
+    elif not args.dry_run:
+        from api.db import get_engine
+        from api.fragments import compaction
+
+        compaction.compact(get_engine())  # the erased words out of the files too, before the command ends
     return 0
 
 
@@ -159,14 +164,11 @@ def _compact_erased(args: argparse.Namespace) -> int:
     from api.fragments import compaction
 
     engine = get_engine()
-    if engine.dialect.name == "sqlite":
-        done = compaction.checkpoint(engine, wait_seconds=30)
-        print("SQLite: the WAL is folded into the main file and truncated." if done else
-              "SQLite: a reader kept the WAL open; run it again.")
-        return 0 if done else 1
-    ran = compaction.compact_postgresql(engine, force=args.force)
-    print("PostgreSQL: VACUUM FULL of " + ", ".join(compaction.ERASED_TABLES) if ran else
-          "PostgreSQL: no erasure since the last compaction (or another process is compacting); --force to run anyway.")
+    if compaction.compact(engine, force=args.force):
+        print("SQLite: search index merged, WAL truncated." if engine.dialect.name == "sqlite" else
+              "PostgreSQL: VACUUM FULL of " + ", ".join(compaction.ERASED_TABLES) + ".")
+    else:
+        print("No erasure since the last compaction (or another process is compacting); --force runs it anyway.")
     return 0
 
 
@@ -217,9 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dry-run", action="store_true", help="say what would be erased, erase nothing")
     p.set_defaults(func=_purge)
 
-    p = sub.add_parser("compact-erased", help="clean erased words out of the database files now (SQLite: checkpoint; "
-                       "PostgreSQL: VACUUM FULL of the erased tables; the server's worker does it on its own)")
-    p.add_argument("--force", action="store_true", help="PostgreSQL: run even with no erasure since the last time")
+    p = sub.add_parser("compact-erased", help="clean erased words out of the database files now (SQLite: merge "
+                       "the search index; PostgreSQL: VACUUM FULL of the erased tables; the server does it on its own)")
+    p.add_argument("--force", action="store_true", help="run even with no erasure since the last compaction")
     p.set_defaults(func=_compact_erased)
 
     p = sub.add_parser("bench", help="run scripts/bench.py")

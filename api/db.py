@@ -115,26 +115,12 @@ _WRITE_LOCK_HELD = "hearken_write_lock_held"
 _WRITE_QUEUES: "weakref.WeakKeyDictionary[Engine, WriteQueue]" = weakref.WeakKeyDictionary()
 
 
-def _sqlite_module() -> Any:
-    """SQLite from the sqlean.py wheel when it is installed (a current SQLite, 3.50: FTS5's secure-delete needs
-    3.42 and Debian 12's Python links 3.40), else the standard library's."""
-    try:
-        import sqlean
-
-        return sqlean
-    except ImportError:  # pragma: no cover  (a platform without a wheel: erasure falls back, see fragments)
-        import sqlite3
-
-        return sqlite3
-
-
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         settings = get_settings()
         queue = WriteQueue(settings.sqlite_write_wait_seconds)
         busy_ms = int(settings.sqlite_busy_timeout_seconds * 1000)
-        engine = sa.create_engine(url, module=_sqlite_module(),
-                                  connect_args={"check_same_thread": False, "timeout": busy_ms / 1000})
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_ms / 1000})
         _WRITE_QUEUES[engine] = queue
 
         @event.listens_for(engine, "connect")
@@ -150,7 +136,6 @@ def make_engine(url: str) -> Engine:
             cur.execute(f"PRAGMA busy_timeout={busy_ms}")
             # Erased content must not linger in free pages of the file.
             cur.execute("PRAGMA secure_delete=ON")
-            cur.execute("PRAGMA recursive_triggers=OFF")  # as the standard library's build: the FTS triggers expect it
             cur.close()
 
         @event.listens_for(engine, "begin")
