@@ -60,7 +60,7 @@ def test_twenty_fragments_tagged_with_the_keyboard_alone(workspace, server):
             in_box = False
         if n < 19:
             page.wait_for_selector(f"#tag-pos:has-text('Fragment {n + 2} of 20')")
-    page.wait_for_function("document.querySelectorAll('#tag-list tbody tr .chip').length === 20")
+    page.wait_for_function("() => document.querySelectorAll('#tag-list tbody tr .chip').length === 20")
     assert tagged(world, tags["isolation"]) == set(ids)
 
     # Back with k, a second tag on fragment 19, then u takes the last tag off again.
