@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import api.models  # noqa: F401  (every table registered before the first query)
-from api import headers
+from api import headers, logs
 from api.audit.router import router as audit_router
 from api.clients.router import router as clients_router
 from api.config import get_settings
@@ -166,5 +166,6 @@ def create_app() -> FastAPI:
 
     app.add_middleware(BodySizeLimit, default=1024 * 1024, per_path={"/api/v1/sync": settings.sync_max_bytes})
     headers.add_docs(app)
+    logs.install()  # no query strings (search words, labels) in the access log
     app.add_middleware(headers.SecurityHeaders)  # outermost: every answer, errors and 413s included
     return app
