@@ -53,7 +53,6 @@ CHECKPOINT_WAIT_SECONDS = 2.0
 MERGE_PAGES = 500  # one slice of the index merge: about 0.1 s of work at 100k fragments
 
 _owed: set[str] = set()  # databases (by URL) with an erasure this process has not compacted yet
-_done_through: dict[str, int] = {}  # the newest erasing audit id compacted, per database
 
 
 def mark_erased(session: Session) -> None:
@@ -144,12 +143,12 @@ def _newest_erasure(session: Session, after: int) -> int | None:
                                                                  col(AuditEntry.id) > after)).one()
 
 
-def _compacted_through(session: Session, key: str) -> int:
-    if key not in _done_through:
-        last = session.exec(select(AuditEntry.detail).where(AuditEntry.action == COMPACTED)
-                            .order_by(col(AuditEntry.id).desc()).limit(1)).first()
-        _done_through[key] = int((last or {}).get("through", 0))
-    return _done_through[key]
+def _compacted_through(session: Session) -> int:
+    """The newest erasing audit entry the last compaction covered (read from the log, not remembered: another
+    process may have compacted since, and a restored database may hold other entries)."""
+    last = session.exec(select(AuditEntry.detail).where(AuditEntry.action == COMPACTED)
+                        .order_by(col(AuditEntry.id).desc()).limit(1)).first()
+    return int((last or {}).get("through", 0))
 
 
 def compact(engine: Engine, force: bool = False) -> bool:
@@ -158,7 +157,7 @@ def compact(engine: Engine, force: bool = False) -> bool:
     process at a time. Records `storage.compacted` in the audit log; answers whether it ran."""
     key = str(engine.url)
     with open_session(read_only=True) as session:
-        through = _newest_erasure(session, _compacted_through(session, key))
+        through = _newest_erasure(session, _compacted_through(session))
     if through is None and not force:
         _owed.discard(key)
         return False
@@ -181,8 +180,6 @@ def compact(engine: Engine, force: bool = False) -> bool:
         audit.record(session, actor_id=None, action=COMPACTED, entity="database", entity_id=None, project_id=None,
                      detail={"through": through or 0, **detail, "seconds": round(time.monotonic() - started, 3)})
         session.commit()
-    if through:
-        _done_through[key] = through
     _owed.discard(key)
     if engine.dialect.name == "sqlite":
         checkpoint(engine)  # the audit row just written
