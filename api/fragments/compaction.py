@@ -17,7 +17,8 @@ this module guarantees, per database (the README's "What erasure guarantees" say
 - PostgreSQL. An UPDATE writes a new row version and leaves the old one (and its GIN entries) in the files until
   the table is rewritten. The worker runs `VACUUM FULL` of the tables erasures touch once an erasure is recorded
   in the audit log after the last compaction (at most every HEARKEN_ERASURE_COMPACT_MINUTES; one process at a
-  time, under an advisory lock), and records `storage.compacted`. `hearken compact-erased` does it at once.
+  time, under an advisory lock) and every transaction older than it has ended (VACUUM FULL keeps the row versions
+  a running transaction may still see), and records `storage.compacted`. `hearken compact-erased` does it at once.
 
 Neither database reaches copies outside itself: PostgreSQL's WAL segments and archives, and every backup, hold
 erased words until they are recycled or rotated out.
@@ -166,8 +167,14 @@ def compact(engine: Engine, force: bool = False) -> bool:
         detail: dict[str, Any] = {"search_index_slices": merge_search_index(engine)}
         checkpoint(engine)
     else:
+        with open_session(read_only=True) as session:
+            erased_at = session.exec(select(AuditEntry.at).where(AuditEntry.id == through)).first() if through \
+                else None
         with engine.connect() as conn:
             conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            if erased_at is not None and _older_transactions(conn, erased_at):
+                _owed.add(key)
+                return False  # VACUUM FULL must keep what they may still see: the next round tries again
             if not conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({_PG_LOCK_KEY})").scalar():
                 return False  # another process is at it; its compaction covers this erasure or the next round does
             try:
@@ -184,6 +191,15 @@ def compact(engine: Engine, force: bool = False) -> bool:
     if engine.dialect.name == "sqlite":
         checkpoint(engine)  # the audit row just written
     return True
+
+
+def _older_transactions(conn: Any, since: Any) -> list[tuple[Any, ...]]:
+    """Transactions that began before `since` and still run, in any database of the cluster (a snapshot covers
+    them all): while one runs, VACUUM FULL copies the erased row versions it could still see (a long pg_dump, a
+    forgotten session)."""
+    return list(conn.execute(sa.text(
+        "SELECT pid, datname, xact_start FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+        "AND xact_start < :since AND (backend_xid IS NOT NULL OR backend_xmin IS NOT NULL)"), {"since": since}))
 
 
 _last_pg_compaction = float("-inf")
