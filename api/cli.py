@@ -32,6 +32,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api import maintenance
+    from api.fragments import compaction
     from api.config import get_settings
 
     migrate()
@@ -39,6 +40,7 @@ def _serve(args: argparse.Namespace) -> int:
     # minute, planner statistics every few hours: api/maintenance.py), and with several workers the webhook
     # deliveries too, which the workers are then told not to run (they inherit the environment).
     maintenance.start_worker()
+    compaction.start_worker()  # cleans erased words out of the database files (api/fragments/compaction.py)
     if args.workers > 1 and get_settings().webhook_worker:
         from api.webhooks import worker as webhooks
 
@@ -159,13 +161,32 @@ def _purge(args: argparse.Namespace) -> int:
                 session.commit()
             erased += report.fragments_erased
             signatures += report.signatures_erased
-            if args.dry_run or report.fragments_erased + report.signatures_erased == 0:
+            if args.dry_run or report.fragments_erased + report.signatures_erased + report.notes_erased == 0:
                 break
         verb = "would erase" if args.dry_run else "erased"
         print(f"{project.name}: {verb} {erased} fragments and {signatures} signatures captured before "
               f"{report.cutoff:%Y-%m-%d} ({project.retention_days} days' retention)")
     if not projects:
         print("No project has a retention period; nothing to do.")
+    elif not args.dry_run:
+        from api.db import get_engine
+        from api.fragments import compaction
+
+        compaction.compact(get_engine())  # the erased words out of the files too, before the command ends
+    return 0
+
+
+def _compact_erased(args: argparse.Namespace) -> int:
+    """Clean erased words out of the database files now (see api/fragments/compaction.py)."""
+    from api.db import get_engine
+    from api.fragments import compaction
+
+    engine = get_engine()
+    if compaction.compact(engine, force=args.force):
+        print("SQLite: search index merged, WAL truncated." if engine.dialect.name == "sqlite" else
+              "PostgreSQL: VACUUM FULL of " + ", ".join(compaction.ERASED_TABLES) + ".")
+    else:
+        print("No erasure since the last compaction (or another process is compacting); --force runs it anyway.")
     return 0
 
 
@@ -219,6 +240,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("maintain", help="scheduled upkeep once: media (as media-maintenance) and planner "
                        "statistics (ANALYZE); hearken serve runs it on a timer")
     p.set_defaults(func=_maintain)
+
+    p = sub.add_parser("compact-erased", help="clean erased words out of the database files now (SQLite: merge "
+                       "the search index; PostgreSQL: VACUUM FULL of the erased tables; the server does it on its own)")
+    p.add_argument("--force", action="store_true", help="run even with no erasure since the last compaction")
+    p.set_defaults(func=_compact_erased)
 
     p = sub.add_parser("bench", help="run scripts/bench.py")
     p.add_argument("rest", nargs=argparse.REMAINDER)

@@ -59,6 +59,19 @@ class Settings(BaseSettings):
     webhook_worker_seconds: float = 2.0
     webhook_timeout_seconds: float = 10.0
 
+    # SQLite writers queue in the process (api.db.WriteQueue); one that waited this long answers 503 + Retry-After
+    # (phones give up after 30 s). busy_timeout is SQLite's own wait for a writer in another process.
+    sqlite_write_wait_seconds: float = 10.0
+    sqlite_busy_timeout_seconds: float = 10.0
+
+    # Webhook targets must be https and resolve to public addresses; hosts listed here (comma-separated names
+    # or IPs, e.g. "127.0.0.1,hooks.internal") may be private and plain http (tests, closed networks).
+    webhook_allowed_hosts: str = ""
+
+    # PostgreSQL keeps erased values in old row versions until a VACUUM FULL rewrites the table; the maintenance
+    # worker runs one on the tables an erasure touched, at most this often (0: only `hearken compact-erased`).
+    erasure_compact_minutes: float = 10.0
+
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> "Settings":
         if self.environment == "production" and self.resolved_database_url().startswith("sqlite:///:memory:"):

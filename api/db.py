@@ -1,6 +1,9 @@
 """The database: engine, naming convention, column types, and the one place a transaction commits."""
 
+import threading
+import time
 import uuid
+import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -12,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
 from api.config import get_settings
-from api.errors import AppError
+from api.errors import AppError, Busy
 
 # Explicit constraint names, so migrations can name what they alter on both databases.
 SQLModel.metadata.naming_convention = {
@@ -76,9 +79,51 @@ def text_column(nullable: bool = True) -> Any:
     return sa.Column(sa.Text(), nullable=nullable)
 
 
+class WriteQueue:
+    """SQLite has one writer at a time. Left to itself, a waiting writer sleeps and retries (busy_timeout) in
+    growing steps, so under many phones the order is luck and some wait until they give up. In one process
+    writers instead queue here, first come first served, before BEGIN IMMEDIATE; a writer that has waited
+    `wait_seconds` gets a 503 with Retry-After, long before a phone's own timeout."""
+
+    def __init__(self, wait_seconds: float):
+        self.wait_seconds = wait_seconds
+        self._cond = threading.Condition()
+        self._next_ticket = 0
+        self._serving = 0
+        self._abandoned: set[int] = set()
+
+    def acquire(self) -> None:
+        with self._cond:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            deadline = time.monotonic() + self.wait_seconds
+            while self._serving != ticket:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._abandoned.add(ticket)  # the queue skips it when its turn comes
+                    raise Busy()
+                self._cond.wait(left)
+
+    def release(self) -> None:
+        with self._cond:
+            self._serving += 1
+            while self._serving in self._abandoned:
+                self._abandoned.discard(self._serving)
+                self._serving += 1
+            self._cond.notify_all()
+
+
+_WRITE_LOCK_HELD = "hearken_write_lock_held"
+_WRITE_QUEUES: "weakref.WeakKeyDictionary[Engine, WriteQueue]" = weakref.WeakKeyDictionary()
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        settings = get_settings()
+        queue = WriteQueue(settings.sqlite_write_wait_seconds)
+        busy_ms = int(settings.sqlite_busy_timeout_seconds * 1000)
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_ms / 1000})
+        _WRITE_QUEUES[engine] = queue
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -88,7 +133,9 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
+            # Another process (the CLI's purge, a second worker) may hold the write lock; within one process
+            # writers queue in WriteQueue and never reach this wait.
+            cur.execute(f"PRAGMA busy_timeout={busy_ms}")
             # Erased content must not linger in free pages of the file.
             cur.execute("PRAGMA secure_delete=ON")
             cur.close()
@@ -98,11 +145,37 @@ def make_engine(url: str) -> Engine:
             # A writing transaction takes the write lock up front (IMMEDIATE), so two writers queue
             # instead of one failing with "database is locked" when it upgrades a read; reads stay
             # deferred and run beside a writer in WAL mode.
-            read_only = conn.get_execution_options().get("read_only", False)
-            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+            if conn.get_execution_options().get("read_only", False):
+                conn.exec_driver_sql("BEGIN")
+                return
+            queue.acquire()
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                queue.release()
+                raise
+            conn.connection.info[_WRITE_LOCK_HELD] = True
+
+        def _end(conn: Any) -> None:
+            if conn.connection.info.pop(_WRITE_LOCK_HELD, False):
+                queue.release()
+
+        event.listen(engine, "commit", _end)
+        event.listen(engine, "rollback", _end)
+
+        @event.listens_for(engine, "checkin")
+        def _returned(_dbapi_conn: Any, record: Any) -> None:
+            # A connection handed back without a commit or rollback event (an error mid-way) frees the queue too.
+            if record.info.pop(_WRITE_LOCK_HELD, False):
+                queue.release()
 
         return engine
     return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def write_queue(engine: Engine) -> WriteQueue | None:
+    """The queue SQLite writers of this engine wait in (None on PostgreSQL)."""
+    return _WRITE_QUEUES.get(engine)
 
 
 _engine: Engine | None = None

@@ -68,6 +68,15 @@ class Unavailable(AppError):
     status, code = 503, "unavailable"
 
 
+class Busy(AppError):
+    """Too many writers queued on SQLite; try again after Retry-After seconds."""
+
+    status, code = 503, "busy"
+
+    def __init__(self, detail: str = "The server is busy; try again in a moment.") -> None:
+        super().__init__(detail, headers={"Retry-After": "2"})
+
+
 class Invalid(AppError):
     status, code = 422, "invalid"
 

@@ -18,6 +18,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import api.models  # noqa: F401  (every table registered before the first query)
+from api import headers, logs
 from api.audit.router import router as audit_router
 from api.clients.router import router as clients_router
 from api.config import get_settings
@@ -125,7 +126,8 @@ def create_app() -> FastAPI:
         title="Hearken",
         version="0.1.0",
         description="Consented fragments of community conversations. Errors are `{\"code\", \"detail\"}`.",
-        docs_url="/docs",
+        docs_url=None,  # /docs comes from api.headers, with a Content-Security-Policy that fits it
+        redoc_url=None,
     )
 
     @app.exception_handler(AppError)
@@ -185,4 +187,7 @@ def create_app() -> FastAPI:
 
     app.add_middleware(BodySizeLimit, default=1024 * 1024, per_path={"/api/v1/sync": settings.sync_max_bytes})
     app.add_middleware(RefuseControlChars)
+    headers.add_docs(app)
+    logs.install()  # no query strings (search words, labels) in the access log
+    app.add_middleware(headers.SecurityHeaders)  # outermost: every answer, errors and 413s included
     return app

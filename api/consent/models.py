@@ -150,9 +150,20 @@ class ConsentUpdate(SQLModel):
     scopes: list[Scope] = Field(max_length=4)
 
 
+class WithdrawReason(StrEnum):
+    """Why a consent was withdrawn, as a fixed code: the audit log keeps it, and free text could carry a
+    name or what was said."""
+
+    participant_asked = "participant_asked"
+    someone_on_their_behalf = "someone_on_their_behalf"
+    safeguarding = "safeguarding"
+    recorded_in_error = "recorded_in_error"
+    other = "other"
+
+
 class WithdrawRequest(SQLModel):
     model_config = {"extra": "forbid"}
-    reason: Text | None = Field(default=None, max_length=500)
+    reason: WithdrawReason | None = Field(default=None, description="A fixed code; free text is refused (422).")
 
 
 class WithdrawResult(SQLModel):

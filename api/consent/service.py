@@ -20,6 +20,7 @@ from api.consent.models import (
     Participant,
     Scope,
     WithdrawalPreview,
+    WithdrawReason,
     WithdrawResult,
 )
 from api.conversations.models import Conversation
@@ -27,6 +28,7 @@ from api.db import utcnow
 from api.errors import Conflict, Forbidden, NotFound
 from api.feed import service as feed
 from api.feed.models import ChangeOp
+from api.fragments import compaction
 from api.fragments import service as fragments
 from api.fragments.models import ERASED_HASH, Fragment, FragmentStatus
 from api.media.models import AudioClip
@@ -220,9 +222,11 @@ def narrow_scopes(session: Session, actor: Actor, consent: Consent, data: Consen
     return consent
 
 
-def withdraw(session: Session, actor: Actor, consent: Consent, reason: str | None) -> WithdrawResult:
+def withdraw(session: Session, actor: Actor, consent: Consent, reason: WithdrawReason | None) -> WithdrawResult:
     """Withdraw consent: erase every fragment under it (text and answers gone, a tombstone stays), at once,
-    in this transaction. It cannot be undone."""
+    in this transaction, and the conversation's note once no live consent is left in the conversation. It
+    cannot be undone. The reason is kept only as a fixed code; the participant's pseudonymous label stays with
+    the withdrawn consent, as the record that this person withdrew (README: What erasure guarantees)."""
     if not projects.is_manager(projects.role_in(session, actor, consent.project_id)):
         raise Forbidden("Only coordinators withdraw consent.")
     if consent.withdrawn_at is not None:
@@ -238,15 +242,36 @@ def withdraw(session: Session, actor: Actor, consent: Consent, reason: str | Non
     session.add(consent)
     count = fragments.erase(session, actor, fragments.ids_under_consent(session, consent.id),
                             FragmentStatus.withdrawn)
+    note_erased = erase_note_if_unconsented(session, consent.conversation_id)
+    compaction.mark_erased(session)
     feed.record(session, project_id=consent.project_id, entity="consent", entity_id=consent.id,
                 op=ChangeOp.tombstone, owner_id=consent.recorded_by)
     audit.record(session, actor_id=actor.id, action="consent.withdraw", entity="consent", entity_id=consent.id,
                  project_id=consent.project_id,
                  detail={"fragments_erased": count, "clips_erased": held["clips"],
                          "tagged_fragments_erased": held["tagged_fragments"], "signature_erased": signature_erased,
-                         "reason": reason})
+                         "note_erased": note_erased, "reason": reason.value if reason else None})
     return WithdrawResult(consent_id=consent.id, withdrawn_at=now, fragments_erased=count, clips_erased=held["clips"],
                           tagged_fragments_erased=held["tagged_fragments"], signature_erased=signature_erased,
                           workshop_cards_erased=0)
 
 
+def erase_note_if_unconsented(session: Session, conversation_id: uuid.UUID) -> bool:
+    """Erase a conversation's note when no live consent is left in it: the note is the researcher's words about
+    people who no longer agree to be kept. Answers whether a note was erased."""
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None or conversation.note is None:
+        return False
+    live = session.exec(select(Consent.id).where(Consent.conversation_id == conversation_id,
+                                                 col(Consent.withdrawn_at).is_(None)).limit(1)).first()
+    if live is not None:
+        return False
+    conversation.note = None
+    conversation.sync_hash = ERASED_HASH  # a hash of the note is a trace of it; a replay answers `duplicate`
+    conversation.version += 1
+    conversation.updated_at = utcnow()
+    session.add(conversation)
+    feed.record(session, project_id=conversation.project_id, entity="conversation", entity_id=conversation.id,
+                owner_id=conversation.researcher_id)
+    compaction.mark_erased(session)
+    return True

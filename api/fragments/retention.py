@@ -13,9 +13,12 @@ from sqlmodel import Session, col, select
 
 from api.audit import service as audit
 from api.consent.models import Consent
+from api.conversations.models import Conversation
 from api.db import utcnow
+from api.feed import service as feed
+from api.fragments import compaction
 from api.fragments import service as fragments
-from api.fragments.models import Fragment, FragmentStatus
+from api.fragments.models import ERASED_HASH, Fragment, FragmentStatus
 from api.projects.models import Project
 
 CHUNK = 1000
@@ -28,13 +31,15 @@ class PurgeReport:
     cutoff: datetime
     fragments_erased: int
     signatures_erased: int
+    notes_erased: int = 0
 
 
 def _cutoff(project: Project, now: datetime) -> datetime | None:
     return now - timedelta(days=project.retention_days) if project.retention_days else None
 
 
-def purge_project(session: Session, project: Project, now: datetime | None = None, dry_run: bool = False) -> PurgeReport:
+def purge_project(session: Session, project: Project, now: datetime | None = None,
+                  dry_run: bool = False) -> PurgeReport:
     """Erase one chunk at most of what is past retention (callers loop, committing between chunks)."""
     now = now or utcnow()
     cutoff = _cutoff(project, now)
@@ -48,6 +53,9 @@ def purge_project(session: Session, project: Project, now: datetime | None = Non
     if dry_run:
         report.fragments_erased = session.exec(select(sa.func.count()).select_from(past.subquery())).one()
         report.signatures_erased = session.exec(select(sa.func.count()).select_from(signed_past.subquery())).one()
+        report.notes_erased = session.exec(select(sa.func.count()).select_from(Conversation).where(
+            Conversation.project_id == project.id, col(Conversation.note).is_not(None),
+            Conversation.started_at < cutoff)).one()
         return report
     ids = list(session.exec(past.limit(CHUNK)))
     signed = list(session.exec(signed_past.limit(CHUNK)))
@@ -56,10 +64,24 @@ def purge_project(session: Session, project: Project, now: datetime | None = Non
         consent.signature = None  # the participant's mark is personal data too: it goes with the rest
         session.add(consent)
     report.signatures_erased = len(signed)
-    if report.fragments_erased or report.signatures_erased:
+    noted = list(session.exec(select(Conversation).where(Conversation.project_id == project.id,
+                                                         col(Conversation.note).is_not(None),
+                                                         Conversation.started_at < cutoff).limit(CHUNK)))
+    for conversation in noted:
+        conversation.note = None  # the researcher's words about the people in it are past retention too
+        conversation.sync_hash = ERASED_HASH
+        conversation.version += 1
+        conversation.updated_at = now
+        session.add(conversation)
+        feed.record(session, project_id=project.id, entity="conversation", entity_id=conversation.id,
+                    owner_id=conversation.researcher_id)
+    report.notes_erased = len(noted)
+    if report.fragments_erased or report.signatures_erased or report.notes_erased:
+        compaction.mark_erased(session)
         audit.record(session, actor_id=None, action="retention.purge", entity="project", entity_id=project.id,
                      project_id=project.id, detail={"fragments_erased": report.fragments_erased,
                                                     "signatures_erased": report.signatures_erased,
+                                                    "notes_erased": report.notes_erased,
                                                     "cutoff": cutoff.isoformat()})
     return report
 
@@ -71,4 +93,5 @@ def expiring(session: Session, project: Project, within_days: int = 30, now: dat
     if cutoff is None:
         return 0
     return session.exec(select(sa.func.count()).select_from(Fragment).where(
-        Fragment.project_id == project.id, Fragment.status == FragmentStatus.active, Fragment.captured_at < cutoff)).one()
+        Fragment.project_id == project.id, Fragment.status == FragmentStatus.active,
+        Fragment.captured_at < cutoff)).one()

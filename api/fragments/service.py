@@ -18,6 +18,7 @@ from api.db import utcnow
 from api.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
 from api.feed import service as feed
 from api.feed.models import ChangeOp
+from api.fragments import compaction
 from api.fragments import query as query_language
 from api.fragments.models import ERASED_HASH, Fragment, FragmentPublic, FragmentStatus, FragmentUpdate
 from api.media import service as media
@@ -138,26 +139,23 @@ def erase(session: Session, actor: Actor | None, ids: list[uuid.UUID], status: F
     if not ids:
         return 0
     now = utcnow()
-    rows = session.exec(select(Fragment).where(col(Fragment.id).in_(ids))).all()
+    # One UPDATE for them all (the ORM's per-object flush cost ~1 ms a fragment: a 500-fragment withdrawal spent
+    # most of its time there); `rows` keeps what the feed and the media store need.
+    rows = session.exec(select(Fragment.id, Fragment.project_id, Fragment.researcher_id, Fragment.text)
+                        .where(col(Fragment.id).in_(ids))).all()
     memos.erase_quotes(session, rows, actor.id if actor else None)  # their words leave coordinators' memos too
+    session.execute(sa.update(Fragment).where(col(Fragment.id).in_(ids)).values(
+        text=None, answers=None, kind=None, language=None, sensitive=False, status=status, erased_at=now,
+        updated_at=now, sync_hash=ERASED_HASH, version=Fragment.version + 1))
     for f in rows:
-        f.text = None
-        f.answers = None
-        f.kind = None
-        f.language = None
-        f.sensitive = False
-        f.status = status
-        f.erased_at = now
-        f.updated_at = now
-        f.sync_hash = ERASED_HASH
-        f.version += 1
-        session.add(f)
         feed.record(session, project_id=f.project_id, entity="fragment", entity_id=f.id,
                     op=ChangeOp.tombstone, owner_id=f.researcher_id)
     session.execute(sa.delete(FragmentTag).where(col(FragmentTag.fragment_id).in_(ids)))
-    media.erase_clips(session, rows, reason=str(status))
+    media.erase_clips(session, rows, reason=str(status))  # type: ignore[arg-type]  (id and project_id suffice)
     session.flush()
-    _compact_search_index(session)
+    # The FTS triggers told the search index to forget the words; compaction takes them out of its pages once
+    # this commits (the index is merged off the request path: a merge costs the whole index, not the erasure).
+    compaction.mark_erased(session)
     return len(rows)
 
 
@@ -172,13 +170,6 @@ def drop_audio(session: Session, ids: list[uuid.UUID]) -> int:
             session.add(f)
             feed.record(session, project_id=f.project_id, entity="fragment", entity_id=f.id, owner_id=f.researcher_id)
     return len(dropped)
-
-
-def _compact_search_index(session: Session) -> None:
-    # FTS5 only marks deleted entries until its segments merge; merge now so no word of erased text stays.
-    if session.get_bind().dialect.name == "sqlite":
-        for table in ("fragments_fts", "fragments_fts_english"):
-            session.execute(sa.text(f"INSERT INTO {table} ({table}) VALUES ('optimize')"))
 
 
 # --- listing -------------------------------------------------------------------------------------------

@@ -83,10 +83,20 @@ class FileStorage:
                 yield chunk
 
     def delete(self, key: str) -> None:
+        path = self.path(key)
         try:
-            self.path(key).unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
         except OSError as exc:
             raise StorageUnavailable(str(exc)) from exc
+        # An empty folder named after a fragment is a trace that it had a clip: remove emptied folders up to the root.
+        root = self.root.resolve()
+        for parent in path.parents:
+            if parent == root or root not in parent.parents:
+                break
+            try:
+                parent.rmdir()
+            except OSError:  # not empty (another clip, a concurrent put) or already gone
+                break
 
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()

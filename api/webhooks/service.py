@@ -18,13 +18,14 @@ from api.clients.deps import ClientActor
 from api.clients.models import ApiClient, Audience, ClientScope
 from api.consent.models import Consent
 from api.db import new_id, utcnow
-from api.errors import Conflict, NotFound
+from api.errors import Conflict, Invalid, NotFound
 from api.feed.models import Change, ChangeOp
 from api.fragments import service as fragments
 from api.fragments.models import Fragment
 from api.people.deps import Actor
 from api.projects import service as projects
 from api.tags.models import Tag, TagPublic
+from api.webhooks import targets
 from api.webhooks.models import (
     DeliveryState,
     WebhookDelivery,
@@ -51,6 +52,10 @@ def create_endpoint(session: Session, reader: ClientActor, data: WebhookEndpoint
     if count >= MAX_ENDPOINTS_PER_CLIENT:
         raise Conflict(f"An API client may have {MAX_ENDPOINTS_PER_CLIENT} webhook endpoints; delete one first.",
                        code="too_many_endpoints")
+    try:
+        targets.check(data.url)
+    except targets.TargetRefused as exc:
+        raise Invalid(f"This URL cannot receive webhooks: {exc}.", code="webhook_target_refused") from exc
     secret = SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
     endpoint = WebhookEndpoint(project_id=client.project_id, client_id=client.id, url=data.url,
                                events=sorted({e.value for e in data.events}), secret=secret)

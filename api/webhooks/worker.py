@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select
 from api.clients.models import ApiClient
 from api.config import get_settings
 from api.db import open_session, utcnow
-from api.webhooks import service
+from api.webhooks import service, targets
 from api.webhooks.models import DeliveryState, WebhookDelivery, WebhookEndpoint
 
 log = logging.getLogger("hearken.webhooks")
@@ -141,7 +141,15 @@ class Worker:
         status: int | None = None
         error: str | None = None
         try:
-            with self.http.stream("POST", endpoint.url, content=raw, headers=headers) as response:
+            # Resolved and checked now, and the connection goes to that address (see targets.py).
+            target = targets.pin(endpoint.url)
+        except targets.TargetRefused as exc:
+            self._finish(delivery_id, token, error=str(exc)[:300])
+            return
+        extensions = {"sni_hostname": target.server_name} if target.server_name else {}
+        try:
+            with self.http.stream("POST", target.url, content=raw, headers={**headers, "host": target.host},
+                                  extensions=extensions) as response:
                 status = response.status_code
             if not 200 <= status < 300:
                 error = f"the endpoint answered {status}"

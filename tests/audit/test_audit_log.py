@@ -136,7 +136,7 @@ def test_after_a_withdrawal_no_entry_holds_the_erased_text(client, world, sessio
                      headers={**coordinator, "If-Match": '"1"'})
     assert r.status_code == 200, r.text
     client.get(f"/api/v1/projects/{world.project.id}/export/fragments.csv", headers=coordinator)
-    assert client.post(f"/api/v1/consents/{items[1]['id']}/withdraw", json={"reason": "asked by phone"},
+    assert client.post(f"/api/v1/consents/{items[1]['id']}/withdraw", json={"reason": "participant_asked"},
                        headers=coordinator).status_code == 200
 
     page, everything = audit(client, world, limit=200).json(), []

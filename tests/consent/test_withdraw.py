@@ -19,7 +19,7 @@ def world(session: Session) -> World:
 
 
 def withdraw(client, world: World, consent_id: str, who: str = "coordinator"):  # type: ignore[no-untyped-def]
-    return client.post(f"/api/v1/consents/{consent_id}/withdraw", json={"reason": "asked at the door"},
+    return client.post(f"/api/v1/consents/{consent_id}/withdraw", json={"reason": "participant_asked"},
                        headers=world.headers(who))
 
 
@@ -128,3 +128,37 @@ def test_narrowing_away_the_quote_scope_erases_the_quotes_only(client, world, se
     widen = client.patch(f"/api/v1/consents/{consent['id']}", json={"scopes": ["share", "publish"]},
                          headers={**world.headers("coordinator"), "If-Match": '"2"'})
     assert widen.status_code == 409 and widen.json()["code"] == "scope_widening"
+
+
+def test_a_free_text_reason_is_refused_and_a_code_is_kept(client, world, session) -> None:
+    items = capture_batch(world, 1)
+    sync(client, world, items)
+    url = f"/api/v1/consents/{items[1]['id']}/withdraw"
+    r = client.post(url, json={"reason": "Sandra from number nine asked"}, headers=world.headers("coordinator"))
+    assert r.status_code == 422 and r.json()["code"] == "validation_error"
+    assert client.post(url, json={"reason": "safeguarding"}, headers=world.headers("coordinator")).status_code == 200
+    entry = session.exec(select(AuditEntry).where(AuditEntry.action == "consent.withdraw")).one()
+    assert entry.detail["reason"] == "safeguarding"
+
+
+def test_the_note_goes_with_the_last_live_consent_of_its_conversation(client, world, session) -> None:
+    from tests.factories import consent_item, conversation_item, fragment_item
+
+    conv = conversation_item(world, note="Met Sandra outside the chemist")
+    first, second = consent_item(world, conv["id"]), consent_item(world, conv["id"], participant_label="P-9ZZ1")
+    items = [conv, first, second, fragment_item(conv["id"], first["id"]), fragment_item(conv["id"], second["id"])]
+    assert all(r["status"] == "created" for r in sync(client, world, items).json()["results"])
+    coordinator = world.headers("coordinator")
+    assert withdraw(client, world, first["id"]).status_code == 200
+    assert client.get(f"/api/v1/conversations/{conv['id']}", headers=coordinator).json()["note"] is not None
+
+    assert withdraw(client, world, second["id"]).status_code == 200
+    assert client.get(f"/api/v1/conversations/{conv['id']}", headers=coordinator).json()["note"] is None
+    entry = session.exec(select(AuditEntry).where(AuditEntry.action == "consent.withdraw")
+                         .order_by(AuditEntry.id.desc())).first()
+    assert entry.detail["note_erased"] is True
+    changes = client.get("/api/v1/changes?after=0", headers=coordinator).json()["items"]
+    assert "chemist" not in json.dumps(changes)
+    # The phone's replay of the conversation (note and all) is a duplicate: the note does not come back.
+    assert sync(client, world, [conv]).json()["results"][0]["status"] == "duplicate"
+    assert client.get(f"/api/v1/conversations/{conv['id']}", headers=coordinator).json()["note"] is None

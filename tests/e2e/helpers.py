@@ -151,7 +151,8 @@ def open_app(page, server: LiveServer, query: str = "") -> None:
 
 def wait_worker(page) -> None:
     """Until the service worker controls the page, so the shell is cached for offline use."""
-    page.wait_for_function("navigator.serviceWorker && navigator.serviceWorker.controller !== null", timeout=15_000)
+    page.wait_for_function("() => navigator.serviceWorker && navigator.serviceWorker.controller !== null",
+                           timeout=15_000)
 
 
 def login_ui(page, email: str, password: str) -> None:
@@ -208,5 +209,5 @@ def capture_ui(page, text: str, kind: str = "paraphrase", sensitive: bool = Fals
     if sensitive:
         page.check("input[name=sensitive]")
     page.click("#fragment button[type=submit]")
-    page.wait_for_function("document.querySelector('#saved').textContent.length > 0 && "
+    page.wait_for_function("() => document.querySelector('#saved').textContent.length > 0 && "
                            "document.querySelector('#fragment textarea[name=text]').value === ''")

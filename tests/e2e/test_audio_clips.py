@@ -68,7 +68,7 @@ def wait_clip(page, state: str, fragment_id: str | None = None, timeout: float =
 def record_ui(page, seconds: float = 2.5) -> None:
     page.click("#record")
     page.wait_for_selector("#stop-recording")
-    page.wait_for_function("document.querySelector('#level') && document.querySelector('#level').value > 0")
+    page.wait_for_function("() => document.querySelector('#level') && document.querySelector('#level').value > 0")
     time.sleep(seconds)
     shot(page, "20-recording")
     page.click("#stop-recording")

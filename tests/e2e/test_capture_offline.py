@@ -73,7 +73,7 @@ def test_offline_capture_of_20_fragments_reaches_the_server_exactly_once(phone, 
     page.wait_for_selector("#conn.on")
     page.goto(page.url.split("#")[0] + f"#/c/{conv_id}")
     page.wait_for_selector("#fragments")
-    page.wait_for_function("document.querySelectorAll('#fragments [data-state=synced]').length === 20")
+    page.wait_for_function("() => document.querySelectorAll('#fragments [data-state=synced]').length === 20")
     shot(page, "07-conversation-synced")
 
     cached = page.evaluate("""async () => {

@@ -129,11 +129,11 @@ def test_a_new_project_and_its_consent_form_reach_the_capture_kit(desk, private_
     page.fill("#question-list fieldset >> nth=1 >> input[name=label]", "Who is this about?")
     page.fill("#question-list fieldset >> nth=1 >> textarea[name=options]", "Me")
     page.click("#questions button[type=submit]")
-    page.wait_for_function("document.querySelector('#questions .status').textContent.includes('2 and 20')")
+    page.wait_for_function("() => document.querySelector('#questions .status').textContent.includes('2 and 20')")
     assert ok(admin.get(f"/projects/{pid}"))["questions"] == []
     page.fill("#question-list fieldset >> nth=1 >> textarea[name=options]", "Me\nMy family\nServices")
     page.click("#questions button[type=submit]")
-    page.wait_for_function("document.querySelector('#questions .status').textContent === 'Saved.'")
+    page.wait_for_function("() => document.querySelector('#questions .status').textContent === 'Saved.'")
     questions = ok(admin.get(f"/projects/{pid}"))["questions"]
     assert [(q["id"], q["type"]) for q in questions] == [("how-safe-do-you-feel-here", "slider"),
                                                         ("who-is-this-about", "choice")]
@@ -144,13 +144,14 @@ def test_a_new_project_and_its_consent_form_reach_the_capture_kit(desk, private_
                if route.request.method == "PATCH" else route.continue_())
     page.fill("#project-details textarea[name=description]", "Conversations at the food bank and the library.")
     page.click("#project-details button[type=submit]")
-    page.wait_for_function("document.querySelector('#project-details .status').textContent.startsWith('Not saved')")
+    page.wait_for_function(
+        "() => document.querySelector('#project-details .status').textContent.startsWith('Not saved')")
     assert "No answer from the server" in status_of(page, "#project-details")
     assert page.input_value("#project-details textarea[name=description]").endswith("and the library.")
     assert ok(admin.get(f"/projects/{pid}"))["description"] == "Conversations at the food bank."
     page.unroute(f"**/api/v1/projects/{pid}")
     page.click("#project-details button[type=submit]")
-    page.wait_for_function("document.querySelector('#project-details .status').textContent === 'Saved.'")
+    page.wait_for_function("() => document.querySelector('#project-details .status').textContent === 'Saved.'")
     assert ok(admin.get(f"/projects/{pid}"))["description"].endswith("and the library.")
 
     # The first consent form version; its text is shown as text, never as markup.
@@ -194,7 +195,7 @@ def test_a_new_project_and_its_consent_form_reach_the_capture_kit(desk, private_
     assert page.inner_text("#form-editor-title") == "Correct version 2"
     page.fill("#form-editor input[name=title]", "Taking part in Keyham (2)")
     page.click("#form-editor button[type=submit]")
-    page.wait_for_function("document.querySelector('#form-editor .status').textContent === 'Saved.'")
+    page.wait_for_function("() => document.querySelector('#form-editor .status').textContent === 'Saved.'")
     assert page.locator("#form-list li").count() == 2
     kit = ok(admin.get(f"/projects/{pid}/capture-kit"))
     assert (kit["consent_form"]["version"], kit["consent_form"]["title"]) == (2, "Taking part in Keyham (2)")
@@ -215,7 +216,7 @@ def test_b_a_phone_enrolled_by_code_appears_among_the_researchers_phones(desk, b
     page.wait_for_selector("#add-member")
     page.fill("#add-member input[name=email]", email)
     page.click("#add-member button[type=submit]")
-    page.wait_for_function("document.querySelector('#add-member .status').textContent.includes('first password')")
+    page.wait_for_function("() => document.querySelector('#add-member .status').textContent.includes('first password')")
     page.fill("#add-member input[name=display_name]", "Jo Researcher")
     page.fill("#add-member input[name=password]", RESEARCHER_PASSWORD)
     page.click("#add-member button[type=submit]")
@@ -240,7 +241,7 @@ def test_b_a_phone_enrolled_by_code_appears_among_the_researchers_phones(desk, b
     assert re.search(r"expires in \d+:\d\d", page.inner_text("#code-left"))
     # The QR code is the server's SVG shown as an image (never inserted as markup).
     assert page.locator("#enrol svg").count() == 0
-    page.wait_for_function("(document.querySelector('img.co-qr') || {}).naturalWidth > 0")
+    page.wait_for_function("() => (document.querySelector('img.co-qr') || {}).naturalWidth > 0")
     assert page.get_attribute("img.co-qr", "src").startswith("blob:")
     assert_accessible(page)
     shot(page, "coord-enrol")
@@ -256,7 +257,7 @@ def test_b_a_phone_enrolled_by_code_appears_among_the_researchers_phones(desk, b
 
     page.wait_for_selector("#device-table tbody tr")
     assert "Hearken web app" in page.inner_text("#device-table")
-    page.wait_for_function("document.querySelector('#enrol .status').textContent.includes('enrolled')")
+    page.wait_for_function("() => document.querySelector('#enrol .status').textContent.includes('enrolled')")
     page.click("#member a")  # everyone, with their training and phones
     page.wait_for_selector(f"#members tr[data-user='{uid}']")
     row = page.inner_text(f"#members tr[data-user='{uid}']")
@@ -337,6 +338,7 @@ def test_c_a_withdrawal_through_the_register_erases_the_fragments_everywhere(des
     assert button.is_disabled()
     page.fill("#withdraw-form input[name=confirm]", label)
     assert button.is_enabled()
+    page.select_option("#withdraw-form select[name=reason]", "participant_asked")  # a fixed code, never free text
     assert_accessible(page)
     shot(page, "coord-withdraw")
     button.click()
@@ -375,7 +377,7 @@ def test_c_a_withdrawal_through_the_register_erases_the_fragments_everywhere(des
     page.select_option("#audit-filters select[name=what]", "consent.withdraw")
     page.click("#audit-filters button[type=submit]")
     page.wait_for_url(re.compile(r"what=consent\.withdraw"))
-    page.wait_for_function("[...document.querySelectorAll('#audit-table tbody tr')].every("
+    page.wait_for_function("() => [...document.querySelectorAll('#audit-table tbody tr')].every("
                            "(tr) => tr.textContent.includes('Withdrew a consent'))")
     first = page.inner_text("#audit-table tbody tr >> nth=0")
     assert "fragments erased: 3" in first and "coord-" in first

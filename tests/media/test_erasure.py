@@ -40,6 +40,8 @@ def test_withdrawal_deletes_the_clip_file_from_disk(client, world, session) -> N
     assert path.read_bytes() == data
     withdraw(client, world, items[1]["id"])
     assert not path.exists()
+    assert not path.parent.exists(), "the emptied folder named after the fragment is removed too"
+    assert (get_settings().data_dir.resolve() / "media" / "clips").is_dir()
     assert clip_row(session, fid) is None
     assert session.exec(select(MediaDeletion)).all() == []
     entry = session.exec(select(AuditEntry).where(AuditEntry.action == "media.erased")).one()

@@ -117,6 +117,8 @@ def clock() -> Clock:
 def _no_background_worker(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests drive the worker themselves; the one inside the app stays off unless a test turns it on."""
     monkeypatch.setenv("HEARKEN_WEBHOOK_WORKER", "false")
+    # The receiver listens on loopback, and example.org does not resolve here: both are allowed as targets.
+    monkeypatch.setenv("HEARKEN_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1,example.org")
 
 
 @pytest.fixture

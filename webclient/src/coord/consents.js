@@ -115,7 +115,9 @@ async function withdraw(ctx, id) {
     return h('div', { id: 'withdraw' }, head, h('p', { class: 'notice' }, T.alreadyWithdrawn(fmtDate(consent.withdrawn_at))));
   }
   const typed = h('input', { type: 'text', name: 'confirm', autocomplete: 'off', spellcheck: 'false' });
-  const reason = h('textarea', { name: 'reason', rows: 2, maxlength: 500 });
+  // A fixed code only: free text here could carry a name or what was said, and the audit log keeps it.
+  const reason = h('select', { name: 'reason' }, h('option', { value: '' }, T.reasonNone),
+    ...Object.entries(T.reasons).map(([code, text]) => h('option', { value: code }, text)));
   const button = h('button', { type: 'submit', class: 'primary danger-fill', disabled: true }, T.withdrawNow(label));
   typed.addEventListener('input', () => { button.disabled = typed.value !== label; });
   const status = h('p', { class: 'status', 'aria-live': 'polite' });
@@ -124,7 +126,7 @@ async function withdraw(ctx, id) {
     e.preventDefault();
     if (typed.value !== label) return;
     try {
-      const r = await saving(button, status, () => api('POST', `/consents/${id}/withdraw`, reason.value.trim() ? { reason: reason.value.trim() } : {}));
+      const r = await saving(button, status, () => api('POST', `/consents/${id}/withdraw`, reason.value ? { reason: reason.value } : {}));
       form.replaceWith(h('div', { class: 'notice' }, h('h2', {}, T.doneTitle(label)), h('ul', {},
         h('li', {}, T.erasedFragments(r.fragments_erased)), h('li', {}, T.erasedClips(r.clips_erased)),
         h('li', {}, r.signature_erased ? T.erasedSignature : T.noSignature),
