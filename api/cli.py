@@ -32,8 +32,8 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api import maintenance
-    from api.fragments import compaction
     from api.config import get_settings
+    from api.fragments import compaction
 
     migrate()
     # Background work runs once, in this process, however many workers answer requests: upkeep (media every
