@@ -80,7 +80,7 @@ class RefuseControlChars:
             query = unquote_plus(scope.get("query_string", b"").decode("latin-1"), errors="replace")
             where = "query" if control_char(query) else "path" if control_char(scope.get("path", "")) else None
             if where:
-                response = JSONResponse({"code": "control_characters",
+                response = JSONResponse({"code": "validation_error",
                                          "detail": f"The {where} holds a control character; remove it."},
                                         status_code=422)
                 await response(scope, receive, send)

@@ -234,6 +234,16 @@ test('a fragment in conflict goes again under a new id, keeping its place in the
   db.close();
 });
 
+test('a fragment whose id is unavailable on the server goes again under a new id', async () => {
+  const db = await openDB(dbName());
+  const { frags } = await seed(db, 1);
+  await db.applyReceipts([{ id: frags[0].id, status: 'rejected', code: 'id_unavailable', detail: 'taken' }]);
+  const newId = await db.retry(frags[0].id);
+  assert(newId && newId !== frags[0].id, 'a new id');
+  eq((await db.getRecord(newId)).state, 'local');
+  db.close();
+});
+
 test('export and import move every record to another phone without doubling', async () => {
   const a = await openDB(dbName());
   const { frags } = await seed(a, 3);
