@@ -51,6 +51,7 @@ COMPACTED = "storage.compacted"
 ERASED_TABLES = ("fragments", "consents", "conversations", "audio_clips", "audio_uploads", "fragment_tags")
 _PG_LOCK_KEY = 0x4845524B  # "HERK": one compaction at a time across processes
 CHECKPOINT_WAIT_SECONDS = 2.0
+LOCK_WAIT_SECONDS = 2.0  # how long VACUUM FULL waits for a table (PostgreSQL)
 SEARCH_INDEXES = ("fragments_fts", "fragments_fts_english")  # api/fragments/service.py's _FTS_TABLE
 MERGE_PAGES = 500  # one slice of the index merge: about 0.1 s of work at 100k fragments
 
@@ -184,9 +185,19 @@ def compact(engine: Engine, force: bool = False) -> bool:
             if not conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({_PG_LOCK_KEY})").scalar():
                 return False  # another process is at it; its compaction covers this erasure or the next round does
             try:
+                # VACUUM FULL needs the table to itself: while it waits for the lock, every later query on the
+                # table queues behind it. So it waits briefly, and a busy table is left to the next round.
+                conn.exec_driver_sql(f"SET lock_timeout = '{int(LOCK_WAIT_SECONDS * 1000)}ms'")
                 for table in ERASED_TABLES:
                     conn.exec_driver_sql(f'VACUUM (FULL, ANALYZE) "{table}"')
+            except sa.exc.OperationalError as exc:
+                if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available
+                    raise
+                log.info("compaction put off: %s is in use; the next round tries again", table)
+                _owed.add(key)
+                return False
             finally:
+                conn.exec_driver_sql("RESET lock_timeout")
                 conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_PG_LOCK_KEY})")
         detail = {"tables": list(ERASED_TABLES)}
     with open_session() as session:
