@@ -15,6 +15,7 @@ class ClientScope(StrEnum):
     changes_read = "changes:read"
     export = "export"
     webhooks = "webhooks"
+    workshops_read = "workshops:read"
 
 
 class Audience(StrEnum):
@@ -50,7 +51,7 @@ class ApiClient(SQLModel, table=True):
 class ApiClientCreate(SQLModel):
     model_config = {"extra": "forbid"}
     name: str = Field(min_length=1, max_length=120)
-    scopes: list[ClientScope] = Field(min_length=1, max_length=6)
+    scopes: list[ClientScope] = Field(min_length=1, max_length=7)
     audience: Audience = Audience.internal
     expires_at: datetime | None = None
     rate_limit_per_minute: int = Field(default=600, ge=1, le=100_000)
