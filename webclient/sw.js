@@ -46,6 +46,9 @@ const WORKSPACE = [
   'src/coord/people.js',
   'src/coord/consents.js',
   'src/coord/audit.js',
+  'css/workshops.css',
+  'src/coord/workshops.js',
+  'src/board/board.js',
 ];
 const WORKSPACE_PATHS = new Set(WORKSPACE.map((u) => new URL(u, self.registration.scope).pathname));
 

@@ -19,7 +19,7 @@ from api.feed.models import Change
 from api.people.deps import CurrentActor, bearer
 from api.projects import service as projects
 from api.workshops import cards as card_rule
-from api.workshops import service
+from api.workshops import printing, service
 from api.workshops.models import (
     Guest,
     Pack,
@@ -178,6 +178,20 @@ def get_report(session: SessionDep, reader: CurrentReader, workshop_id: uuid.UUI
     clients.audit_read(reader, "workshops.report", {"workshop_id": str(w.id),
                                                     "cards": sum(len(t["cards"]) for t in out["themes"])})
     return out
+
+
+@router.get("/workshops/{workshop_id}/cards.pdf", response_class=Response,
+            responses={**responses(NotFound, Forbidden), 200: {"content": {"application/pdf": {}}}})
+def cards_pdf(session: SessionDep, actor: CurrentActor, workshop_id: uuid.UUID,
+              paper: printing.Paper = printing.Paper.a4, large: bool = False) -> Response:
+    """The cards to print and cut: A4 or US Letter, 8 a page (4 in large print), cut marks, the card number large,
+    the workshop's short code; long text continues on a card marked as such. A withdrawn card's number is a gap."""
+    w = service.get_for_coordinator(session, actor, workshop_id)
+    cards = card_rule.cards(session, w).for_guests()
+    service.audit_print(session, actor, w, len(cards))
+    pdf = printing.cards_pdf(cards, code=w.short_code, title=f"{w.title} — cards", paper=paper, large=large)
+    return Response(pdf, media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="cards-{w.short_code}.pdf"'})
 
 
 # --- the board: the facilitator's ---------------------------------------------------------------------------------

@@ -216,6 +216,14 @@ def pack(session: Session, w: Workshop) -> Pack:
                 withdrawn=withdrawn_cards(c))
 
 
+def audit_print(session: Session, actor: Actor, w: Workshop, n: int) -> None:
+    """A printed pack is an export: audited (counts, never words). GET requests run read-only, hence apart."""
+    from api.db import commit_apart
+
+    commit_apart(audit.entry_for(actor_id=actor.id, action="workshop.print", entity="workshop", entity_id=w.id,
+                                 project_id=w.project_id, detail={"cards": n}))
+
+
 def confirm_withdrawn(session: Session, actor: Actor, w: Workshop, number: int) -> None:
     c = card_rule.cards(session, w)
     if number not in {x.number for x in withdrawn_cards(c)}:

@@ -17,6 +17,7 @@ const PAGES = [
   ['audit', () => import('./audit.js')],
   ['people', () => import('./people.js')],
   ['project', () => import('./project.js')],
+  ['workshops', () => import('./workshops.js')],
 ];
 
 export async function coordView(projectId = '', pageName = '', rest = '') {
