@@ -68,7 +68,8 @@ def test_two_boards_converge_a_withdrawal_leaves_both_and_an_offline_facilitator
     w, ids, consent = running_workshop(world)
     laptop = workspace(email, world.project_id, "workshops")
     goto(laptop, world.project_id, "workshops", f"/{w['id']}/board")
-    laptop.wait_for_function("() => window.__board && window.__board.state() && window.__board.state().cards.size === 6")
+    laptop.wait_for_function("() => window.__board && window.__board.state() "
+                             "&& window.__board.state().cards.size === 6")
     laptop.wait_for_function("() => window.__board.pending() === 0")
 
     phone_ctx = new_phone(browser)
@@ -128,3 +129,22 @@ def test_paper_themes_typed_from_the_keyboard_then_closing_makes_the_tags(worksp
     tags = ok(world.admin.get(f"/projects/{world.project_id}/tags"))
     parent = next(t for t in tags if t["name"] == "Workshop: Belonging (2026-12-03)")
     assert {t["name"] for t in tags if t["parent_id"] == parent["id"]} == {"Feeling invisible", "Transport"}
+
+
+def test_preparing_a_pack_from_a_search_selection(workspace, server):
+    world = make_world(server)
+    email = add_coordinator(world)
+    ids = seed(world, ["The bus to town stopped.", "The bus driver knows my name.", "The park is lovely."])
+    w = ok(world.admin.post(f"/projects/{world.project_id}/workshops", json={
+        "title": "Getting about", "starts_at": "2026-12-10T18:00:00+00:00", "audience": "mixed"}))
+    page = workspace(email, world.project_id, "search")
+    page.wait_for_selector("#search-summary:has-text('3 fragments found')")
+    page.fill("#search-form input[name=q]", "bus")
+    page.click("#search-form button[type=submit]")
+    page.wait_for_selector("#search-summary:has-text('2 fragments found')")
+    page.click("#search .add-to-workshop")
+    page.wait_for_selector("#search .add-to-workshop-wrap .status:has-text('2 added')")
+    pack = ok(world.admin.get(f"/workshops/{w['id']}/pack"))
+    assert {c["fragment_id"] for c in pack["cards"]} == set(ids[:2])
+    goto(page, world.project_id, "workshops", f"/{w['id']}")
+    page.wait_for_selector("#pack-summary:has-text('2 cards')")
