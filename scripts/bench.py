@@ -185,6 +185,7 @@ def main() -> int:
     parser.add_argument("--skip-feed", action="store_true")
     parser.add_argument("--skip-review", action="store_true")
     parser.add_argument("--skip-audio", action="store_true")
+    parser.add_argument("--skip-workshops", action="store_true")
     args = parser.parse_args()
     results: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds")}
     bench_sync(results, args.batches, args.rounds)
@@ -207,6 +208,10 @@ def main() -> int:
             bench_browser = None
         if bench_browser is not None:
             bench_browser.run(results)
+    if not args.skip_workshops:
+        import bench_workshops  # scripts/bench_workshops.py: board convergence, the 500-card PDF, a 300-card board
+
+        bench_workshops.run(results)
     out = REPO / "bench-results"
     out.mkdir(exist_ok=True)
     path = out / f"bench-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
