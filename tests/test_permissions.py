@@ -126,6 +126,7 @@ CALLS = [
     Call("POST", "/workshops/{workshop}/paper", {"text": "Belonging: 1"}, expect=(200, 200, 403, 404)),
     Call("GET", "/workshops/{workshop}/report", expect=(200, 200, 403, 404)),
     Call("GET", "/workshops/{workshop}/cards.pdf", expect=(200, 200, 403, 404)),
+    Call("GET", "/workshops/{workshop}/report.pdf", expect=(200, 200, 403, 404)),
     Call("GET", "/workshops/{workshop}/board", expect=(200, 200, 403, 404)),
     Call("POST", "/workshops/{workshop}/board/ops", {"ops": []}, expect=(200, 200, 403, 404)),
     Call("GET", "/workshops/{workshop}/board/events?wait=0", expect=(200, 200, 403, 404)),

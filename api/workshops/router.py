@@ -194,6 +194,19 @@ def cards_pdf(session: SessionDep, actor: CurrentActor, workshop_id: uuid.UUID,
                     headers={"Content-Disposition": f'inline; filename="cards-{w.short_code}.pdf"'})
 
 
+@router.get("/workshops/{workshop_id}/report.pdf", response_class=Response,
+            responses={**responses(NotFound, Forbidden), 200: {"content": {"application/pdf": {}}}})
+def report_pdf(session: SessionDep, actor: CurrentActor, workshop_id: uuid.UUID,
+               paper: printing.Paper = printing.Paper.a4) -> Response:
+    """The report as a PDF: the question, the date, themes with their cards (as the audience allows), notes, and
+    each theme's spread over places and prompts."""
+    w = service.get_for_coordinator(session, actor, workshop_id)
+    report = service.report(session, w)
+    service.audit_print(session, actor, w, sum(len(t["cards"]) for t in report["themes"]))
+    return Response(printing.report_pdf(report, title=w.title, paper=paper), media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="report-{w.short_code}.pdf"'})
+
+
 # --- the board: the facilitator's ---------------------------------------------------------------------------------
 
 @router.get("/workshops/{workshop_id}/board", responses=responses(NotFound, Forbidden))
@@ -258,7 +271,7 @@ def guest_events(session: SessionDep, guest: CurrentGuest, after: Annotated[int,
 
 # --- the event stream ---------------------------------------------------------------------------------------------
 
-POLL_SECONDS = 0.25
+POLL_SECONDS = 0.15  # a move reaches other screens within this (plus a request), well under a second
 
 
 def _poll(workshop_id: uuid.UUID, project_id: uuid.UUID, after: int, change_seq: int | None,

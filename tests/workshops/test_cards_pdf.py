@@ -95,3 +95,21 @@ def test_the_pdf_from_the_api_has_every_card_and_no_participant_label(client, se
     assert all(f"printed words {i}" in text for i in range(10))
     assert "P-LBL" not in text and "not for outsiders" not in text and "hard" not in text
     assert len(PdfReader(io.BytesIO(r.content)).pages) == 2
+
+
+def test_the_report_pdf_has_the_themes_cards_and_notes_and_no_participant_label(client, session) -> None:
+    world = make_world(session)
+    ids = [capture(client, world, scopes=["quote", "share"], text=f"reported words {i}", label=f"P-REP{i}")[0]
+           for i in range(3)]
+    w = make_workshop(client, world, "mixed")
+    add(client, world, w["id"], ids)
+    set_state(client, world, w["id"], "ready")
+    client.post(f"/api/v1/workshops/{w['id']}/paper", json={"text": "Feeling invisible: 1 3\n- nobody asks us"},
+                headers=world.headers("coordinator"))
+    r = client.get(f"/api/v1/workshops/{w['id']}/report.pdf", headers=world.headers("coordinator"))
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    text = "\n".join(pages(r.content))
+    for expected in ("Feeling invisible", "nobody asks us", "reported words 0", "reported words 2", "Stonehouse",
+                     "What makes people feel they belong?"):
+        assert expected in text, expected
+    assert "reported words 1" not in text and "P-REP" not in text

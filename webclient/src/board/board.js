@@ -175,7 +175,11 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
     return null;
   }
 
+  // Only what moved is touched: a drop on a 300-card board must not restyle the other 299 (long tasks).
   function place(el, x, y) {
+    if (el.placedX === x && el.placedY === y) return;
+    el.placedX = x;
+    el.placedY = y;
     el.style.transform = `translate(${x}px, ${y}px)`;
   }
 

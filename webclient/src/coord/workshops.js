@@ -125,8 +125,13 @@ function board(ctx, w) {
 
 async function report(ctx, w) {
   const r = await api('GET', `/workshops/${w.id}/report`);
+  const pdf = async () => {
+    const res = await fetch(`/api/v1/workshops/${w.id}/report.pdf`, { headers: { Authorization: `Bearer ${A.session.token}` } });
+    window.open(URL.createObjectURL(await res.blob()), '_blank');
+  };
   const count = (obj) => Object.entries(obj).map(([k, n]) => `${k} (${n})`).join(', ');
   return h('div', { id: 'workshop-report' }, h('h1', {}, w.title), h('p', {}, `${r.date} · ${T.audiences[w.audience]}`),
+    h('p', { class: 'no-print' }, h('button', { type: 'button', id: 'report-pdf', onclick: pdf }, T.reportPdf)),
     h('p', { class: 'question' }, r.question),
     h('h2', {}, T.themes), r.themes.map((t) => h('section', { class: 'report-theme' },
       h('h3', {}, `${t.name || '—'} · ${T.cards(t.card_count)}`),
