@@ -223,7 +223,8 @@ def cards_pdf(cards: list[Card], *, code: str, title: str, paper: Paper = Paper.
     card_w = (width - 2 * MARGIN) / layout.cols
     card_h = (height - 2 * MARGIN) / layout.rows
     pdf.add_page()  # measuring text needs a page
-    pieces = _pieces(pdf, Wrapper(pdf), sorted(cards, key=lambda c: (c.number is None, c.number or 0)), layout, card_w, card_h)
+    in_order = sorted(cards, key=lambda c: (c.number is None, c.number or 0))
+    pieces = _pieces(pdf, Wrapper(pdf), in_order, layout, card_w, card_h)
     per_page = layout.cols * layout.rows
     for start in range(0, max(len(pieces), 1), per_page):
         if start:
