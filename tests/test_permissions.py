@@ -128,6 +128,7 @@ CALLS = [
     Call("GET", "/workshops/{workshop}/cards.pdf", expect=(200, 200, 403, 404)),
     Call("GET", "/workshops/{workshop}/report.pdf", expect=(200, 200, 403, 404)),
     Call("GET", "/workshops/{workshop}/board", expect=(200, 200, 403, 404)),
+    Call("GET", "/workshops/{workshop}/join", expect=(200, 200, 403, 404)),
     Call("POST", "/workshops/{workshop}/board/ops", {"ops": []}, expect=(200, 200, 403, 404)),
     Call("GET", "/workshops/{workshop}/board/events?wait=0", expect=(200, 200, 403, 404)),
     Call("DELETE", "/workshops/{workshop}/guests/{guest}", expect=(204, 204, 403, 404)),

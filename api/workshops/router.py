@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
@@ -205,6 +205,14 @@ def report_pdf(session: SessionDep, actor: CurrentActor, workshop_id: uuid.UUID,
     service.audit_print(session, actor, w, sum(len(t["cards"]) for t in report["themes"]))
     return Response(printing.report_pdf(report, title=w.title, paper=paper), media_type="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="report-{w.short_code}.pdf"'})
+
+
+@router.get("/workshops/{workshop_id}/join", responses=responses(NotFound, Forbidden))
+def join_details(session: SessionDep, actor: CurrentActor, workshop_id: uuid.UUID, request: Request) -> dict[str, str]:
+    """What to show the room so participants can join: the code, the link, and the link as a QR code (SVG)."""
+    w = service.get_for_coordinator(session, actor, workshop_id)
+    link = f"{str(request.base_url).rstrip('/')}/app/join.html#{w.short_code}"
+    return {"code": w.short_code, "link": link, "qr_svg": service.join_qr_svg(link)}
 
 
 # --- the board: the facilitator's ---------------------------------------------------------------------------------

@@ -305,6 +305,20 @@ def _close(session: Session, actor: Actor, w: Workshop, c: card_rule.Cards) -> N
 
 # --- guests: joining by short code ------------------------------------------------------------------------------
 
+def join_qr_svg(link: str) -> str:
+    """The join link as a QR code for a projector or a printed sheet (error correction M survives glare)."""
+    import io
+
+    import segno
+
+    qr = segno.make_qr(link, error="m", boost_error=False)
+    out = io.BytesIO()
+    qr.save(out, kind="svg", scale=6, border=4, light="#fff", xmldecl=False, nl=False,
+            title="QR code to join the workshop board")
+    size = qr.symbol_size(scale=6, border=4)[0]
+    return out.getvalue().decode().replace("<svg ", f'<svg role="img" viewBox="0 0 {size} {size}" ', 1)
+
+
 def join(session: Session, code: str, name: str) -> tuple[Workshop, str]:
     w = session.exec(select(Workshop).where(Workshop.short_code == code.strip().upper())).first()
     if w is None or w.state not in OPEN_FOR_GUESTS:

@@ -290,3 +290,12 @@ def test_an_api_client_reads_workshops_with_workshops_read_within_its_audience(c
     assert texts == ["for everyone"]
     r = client.get(f"/api/v1/workshops/{w['id']}/report", headers=without)
     assert r.status_code == 403 and r.json()["code"] == "scope_missing"
+
+
+def test_the_join_details_give_the_code_a_link_and_a_qr_code(client, world) -> None:
+    w = make_workshop(client, world)
+    r = client.get(f"/api/v1/workshops/{w['id']}/join", headers=world.headers("coordinator"))
+    assert r.status_code == 200
+    j = r.json()
+    assert j["code"] == w["short_code"] and j["link"].endswith(f"/app/join.html#{w['short_code']}")
+    assert j["qr_svg"].startswith("<svg") and "join the workshop board" in j["qr_svg"]

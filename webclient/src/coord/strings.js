@@ -489,7 +489,7 @@ export const C = {
     print: 'Print', pdfA4: 'Cards PDF (A4)', pdfLetter: 'Cards PDF (US Letter)', pdfLarge: 'Large print PDF (A4)',
     printPage: 'Print this page as cards',
     board: 'Open the board', report: 'Report', reportPdf: 'Report PDF',
-    code: 'Join code', joinAt: (url) => `Participants join at ${url}`,
+    qrAlt: 'QR code: participants scan it to join the board', code: 'Join code', joinAt: (url) => `Participants join at ${url}`,
     paper: 'Themes from a paper workshop',
     paperHint: 'One theme a line: “Feeling invisible: 3 17 22 40”. A line starting with “-” under a theme is a note on it.',
     paperSave: 'Record the themes',
