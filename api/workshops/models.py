@@ -4,6 +4,7 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import AwareDatetime
 from pydantic import Field as PField
 from sqlmodel import Field, SQLModel
 
@@ -56,7 +57,7 @@ class Workshop(WorkshopBase, table=True):
 class WorkshopCreate(SQLModel):
     model_config = {"extra": "forbid"}
     title: str = PField(min_length=1, max_length=200)
-    starts_at: datetime
+    starts_at: AwareDatetime
     venue: str = PField(default="", max_length=300)
     question: str = PField(default="", max_length=2000)
     audience: WorkshopAudience = WorkshopAudience.project
@@ -65,7 +66,7 @@ class WorkshopCreate(SQLModel):
 class WorkshopUpdate(SQLModel):
     model_config = {"extra": "forbid"}
     title: str | None = PField(default=None, min_length=1, max_length=200)
-    starts_at: datetime | None = None
+    starts_at: AwareDatetime | None = None
     venue: str | None = PField(default=None, max_length=300)
     question: str | None = PField(default=None, max_length=2000)
     audience: WorkshopAudience | None = None

@@ -13,8 +13,9 @@ from sqlmodel import col, select
 
 from api.clients import service as clients
 from api.clients.deps import CurrentReader
+from api.config import get_settings
 from api.db import SessionDep, open_session
-from api.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized, responses
+from api.errors import Conflict, Forbidden, Invalid, NotFound, TooManyRequests, Unauthorized, responses
 from api.feed.models import Change
 from api.people.deps import CurrentActor, bearer
 from api.projects import service as projects
@@ -84,7 +85,7 @@ def create_workshop(session: SessionDep, actor: CurrentActor, project_id: uuid.U
 
 
 @router.get("/projects/{project_id}/workshops", response_model=list[WorkshopPublic],
-            responses=responses(NotFound, Forbidden))
+            responses=responses(NotFound, Forbidden, TooManyRequests))
 def list_workshops(session: SessionDep, reader: CurrentReader, project_id: uuid.UUID) -> list[WorkshopPublic]:
     """The project's workshops, newest first (coordinators; API clients need `workshops:read`)."""
     pid = service.project_for_reader(session, reader, project_id)
@@ -169,7 +170,7 @@ def record_paper(session: SessionDep, actor: CurrentActor, workshop_id: uuid.UUI
     return service.record_paper(session, actor, w, body.text)
 
 
-@router.get("/workshops/{workshop_id}/report", responses=responses(NotFound, Forbidden))
+@router.get("/workshops/{workshop_id}/report", responses=responses(NotFound, Forbidden, TooManyRequests))
 def get_report(session: SessionDep, reader: CurrentReader, workshop_id: uuid.UUID) -> dict[str, Any]:
     """Question, date, themes with their cards (as the audience allows), notes, and per theme the spread over
     places and prompts. Coordinators; API clients with `workshops:read`, limited by their own audience too."""
@@ -238,7 +239,11 @@ def remove_guest(session: SessionDep, actor: CurrentActor, workshop_id: uuid.UUI
     return Response(status_code=204)
 
 
-@router.get("/workshops/{workshop_id}/board/events", responses=responses(NotFound, Forbidden))
+EVENTS = {200: {"content": {"text/event-stream": {}}, "description": "Server-sent events: `op`, `removed`, `end`."}}
+
+
+@router.get("/workshops/{workshop_id}/board/events", response_class=StreamingResponse,
+            responses={**responses(NotFound, Forbidden), **EVENTS})
 def board_events(session: SessionDep, actor: CurrentActor, workshop_id: uuid.UUID,
                  after: Annotated[int, Query(ge=0)] = 0,
                  wait: Annotated[float, Query(ge=0, le=60)] = 25) -> StreamingResponse:
@@ -270,7 +275,7 @@ def guest_ops(session: SessionDep, guest: CurrentGuest, body: OpsIn) -> dict[str
     return {"results": service.apply_ops(session, w, [o.model_dump() for o in body.ops], guest=guest[0])}
 
 
-@router.get("/board/events", responses=responses(NotFound))
+@router.get("/board/events", response_class=StreamingResponse, responses={**responses(NotFound), **EVENTS})
 def guest_events(session: SessionDep, guest: CurrentGuest, after: Annotated[int, Query(ge=0)] = 0,
                  wait: Annotated[float, Query(ge=0, le=60)] = 25) -> StreamingResponse:
     """The same events as the facilitator's board gets; the stream ends when the participant is removed."""
@@ -310,7 +315,7 @@ def _stream(workshop_id: uuid.UUID, project_id: uuid.UUID, after: int, wait: flo
             guest_id: uuid.UUID | None) -> StreamingResponse:
     async def events() -> AsyncIterator[str]:
         seq, change_seq, visible = after, None, None
-        deadline = anyio.current_time() + wait
+        deadline = anyio.current_time() + min(wait, get_settings().long_poll_max_seconds)
         yield "retry: 1000\n\n"
         while True:
             got = await anyio.to_thread.run_sync(_poll, workshop_id, project_id, seq, change_seq, guest_id, visible)

@@ -393,7 +393,7 @@ def _uuid(data: dict[str, Any], key: str, optional: bool = False) -> uuid.UUID |
 
 def _text(data: dict[str, Any], key: str, limit: int) -> str:
     v = data.get(key, "")
-    if not isinstance(v, str) or len(v) > limit:
+    if not isinstance(v, str) or len(v) > limit or "\x00" in v:
         raise Invalid(f"{key} must be text of at most {limit} characters.", code="bad_op")
     return v
 
