@@ -103,6 +103,9 @@ def test_two_boards_converge_a_withdrawal_leaves_both_and_an_offline_facilitator
     laptop.set_viewport_size({"width": 1920, "height": 1080})
     shot(laptop, "workshop-board-projector")
     shot(phone, "workshop-board-phone")
+
+    laptop.click(".remove-guest", timeout=20_000)  # the facilitator takes the participant off the board
+    phone.wait_for_selector("#board-status:has-text('closed')")
     phone_ctx.close()
 
 

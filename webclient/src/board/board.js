@@ -112,6 +112,7 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
 
   function setOnline(value) {
     online = value;
+    if (stopped) { status.textContent = S.ended; return; }
     root.classList.toggle('offline', !online);
     status.textContent = online ? (queue.length ? S.sending(queue.length) : '') : S.offline(queue.length);
   }
@@ -277,7 +278,8 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
     for (const [id, el] of els) if (!keep.has(id)) { el.remove(); els.delete(id); }
     root.classList.toggle('locked', !!s.workshop.locked);
     drawTools(s);
-    if (online) status.textContent = queue.length ? S.sending(queue.length) : '';
+    if (stopped) status.textContent = S.ended;
+    else if (online) status.textContent = queue.length ? S.sending(queue.length) : '';
   }
 
   function drawTools(s) {
@@ -295,6 +297,14 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
       kids.push(h('button', { type: 'button', id: 'board-lock', 'aria-pressed': String(!!s.workshop.locked),
         onclick: () => op('lock', { locked: !s.workshop.locked }) }, s.workshop.locked ? S.unlock : S.lock));
       kids.push(h('button', { type: 'button', id: 'board-layout', onclick: () => layout(s) }, S.spread));
+      // Who joined by code; the facilitator can take someone off the board (their token stops at once).
+      kids.push(h('ul', { class: 'board-guests', id: 'board-guests', 'aria-label': S.guests },
+        (server.guests || []).map((g) => h('li', {}, g.name || S.anonymous, ' ', h('button', { type: 'button',
+          class: 'remove-guest', 'data-guest': g.id, onclick: async () => {
+            await fetch(`${base.replace(/\/board$/, '')}/guests/${g.id}`, { method: 'DELETE', headers: headers() });
+            server.guests = server.guests.filter((x) => x.id !== g.id);
+            render();
+          } }, S.removeGuest)))));
     }
     kids.push(els.get('notes'));
     toolbar.replaceChildren(...kids);
@@ -320,6 +330,12 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
       flush();
       follow();
       window.addEventListener('online', flush);
+      if (!guest) {
+        setInterval(async () => { // who has joined since (the board itself comes by events)
+          const res = await fetch(base, { headers: headers(), cache: 'no-store' }).catch(() => null);
+          if (res && res.ok) { server.guests = (await res.json()).guests; drawTools(shown()); }
+        }, 10000);
+      }
     },
     stop() { stopped = true; },
     state: () => (server ? shown() : null),

@@ -507,5 +507,6 @@ export const C = {
     votes: (n) => `● ${n}`, offline: (n) => `Offline: ${n} change${n === 1 ? '' : 's'} will be sent when the connection returns.`,
     sending: (n) => `Sending ${n} change${n === 1 ? '' : 's'}…`, refused: (n) => `${n} change${n === 1 ? ' was' : 's were'} refused.`,
     ended: 'This board has closed.',
+    guests: 'Participants on the board', anonymous: 'someone', removeGuest: 'Remove',
   },
 };
