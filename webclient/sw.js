@@ -8,6 +8,7 @@ const CACHE = `hearken-shell-${VERSION}`;
 const SHELL = [
   './',
   'index.html',
+  'join.html',
   'manifest.webmanifest',
   'icon.svg',
   'css/app.css',
@@ -46,9 +47,10 @@ const WORKSPACE = [
   'src/coord/people.js',
   'src/coord/consents.js',
   'src/coord/audit.js',
-  'css/workshops.css',
   'src/coord/workshops.js',
-  'src/board/board.js',
+  'src/coord/workshops.css',
+  'src/coord/board.js',
+  'src/coord/join.js',
 ];
 const WORKSPACE_PATHS = new Set(WORKSPACE.map((u) => new URL(u, self.registration.scope).pathname));
 

@@ -509,4 +509,21 @@ export const C = {
     ended: 'This board has closed.',
     guests: 'Participants on the board', anonymous: 'someone', removeGuest: 'Remove',
   },
+  // a participant's phone (join.html): joining by code, then the board with the participant's own wording
+  join: {
+    title: 'Join the workshop board',
+    intro: 'Type the code the facilitator shows. You need no account, and nobody sees who you are.',
+    code: 'Code', name: 'Your first name (optional)', nameHint: 'Only the facilitator sees it.', join: 'Join',
+    noBoard: 'No board is open with that code. Check it with the facilitator.',
+    offline: 'No connection. Try again in a moment.',
+    closed: 'That board has closed.',
+    howTo: 'Drag cards into the groups the room makes. Add a note with the button.',
+    board: {
+      addTheme: 'New group', addNote: 'Note', addBoardNote: 'Add a note', undo: 'Undo', lock: 'Lock', unlock: 'Unlock',
+      spread: 'Lay out', themeName: 'Group name', notePrompt: 'Your note', votes: (n) => `● ${n}`,
+      offline: (n) => `Offline: ${n} change${n === 1 ? '' : 's'} waiting.`, sending: (n) => `Sending ${n}…`,
+      refused: (n) => `${n} change${n === 1 ? ' was' : 's were'} refused (the board may be locked).`,
+      ended: 'This board has closed. Thank you for taking part.', guests: '', anonymous: '', removeGuest: '',
+    },
+  },
 };

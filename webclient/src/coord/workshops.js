@@ -4,7 +4,7 @@
 
 import { A, go } from '../app.js';
 import { h, field } from '../dom.js';
-import { createBoard } from '../board/board.js';
+import { createBoard } from './board.js';
 import { C } from './strings.js';
 import { api, problem } from './ui.js';
 
@@ -16,7 +16,7 @@ let styled = false;
 export async function page(ctx) {
   if (!styled) {
     styled = true;
-    document.head.append(h('link', { rel: 'stylesheet', href: 'css/workshops.css' }));
+    document.head.append(h('link', { rel: 'stylesheet', href: 'src/coord/workshops.css' }));
   }
   const [id, sub] = ctx.path;
   try {

@@ -1,9 +1,12 @@
-// A participant's phone: type (or scan) the workshop's code, get a join token that opens this board alone, then
+// A participant's phone (join.html; it lives with the workspace's files so researchers' phones never fetch it): type (or scan) the workshop's code, get a join token that opens this board alone, then
 // see the cards, move them and add notes. No account; the token lives in this tab's sessionStorage only.
 
 import { h, field } from '../dom.js';
 import { createBoard } from './board.js';
-import { J, BOARD } from './strings.js';
+import { C } from './strings.js';
+
+const J = C.join;
+const BOARD = C.join.board;
 
 const main = document.getElementById('join');
 const KEY = 'hearken-join';
