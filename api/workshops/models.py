@@ -1,14 +1,24 @@
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import sqlalchemy as sa
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, BeforeValidator
 from pydantic import Field as PField
 from sqlmodel import Field, SQLModel
 
 from api.db import json_column, new_id, ts_column, utcnow
+
+
+def _written_time(value: Any) -> Any:
+    if not isinstance(value, str | datetime):
+        raise ValueError("a time is written out, with its offset (2026-12-03T18:30:00+00:00), not a number")
+    return value
+
+
+# A time with its offset, written as text: a bare number would be taken for seconds since 1970.
+Moment = Annotated[AwareDatetime, BeforeValidator(_written_time)]
 
 
 class WorkshopAudience(StrEnum):
@@ -57,7 +67,7 @@ class Workshop(WorkshopBase, table=True):
 class WorkshopCreate(SQLModel):
     model_config = {"extra": "forbid"}
     title: str = PField(min_length=1, max_length=200)
-    starts_at: AwareDatetime
+    starts_at: Moment
     venue: str = PField(default="", max_length=300)
     question: str = PField(default="", max_length=2000)
     audience: WorkshopAudience = WorkshopAudience.project
@@ -66,7 +76,7 @@ class WorkshopCreate(SQLModel):
 class WorkshopUpdate(SQLModel):
     model_config = {"extra": "forbid"}
     title: str | None = PField(default=None, min_length=1, max_length=200)
-    starts_at: AwareDatetime | None = None
+    starts_at: Moment | None = None
     venue: str | None = PField(default=None, max_length=300)
     question: str | None = PField(default=None, max_length=2000)
     audience: WorkshopAudience | None = None
