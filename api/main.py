@@ -39,6 +39,7 @@ from api.sync.router import router as sync_router
 from api.tags.router import router as tags_router
 from api.webhooks import worker as webhook_worker
 from api.webhooks.router import router as webhooks_router
+from api.workshops.router import router as workshops_router
 
 log = logging.getLogger("hearken")
 
@@ -170,6 +171,7 @@ def create_app() -> FastAPI:
         app.include_router(router)
     app.include_router(project_items_router)
     app.include_router(memos_router)  # coord: memos
+    app.include_router(workshops_router)
 
     @app.get("/api/v1/health", tags=["meta"])
     def health() -> dict[str, str]:

@@ -12,10 +12,12 @@ from api.people.models import AuthToken, EnrolmentCode, LoginThrottle, User
 from api.projects.models import Membership, Place, Project, Prompt, TrainingRecord
 from api.tags.models import FragmentTag, Tag
 from api.webhooks.models import WebhookDelivery, WebhookEndpoint
+from api.workshops.models import BoardOp, Guest, Note, PackItem, Theme, Workshop
 
 __all__ = [
     "ApiClient", "AudioClip", "AudioUpload", "AuditEntry", "AuthToken", "Change", "Consent", "ConsentForm",
     "Conversation", "EnrolmentCode", "Fragment", "FragmentTag", "LoginThrottle", "MediaDeletion", "Membership",
     "Participant", "Place", "Project", "Prompt", "Tag", "TrainingRecord", "User", "WebhookDelivery", "WebhookEndpoint",
     "Memo", "MemoFragment", "MemoTag",
+    "BoardOp", "Guest", "Note", "PackItem", "Theme", "Workshop",  # workshops
 ]

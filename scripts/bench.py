@@ -189,6 +189,7 @@ def main() -> int:
     parser.add_argument("--scale", type=int, metavar="N", default=0,
                         help="also issue 13's table at N fragments on SQLite and PostgreSQL (scripts/bench_scale.py; "
                              "1,000,000 takes most of an hour)")
+    parser.add_argument("--skip-workshops", action="store_true")
     args = parser.parse_args()
     results: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds")}
     bench_sync(results, args.batches, args.rounds)
@@ -217,6 +218,10 @@ def main() -> int:
         for database in ("sqlite", "postgresql"):
             results[f"scale_{database}"] = bench_scale.run(argparse.Namespace(fragments=args.scale,
                                                                               database=database))
+    if not args.skip_workshops:
+        import bench_workshops  # scripts/bench_workshops.py: board convergence, the 500-card PDF, a 300-card board
+
+        bench_workshops.run(results)
     out = REPO / "bench-results"
     out.mkdir(exist_ok=True)
     path = out / f"bench-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"

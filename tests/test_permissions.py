@@ -129,7 +129,30 @@ CALLS = [
     Call("PATCH", "/memos/{memo}", {"text": "n"}, expect=(200, 200, 403, 404)),
     Call("DELETE", "/memos/{memo}", expect=(204, 204, 403, 404)),
     Call("POST", "/auth/logout", expect=(204, 204, 204, 204)),
+    # workshops: {workshop} is ready (cards numbered) with a participant joined; {draft} still takes fragments
+    Call("POST", "/projects/{project}/workshops", {"title": "W", "starts_at": "2026-12-01T18:00:00Z"},
+         expect=(201, 201, 403, 404)),
+    Call("GET", "/projects/{project}/workshops", expect=(200, 200, 403, 404)),
+    Call("GET", "/workshops/{workshop}", expect=(200, 200, 403, 404)),
+    Call("PATCH", "/workshops/{workshop}", {"venue": "The hall"}, expect=(200, 200, 403, 404)),
+    Call("POST", "/workshops/{workshop}/state", {"state": "running"}, expect=(200, 200, 403, 404)),
+    Call("GET", "/workshops/{workshop}/pack", expect=(200, 200, 403, 404)),
+    Call("POST", "/workshops/{draft}/pack", {"fragment_ids": ["{fragment}"]}, expect=(200, 200, 403, 404)),
+    Call("POST", "/workshops/{draft}/pack/remove", {"fragment_ids": ["{fragment}"]}, expect=(200, 200, 403, 404)),
+    Call("PUT", "/workshops/{draft}/pack/{fragment}/sensitive", {"include": True}, expect=(204, 204, 403, 404)),
+    Call("POST", "/workshops/{workshop}/withdrawn/1/confirm", expect=(404, 404, 403, 404)),  # none withdrawn
+    Call("POST", "/workshops/{workshop}/paper", {"text": "Belonging: 1"}, expect=(200, 200, 403, 404)),
+    Call("GET", "/workshops/{workshop}/report", expect=(200, 200, 403, 404)),
+    Call("GET", "/workshops/{workshop}/cards.pdf", expect=(200, 200, 403, 404)),
+    Call("GET", "/workshops/{workshop}/report.pdf", expect=(200, 200, 403, 404)),
+    Call("GET", "/workshops/{workshop}/board", expect=(200, 200, 403, 404)),
+    Call("GET", "/workshops/{workshop}/join", expect=(200, 200, 403, 404)),
+    Call("POST", "/workshops/{workshop}/board/ops", {"ops": []}, expect=(200, 200, 403, 404)),
+    Call("GET", "/workshops/{workshop}/board/events?wait=0", expect=(200, 200, 403, 404)),
+    Call("DELETE", "/workshops/{workshop}/guests/{guest}", expect=(204, 204, 403, 404)),
 ]
+# A participant's join token opens its own board and nothing else: every path of CALLS answers it 404.
+GUEST_CALLS = [Call("GET", "/board"), Call("POST", "/board/ops", {"ops": []}), Call("GET", "/board/events?wait=0")]
 ROLES = ("admin", "coordinator", "researcher", "other")
 
 
@@ -170,10 +193,27 @@ def _setup(session: Session, client: Any) -> tuple[dict[str, str], dict[str, str
     ids.update(prompt=world.prompts[0].id, place=world.places[0].id)  # overview
     ids["memo"] = client.post(f"/api/v1/projects/{world.project.id}/memos", json={"text": "a memo"},  # coord
                               headers=world.headers("coordinator")).json()["id"]
+    ids.update(_workshops(client, world, items[2]["id"]))  # workshops
     session.rollback()  # end the test's read, so its next write starts from what the app committed
     tokens = {"admin": world.tokens["admin"], "coordinator": world.tokens["coordinator"],
               "researcher": world.tokens["researcher"], "other": other.tokens["coordinator"]}
     return {k: str(v) for k, v in ids.items()}, tokens
+
+
+def _workshops(client: Any, world: Any, fragment_id: str) -> dict[str, str]:
+    made = []
+    for _ in range(2):
+        made.append(client.post(f"/api/v1/projects/{world.project.id}/workshops",
+                                json={"title": "W", "starts_at": "2026-12-01T18:00:00Z"},
+                                headers=world.headers("coordinator")).json())
+        client.post(f"/api/v1/workshops/{made[-1]['id']}/pack", json={"fragment_ids": [fragment_id]},
+                    headers=world.headers("coordinator"))
+    client.post(f"/api/v1/workshops/{made[0]['id']}/state", json={"state": "ready"},
+                headers=world.headers("coordinator"))
+    joined = client.post("/api/v1/join", json={"code": made[0]["short_code"]}).json()
+    board = client.get(f"/api/v1/workshops/{made[0]['id']}/board", headers=world.headers("coordinator")).json()
+    return {"workshop": made[0]["id"], "draft": made[1]["id"], "join_token": joined["token"],
+            "guest": board["guests"][0]["id"]}
 
 
 def _fill(value: Any, ids: dict[str, str]) -> Any:
@@ -306,3 +346,21 @@ def test_a_coordinator_acting_on_a_user_outside_their_projects_learns_nothing(
     session.rollback()
     after = session.get(type(outsider), outsider.id)
     assert after.password_hash == outsider.password_hash and after.display_name == outsider.display_name
+
+
+@pytest.mark.parametrize("call", CALLS, ids=lambda c: f"{c.method} {c.path}")
+def test_a_join_token_gets_404_everywhere_but_its_board(client, session, call: Call) -> None:
+    ids, _ = _setup(session, client)
+    r = client.request(call.method, "/api/v1" + _fill(call.path, ids), json=_fill(call.body, ids),
+                       headers={**bearer(ids["join_token"]), **(_fill(call.headers, ids) or {})})
+    assert r.status_code == 404, r.text
+
+
+@pytest.mark.parametrize("call", GUEST_CALLS, ids=lambda c: f"{c.method} {c.path}")
+def test_the_board_paths_take_a_join_token_and_nothing_else(client, session, call: Call) -> None:
+    ids, tokens = _setup(session, client)
+    r = client.request(call.method, "/api/v1" + call.path, json=call.body, headers=bearer(ids["join_token"]))
+    assert r.status_code == 200, r.text
+    for headers in [bearer(t) for t in tokens.values()] + [{}, bearer("hkj_made-up")]:
+        r = client.request(call.method, "/api/v1" + call.path, json=call.body, headers=headers)
+        assert r.status_code == 401 and set(r.json()) >= {"code", "detail"}, r.text

@@ -8,6 +8,7 @@ const CACHE = `hearken-shell-${VERSION}`;
 const SHELL = [
   './',
   'index.html',
+  'join.html',
   'manifest.webmanifest',
   'icon.svg',
   'css/app.css',
@@ -48,6 +49,10 @@ const WORKSPACE = [
   'src/coord/audit.js',
   'src/coord/memos.js',
   'src/coord/data.js',
+  'src/coord/workshops.js',
+  'src/coord/workshops.css',
+  'src/coord/board.js',
+  'src/coord/join.js',
 ];
 const WORKSPACE_PATHS = new Set(WORKSPACE.map((u) => new URL(u, self.registration.scope).pathname));
 

@@ -17,6 +17,7 @@ class ClientScope(StrEnum):
     changes_read = "changes:read"
     export = "export"
     webhooks = "webhooks"
+    workshops_read = "workshops:read"
 
 
 class Audience(StrEnum):
@@ -52,7 +53,7 @@ class ApiClient(SQLModel, table=True):
 class ApiClientCreate(SQLModel):
     model_config = {"extra": "forbid"}
     name: Text = Field(min_length=1, max_length=120)
-    scopes: list[ClientScope] = Field(min_length=1, max_length=6)
+    scopes: list[ClientScope] = Field(min_length=1, max_length=7)
     audience: Audience = Audience.internal
     expires_at: Instant | None = None
     rate_limit_per_minute: int = Field(default=600, ge=1, le=100_000)

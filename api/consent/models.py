@@ -173,7 +173,7 @@ class WithdrawResult(SQLModel):
     clips_erased: int = 0
     tagged_fragments_erased: int = Field(default=0, description="Erased fragments that had tags (now dropped).")
     signature_erased: bool = False
-    workshop_cards_erased: int = 0
+    workshop_cards_erased: int = Field(default=0, description="Numbered workshop cards this took off boards.")
 
 
 class WithdrawalPreview(SQLModel):
@@ -184,7 +184,9 @@ class WithdrawalPreview(SQLModel):
     already_withdrawn: bool
     fragments: int = Field(description="Fragments whose text, answers and tags would be erased.")
     clips: int = Field(description="Audio clips held for those fragments, whose bytes would be deleted.")
-    workshop_cards: int = Field(description="Always 0 until workshops exist.")
+    workshop_cards: int = Field(description="Numbered cards of ready or running workshops that would leave their "
+                                            "boards (and be listed for taking out of printed packs).")
+    workshops: list[str] = Field(default_factory=list, description="The titles of those workshops.")
     signature: bool = Field(description="Whether a signature image is held and would be erased.")
     tagged_fragments: int = Field(description="Of those fragments, how many have tags.")
 

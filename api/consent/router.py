@@ -114,7 +114,8 @@ def narrow_consent(session: SessionDep, actor: CurrentActor, consent_id: uuid.UU
             responses=responses(NotFound, Forbidden))
 def withdrawal_preview(session: SessionDep, actor: CurrentActor, consent_id: uuid.UUID) -> WithdrawalPreview:
     """Exactly what withdrawing this consent would erase now: fragments, audio clips, the signature, and how
-    many of those fragments carry tags. `workshop_cards` is always 0: workshops are not built yet. Coordinators."""
+    many of those fragments carry tags. `workshop_cards` counts the numbered cards of ready or running workshops
+    it would take off boards, and `workshops` names those workshops. Coordinators."""
     consent, participant = service.get_consent(session, actor, consent_id)
     return service.withdrawal_preview(session, actor, consent, participant.label)
 

@@ -36,6 +36,7 @@ from api.people.deps import Actor
 from api.projects import service as projects
 from api.projects.models import Project
 from api.tags.models import FragmentTag
+from api.workshops import service as workshops
 
 
 def current_form(session: Session, project_id: uuid.UUID) -> ConsentForm | None:
@@ -167,10 +168,12 @@ def withdrawal_preview(session: Session, actor: Actor, consent: Consent, label: 
     if not projects.is_manager(projects.role_in(session, actor, consent.project_id)):
         raise Forbidden("Only coordinators withdraw consent.")
     held = _erasable(session, consent.id)
+    cards, workshop_titles = workshops.cards_under_consent(session, consent.id)
     return WithdrawalPreview(consent_id=consent.id, participant_label=label,
                              already_withdrawn=consent.withdrawn_at is not None, fragments=held["fragments"],
                              clips=held["clips"], tagged_fragments=held["tagged_fragments"],
-                             signature=consent.signature is not None, workshop_cards=0)
+                             signature=consent.signature is not None, workshop_cards=cards,
+                             workshops=workshop_titles)
 
 
 def _erasable(session: Session, consent_id: uuid.UUID) -> dict[str, int]:
@@ -232,6 +235,7 @@ def withdraw(session: Session, actor: Actor, consent: Consent, reason: WithdrawR
     if consent.withdrawn_at is not None:
         raise Conflict("This consent was already withdrawn.", code="already_withdrawn")
     held = _erasable(session, consent.id)
+    cards, _ = workshops.cards_under_consent(session, consent.id)
     signature_erased = consent.signature is not None
     now = utcnow()
     consent.withdrawn_at = now
@@ -253,7 +257,7 @@ def withdraw(session: Session, actor: Actor, consent: Consent, reason: WithdrawR
                          "note_erased": note_erased, "reason": reason.value if reason else None})
     return WithdrawResult(consent_id=consent.id, withdrawn_at=now, fragments_erased=count, clips_erased=held["clips"],
                           tagged_fragments_erased=held["tagged_fragments"], signature_erased=signature_erased,
-                          workshop_cards_erased=0)
+                          workshop_cards_erased=cards)
 
 
 def erase_note_if_unconsented(session: Session, conversation_id: uuid.UUID) -> bool:

@@ -9,12 +9,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import select
 
 from api.db import SessionDep, utcnow
-from api.errors import Forbidden, Unauthorized
+from api.errors import Forbidden, NotFound, Unauthorized
 from api.people.models import AuthToken, TokenKind, User
 from api.people.security import digest
 
 # API client tokens start with this, so a request's kind of caller is known before any lookup.
 CLIENT_TOKEN_PREFIX = "hkc_"
+# Workshop participants' join tokens (api/workshops): every path but their board answers 404 to them.
+JOIN_TOKEN_PREFIX = "hkj_"
 
 bearer = HTTPBearer(auto_error=False,
                     description="A session token from /auth/login or a device token from /auth/enrol.")
@@ -49,6 +51,8 @@ def get_actor(session: SessionDep,
     if credentials.credentials.startswith(CLIENT_TOKEN_PREFIX):
         raise Forbidden("API client tokens reach the pull API only (fragments, changes, tags, exports).",
                         code="client_token_not_allowed")
+    if credentials.credentials.startswith(JOIN_TOKEN_PREFIX):
+        raise NotFound("Not found.")  # a workshop join token opens its board and nothing else
     row = session.exec(
         select(AuthToken, User).join(User, User.id == AuthToken.user_id)  # type: ignore[arg-type]
         .where(AuthToken.token_hash == digest(credentials.credentials))

@@ -7,6 +7,7 @@ import { field, h } from '../dom.js';
 import { card, lookups, options, patch, withContext } from './fragments.js';
 import { C } from './strings.js';
 import { api, problem, saving, statusLine } from './ui.js';
+import { addToWorkshopButton } from './workshops.js';
 
 export async function page(ctx) {
   const pid = ctx.project.id;
@@ -103,7 +104,8 @@ export async function page(ctx) {
 
   await load();
   counts.tabIndex = -1;
-  return h('div', { id: 'review' }, h('h1', {}, C.r.title), h('p', {}, C.r.intro), filters, counts, matching, list, more);
+  return h('div', { id: 'review' }, h('h1', {}, C.r.title), h('p', {}, C.r.intro), filters, counts, matching, list, more,
+    addToWorkshopButton(pid, () => [...list.querySelectorAll('.review-item[data-id]')].map((e) => e.dataset.id)));
 }
 
 function item(f, L, gone) {

@@ -6,6 +6,7 @@ import { field, h } from '../dom.js';
 import { card, lookups, options, sortedTags, withContext } from './fragments.js';
 import { C } from './strings.js';
 import { api, problem, saving, statusLine } from './ui.js';
+import { addToWorkshopButton } from './workshops.js';
 
 const KEYS = ['q', 'place', 'prompt_id', 'kind', 'tag', 'status', 'sensitive', 'captured_after', 'captured_before',
   'conversation_id'];
@@ -142,6 +143,6 @@ export async function page(ctx) {
     h('div', { class: 'search-cols' },
       h('section', { 'aria-labelledby': 'search-summary' }, summary,
         shown ? h('p', {}, h('a', { href: ctx.href('tagging', `?${new URLSearchParams(params)}`) }, C.s.tagThese)) : null,
-        results, more),
+        results, more, addToWorkshopButton(pid, () => [...results.querySelectorAll('[data-id]')].map((e) => e.dataset.id))),
       h('aside', { 'aria-labelledby': 'saved-h' }, h('h2', { id: 'saved-h' }, C.s.saved), savedList, saveForm, savedStatus)));
 }

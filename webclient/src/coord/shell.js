@@ -19,6 +19,7 @@ const PAGES = [
   ['project', () => import('./project.js')],
   ['memos', () => import('./memos.js')], // coord: memos and the Data page (exports)
   ['data', () => import('./data.js')],
+  ['workshops', () => import('./workshops.js')],
 ];
 
 export async function coordView(projectId = '', pageName = '', rest = '') {

@@ -9,6 +9,7 @@ import { field, h } from '../dom.js';
 import { card, chip, lookups, options, sortedTags, tagChips } from './fragments.js';
 import { C } from './strings.js';
 import { api, problem, saving, statusLine } from './ui.js';
+import { addToWorkshopButton } from './workshops.js';
 
 const FILTERS = ['q', 'place', 'prompt_id', 'kind', 'tag', 'status', 'sensitive', 'captured_after', 'captured_before',
   'conversation_id', 'consent_id'];
@@ -335,7 +336,7 @@ export async function page(ctx) {
     h('section', { class: 'tag-bulk' },
       h('div', { class: 'co-filters' }, field(C.t.bulkTag, bulkTag), bulkButton,
         h('button', { type: 'button', onclick: () => { for (const f of items) select(f, false); all.checked = false; } }, C.t.clear),
-        count),
+        count, addToWorkshopButton(pid, () => [...selected])),
       bulkStatus, list, more));
   document.addEventListener('keydown', onKey);
   return root;

@@ -1,0 +1,153 @@
+"""Workshops in Chromium: two browsers on one live board (the facilitator's laptop and a participant's phone
+joined by code), a withdrawal during the workshop, the facilitator's Wi-Fi dropping, the projector, paper themes
+typed after a paper workshop, and closing into the codebook."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.coord_data import add_coordinator, goto, laptop_workspace, seed
+from tests.e2e.helpers import make_world, new_phone, shot
+from tests.support.live_server import ok
+
+pytestmark = pytest.mark.browser
+
+SAYINGS = ["Nobody knocks on doors round here any more.", "The 34 stopped running on Sundays.",
+           "The library is the only warm place.", "I found out about the food bank by chance.",
+           "My neighbour checks on me every day.", "You ring at eight and the appointments are gone."]
+
+
+@pytest.fixture
+def workspace(browser, server):
+    yield from laptop_workspace(browser, server)
+
+
+def running_workshop(world, state: str = "running") -> tuple[dict, list[str], str]:
+    first = seed(world, SAYINGS[:3])
+    second = seed(world, SAYINGS[3:])
+    w = ok(world.admin.post(f"/projects/{world.project_id}/workshops", json={
+        "title": "Belonging", "starts_at": "2026-12-03T18:30:00+00:00", "venue": "Stonehouse hall",
+        "question": "What makes people feel they belong here?", "audience": "mixed"}))
+    ok(world.admin.post(f"/workshops/{w['id']}/pack", json={"fragment_ids": first + second}))
+    ok(world.admin.post(f"/workshops/{w['id']}/state", json={"state": "ready"}))
+    if state == "running":
+        ok(world.admin.post(f"/workshops/{w['id']}/state", json={"state": "running"}))
+    consent = ok(world.admin.get(f"/fragments/{first[0]}"))["consent_id"]
+    return w, first + second, consent
+
+
+def cards(page) -> dict:
+    return page.evaluate("() => Object.fromEntries([...window.__board.state().cards.values()]"
+                         ".map(c => [c.number, [c.x, c.y, c.theme_id]]))")
+
+
+def drag(page, number: int, dx: int, dy: int) -> None:
+    box = page.locator(f".board-card[data-number='{number}']").bounding_box()
+    x, y = box["x"] + 20, box["y"] + 20
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + dx / 2, y + dy / 2, steps=4)
+    page.mouse.move(x + dx, y + dy, steps=4)
+    page.mouse.up()
+
+
+def agree(a, b) -> None:
+    a.wait_for_function("() => window.__board && window.__board.state() && window.__board.pending() === 0")
+    b.wait_for_function("() => window.__board && window.__board.state() && window.__board.pending() === 0")
+    for _ in range(60):
+        if cards(a) == cards(b):
+            return
+        a.wait_for_timeout(100)
+    assert cards(a) == cards(b)
+
+
+def test_two_boards_converge_a_withdrawal_leaves_both_and_an_offline_facilitator_catches_up(
+        workspace, browser, server):
+    world = make_world(server)
+    email = add_coordinator(world)
+    w, ids, consent = running_workshop(world)
+    laptop = workspace(email, world.project_id, "workshops")
+    goto(laptop, world.project_id, "workshops", f"/{w['id']}/board")
+    laptop.wait_for_function("() => window.__board && window.__board.state() "
+                             "&& window.__board.state().cards.size === 6")
+    laptop.wait_for_function("() => window.__board.pending() === 0")
+
+    phone_ctx = new_phone(browser)
+    phone = phone_ctx.new_page()
+    phone.goto(f"{server.url}/app/join.html#{w['short_code']}")
+    phone.fill("#join-name", "Sam")
+    phone.click("#join-form button[type=submit]")
+    phone.wait_for_selector(".board-card[data-number='6']")
+    assert "P-" not in phone.inner_text("body")
+
+    drag(laptop, 2, 300, 120)  # a move on the laptop appears on the phone
+    agree(laptop, phone)
+    drag(phone, 5, 40, 60)  # and one on the phone on the laptop
+    agree(laptop, phone)
+
+    ok(world.admin.post(f"/consents/{consent}/withdraw", json={}))  # cards 1-3 were under that consent
+    for page in (laptop, phone):
+        page.wait_for_function("() => document.querySelectorAll('.board-card').length === 3")
+    assert not laptop.locator(".board-card[data-number='1']").count()
+
+    laptop.context.set_offline(True)
+    drag(laptop, 4, 200, 0)
+    drag(laptop, 6, -100, 200)
+    laptop.wait_for_function("() => window.__board.pending() >= 2")
+    drag(phone, 5, 10, 10)
+    laptop.context.set_offline(False)
+    agree(laptop, phone)
+    ops = ok(world.admin.get(f"/workshops/{w['id']}/board"))
+    assert {c["number"] for c in ops["cards"]} == {4, 5, 6}
+
+    laptop.set_viewport_size({"width": 1920, "height": 1080})
+    shot(laptop, "workshop-board-projector")
+    shot(phone, "workshop-board-phone")
+
+    laptop.click(".remove-guest", timeout=20_000)  # the facilitator takes the participant off the board
+    phone.wait_for_selector("#board-status:has-text('closed')")
+    phone_ctx.close()
+
+
+def test_paper_themes_typed_from_the_keyboard_then_closing_makes_the_tags(workspace, server):
+    world = make_world(server)
+    email = add_coordinator(world)
+    w, ids, _ = running_workshop(world, state="ready")
+    page = workspace(email, world.project_id, "workshops")
+    goto(page, world.project_id, "workshops", f"/{w['id']}")
+    page.wait_for_selector("#pack-cards .print-card[data-number='6']")
+    shot(page, "workshop-pack")
+    page.click("#paper-themes")
+    page.keyboard.type("Feeling invisible: 1 3 5\n- nobody asks us\nTransport: 2 4 6")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#paper-form .status:has-text('2 themes with 6 cards recorded')")
+    goto(page, world.project_id, "workshops", f"/{w['id']}/report")
+    page.wait_for_selector(".report-theme h3:has-text('Feeling invisible')")
+    assert "nobody asks us" in page.inner_text("#workshop-report")
+    goto(page, world.project_id, "workshops", f"/{w['id']}")
+    page.once("dialog", lambda d: d.accept())
+    page.click("button[data-to=closed]")
+    page.wait_for_selector("#workshop[data-state=closed]")
+    tags = ok(world.admin.get(f"/projects/{world.project_id}/tags"))
+    parent = next(t for t in tags if t["name"] == "Workshop: Belonging (2026-12-03)")
+    assert {t["name"] for t in tags if t["parent_id"] == parent["id"]} == {"Feeling invisible", "Transport"}
+
+
+def test_preparing_a_pack_from_a_search_selection(workspace, server):
+    world = make_world(server)
+    email = add_coordinator(world)
+    ids = seed(world, ["The bus to town stopped.", "The bus driver knows my name.", "The park is lovely."])
+    w = ok(world.admin.post(f"/projects/{world.project_id}/workshops", json={
+        "title": "Getting about", "starts_at": "2026-12-10T18:00:00+00:00", "audience": "mixed"}))
+    page = workspace(email, world.project_id, "search")
+    page.wait_for_selector("#search-summary:has-text('3 fragments found')")
+    page.fill("#search-form input[name=q]", "bus")
+    page.click("#search-form button[type=submit]")
+    page.wait_for_selector("#search-summary:has-text('2 fragments found')")
+    page.click("#search .add-to-workshop")
+    page.wait_for_selector("#search .add-to-workshop-wrap .status:has-text('2 added')")
+    pack = ok(world.admin.get(f"/workshops/{w['id']}/pack"))
+    assert {c["fragment_id"] for c in pack["cards"]} == set(ids[:2])
+    goto(page, world.project_id, "workshops", f"/{w['id']}")
+    page.wait_for_selector("#pack-summary:has-text('2 cards')")

@@ -1,0 +1,301 @@
+"""Workshops through the API: the pack and its consent rule, freezing, withdrawal after printing, the board,
+paper themes, closing into the codebook, and reading over the API."""
+
+import uuid
+from typing import Any
+
+import pytest
+from sqlmodel import Session, col, select
+
+from api.audit.models import AuditEntry
+from api.feed.models import Change
+from api.tags.models import FragmentTag, Tag
+from tests.factories import World, make_world
+from tests.workshops.helpers import add, capture, make_workshop, pack, set_state
+
+
+@pytest.fixture
+def world(session: Session) -> World:
+    return make_world(session)
+
+
+def mixed_pack(client: Any, world: World) -> dict[str, str]:
+    ids = {}
+    ids["shared"], _ = capture(client, world, scopes=["quote", "share", "publish"], kind="quote", text="shared words")
+    ids["internal"], _ = capture(client, world, scopes=["quote"], kind="quote", text="internal only")
+    ids["share_only"], _ = capture(client, world, scopes=["share"], text="share not publish")
+    ids["sensitive"], _ = capture(client, world, scopes=["quote", "share", "publish"], text="sensitive words",
+                                  sensitive=True)
+    return ids
+
+
+def test_a_mixed_audience_sees_only_share_and_the_pack_says_what_was_left_out(client, world) -> None:
+    ids = mixed_pack(client, world)
+    w = make_workshop(client, world, "mixed")
+    r = add(client, world, w["id"], list(ids.values()))
+    assert r.status_code == 200, r.text
+    assert r.json() == {"added": 4, "already": 0,
+                        "left_out": {"consent_lacks_share": 1, "sensitive_not_included": 1}}
+    p = pack(client, world, w["id"])
+    assert sorted(c["text"] for c in p["cards"]) == ["share not publish", "shared words"]
+    assert p["left_out"] == {"consent_lacks_share": 1, "sensitive_not_included": 1}
+    card = next(c for c in p["cards"] if c["text"] == "shared words")
+    assert (card["kind"], card["language"], card["prompt"], card["place"]) == \
+        ("quote", "en", "Where do you feel you belong?", "Stonehouse")
+    assert len(card["month"]) == 7 and "P-4KQ7" not in str(p) and "mood" not in str(p)
+
+
+def test_public_needs_publish_and_never_takes_a_sensitive_fragment(client, world) -> None:
+    ids = mixed_pack(client, world)
+    w = make_workshop(client, world, "public")
+    add(client, world, w["id"], list(ids.values()))
+    assert [c["text"] for c in pack(client, world, w["id"])["cards"]] == ["shared words"]
+    r = client.put(f"/api/v1/workshops/{w['id']}/pack/{ids['sensitive']}/sensitive", json={"include": True},
+                   headers=world.headers("coordinator"))
+    assert r.status_code == 409 and r.json()["code"] == "sensitive_public"
+
+
+def test_a_sensitive_fragment_comes_in_only_when_included_by_hand_and_that_is_audited(client, world, session) -> None:
+    ids = mixed_pack(client, world)
+    w = make_workshop(client, world, "project")
+    add(client, world, w["id"], list(ids.values()))
+    assert "sensitive words" not in [c["text"] for c in pack(client, world, w["id"])["cards"]]
+    r = client.put(f"/api/v1/workshops/{w['id']}/pack/{ids['sensitive']}/sensitive", json={"include": True},
+                   headers=world.headers("coordinator"))
+    assert r.status_code == 204, r.text
+    assert "sensitive words" in [c["text"] for c in pack(client, world, w["id"])["cards"]]
+    session.rollback()
+    assert session.exec(select(AuditEntry).where(AuditEntry.action == "workshop.pack.include_sensitive")).one()
+
+
+def test_freezing_numbers_the_cards_and_each_step_is_audited(client, world, session) -> None:
+    ids = mixed_pack(client, world)
+    w = make_workshop(client, world, "mixed")
+    add(client, world, w["id"], list(ids.values()))
+    assert set_state(client, world, w["id"], "running").json()["code"] == "bad_transition"
+    assert set_state(client, world, w["id"], "ready").status_code == 200
+    assert sorted(c["number"] for c in pack(client, world, w["id"])["cards"]) == [1, 2]
+    assert add(client, world, w["id"], [ids["internal"]]).json()["code"] == "pack_frozen"
+    assert set_state(client, world, w["id"], "running").status_code == 200
+    session.rollback()
+    steps = session.exec(select(AuditEntry.detail).where(AuditEntry.action == "workshop.state")
+                         .order_by(col(AuditEntry.id))).all()
+    assert [(d["from"], d["to"]) for d in steps] == [("draft", "ready"), ("ready", "running")]
+
+
+def test_adding_by_tag_and_by_saved_search(client, world) -> None:
+    a, _ = capture(client, world, scopes=["share"], text="the bus never comes")
+    b, _ = capture(client, world, scopes=["share"], text="the library closed")
+    client.put(f"/api/v1/fragments/{b}/tags/{world.tag.id}", headers=world.headers("coordinator"))
+    saved = client.post(f"/api/v1/projects/{world.project.id}/saved-searches",
+                        json={"name": "buses", "query": {"q": "bus"}}, headers=world.headers("coordinator")).json()
+    w = make_workshop(client, world)
+    assert add(client, world, w["id"], [], tag_id=str(world.tag.id)).json()["added"] == 1
+    r = add(client, world, w["id"], [b], saved_search_id=saved["id"])
+    assert r.json()["added"] == 1 and r.json()["already"] == 1
+    assert {c["fragment_id"] for c in pack(client, world, w["id"])["cards"]} == {a, b}
+
+
+def test_fragments_of_another_project_are_refused(client, world, session) -> None:
+    other = make_world(session)
+    theirs, _ = capture(client, other, scopes=["share"])
+    w = make_workshop(client, world)
+    r = add(client, world, w["id"], [theirs])
+    assert r.status_code == 422 and r.json()["code"] == "bad_fragments"
+
+
+def ready_workshop(client: Any, world: World, n: int = 3, audience: str = "mixed") -> tuple[dict, list[str], list[str]]:
+    frags, consents = [], []
+    for i in range(n):
+        f, c = capture(client, world, scopes=["quote", "share"], text=f"card words {i}", label=f"P-{i:04d}")
+        frags.append(f)
+        consents.append(c)
+    w = make_workshop(client, world, audience)
+    add(client, world, w["id"], frags)
+    assert set_state(client, world, w["id"], "ready").status_code == 200
+    return w, frags, consents
+
+
+def test_a_withdrawal_after_printing_lists_the_card_until_confirmed_and_leaves_a_gap(client, world) -> None:
+    w, frags, consents = ready_workshop(client, world, 3)
+    coordinator = world.headers("coordinator")
+    preview = client.get(f"/api/v1/consents/{consents[1]}/withdrawal-preview", headers=coordinator).json()
+    assert (preview["workshop_cards"], preview["workshops"]) == (1, ["Belonging"])
+    done = client.post(f"/api/v1/consents/{consents[1]}/withdraw", json={}, headers=coordinator).json()
+    assert done["workshop_cards_erased"] == 1
+    p = pack(client, world, w["id"])
+    assert [c["number"] for c in p["cards"]] == [1, 3]  # the reprint leaves 2 as a gap
+    assert [x["number"] for x in p["withdrawn"]] == [2]
+    assert p["withdrawn"][0]["message"].startswith("card 2 was withdrawn on ")
+    assert p["withdrawn"][0]["message"].endswith("— take it out of the printed pack")
+    assert "card words 1" not in str(p)
+    r = client.post(f"/api/v1/workshops/{w['id']}/withdrawn/2/confirm", headers=coordinator)
+    assert r.status_code == 204
+    assert pack(client, world, w["id"])["withdrawn"] == []
+    assert client.post(f"/api/v1/workshops/{w['id']}/withdrawn/2/confirm", headers=coordinator).status_code == 404
+
+
+def test_narrowing_a_consent_takes_the_card_off_a_mixed_board(client, world) -> None:
+    w, frags, consents = ready_workshop(client, world, 2)
+    r = client.patch(f"/api/v1/consents/{consents[0]}", json={"scopes": ["quote"]},
+                     headers={**world.headers("coordinator"), "If-Match": '"1"'})
+    assert r.status_code == 200, r.text
+    board = client.get(f"/api/v1/workshops/{w['id']}/board", headers=world.headers("coordinator")).json()
+    assert [c["number"] for c in board["cards"]] == [2]
+
+
+def op(kind: str, **data: Any) -> dict[str, Any]:
+    return {"id": str(uuid.uuid4()), "kind": kind, "data": data}
+
+
+def test_board_operations_apply_once_in_sequence_and_a_resend_is_a_duplicate(client, world) -> None:
+    w, _, _ = ready_workshop(client, world, 2)
+    set_state(client, world, w["id"], "running")
+    h = world.headers("coordinator")
+    board = client.get(f"/api/v1/workshops/{w['id']}/board", headers=h).json()
+    card = board["cards"][0]["id"]
+    theme = str(uuid.uuid4())
+    ops = [op("theme", theme_id=theme, name="Feeling invisible", x=10, y=10),
+           op("move", card_id=card, x=20, y=60, theme_id=theme), op("vote", theme_id=theme, delta=1),
+           op("note", note_id=str(uuid.uuid4()), text="Who is missing?", theme_id=theme, x=0, y=0)]
+    r = client.post(f"/api/v1/workshops/{w['id']}/board/ops", json={"ops": ops}, headers=h).json()
+    assert [x["status"] for x in r["results"]] == ["applied"] * 4
+    assert [x["seq"] for x in r["results"]] == [1, 2, 3, 4]
+    again = client.post(f"/api/v1/workshops/{w['id']}/board/ops", json={"ops": ops}, headers=h).json()
+    assert [(x["status"], x["seq"]) for x in again["results"]] == [("duplicate", s) for s in (1, 2, 3, 4)]
+    board = client.get(f"/api/v1/workshops/{w['id']}/board", headers=h).json()
+    assert board["seq"] == 4 and board["themes"][0]["votes"] == 1
+    assert next(c for c in board["cards"] if c["id"] == card)["theme_id"] == theme
+    bad = client.post(f"/api/v1/workshops/{w['id']}/board/ops",
+                      json={"ops": [op("move", card_id=str(uuid.uuid4()), x=1, y=1)]}, headers=h).json()
+    assert bad["results"][0]["status"] == "rejected"
+
+
+def join(client: Any, code: str) -> dict[str, str]:
+    r = client.post("/api/v1/join", json={"code": code.lower(), "name": "Sam"})
+    assert r.status_code == 201, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+def test_a_join_token_opens_its_board_only_and_dies_when_the_workshop_closes(client, world) -> None:
+    w, _, _ = ready_workshop(client, world, 2)
+    set_state(client, world, w["id"], "running")
+    guest = join(client, w["short_code"])
+    board = client.get("/api/v1/board", headers=guest)
+    assert board.status_code == 200 and board.json()["guests"] is None
+    assert "fragment_id" not in str(board.json()) and "P-0000" not in str(board.json())
+    for path in ("/me", f"/workshops/{w['id']}", f"/workshops/{w['id']}/board", f"/projects/{world.project.id}",
+                 "/fragments", "/changes", f"/projects/{world.project.id}/tags"):
+        r = client.get("/api/v1" + path, headers=guest)
+        assert r.status_code == 404, (path, r.text)
+    card = board.json()["cards"][0]["id"]
+    moved = client.post("/api/v1/board/ops", json={"ops": [op("move", card_id=card, x=5, y=5)]}, headers=guest)
+    assert moved.json()["results"][0]["status"] == "applied"
+    lock = client.post("/api/v1/board/ops", json={"ops": [op("lock", locked=True)]}, headers=guest).json()
+    assert lock["results"][0]["reason"] == "not_allowed"
+    client.post(f"/api/v1/workshops/{w['id']}/board/ops", json={"ops": [op("lock", locked=True)]},
+                headers=world.headers("coordinator"))
+    locked = client.post("/api/v1/board/ops", json={"ops": [op("move", card_id=card, x=9, y=9)]}, headers=guest)
+    assert locked.json()["results"][0]["reason"] == "board_locked"
+    assert set_state(client, world, w["id"], "closed").status_code == 200
+    assert client.get("/api/v1/board", headers=guest).status_code == 401
+    assert client.post("/api/v1/join", json={"code": w["short_code"]}).status_code == 404
+
+
+def test_a_removed_participant_is_shut_out_at_once(client, world) -> None:
+    w, _, _ = ready_workshop(client, world, 1)
+    guest = join(client, w["short_code"])
+    board = client.get(f"/api/v1/workshops/{w['id']}/board", headers=world.headers("coordinator")).json()
+    gid = board["guests"][0]["id"]
+    r = client.delete(f"/api/v1/workshops/{w['id']}/guests/{gid}", headers=world.headers("coordinator"))
+    assert r.status_code == 204
+    assert client.get("/api/v1/board", headers=guest).status_code == 401
+
+
+def test_the_event_stream_sends_operations_and_a_withdrawn_card_leaving(client, world) -> None:
+    w, frags, consents = ready_workshop(client, world, 2)
+    set_state(client, world, w["id"], "running")
+    h = world.headers("coordinator")
+    card = client.get(f"/api/v1/workshops/{w['id']}/board", headers=h).json()["cards"][0]["id"]
+    client.post(f"/api/v1/workshops/{w['id']}/board/ops", json={"ops": [op("move", card_id=card, x=3, y=4)]},
+                headers=h)
+    body = client.get(f"/api/v1/workshops/{w['id']}/board/events?after=0&wait=0", headers=h).text
+    assert "event: op" in body and '"seq": 1' in body
+    guest = join(client, w["short_code"])
+    assert "event: op" in client.get("/api/v1/board/events?after=0&wait=0", headers=guest).text
+    client.post(f"/api/v1/consents/{consents[0]}/withdraw", json={}, headers=h)
+    board = client.get("/api/v1/board", headers=guest).json()
+    assert card not in [c["id"] for c in board["cards"]]
+
+
+def test_paper_themes_from_typed_lines_and_closing_makes_the_tags(client, world, session) -> None:
+    w, frags, _ = ready_workshop(client, world, 4)
+    h = world.headers("coordinator")
+    bad = client.post(f"/api/v1/workshops/{w['id']}/paper", json={"text": "Lonely: 1 99"}, headers=h)
+    assert bad.status_code == 422 and "no card 99" in bad.json()["detail"]
+    text = "Feeling invisible: 1 3\n- nobody asks us\nTransport: 2, 4\n"
+    r = client.post(f"/api/v1/workshops/{w['id']}/paper", json={"text": text}, headers=h)
+    assert r.status_code == 200 and r.json() == {"themes": 2, "cards": 4}
+    report = client.get(f"/api/v1/workshops/{w['id']}/report", headers=h).json()
+    assert [(t["name"], [c["number"] for c in t["cards"]]) for t in report["themes"]] == \
+        [("Feeling invisible", [1, 3]), ("Transport", [2, 4])]
+    assert report["themes"][0]["notes"] == ["nobody asks us"]
+    assert report["themes"][0]["places"] == {"Stonehouse": 2}
+    assert set_state(client, world, w["id"], "closed").status_code == 200
+    session.rollback()
+    parent = session.exec(select(Tag).where(Tag.name == "Workshop: Belonging (2026-12-03)")).one()
+    children = {t.name: t for t in session.exec(select(Tag).where(Tag.parent_id == parent.id))}
+    assert set(children) == {"Feeling invisible", "Transport"}
+    tagged = set(session.exec(select(FragmentTag.fragment_id)
+                              .where(FragmentTag.tag_id == children["Transport"].id)))
+    assert tagged == {uuid.UUID(frags[1]), uuid.UUID(frags[3])}
+    assert session.exec(select(Change).where(Change.entity == "fragment",
+                                             Change.entity_id == uuid.UUID(frags[1]))).one()
+
+
+def test_a_closed_workshop_keeps_counts_but_no_erased_words(client, world) -> None:
+    w, frags, consents = ready_workshop(client, world, 2)
+    h = world.headers("coordinator")
+    client.post(f"/api/v1/workshops/{w['id']}/paper", json={"text": "Both: 1 2"}, headers=h)
+    set_state(client, world, w["id"], "closed")
+    client.post(f"/api/v1/consents/{consents[0]}/withdraw", json={}, headers=h)
+    report = client.get(f"/api/v1/workshops/{w['id']}/report", headers=h).json()
+    assert report["themes"][0]["card_count"] == 2
+    assert [c["text"] for c in report["themes"][0]["cards"]] == ["card words 1"]
+    assert "card words 0" not in str(report) and "card words 0" not in str(pack(client, world, w["id"]))
+
+
+def test_an_api_client_reads_workshops_with_workshops_read_within_its_audience(client, world) -> None:
+    shared, _ = capture(client, world, scopes=["quote", "share", "publish"], text="for everyone")
+    inside, _ = capture(client, world, scopes=["quote", "share"], text="partners only")
+    w = make_workshop(client, world, "mixed")
+    add(client, world, w["id"], [shared, inside])
+    set_state(client, world, w["id"], "ready")
+    client.post(f"/api/v1/workshops/{w['id']}/paper", json={"text": "All: 1 2"}, headers=world.headers("coordinator"))
+    h = world.headers("coordinator")
+
+    def token(scopes: list[str], audience: str) -> dict[str, str]:
+        r = client.post(f"/api/v1/projects/{world.project.id}/clients",
+                        json={"name": f"t{audience}{scopes}", "scopes": scopes, "audience": audience}, headers=h)
+        return {"Authorization": f"Bearer {r.json()['token']}"}
+
+    partner, public, without = token(["workshops:read"], "partner"), token(["workshops:read"], "public"), \
+        token(["fragments:read"], "internal")
+    assert client.get(f"/api/v1/projects/{world.project.id}/workshops", headers=partner).status_code == 200
+    texts = [c["text"] for c in client.get(f"/api/v1/workshops/{w['id']}/report", headers=partner)
+             .json()["themes"][0]["cards"]]
+    assert sorted(texts) == ["for everyone", "partners only"]
+    texts = [c["text"] for c in client.get(f"/api/v1/workshops/{w['id']}/report", headers=public)
+             .json()["themes"][0]["cards"]]
+    assert texts == ["for everyone"]
+    r = client.get(f"/api/v1/workshops/{w['id']}/report", headers=without)
+    assert r.status_code == 403 and r.json()["code"] == "scope_missing"
+
+
+def test_the_join_details_give_the_code_a_link_and_a_qr_code(client, world) -> None:
+    w = make_workshop(client, world)
+    r = client.get(f"/api/v1/workshops/{w['id']}/join", headers=world.headers("coordinator"))
+    assert r.status_code == 200
+    j = r.json()
+    assert j["code"] == w["short_code"] and j["link"].endswith(f"/app/join.html#{w['short_code']}")
+    assert j["qr_svg"].startswith("<svg") and "join the workshop board" in j["qr_svg"]

@@ -1,0 +1,346 @@
+// A live sense-making board, for the facilitator (in the coordinator's workspace) and for participants who joined
+// with the workshop's code (join.html). The rules:
+// - The server holds the truth: the board is its state plus the operations after it, applied in server seq order,
+//   so every screen that has seen the same operations shows the same board (last writer by seq wins).
+// - Every change is an operation with an id made here. It is shown at once, kept in a queue (in localStorage for
+//   the facilitator) and sent until the server answers for it: `applied` or `duplicate` take it off the queue,
+//   `rejected` too (with a notice). A resend after a dropped connection is never applied twice.
+// - Updates arrive as server-sent events read from a fetch stream (so the token goes in a header), reconnecting
+//   with the last seq seen. A card whose fragment is withdrawn leaves at once (`removed`).
+
+import { h } from '../dom.js';
+
+const CARD_W = 210;
+const THEME_W = 260;
+const THEME_H = 320;
+const newId = () => (crypto.randomUUID ? crypto.randomUUID()
+  : 'xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx'.replace(/[xy]/g, (c) => {
+    const r = (Math.random() * 16) | 0;
+    return (c === 'x' ? r : (r & 0x3) | 0x8).toString(16);
+  }));
+
+export function createBoard({ base, token, queueKey = null, guest = false, strings: S, onEnd = () => {} }) {
+  let server = null; // {cards: Map, themes: Map, notes: Map, seq, workshop, guests}
+  let queue = queueKey ? JSON.parse(localStorage.getItem(queueKey) || '[]') : [];
+  const undo = [];
+  let online = true;
+  let stopped = false;
+  let sending = false;
+  const root = h('div', { class: 'board-wrap' });
+  const status = h('p', { class: 'board-status', 'aria-live': 'polite', id: 'board-status' });
+  const surface = h('div', { class: 'board-surface', id: 'board-surface' });
+  const toolbar = h('div', { class: 'board-tools' });
+  root.append(toolbar, status, surface);
+  const els = new Map(); // id -> element, kept between renders (300 cards move without rebuilding the page)
+
+  const headers = () => ({ Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' });
+  const saveQueue = () => { if (queueKey) localStorage.setItem(queueKey, JSON.stringify(queue)); };
+
+  async function load() {
+    const res = await fetch(`${base}`, { headers: headers(), cache: 'no-store' });
+    if (!res.ok) throw Object.assign(new Error('board'), { status: res.status });
+    const b = await res.json();
+    server = {
+      seq: b.seq, workshop: b.workshop, guests: b.guests,
+      cards: new Map(b.cards.map((c) => [c.id, c])),
+      themes: new Map(b.themes.map((t) => [t.id, t])),
+      notes: new Map(b.notes.map((n) => [n.id, n])),
+    };
+  }
+
+  // One operation onto a state (the server's or the shown one): the same code for both, so they agree.
+  function apply(state, kind, d) {
+    if (kind === 'move') {
+      const c = state.cards.get(d.card_id);
+      if (c) state.cards.set(c.id, { ...c, x: d.x, y: d.y, theme_id: d.theme_id || null });
+    } else if (kind === 'theme') {
+      const t = state.themes.get(d.theme_id);
+      state.themes.set(d.theme_id, { votes: 0, ...t, id: d.theme_id, name: d.name, x: d.x, y: d.y });
+    } else if (kind === 'theme_remove') {
+      state.themes.delete(d.theme_id);
+      for (const c of state.cards.values()) if (c.theme_id === d.theme_id) state.cards.set(c.id, { ...c, theme_id: null });
+    } else if (kind === 'vote') {
+      const t = state.themes.get(d.theme_id);
+      if (t) state.themes.set(t.id, { ...t, votes: d.votes !== undefined ? d.votes : Math.max(0, t.votes + d.delta) });
+    } else if (kind === 'note') {
+      state.notes.set(d.note_id, { id: d.note_id, text: d.text, theme_id: d.theme_id || null, x: d.x, y: d.y });
+    } else if (kind === 'note_remove') {
+      state.notes.delete(d.note_id);
+    } else if (kind === 'lock') {
+      state.workshop = { ...state.workshop, locked: d.locked };
+    }
+  }
+
+  function shown() {
+    const s = { ...server, cards: new Map(server.cards), themes: new Map(server.themes), notes: new Map(server.notes) };
+    for (const op of queue) apply(s, op.kind, op.data);
+    return s;
+  }
+
+  function op(kind, data, inverse = null) {
+    queue.push({ id: newId(), kind, data });
+    if (inverse) undo.push(inverse);
+    saveQueue();
+    render();
+    flush();
+  }
+
+  async function flush() {
+    if (sending || !queue.length || stopped) return;
+    sending = true;
+    const batch = queue.slice(0, 200);
+    try {
+      const res = await fetch(`${base}/ops`, { method: 'POST', headers: headers(), body: JSON.stringify({ ops: batch }) });
+      if (res.status === 401 || res.status === 404) { end('closed'); return; }
+      if (!res.ok) throw new Error(`status ${res.status}`);
+      const { results } = await res.json();
+      const done = new Set(results.map((r) => r.id));
+      const refused = results.filter((r) => r.status === 'rejected');
+      queue = queue.filter((o) => !done.has(o.id));
+      saveQueue();
+      setOnline(true);
+      if (refused.length) status.textContent = S.refused(refused.length);
+      render();
+    } catch {
+      setOnline(false);
+      setTimeout(flush, 2000);
+    } finally {
+      sending = false;
+    }
+    if (queue.length) flush();
+  }
+
+  function setOnline(value) {
+    online = value;
+    if (stopped) { status.textContent = S.ended; return; }
+    root.classList.toggle('offline', !online);
+    status.textContent = online ? (queue.length ? S.sending(queue.length) : '') : S.offline(queue.length);
+  }
+
+  async function follow() {
+    while (!stopped) {
+      try {
+        const res = await fetch(`${base}/events?after=${server.seq}&wait=25`, { headers: headers(), cache: 'no-store' });
+        if (res.status === 401 || res.status === 404) { end('closed'); return; }
+        const reader = res.body.getReader();
+        const dec = new TextDecoder();
+        let buf = '';
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buf += dec.decode(value, { stream: true });
+          let cut;
+          while ((cut = buf.indexOf('\n\n')) >= 0) {
+            event(buf.slice(0, cut));
+            buf = buf.slice(cut + 2);
+          }
+        }
+        setOnline(true);
+        flush();
+      } catch {
+        setOnline(false);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+
+  function event(block) {
+    const type = (block.match(/^event: (.*)$/m) || [])[1];
+    const data = (block.match(/^data: (.*)$/m) || [])[1];
+    if (!type || !data) return;
+    const d = JSON.parse(data);
+    if (type === 'op' && d.seq > server.seq) {
+      if (d.kind === 'reload') { load().then(render); return; }
+      apply(server, d.kind, d.data);
+      server.seq = d.seq;
+      queue = queue.filter((o) => o.id !== d.id);
+      saveQueue();
+      render();
+    } else if (type === 'removed') {
+      for (const id of d.card_ids) server.cards.delete(id);
+      render();
+    } else if (type === 'end') {
+      end(d.reason);
+    }
+  }
+
+  function end(reason) {
+    stopped = true;
+    onEnd(reason);
+    status.textContent = S.ended;
+  }
+
+  // --- drawing ------------------------------------------------------------------------------------------------
+  function themeAt(x, y, themes) {
+    for (const t of themes.values()) if (x >= t.x && x <= t.x + THEME_W && y >= t.y && y <= t.y + THEME_H) return t;
+    return null;
+  }
+
+  // Only what moved is touched: a drop on a 300-card board must not restyle the other 299 (long tasks).
+  function place(el, x, y) {
+    if (el.placedX === x && el.placedY === y) return;
+    el.placedX = x;
+    el.placedY = y;
+    el.style.transform = `translate(${x}px, ${y}px)`;
+  }
+
+  function cardEl(c, locked) {
+    let el = els.get(c.id);
+    if (!el) {
+      el = h('article', { class: 'board-card', 'data-card': c.id, 'data-number': c.number ?? '', lang: c.language, dir: 'auto', tabindex: 0 },
+        h('span', { class: 'num' }, c.number ?? '·'), h('p', {}, c.text),
+        h('small', {}, [c.kind, c.place, c.month].filter(Boolean).join(' · ')));
+      el.addEventListener('pointerdown', (e) => drag(e, c.id));
+      els.set(c.id, el);
+    }
+    el.classList.toggle('locked', locked);
+    return el;
+  }
+
+  function drag(e, id) {
+    const s = shown();
+    if (guest && s.workshop.locked) return;
+    const c = s.cards.get(id);
+    const el = els.get(id);
+    if (!c || !el) return;
+    e.preventDefault();
+    el.setPointerCapture(e.pointerId);
+    const start = { px: e.clientX, py: e.clientY, x: c.x, y: c.y };
+    let pos = { x: c.x, y: c.y };
+    el.classList.add('dragging');
+    let frame = 0;
+    const move = (ev) => {
+      pos = { x: start.x + ev.clientX - start.px, y: start.y + ev.clientY - start.py };
+      if (!frame) frame = requestAnimationFrame(() => { frame = 0; place(el, pos.x, pos.y); });
+    };
+    const up = () => {
+      el.removeEventListener('pointermove', move);
+      el.removeEventListener('pointerup', up);
+      el.classList.remove('dragging');
+      const t = themeAt(pos.x + 20, pos.y + 20, s.themes);
+      op('move', { card_id: id, x: Math.round(pos.x), y: Math.round(pos.y), theme_id: t ? t.id : null },
+        ['move', { card_id: id, x: c.x, y: c.y, theme_id: c.theme_id }]);
+    };
+    el.addEventListener('pointermove', move);
+    el.addEventListener('pointerup', up);
+  }
+
+  function themeEl(t) {
+    let el = els.get(t.id);
+    if (!el) {
+      const name = h('input', { class: 'theme-name', 'aria-label': S.themeName, placeholder: S.themeName, disabled: guest });
+      name.addEventListener('change', () => {
+        const cur = shown().themes.get(t.id);
+        op('theme', { theme_id: t.id, name: name.value, x: cur.x, y: cur.y }, ['theme', { ...cur, theme_id: t.id }]);
+      });
+      const votes = h('button', { class: 'vote', type: 'button', disabled: guest, onclick: () => op('vote', { theme_id: t.id, delta: 1 }, ['vote', { theme_id: t.id, delta: -1 }]) });
+      const notes = h('ul', { class: 'theme-notes' });
+      const addNote = h('button', { type: 'button', class: 'add-note', onclick: () => noteFor(t.id) }, S.addNote);
+      el = h('section', { class: 'board-theme', 'data-theme': t.id }, h('header', {}, name, votes), notes, addNote);
+      el.parts = { name, votes, notes };
+      els.set(t.id, el);
+    }
+    if (document.activeElement !== el.parts.name) el.parts.name.value = t.name;
+    el.parts.votes.textContent = S.votes(t.votes);
+    return el;
+  }
+
+  function noteFor(themeId) {
+    const text = prompt(S.notePrompt);
+    if (!text || !text.trim()) return;
+    const id = newId();
+    op('note', { note_id: id, text: text.trim(), theme_id: themeId, x: 20, y: 20 }, ['note_remove', { note_id: id }]);
+  }
+
+  function render() {
+    if (!server) return;
+    const s = shown();
+    const keep = new Set();
+    for (const t of s.themes.values()) {
+      const el = themeEl(t);
+      place(el, t.x, t.y);
+      el.parts.notes.replaceChildren(...[...s.notes.values()].filter((n) => n.theme_id === t.id)
+        .map((n) => h('li', { class: 'note' }, n.text)));
+      keep.add(t.id);
+      if (el.parentNode !== surface) surface.prepend(el);
+    }
+    for (const c of s.cards.values()) {
+      const el = cardEl(c, guest && s.workshop.locked);
+      if (!el.classList.contains('dragging')) place(el, c.x, c.y);
+      keep.add(c.id);
+      if (el.parentNode !== surface) surface.append(el);
+    }
+    const loose = [...s.notes.values()].filter((n) => !n.theme_id);
+    let notesBox = els.get('notes');
+    if (!notesBox) { notesBox = h('ul', { class: 'board-notes', id: 'board-notes' }); els.set('notes', notesBox); }
+    notesBox.replaceChildren(...loose.map((n) => h('li', { class: 'note' }, n.text)));
+    keep.add('notes');
+    for (const [id, el] of els) if (!keep.has(id)) { el.remove(); els.delete(id); }
+    root.classList.toggle('locked', !!s.workshop.locked);
+    drawTools(s);
+    if (stopped) status.textContent = S.ended;
+    else if (online) status.textContent = queue.length ? S.sending(queue.length) : '';
+  }
+
+  function drawTools(s) {
+    const kids = [h('button', { type: 'button', id: 'board-add-note', onclick: () => noteFor(null) }, S.addBoardNote)];
+    if (!guest) {
+      kids.unshift(h('button', { type: 'button', id: 'board-add-theme', onclick: () => {
+        const n = s.themes.size;
+        const id = newId();
+        op('theme', { theme_id: id, name: '', x: 20 + (n % 6) * (THEME_W + 20), y: 20 }, ['theme_remove', { theme_id: id }]);
+      } }, S.addTheme));
+      kids.push(h('button', { type: 'button', id: 'board-undo', disabled: !undo.length, onclick: () => {
+        const [kind, data] = undo.pop();
+        op(kind, data);
+      } }, S.undo));
+      kids.push(h('button', { type: 'button', id: 'board-lock', 'aria-pressed': String(!!s.workshop.locked),
+        onclick: () => op('lock', { locked: !s.workshop.locked }) }, s.workshop.locked ? S.unlock : S.lock));
+      kids.push(h('button', { type: 'button', id: 'board-layout', onclick: () => layout(s) }, S.spread));
+      // Who joined by code; the facilitator can take someone off the board (their token stops at once).
+      kids.push(h('ul', { class: 'board-guests', id: 'board-guests', 'aria-label': S.guests },
+        (server.guests || []).map((g) => h('li', {}, g.name || S.anonymous, ' ', h('button', { type: 'button',
+          class: 'remove-guest', 'data-guest': g.id, onclick: async () => {
+            await fetch(`${base.replace(/\/board$/, '')}/guests/${g.id}`, { method: 'DELETE', headers: headers() });
+            server.guests = server.guests.filter((x) => x.id !== g.id);
+            render();
+          } }, S.removeGuest)))));
+    }
+    kids.push(els.get('notes'));
+    toolbar.replaceChildren(...kids);
+  }
+
+  // Lay unplaced cards out in rows under the themes (cards all at 0,0 when the board first opens).
+  function layout(s) {
+    const perRow = Math.max(1, Math.floor((surface.clientWidth || 1200) / (CARD_W + 12)));
+    [...s.cards.values()].filter((c) => !c.theme_id).forEach((c, i) => {
+      queue.push({ id: newId(), kind: 'move', data: { card_id: c.id, x: 12 + (i % perRow) * (CARD_W + 12), y: THEME_H + 60 + Math.floor(i / perRow) * 150, theme_id: null } });
+    });
+    saveQueue();
+    render();
+    flush();
+  }
+
+  return {
+    root,
+    async start() {
+      await load();
+      render();
+      if (![...server.cards.values()].some((c) => c.x || c.y) && !guest) layout(shown());
+      flush();
+      follow();
+      window.addEventListener('online', flush);
+      if (!guest) {
+        setInterval(async () => { // who has joined since (the board itself comes by events)
+          const res = await fetch(base, { headers: headers(), cache: 'no-store' }).catch(() => null);
+          if (res && res.ok) { server.guests = (await res.json()).guests; drawTools(shown()); }
+        }, 10000);
+      }
+    },
+    stop() { stopped = true; },
+    state: () => (server ? shown() : null),
+    // The same operation a drag ends with (scripts/bench_workshops.py times how fast other screens see it).
+    moveCard: (id, x, y, themeId = null) => op('move', { card_id: id, x, y, theme_id: themeId }),
+    pending: () => queue.length,
+  };
+}
