@@ -5,6 +5,7 @@ from pydantic import Field as PField
 from sqlmodel import Field, SQLModel
 
 from api.db import new_id, text_column, ts_column, utcnow
+from api.inputs import Text
 
 MAX_LINKS = 500
 
@@ -35,14 +36,14 @@ class MemoTag(SQLModel, table=True):
 
 class MemoCreate(SQLModel):
     model_config = {"extra": "forbid"}
-    text: str = Field(min_length=1, max_length=20000)
+    text: Text = Field(min_length=1, max_length=20000)
     fragment_ids: list[uuid.UUID] = PField(default_factory=list, max_length=MAX_LINKS)
     tag_ids: list[uuid.UUID] = PField(default_factory=list, max_length=MAX_LINKS)
 
 
 class MemoUpdate(SQLModel):
     model_config = {"extra": "forbid"}
-    text: str | None = Field(default=None, min_length=1, max_length=20000)
+    text: Text | None = Field(default=None, min_length=1, max_length=20000)
     fragment_ids: list[uuid.UUID] | None = PField(default=None, max_length=MAX_LINKS,
                                                   description="The memo's fragments from now on (replaces the list).")
     tag_ids: list[uuid.UUID] | None = PField(default=None, max_length=MAX_LINKS,

@@ -4,11 +4,12 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from pydantic import AwareDatetime, BeforeValidator
+from pydantic import BeforeValidator
 from pydantic import Field as PField
 from sqlmodel import Field, SQLModel
 
 from api.db import json_column, new_id, ts_column, utcnow
+from api.inputs import Instant, Text
 
 
 def _written_time(value: Any) -> Any:
@@ -18,7 +19,7 @@ def _written_time(value: Any) -> Any:
 
 
 # A time with its offset, written as text: a bare number would be taken for seconds since 1970.
-Moment = Annotated[AwareDatetime, BeforeValidator(_written_time)]
+Moment = Annotated[Instant, BeforeValidator(_written_time)]
 
 
 class WorkshopAudience(StrEnum):
@@ -66,19 +67,19 @@ class Workshop(WorkshopBase, table=True):
 
 class WorkshopCreate(SQLModel):
     model_config = {"extra": "forbid"}
-    title: str = PField(min_length=1, max_length=200)
+    title: Text = PField(min_length=1, max_length=200)
     starts_at: Moment
-    venue: str = PField(default="", max_length=300)
-    question: str = PField(default="", max_length=2000)
+    venue: Text = PField(default="", max_length=300)
+    question: Text = PField(default="", max_length=2000)
     audience: WorkshopAudience = WorkshopAudience.project
 
 
 class WorkshopUpdate(SQLModel):
     model_config = {"extra": "forbid"}
-    title: str | None = PField(default=None, min_length=1, max_length=200)
+    title: Text | None = PField(default=None, min_length=1, max_length=200)
     starts_at: Moment | None = None
-    venue: str | None = PField(default=None, max_length=300)
-    question: str | None = PField(default=None, max_length=2000)
+    venue: Text | None = PField(default=None, max_length=300)
+    question: Text | None = PField(default=None, max_length=2000)
     audience: WorkshopAudience | None = None
 
 

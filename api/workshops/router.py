@@ -17,6 +17,7 @@ from api.config import get_settings
 from api.db import SessionDep, open_session
 from api.errors import Conflict, Forbidden, Invalid, NotFound, TooManyRequests, Unauthorized, responses
 from api.feed.models import Change
+from api.inputs import Text
 from api.people.deps import CurrentActor, bearer
 from api.projects import service as projects
 from api.workshops import cards as card_rule
@@ -38,8 +39,8 @@ router = APIRouter(prefix="/api/v1", tags=["workshops"])
 
 
 class OpIn(BaseModel):
-    id: str = Field(max_length=40, description="Chosen by the client (a UUID); a resend is answered, not reapplied.")
-    kind: str = Field(max_length=24, description="move, theme, theme_remove, note, note_remove, vote, lock.")
+    id: Text = Field(max_length=40, description="Chosen by the client (a UUID); a resend is answered, not reapplied.")
+    kind: Text = Field(max_length=24, description="move, theme, theme_remove, note, note_remove, vote, lock.")
     data: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -50,13 +51,13 @@ class OpsIn(BaseModel):
 
 class JoinIn(BaseModel):
     model_config = {"extra": "forbid"}
-    code: str = Field(min_length=4, max_length=12)
-    name: str = Field(default="", max_length=60)
+    code: Text = Field(min_length=4, max_length=12)
+    name: Text = Field(default="", max_length=60)
 
 
 class PaperIn(BaseModel):
     model_config = {"extra": "forbid"}
-    text: str = Field(max_length=50_000)
+    text: Text = Field(max_length=50_000)
 
 
 class SensitiveIn(BaseModel):
