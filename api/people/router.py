@@ -24,8 +24,7 @@ router = APIRouter(prefix="/api/v1", tags=["people"])
 
 
 def _address(request: Request) -> str:
-    # uvicorn puts the forwarded client in request.client only for trusted proxies (FORWARDED_ALLOW_IPS).
-    return throttle.address_of(request.client.host if request.client else None)
+    return throttle.client_address(request)
 
 
 @router.post("/auth/login", response_model=TokenPublic, responses=responses(TooManyRequests))

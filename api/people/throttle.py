@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from fastapi import Request
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -47,6 +48,12 @@ def address_of(host: str | None) -> str:
             return str(ip.ipv4_mapped)
         return str(ipaddress.ip_network(f"{ip}/64", strict=False))
     return str(ip)
+
+
+def client_address(request: Request) -> str:
+    """The request's client, as counted here. uvicorn puts the forwarded client in request.client only for
+    trusted proxies (FORWARDED_ALLOW_IPS)."""
+    return address_of(request.client.host if request.client else None)
 
 
 def key(kind: str, *parts: str) -> str:

@@ -18,6 +18,7 @@ from api.db import SessionDep, open_session
 from api.errors import Conflict, Forbidden, Invalid, NotFound, TooManyRequests, Unauthorized, responses
 from api.feed.models import Change
 from api.inputs import Text
+from api.people import throttle
 from api.people.deps import CurrentActor, bearer
 from api.projects import service as projects
 from api.workshops import cards as card_rule
@@ -256,10 +257,11 @@ def board_events(session: SessionDep, actor: CurrentActor, workshop_id: uuid.UUI
 
 # --- the board: participants joined by code -----------------------------------------------------------------------
 
-@router.post("/join", status_code=201, responses=responses(NotFound))
-def join(session: SessionDep, body: JoinIn) -> dict[str, Any]:
-    """Join a board with its short code: no account; the token opens this board alone and dies when it closes."""
-    w, token = service.join(session, body.code, body.name)
+@router.post("/join", status_code=201, responses=responses(NotFound, TooManyRequests))
+def join(session: SessionDep, request: Request, body: JoinIn) -> dict[str, Any]:
+    """Join a board with its short code: no account; the token opens this board alone and dies when it closes.
+    Wrong codes are counted per client address (429 after too many)."""
+    w, token = service.join(session, body.code, body.name, throttle.client_address(request))
     return {"token": token, "workshop": {"title": w.title, "question": w.question}}
 
 

@@ -10,6 +10,7 @@ import re
 import secrets
 import uuid
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,10 +19,12 @@ from sqlmodel import Session, col, select
 from api.audit import service as audit
 from api.clients.deps import ClientActor, Reader
 from api.clients.models import Audience, ClientScope
+from api.config import get_settings
 from api.db import utcnow
-from api.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from api.errors import Conflict, Forbidden, Invalid, NotFound, TooManyRequests, Unauthorized
 from api.fragments import service as fragments
 from api.fragments.models import SEARCH_FILTERS, Fragment, FragmentStatus, SavedSearch
+from api.people import throttle
 from api.people.deps import JOIN_TOKEN_PREFIX, Actor
 from api.people.security import digest
 from api.projects import service as projects
@@ -319,10 +322,20 @@ def join_qr_svg(link: str) -> str:
     return out.getvalue().decode().replace("<svg ", f'<svg role="img" viewBox="0 0 {size} {size}" ', 1)
 
 
-def join(session: Session, code: str, name: str) -> tuple[Workshop, str]:
+def join(session: Session, code: str, name: str, address: str) -> tuple[Workshop, str]:
+    """A join token for the board a short code opens. Tries are counted per client address as enrolment codes
+    are (a right code is taken back, so a hall full of phones behind one address all get in), so the code space
+    cannot be searched."""
+    settings = get_settings()
+    window = timedelta(minutes=settings.login_lock_minutes)
+    (tries,) = throttle.count([throttle.key("join-address", address)], window)
+    if tries.attempts > settings.enrol_address_lock_after:
+        raise TooManyRequests("Too many wrong workshop codes; try again later.", code="too_many_attempts",
+                              headers={"Retry-After": str(throttle.retry_after(tries, window))})
     w = session.exec(select(Workshop).where(Workshop.short_code == code.strip().upper())).first()
     if w is None or w.state not in OPEN_FOR_GUESTS:
         raise NotFound("No board is open with that code.", code="no_such_board")
+    throttle.uncount(session, tries.key)
     secret = JOIN_TOKEN_PREFIX + secrets.token_urlsafe(24)
     session.add(Guest(workshop_id=w.id, token_hash=digest(secret), name=name.strip()[:60]))
     session.flush()

@@ -8,6 +8,7 @@ import pytest
 from sqlmodel import Session, col, select
 
 from api.audit.models import AuditEntry
+from api.config import get_settings
 from api.feed.models import Change
 from api.tags.models import FragmentTag, Tag
 from tests.factories import World, make_world
@@ -200,6 +201,18 @@ def test_a_join_token_opens_its_board_only_and_dies_when_the_workshop_closes(cli
     assert set_state(client, world, w["id"], "closed").status_code == 200
     assert client.get("/api/v1/board", headers=guest).status_code == 401
     assert client.post("/api/v1/join", json={"code": w["short_code"]}).status_code == 404
+
+
+def test_guessing_join_codes_is_refused_from_that_address_while_right_codes_still_join(client, world) -> None:
+    w, _, _ = ready_workshop(client, world, 1)
+    set_state(client, world, w["id"], "running")
+    for _ in range(5):  # a room of phones behind one address: right codes never count against it
+        join(client, w["short_code"])
+    limit = get_settings().enrol_address_lock_after
+    answers = [client.post("/api/v1/join", json={"code": f"ZZ{n:04d}"}).status_code for n in range(limit + 1)]
+    assert answers == [404] * limit + [429]
+    refused = client.post("/api/v1/join", json={"code": w["short_code"]})
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
 
 
 def test_a_removed_participant_is_shut_out_at_once(client, world) -> None:
