@@ -115,17 +115,17 @@ def test_review_newest_first_with_filters_and_cards_that_say_who(workspace, serv
     assert page.locator(f".review-item[data-id='{today[0]}'] .audio-mark").count() == 0
 
     page.select_option("#review-order", "newest")
-    page.wait_for_function(f"document.querySelectorAll('.review-item')[1]?.dataset.id === '{today[1]}'")
+    page.wait_for_function(f"() => document.querySelectorAll('.review-item')[1]?.dataset.id === '{today[1]}'")
     assert [items.nth(i).get_attribute("data-id") for i in range(4)] == [old[1], today[1], today[0], old[0]]
     page.select_option("#review-flag", "false")
-    page.wait_for_function("document.querySelectorAll('.review-item').length === 3")
+    page.wait_for_function("() => document.querySelectorAll('.review-item').length === 3")
     page.select_option("#review-place", index=2)  # the second place
-    page.wait_for_function("document.querySelectorAll('.review-item').length === 2")
+    page.wait_for_function("() => document.querySelectorAll('.review-item').length === 2")
     assert {items.nth(i).get_attribute("data-id") for i in range(2)} == set(today)
     page.fill("#review-after", (now - dt.timedelta(days=1)).date().isoformat())
     page.dispatch_event("#review-after", "change")
     page.select_option("#review-place", index=0)
-    page.wait_for_function("document.querySelectorAll('.review-item').length === 2")
+    page.wait_for_function("() => document.querySelectorAll('.review-item').length === 2")
     assert "2 shown with these filters" in page.inner_text("#review-matching")
     assert "4 to review" in page.inner_text("#review-counts")
     assert "order=newest" in page.evaluate("location.hash")
@@ -133,7 +133,7 @@ def test_review_newest_first_with_filters_and_cards_that_say_who(workspace, serv
     audit(page)
     researcher = page.locator("#review-researcher option").nth(1).get_attribute("value")
     page.select_option("#review-researcher", researcher)
-    page.wait_for_function("document.querySelectorAll('.review-item').length === 2")
+    page.wait_for_function("() => document.querySelectorAll('.review-item').length === 2")
 
     # Search cards say the same.
     goto(page, world.project_id, "search", "/?q=again")
@@ -201,11 +201,11 @@ def test_memos_linked_beside_a_fragment_and_erased_on_withdrawal(workspace, serv
     page.fill("#memo-q", "warm")
     page.press("#memo-q", "Enter")
     page.wait_for_selector("#memo-list .memo:has-text('Libraries as warm spaces.')")
-    page.wait_for_function("document.querySelectorAll('#memo-list .memo').length === 1")
+    page.wait_for_function("() => document.querySelectorAll('#memo-list .memo').length === 1")
     assert "Transport cuts" not in page.inner_text("#memo-list")
     page.fill("#memo-q", "")
     page.press("#memo-q", "Enter")
-    page.wait_for_function("document.querySelectorAll('#memo-list .memo').length === 2")
+    page.wait_for_function("() => document.querySelectorAll('#memo-list .memo').length === 2")
     shot(page, "coord-memos")
     audit(page)
 

@@ -52,12 +52,12 @@ def test_twenty_fragments_tagged_with_the_keyboard_alone(workspace, server):
         else:
             kb.press("Enter")
             page.wait_for_selector(f"#tag-applied [data-tag='{tags['isolation']}']")
-            page.wait_for_function(f"{focus} === 'tag-card'")
+            page.wait_for_function(f"() => {focus} === 'tag-card'")
             kb.press("j")
         if n < 19:
             page.wait_for_selector(f"#tag-pos:has-text('Fragment {n + 2} of 20')")
-            page.wait_for_function(f"{focus} === 'tag-card'")
-    page.wait_for_function("document.querySelectorAll('#tag-list tbody tr .chip').length === 20")
+            page.wait_for_function(f"() => {focus} === 'tag-card'")
+    page.wait_for_function("() => document.querySelectorAll('#tag-list tbody tr .chip').length === 20")
     assert tagged(world, tags["isolation"]) == set(ids)
 
     # The trap of issue 12: a name typed by mistake and Enter make no tag; only "Create …" chosen with ↓ does.
@@ -69,7 +69,7 @@ def test_twenty_fragments_tagged_with_the_keyboard_alone(workspace, server):
     page.wait_for_selector("#tag-status:has-text('No tag is called')")
     kb.press("Escape")
     kb.press("Escape")
-    page.wait_for_function(f"{focus} === 'tag-card'")
+    page.wait_for_function(f"() => {focus} === 'tag-card'")
 
     # Back with k, a second tag on fragment 19, then u takes the last tag off again.
     kb.press("k")
@@ -79,7 +79,7 @@ def test_twenty_fragments_tagged_with_the_keyboard_alone(workspace, server):
     page.wait_for_selector("#tag-options [aria-selected=true]:has-text('transport')")
     kb.press("Enter")
     page.wait_for_selector(f"#tag-applied [data-tag='{tags['transport']}']")
-    page.wait_for_function(f"{focus} === 'tag-card'")  # back on the fragment
+    page.wait_for_function(f"() => {focus} === 'tag-card'")  # back on the fragment
     kb.press("u")
     page.wait_for_selector(f"#tag-applied [data-tag='{tags['transport']}']", state="detached")
     assert tagged(world, tags["transport"]) == set()
@@ -93,7 +93,7 @@ def test_twenty_fragments_tagged_with_the_keyboard_alone(workspace, server):
     page.wait_for_selector("#tag-applied .chip:has-text('bus shelters')")
     made = next(t for t in ok(world.admin.get(f"/projects/{world.project_id}/tags")) if t["name"] == "bus shelters")
     assert tagged(world, made["id"]) == {ids[18]}
-    page.wait_for_function(f"{focus} === 'tag-card'")
+    page.wait_for_function(f"() => {focus} === 'tag-card'")
     kb.press("u")
     page.wait_for_selector("#tag-status:has-text('took it out of the codebook')")
     assert page.locator("#tag-applied .chip:has-text('bus shelters')").count() == 0
