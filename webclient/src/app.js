@@ -256,11 +256,38 @@ function changed() {
     renderStatus();
     // A clip being listened to is not cut off by a re-render; the screen catches up at the next change.
     const playing = [...document.querySelectorAll('#main audio')].some((a) => !a.paused);
-    if (current && current.live && !playing) render(false);
+    if (current && current.live && !playing) liveRender();
   }, 120);
 }
 
+// A tap is a pointerdown and a click on the same element: a re-render between them would swallow it, and a
+// status line that changes height would move the target from under the finger. So while a finger (or button)
+// is down, and until its click has been dispatched, a live screen and the status line wait.
+let pointerHeld = false;
+let heldRender = false;
+let releaseTimer = null;
+function liveRender() {
+  if (pointerHeld) { heldRender = true; return; }
+  render(false);
+}
+function release() {
+  clearTimeout(releaseTimer);
+  // The click of a tap comes after pointerup (a touch's after gesture recognition): let it land first.
+  releaseTimer = setTimeout(() => {
+    pointerHeld = false;
+    if (heldRender) { heldRender = false; if (current && current.live) render(false); else renderStatus(); }
+  }, 350);
+}
+function watchPointer() {
+  document.addEventListener('pointerdown', () => { clearTimeout(releaseTimer); pointerHeld = true; }, true);
+  document.addEventListener('pointerup', release, true);
+  document.addEventListener('pointercancel', release, true);
+  document.addEventListener('click', () => { if (pointerHeld) { clearTimeout(releaseTimer); releaseTimer = setTimeout(release, 0); } }, true);
+}
+
 function renderStatus() {
+  // The status line above the screen grows and shrinks; while a finger is down that would move the target.
+  if (pointerHeld) { heldRender = true; return; }
   const ob = A.outbox.state;
   const bar = document.getElementById('status');
   const conn = A.online === null ? S.checking : A.online ? S.online : S.offline;
@@ -324,8 +351,10 @@ export async function render(routeChanged = true) {
     node = h('section', {}, h('h1', { tabindex: '-1' }, S.genericError));
   }
   if (seq !== renderSeq) return;
+  // The same screen again is updated in place: nodes that did not change stay (with their focus and taps).
+  if (!routeChanged && current === view && main.firstChild) morph(main.firstChild, node);
+  else main.replaceChildren(node);
   current = view;
-  main.replaceChildren(node);
   document.body.dataset.screen = (view && view.screen) || '';
   if (node.dataset && node.dataset.captureReady) markReady();
   const h1 = main.querySelector('h1');
@@ -338,6 +367,20 @@ export async function render(routeChanged = true) {
     if (el) el.focus();
   }
   renderStatus();
+}
+
+// Makes `old` look like `fresh`, keeping every node that is already equal. A changed node is replaced whole
+// (its listeners come from the fresh render), so no stale handler survives next to new content.
+function morph(old, fresh) {
+  if (old.isEqualNode(fresh)) return;
+  const sameShell = old.nodeType === 1 && fresh.nodeType === 1 && old.tagName === fresh.tagName
+    && old.childNodes.length === fresh.childNodes.length && old.childNodes.length > 0
+    && old.attributes.length === fresh.attributes.length
+    && [...old.attributes].every((a) => fresh.getAttribute(a.name) === a.value)
+    && !['INPUT', 'TEXTAREA', 'SELECT', 'BUTTON', 'AUDIO', 'CANVAS'].includes(old.tagName);
+  if (!sameShell) { old.replaceWith(fresh); return; }
+  const kids = [...fresh.childNodes];
+  [...old.childNodes].forEach((k, i) => morph(k, kids[i]));
 }
 
 // The benchmark and tests look for this: the capture screen is ready to use.
@@ -416,6 +459,7 @@ export async function start() {
     },
   });
   window.addEventListener('hashchange', () => render(true));
+  watchPointer();
   window.addEventListener('online', () => { if (!A.me || !A.kit) refreshRemote(); });
   await countRecords();
   lastSynced = A.counts.synced;
