@@ -145,17 +145,18 @@ export async function selectProject(pid, fetchKit = true) {
 
 // ---- records ------------------------------------------------------------------------------------
 
-async function add(type, data, clip) {
-  const rec = await A.db.addRecord(type, data, owner(), undefined, clip);
+// `id` is chosen when the form opens: a second submit of the same form is the same record, not a new one.
+async function add(type, data, clip, id) {
+  const rec = await A.db.addRecord(type, data, owner(), id, clip);
   await countRecords();
   setTimeout(() => A.outbox.sync(), 0);
   return rec;
 }
 
-export const addConversation = (data) => add('conversation', data);
-export const addConsent = (data) => add('consent', data);
+export const addConversation = (data, id) => add('conversation', data, null, id);
+export const addConsent = (data, id) => add('consent', data, null, id);
 // `clip` (optional): { blob, type, duration_ms } recorded for this fragment; stored with it in one transaction.
-export const addFragment = (data, clip) => add('fragment', data, clip);
+export const addFragment = (data, clip, id) => add('fragment', data, clip, id);
 
 // The longest clip this project allows, in seconds.
 export function audioMaxSeconds() {

@@ -125,6 +125,9 @@ class Store {
       for (const it of items) {
         if (!TYPES.includes(it.type)) throw new Error(`unknown record type ${it.type}`);
         const id = it.id || uuid();
+        // The same form sent twice (a double tap): the record is already here, and stays as it was.
+        const had = it.id && (await req(store.get(id)));
+        if (had) { out.push(had); continue; }
         const rec = {
           id, type: it.type, data: it.data, state: 'local', seq: ++seq, owner: it.owner || '',
           conv: convOf(it.type, id, it.data), created: now, error: null, synced_at: null,

@@ -34,3 +34,23 @@ export function labelOf(consents, id) {
 export function findById(list, id) {
   return (list || []).find((x) => x.id === id);
 }
+
+// A form's save: one at a time. While it runs the button is locked and a second submit (a double tap, two clicks
+// in one task) does nothing; together with the record id chosen when the form opened, one intention is one record.
+export function oneSave(button, save) {
+  let busy = false;
+  return async (e) => {
+    if (e) e.preventDefault();
+    if (busy) return;
+    busy = true;
+    button.disabled = true;
+    button.setAttribute('aria-busy', 'true');
+    try {
+      await save(e);
+    } finally {
+      busy = false;
+      button.disabled = false;
+      button.removeAttribute('aria-busy');
+    }
+  };
+}

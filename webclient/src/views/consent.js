@@ -3,8 +3,9 @@
 
 import { S } from '../strings.js';
 import { h, field, isoNow, uid } from '../dom.js';
+import { uuid } from '../db.js';
 import { A, addConsent, go } from '../app.js';
-import { backLink } from './common.js';
+import { backLink, oneSave } from './common.js';
 
 const ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZ'; // no 0/O or 1/I to misread
 
@@ -82,8 +83,9 @@ export async function consentView(convId) {
       }), h('label', { for: methodId(m) }, text))));
   const error = h('p', { class: 'error', role: 'alert' });
 
-  const onsubmit = async (e) => {
-    e.preventDefault();
+  const recordId = uuid();
+  const submit = h('button', { type: 'submit', class: 'primary big' }, S.saveConsent);
+  const onsubmit = oneSave(submit, async () => {
     error.textContent = '';
     const answers = scopeSets.map((fs) => {
       const picked = fs.querySelector('input:checked');
@@ -108,9 +110,9 @@ export async function consentView(convId) {
       given_at: isoNow(),
     };
     if (method === 'signed') data.signature = pad.dataURL();
-    const rec = await addConsent(data);
+    const rec = await addConsent(data, recordId);
     go(`#/c/${convId}/capture/${rec.id}`);
-  };
+  });
 
   return h('section', { class: 'screen' }, backLink(`#/c/${convId}`), h('h1', {}, S.consentTitle),
     h('form', { id: 'consent', onsubmit, novalidate: true },
@@ -119,7 +121,6 @@ export async function consentView(convId) {
       h('article', { class: 'consent-form', 'aria-labelledby': 'cf-title' },
         h('h2', { id: 'cf-title' }, form.title), h('p', { class: 'hint' }, S.formVersion(form.version)),
         String(form.body || '').split(/\n\s*\n/).map((p) => h('p', {}, p))),
-      h('h2', {}, S.scopesLegend), scopeSets, methods, pad.box, error,
-      h('button', { type: 'submit', class: 'primary big' }, S.saveConsent)));
+      h('h2', {}, S.scopesLegend), scopeSets, methods, pad.box, error, submit));
 }
 consentView.screen = 'consent';

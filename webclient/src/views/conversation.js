@@ -2,8 +2,9 @@
 
 import { S } from '../strings.js';
 import { h, field, fmtDateTime, isoNow, uid } from '../dom.js';
+import { uuid } from '../db.js';
 import { A, addConversation, clipBlob, go, retryClip } from '../app.js';
-import { badge, backLink, labelOf, findById } from './common.js';
+import { badge, backLink, labelOf, findById, oneSave } from './common.js';
 
 export async function newConversationView() {
   const kit = A.kit;
@@ -18,11 +19,12 @@ export async function newConversationView() {
       h('label', { for: id }, p.text));
   });
   const note = h('textarea', { name: 'note', rows: '2', maxlength: '2000' });
+  const recordId = uuid();
+  const submit = h('button', { type: 'submit', class: 'primary big' }, S.start);
   return h('section', { class: 'screen' }, backLink(), h('h1', {}, S.newConversation),
     h('form', {
       id: 'new-conversation',
-      onsubmit: async (e) => {
-        e.preventDefault();
+      onsubmit: oneSave(submit, async () => {
         const data = {
           project_id: A.projectId,
           prompt_ids: boxes.map((b) => b.querySelector('input')).filter((i) => i.checked).map((i) => i.value),
@@ -30,14 +32,14 @@ export async function newConversationView() {
         };
         if (place.value) data.place_id = place.value;
         if (note.value.trim()) data.note = note.value.trim();
-        const rec = await addConversation(data);
+        const rec = await addConversation(data, recordId);
         go(`#/c/${rec.id}`);
-      },
+      }),
     },
     field(S.place, place),
     prompts.length ? h('fieldset', {}, h('legend', {}, S.prompts), boxes) : null,
     field(S.note, note, S.noteHint),
-    h('button', { type: 'submit', class: 'primary big' }, S.start)));
+    submit));
 }
 newConversationView.screen = 'new-conversation';
 

@@ -4,7 +4,8 @@
 import { S } from '../strings.js';
 import { h, field, isoNow, uid } from '../dom.js';
 import { A, addFragment, audioMaxSeconds, go } from '../app.js';
-import { backLink, findById } from './common.js';
+import { uuid } from '../db.js';
+import { backLink, findById, oneSave } from './common.js';
 import { recorder } from './recorder.js';
 
 export const MAX_TEXT = 5000;
@@ -100,8 +101,13 @@ export async function fragmentView(convId, consentId) {
   const error = h('p', { class: 'error', role: 'alert' });
   const saved = h('p', { class: 'saved', role: 'status', id: 'saved' });
 
-  const onsubmit = async (e) => {
-    e.preventDefault();
+  // The id of the fragment this form is making; a new one only once that fragment is saved.
+  let recordId = uuid();
+  // Just saved and not touched since: a late second tap of the same save is not a new, empty attempt.
+  let justSaved = false;
+  const submit = h('button', { type: 'submit', class: 'primary big' }, S.saveFragment);
+  const onsubmit = oneSave(submit, async () => {
+    if (justSaved) return;
     error.textContent = '';
     saved.textContent = '';
     const kind = kinds.querySelector('input[name=kind]:checked').value;
@@ -123,7 +129,9 @@ export async function fragmentView(convId, consentId) {
       if (v !== undefined) answers[q.id] = v;
     }
     if (Object.keys(answers).length) data.answers = answers;
-    await addFragment(data, allowsAudio() ? rec.clip() : null);
+    await addFragment(data, allowsAudio() ? rec.clip() : null, recordId);
+    recordId = uuid();
+    justSaved = true;
     rec.reset();
     text.value = '';
     count.textContent = S.chars(0, MAX_TEXT);
@@ -131,18 +139,20 @@ export async function fragmentView(convId, consentId) {
     questions.forEach(({ w }) => w.reset());
     saved.textContent = S.saved;
     text.focus();
-  };
+  });
 
   const node = h('section', { class: 'screen' }, backLink(`#/c/${convId}`), h('h1', {}, S.captureTitle),
-    h('form', { id: 'fragment', onsubmit, novalidate: true },
+    h('form', {
+      id: 'fragment', onsubmit, novalidate: true,
+      oninput: () => { justSaved = false; }, onchange: () => { justSaved = false; }, onclick: (e) => { if (e.target !== submit) justSaved = false; },
+    },
       field(S.participant, who), kinds,
       h('div', { class: 'field' }, h('label', { for: textId }, S.text), text, count),
       rec.el, noAudio,
       field(S.language, language), prompts.length ? field(S.prompt, prompt) : null,
       questions.length ? h('fieldset', { class: 'questions' }, h('legend', {}, S.questions), questions.map(({ w }) => w.el)) : null,
       h('div', { class: 'check' }, sensitive, h('label', { for: sensitiveId }, S.sensitive)),
-      error, saved,
-      h('button', { type: 'submit', class: 'primary big' }, S.saveFragment)));
+      error, saved, submit));
   gate();
   audioGate();
   return node;
