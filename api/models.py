@@ -9,6 +9,7 @@ from api.fragments.models import Fragment
 from api.media.models import AudioClip, AudioUpload, MediaDeletion
 from api.people.models import AuthToken, EnrolmentCode, LoginThrottle, User
 from api.projects.models import Membership, Place, Project, Prompt, TrainingRecord
+from api.sync.models import PhoneErasure
 from api.tags.models import FragmentTag, Tag
 from api.webhooks.models import WebhookDelivery, WebhookEndpoint
 
@@ -17,3 +18,4 @@ __all__ = [
     "Conversation", "EnrolmentCode", "Fragment", "FragmentTag", "LoginThrottle", "MediaDeletion", "Membership",
     "Participant", "Place", "Project", "Prompt", "Tag", "TrainingRecord", "User", "WebhookDelivery", "WebhookEndpoint",
 ]
+__all__ += ["PhoneErasure"]  # phone (issue 14)

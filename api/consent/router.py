@@ -16,6 +16,7 @@ from api.consent.models import (
     ConsentPublic,
     ConsentState,
     ConsentUpdate,
+    PhoneErasurePublic,
     Scope,
     SubjectAccess,
     WithdrawalPreview,
@@ -26,6 +27,7 @@ from api.db import SessionDep, commit_apart
 from api.errors import Conflict, Forbidden, NotFound, PreconditionFailed, responses
 from api.people.deps import CurrentActor
 from api.projects import service as projects
+from api.sync import phones
 from api.versioning import etag, if_match_version
 
 router = APIRouter(prefix="/api/v1", tags=["consent"])
@@ -114,7 +116,11 @@ def withdrawal_preview(session: SessionDep, actor: CurrentActor, consent_id: uui
     """Exactly what withdrawing this consent would erase now: fragments, audio clips, the signature, and how
     many of those fragments carry tags. `workshop_cards` is always 0: workshops are not built yet. Coordinators."""
     consent, participant = service.get_consent(session, actor, consent_id)
-    return service.withdrawal_preview(session, actor, consent, participant.label)
+    preview = service.withdrawal_preview(session, actor, consent, participant.label)
+    preview.phones_holding = phones.phones_holding(session, consent)
+    preview.phone_erasures = [PhoneErasurePublic(device_id=e.device_id, confirmed_at=e.confirmed_at)
+                              for e in phones.confirmations(session, consent.id)]
+    return preview
 
 
 @router.get("/projects/{project_id}/subject-access", response_model=SubjectAccess,
