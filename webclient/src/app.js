@@ -39,6 +39,8 @@ const ROUTES = [
 
 export const owner = () => (A.session && A.session.user ? A.session.user.id : '');
 export const loggedIn = () => Boolean(A.session && A.session.token);
+// On a shared phone each researcher sees only what they made (records from before owners were kept: anyone).
+export const isMine = (rec) => Boolean(rec) && (!rec.owner || rec.owner === owner());
 // Coordinators (and admins) have a workspace at #/co besides capture.
 export const managesAny = () => Boolean(A.me && (A.me.user.is_admin
   || (A.me.memberships || []).some((m) => m.role === 'coordinator')));
@@ -75,7 +77,16 @@ export async function enrol(code) {
   A.enrolCode = '';
 }
 
-export async function logout() {
+// What this researcher has not yet sent: records (including refused ones) and clips.
+export async function unsentOfMine() {
+  const c = await A.db.counts(owner() || undefined);
+  const clips = await A.db.clipCounts(owner() || undefined);
+  return c.local + c.attention + clips.local + clips.attention;
+}
+
+// `erase`: the researcher typed the confirmation: their records leave this phone now, sent or not.
+export async function logout({ erase = false } = {}) {
+  if (erase && owner()) await A.db.eraseOwner(owner());
   if (loggedIn()) {
     try { await A.api.logout(); } catch { /* the token ends on the server when it expires anyway */ }
   }
@@ -83,6 +94,8 @@ export async function logout() {
   // on the phone (they still carry their owner) and go when that researcher logs in again.
   A.session = { token: null, user: null, lastEmail: A.session && A.session.user ? A.session.user.email : '' };
   await A.db.setKV('session', A.session);
+  A.outbox.state.lastError = null;
+  await countRecords();
   go('#/login');
 }
 
@@ -241,8 +254,8 @@ export function storageLow() {
 // ---- rendering ----------------------------------------------------------------------------------
 
 async function countRecords() {
-  A.counts = await A.db.counts();
-  A.clipCounts = await A.db.clipCounts();
+  A.counts = await A.db.counts(owner() || undefined);
+  A.clipCounts = await A.db.clipCounts(owner() || undefined);
 }
 
 let pending = null;

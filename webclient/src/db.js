@@ -174,9 +174,11 @@ class Store {
     });
   }
 
-  async clipCounts() {
+  async clipCounts(owner) {
     const out = { local: 0, done: 0, attention: 0, bytes: 0 };
+    const owners = owner ? new Map((await this.allRecords()).map((r) => [r.id, r.owner])) : null;
     for (const c of await this.allClips()) {
+      if (owners && owners.get(c.id) && owners.get(c.id) !== owner) continue;
       out[c.state] = (out[c.state] || 0) + 1;
       if (c.blob) out.bytes += c.size || 0;
     }
@@ -209,8 +211,13 @@ class Store {
     });
   }
 
-  async counts() {
+  // With `owner`: only that researcher's records (and any made before records had owners).
+  async counts(owner) {
     const out = { local: 0, synced: 0, attention: 0 };
+    if (owner) {
+      for (const r of await this.allRecords()) if (!r.owner || r.owner === owner) out[r.state] += 1;
+      return out;
+    }
     await this.tx('records', 'readonly', async (tx) => {
       const idx = tx.objectStore('records').index('by_state_seq');
       for (const s of STATES) {
@@ -283,6 +290,21 @@ class Store {
       await req(store.delete(id));
       await req(tx.objectStore('clips').delete(id));
       return true;
+    });
+  }
+
+  // Erases every record one researcher made on this phone, with its clip (a logout that asked for it).
+  eraseOwner(owner) {
+    return this.tx(['records', 'clips'], 'readwrite', async (tx) => {
+      const store = tx.objectStore('records');
+      let n = 0;
+      for (const rec of await req(store.getAll())) {
+        if (rec.owner !== owner) continue;
+        await req(store.delete(rec.id));
+        await req(tx.objectStore('clips').delete(rec.id));
+        n++;
+      }
+      return n;
     });
   }
 

@@ -184,7 +184,12 @@ export const S = {
   imported: (a, s) => `Loaded ${a} records (${s} were already here).`,
   importFailed: 'That file is not a Hearken backup.',
   logout: 'Log out',
-  logoutWarn: (n) => `${n} records are only on this phone. They stay here and are sent after you log in again.`,
+  logoutUnsent: (n, who) => `${n === 1 ? '1 record' : `${n} records`} of ${who} ${n === 1 ? 'is' : 'are'} not on the `
+    + `server yet. Nobody else who logs in on this phone sees them; they stay here and are sent when ${who} logs in again.`,
+  logoutKeep: 'Keep them and log out',
+  eraseWord: 'ERASE',
+  logoutEraseLabel: (word) => `Or type ${word} to erase them from this phone for good`,
+  logoutErase: 'Erase them and log out',
   loggedInAs: (who) => `Logged in as ${who}`,
   version: (v) => `App version ${v}`,
 

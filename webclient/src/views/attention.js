@@ -2,7 +2,7 @@
 
 import { S } from '../strings.js';
 import { h, uid } from '../dom.js';
-import { A, retry, discard } from '../app.js';
+import { A, retry, discard, isMine } from '../app.js';
 import { backLink } from './common.js';
 
 function describe(rec) {
@@ -13,7 +13,7 @@ function describe(rec) {
 }
 
 export async function attentionView() {
-  const recs = await A.db.byState('attention');
+  const recs = (await A.db.byState('attention')).filter(isMine);
   const body = [backLink(), h('h1', {}, S.attentionTitle), h('p', {}, S.attentionIntro)];
   if (!recs.length) body.push(h('p', {}, S.nothingNeedsAttention));
   body.push(h('ul', { class: 'list', id: 'attention' }, recs.map((rec) => {

@@ -4,7 +4,7 @@
 import { S } from '../strings.js';
 import { h, field, isoNow, uid } from '../dom.js';
 import { uuid } from '../db.js';
-import { A, addConsent, go } from '../app.js';
+import { A, addConsent, go, isMine } from '../app.js';
 import { backLink, oneSave } from './common.js';
 
 const ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZ'; // no 0/O or 1/I to misread
@@ -65,7 +65,8 @@ function signaturePad() {
 }
 
 export async function consentView(convId) {
-  const conv = await A.db.getRecord(convId);
+  const found = await A.db.getRecord(convId);
+  const conv = isMine(found) ? found : null;
   const form = A.kit && A.kit.consent_form;
   if (!conv || !form) { go(conv ? `#/c/${convId}` : '#/'); return h('section'); }
   const taken = (await A.db.recordsOfConversation(convId)).filter((r) => r.type === 'consent')

@@ -3,7 +3,7 @@
 import { S } from '../strings.js';
 import { h, field, fmtDateTime, isoNow, uid } from '../dom.js';
 import { uuid } from '../db.js';
-import { A, addConversation, clipBlob, go, retryClip } from '../app.js';
+import { A, addConversation, clipBlob, go, isMine, retryClip } from '../app.js';
 import { badge, backLink, labelOf, findById, oneSave } from './common.js';
 
 export async function newConversationView() {
@@ -46,7 +46,7 @@ newConversationView.screen = 'new-conversation';
 export async function conversationView(convId) {
   const recs = await A.db.recordsOfConversation(convId);
   const conv = recs.find((r) => r.id === convId);
-  if (!conv) { go('#/'); return h('section'); }
+  if (!isMine(conv)) { go('#/'); return h('section'); }
   const consents = recs.filter((r) => r.type === 'consent');
   const frags = recs.filter((r) => r.type === 'fragment');
   const ids = new Set(frags.map((f) => f.id));

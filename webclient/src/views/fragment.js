@@ -3,7 +3,7 @@
 
 import { S } from '../strings.js';
 import { h, field, isoNow, uid } from '../dom.js';
-import { A, addFragment, audioMaxSeconds, go } from '../app.js';
+import { A, addFragment, audioMaxSeconds, go, isMine } from '../app.js';
 import { uuid } from '../db.js';
 import { backLink, findById, oneSave } from './common.js';
 import { recorder } from './recorder.js';
@@ -38,7 +38,7 @@ function choice(q) {
 }
 
 export async function fragmentView(convId, consentId) {
-  const recs = await A.db.recordsOfConversation(convId);
+  const recs = (await A.db.recordsOfConversation(convId)).filter(isMine);
   const conv = recs.find((r) => r.id === convId);
   const consents = recs.filter((r) => r.type === 'consent');
   if (!conv || !consents.length) { go(conv ? `#/c/${convId}` : '#/'); return h('section'); }

@@ -2,7 +2,7 @@
 
 import { S } from '../strings.js';
 import { h, field, fmtDateTime } from '../dom.js';
-import { A, selectProject, go, managesAny } from '../app.js';
+import { A, selectProject, go, managesAny, isMine } from '../app.js';
 import { groupBadge, findById } from './common.js';
 
 export async function homeView() {
@@ -32,7 +32,7 @@ export async function homeView() {
     type: 'button', class: 'primary big', id: 'start', disabled: !canStart, onclick: () => go('#/new'),
   }, S.startConversation));
 
-  const all = await A.db.allRecords();
+  const all = (await A.db.allRecords()).filter(isMine);
   const convs = all.filter((r) => r.type === 'conversation' && (!A.projectId || r.data.project_id === A.projectId));
   if (!convs.length) body.push(h('p', {}, S.noConversations));
   else {
