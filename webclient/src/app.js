@@ -18,6 +18,8 @@ export const A = {
   clipCounts: { local: 0, done: 0, attention: 0, bytes: 0 },
   waitingWorker: null, enrolCode: '', message: '',
   kitRefreshMs: 60 * 1000,
+  // How long the phone keeps the words of records the server already holds (a lost phone holds no more).
+  keepSyncedDays: 14,
 };
 
 // Home, the screen a researcher opens the app for, comes with the page; the other screens load when first
@@ -64,6 +66,7 @@ async function signedIn(auth) {
   await A.db.setKV('session', A.session);
   await refreshRemote(4);
   A.outbox.resume();
+  followErasures();
   requestPersistence();
 }
 
@@ -148,12 +151,50 @@ function kitFollowsSync() {
   refreshRemote();
 }
 
+let erasedSyncAt = null;
+function erasuresFollowSync() {
+  const at = A.outbox.state.lastSyncAt;
+  if (!at || at === erasedSyncAt) return;
+  erasedSyncAt = at;
+  followErasures();
+}
+
 export async function selectProject(pid, fetchKit = true) {
   A.projectId = pid;
   await A.db.setKV('project_id', pid);
   A.kit = pid ? (await A.db.getKV(`kit:${pid}`)) || null : null;
   if (fetchKit && pid && loggedIn()) await refreshRemote();
   changed();
+}
+
+// ---- what happened to this researcher's records since we last looked ---------------------------------
+
+// Asks the server which of this researcher's records were erased (a withdrawal, retention) since the cursor,
+// erases them here, and confirms. Runs after each sync and every minute while the app is open.
+let erasing = null;
+export function followErasures() {
+  if (!erasing) erasing = checkErasures().catch(() => {}).finally(() => { erasing = null; });
+  return erasing;
+}
+async function checkErasures() {
+  const me = owner();
+  if (!loggedIn() || !me) return;
+  const key = `erased_seq:${me}`;
+  let after = (await A.db.getKV(key)) || 0;
+  for (;;) {
+    const page = await A.api.erased(after);
+    const ids = page.items.map((i) => i.id);
+    if (ids.length) {
+      const erased = await A.db.eraseWithdrawn(ids);
+      const consents = page.items.filter((i) => i.entity === 'consent').map((i) => i.id);
+      if (consents.length) await A.api.confirmErased(A.deviceId, consents);
+      if (erased.length) changed();
+    }
+    after = page.last_seq;
+    await A.db.setKV(key, after);
+    if (!page.has_more) break;
+  }
+  await A.db.trimSynced(A.keepSyncedDays * 24 * 3600 * 1000);
 }
 
 // ---- records ------------------------------------------------------------------------------------
@@ -469,6 +510,7 @@ export async function start() {
       const err = A.outbox.state.lastError;
       if (err && err.status === 401) sessionEnded();
       kitFollowsSync();
+      erasuresFollowSync();
       changed();
     },
   });
@@ -483,8 +525,9 @@ export async function start() {
   // The first screen is up: now fetch the others, so they are here even before the service worker is.
   ROUTES.filter(([re]) => re !== WORKSPACE_ROUTE || managesAny()).forEach(([, load]) => load().catch(() => {}));
   A.outbox.start();
-  if (loggedIn()) refreshRemote();
+  if (loggedIn()) { refreshRemote(); followErasures(); }
   else A.api.health().catch(() => {});
+  setInterval(() => { if (A.online !== false) followErasures(); }, 60 * 1000);
   if (A.session) requestPersistence();
   else checkStorage();
 }

@@ -293,6 +293,63 @@ class Store {
     });
   }
 
+  // A withdrawn consent (or an erased fragment) leaves the phone for real: the text, answers, signature and clip
+  // are deleted from every store; a stub stays so the lists can say "Withdrawn — erased from this phone". An unsent
+  // fragment of that consent can never be kept by the server: it becomes a needs-attention item to discard.
+  eraseWithdrawn(ids) {
+    const gone = new Set(ids);
+    return this.tx(['records', 'clips'], 'readwrite', async (tx) => {
+      const store = tx.objectStore('records');
+      const erased = [];
+      for (const rec of await req(store.getAll())) {
+        const hit = gone.has(rec.id) || (rec.type === 'fragment' && gone.has(rec.data.consent_id));
+        if (!hit || rec.erased) continue;
+        const d = rec.data;
+        if (rec.type === 'consent') {
+          rec.data = { conversation_id: d.conversation_id, participant_label: d.participant_label,
+            consent_form_id: d.consent_form_id, scopes: [], method: d.method, given_at: d.given_at };
+        } else if (rec.type === 'fragment') {
+          rec.data = { conversation_id: d.conversation_id, consent_id: d.consent_id, kind: d.kind, text: '',
+            captured_at: d.captured_at };
+          await req(tx.objectStore('clips').delete(rec.id));
+          if (rec.state === 'local') {
+            rec.state = 'attention';
+            rec.error = { status: 'rejected', code: 'consent_withdrawn', detail: '' };
+          }
+        } else continue;
+        rec.erased = 'withdrawn';
+        await req(store.put(rec));
+        erased.push(rec.id);
+      }
+      return erased;
+    });
+  }
+
+  // Content of records the server has held for longer than `keepMs` leaves the phone; a stub stays.
+  trimSynced(keepMs, now = Date.now()) {
+    return this.tx(['records', 'clips'], 'readwrite', async (tx) => {
+      const store = tx.objectStore('records');
+      let n = 0;
+      for (const rec of await req(store.getAll())) {
+        if (rec.state !== 'synced' || rec.erased || rec.stub || !rec.synced_at || now - rec.synced_at < keepMs) continue;
+        const d = rec.data;
+        if (rec.type === 'fragment') {
+          rec.data = { conversation_id: d.conversation_id, consent_id: d.consent_id, kind: d.kind, text: '',
+            captured_at: d.captured_at };
+          await req(tx.objectStore('clips').delete(rec.id));
+        } else if (rec.type === 'consent') {
+          delete d.signature;
+        } else if (rec.type === 'conversation') {
+          delete d.note;
+        }
+        rec.stub = true;
+        await req(store.put(rec));
+        n++;
+      }
+      return n;
+    });
+  }
+
   // Erases every record one researcher made on this phone, with its clip (a logout that asked for it).
   eraseOwner(owner) {
     return this.tx(['records', 'clips'], 'readwrite', async (tx) => {

@@ -26,6 +26,7 @@ export const S = {
     sending: 'Sending',
     synced: 'On the server',
     attention: 'Needs attention',
+    withdrawn: 'Withdrawn — erased from this phone',
   },
   types: { conversation: 'Conversation', consent: 'Consent', fragment: 'Fragment' },
 
@@ -184,6 +185,10 @@ export const S = {
   imported: (a, s) => `Loaded ${a} records (${s} were already here).`,
   importFailed: 'That file is not a Hearken backup.',
   logout: 'Log out',
+  withdrawnParticipant: (label) => `${label} withdrew consent: their words were erased from this phone and nothing `
+    + 'more can be captured for them.',
+  withdrawnUnsent: 'Cannot be sent: the participant withdrew consent. The words were erased; discard this item.',
+  stubNote: (days) => `The words left this phone ${days} days after reaching the server.`,
   logoutUnsent: (n, who) => `${n === 1 ? '1 record' : `${n} records`} of ${who} ${n === 1 ? 'is' : 'are'} not on the `
     + `server yet. Nobody else who logs in on this phone sees them; they stay here and are sent when ${who} logs in again.`,
   logoutKeep: 'Keep them and log out',

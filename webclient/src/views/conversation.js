@@ -64,6 +64,10 @@ export async function conversationView(convId) {
     body.push(h('h2', {}, S.participants(consents.length)));
     body.push(h('ul', { class: 'list', id: 'participants' }, consents.map((c) => {
       const n = frags.filter((f) => f.data.consent_id === c.id).length;
+      if (c.erased) {
+        return h('li', { class: 'item' }, h('span', { class: 'title' }, c.data.participant_label), badge(c),
+          h('p', { class: 'meta' }, S.withdrawnParticipant(c.data.participant_label)));
+      }
       return h('li', { class: 'item' },
         h('span', { class: 'title' }, c.data.participant_label),
         h('span', { class: 'meta' }, S.scopesShort(c.data.scopes), ` · ${S.fragments(n)}`),
@@ -74,11 +78,14 @@ export async function conversationView(convId) {
   }
   if (frags.length) {
     body.push(h('h2', {}, S.fragments(frags.length)));
-    body.push(h('ul', { class: 'list', id: 'fragments' }, frags.slice().reverse().map((f) =>
-      h('li', { class: 'item', 'data-id': f.id },
+    body.push(h('ul', { class: 'list', id: 'fragments' }, frags.slice().reverse().map((f) => (f.erased
+      ? h('li', { class: 'item', 'data-id': f.id },
+        h('span', { class: 'title' }, labelOf(consents, f.data.consent_id)), badge(f))
+      : h('li', { class: 'item', 'data-id': f.id },
         h('span', { class: 'title' }, `${labelOf(consents, f.data.consent_id)} · ${S.kinds[f.data.kind] || f.data.kind}`),
         h('span', { class: 'meta text' }, f.data.text.length > 140 ? `${f.data.text.slice(0, 140)}…` : f.data.text),
-        badge(f), clips.has(f.id) ? clipLine(clips.get(f.id)) : null))));
+        f.stub ? h('span', { class: 'meta' }, S.stubNote(A.keepSyncedDays)) : null,
+        badge(f), clips.has(f.id) ? clipLine(clips.get(f.id)) : null)))));
   }
   return h('section', { class: 'screen' }, body);
 }

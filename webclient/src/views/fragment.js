@@ -40,8 +40,16 @@ function choice(q) {
 export async function fragmentView(convId, consentId) {
   const recs = (await A.db.recordsOfConversation(convId)).filter(isMine);
   const conv = recs.find((r) => r.id === convId);
-  const consents = recs.filter((r) => r.type === 'consent');
-  if (!conv || !consents.length) { go(conv ? `#/c/${convId}` : '#/'); return h('section'); }
+  const everyone = recs.filter((r) => r.type === 'consent');
+  if (!conv || !everyone.length) { go(conv ? `#/c/${convId}` : '#/'); return h('section'); }
+  // A participant who withdrew consent: nothing more is captured for them, and the screen says why.
+  const consents = everyone.filter((r) => !r.erased);
+  const asked = everyone.find((r) => r.id === consentId);
+  if (!consents.length || (asked && asked.erased)) {
+    return h('section', { class: 'screen' }, backLink(`#/c/${convId}`), h('h1', {}, S.captureTitle),
+      h('p', { class: 'notice warn', role: 'alert', id: 'capture-refused' },
+        S.withdrawnParticipant(asked ? asked.data.participant_label : '')));
+  }
   const kit = A.kit || { project: { questions: [] }, prompts: [] };
 
   const who = h('select', { name: 'consent' }, consents.map((c) =>
