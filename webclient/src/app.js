@@ -340,22 +340,40 @@ function watchPointer() {
   document.addEventListener('click', () => { if (pointerHeld) { clearTimeout(releaseTimer); releaseTimer = setTimeout(release, 0); } }, true);
 }
 
+// The one place the sync status is decided; the status line only shows it. Online or not comes from real
+// requests and the browser's own online/offline events; "everything is on the server" only when no record,
+// clip or needs-attention item is left on this phone.
+export function syncStatus() {
+  const ob = A.outbox.state;
+  const c = A.counts;
+  const k = A.clipCounts;
+  const left = c.local + c.attention + k.local + k.attention;
+  return {
+    online: A.online,
+    sending: ob.sending.size > 0,
+    uploading: ob.uploading,
+    records: c.local, clips: k.local, attention: c.attention, clipAttention: k.attention,
+    nextAt: c.local || k.local ? ob.nextAt : null,
+    allSent: left === 0 && c.synced > 0,
+  };
+}
+
 function renderStatus() {
   // The status line above the screen grows and shrinks; while a finger is down that would move the target.
   if (pointerHeld) { heldRender = true; return; }
-  const ob = A.outbox.state;
+  const st = syncStatus();
   const bar = document.getElementById('status');
-  const conn = A.online === null ? S.checking : A.online ? S.online : S.offline;
+  const conn = st.online === null ? S.checking : st.online ? S.online : S.offline;
   const parts = [
-    h('p', { class: `conn ${A.online ? 'on' : 'off'}`, id: 'conn' }, conn),
-    h('p', { id: 'queue' }, ob.sending.size ? S.syncing : A.counts.local ? S.queued(A.counts.local)
-      : A.counts.synced ? S.allSent : '', ob.nextAt && A.counts.local ? ` · ${S.nextTry(fmtTime(ob.nextAt))}` : ''),
+    h('p', { class: `conn ${st.online ? 'on' : 'off'}`, id: 'conn' }, conn),
+    h('p', { id: 'queue' }, st.sending ? S.syncing : st.records ? S.queued(st.records) : st.allSent ? S.allSent : '',
+      st.nextAt ? ` · ${S.nextTry(fmtTime(st.nextAt))}` : ''),
   ];
-  const up = ob.uploading;
+  const up = st.uploading;
   if (up) parts.push(h('p', { id: 'clip-upload' }, S.clipUploading(Math.floor((100 * up.offset) / (up.size || 1)))));
-  else if (A.clipCounts.local) parts.push(h('p', { id: 'clips-queued' }, S.clipsQueued(A.clipCounts.local)));
-  if (A.clipCounts.attention) parts.push(h('p', { class: 'warn', id: 'clips-attention' }, S.clipsAttention(A.clipCounts.attention)));
-  if (A.counts.attention) parts.push(h('p', {}, h('a', { href: '#/attention', class: 'warn' }, S.attentionCount(A.counts.attention))));
+  else if (st.clips) parts.push(h('p', { id: 'clips-queued' }, S.clipsQueued(st.clips)));
+  if (st.clipAttention) parts.push(h('p', { class: 'warn', id: 'clips-attention' }, S.clipsAttention(st.clipAttention)));
+  if (st.attention) parts.push(h('p', {}, h('a', { href: '#/attention', class: 'warn', id: 'attention-link' }, S.attentionCount(st.attention))));
   if (A.session && A.session.user && (authNeeded() || !loggedIn()) && A.counts.local) {
     parts.push(h('div', { class: 'banner warn', role: 'alert' }, h('p', {}, S.loginAgain),
       h('button', { type: 'button', onclick: () => go('#/login') }, S.loginAgainButton)));
@@ -516,7 +534,9 @@ export async function start() {
   });
   window.addEventListener('hashchange', () => render(true));
   watchPointer();
-  window.addEventListener('online', () => { if (!A.me || !A.kit) refreshRemote(); });
+  window.addEventListener('online', () => { if (!A.me || !A.kit) refreshRemote(); else A.api.health().catch(() => {}); });
+  // The browser knows at once when the network is gone; a request would only learn it at the next try.
+  window.addEventListener('offline', () => { A.online = false; changed(); });
   await countRecords();
   lastSynced = A.counts.synced;
   await render(true);

@@ -9,7 +9,7 @@ export const S = {
 
   // connection and sync
   online: 'Connected to the server',
-  offline: 'No connection — everything is kept on this phone',
+  offline: 'No connection',
   checking: 'Checking the connection…',
   syncNow: 'Send now',
   syncing: 'Sending…',
