@@ -5,6 +5,7 @@ import { h, field, fmtDateTime, isoNow, uid } from '../dom.js';
 import { uuid } from '../db.js';
 import { A, addConversation, clipBlob, go, isMine, retryClip } from '../app.js';
 import { badge, backLink, labelOf, findById, oneSave } from './common.js';
+import { mmss } from './recorder.js';
 
 export async function newConversationView() {
   const kit = A.kit;
@@ -107,6 +108,7 @@ function clipLine(clip) {
     }
   };
   out.append(h('span', { class: `badge ${s === 'done' ? 'synced' : s}`, 'data-clip-state': s }, words),
+    clip.duration_ms > 0 ? h('span', { class: 'meta', 'data-clip-length': '' }, ` ${mmss(clip.duration_ms / 1000)}`) : null,
     clip.error ? h('span', { class: 'meta', 'data-clip-reason': '' }, S.serverSaid(clip.error.code, clip.error.detail)) : null,
     clip.blob || s === 'done' ? h('button', { type: 'button', class: 'small', 'data-action': 'play', onclick: play }, S.playClip) : null,
     s === 'attention' ? h('button', { type: 'button', class: 'small', 'data-action': 'retry-clip', onclick: () => retryClip(clip.id) }, S.retryClip) : null);
