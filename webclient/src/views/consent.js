@@ -9,6 +9,32 @@ import { backLink, oneSave } from './common.js';
 
 const ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZ'; // no 0/O or 1/I to misread
 
+// A consent form's body as plain text with a little Markdown: blank lines part paragraphs, lines starting with
+// "- ", "* " or "• " are a bulleted list. Only text nodes are made: no HTML in a form ever reaches the page.
+export function formBody(text) {
+  const out = [];
+  for (const block of String(text || '').replace(/\r\n?/g, '\n').split(/\n\s*\n/)) {
+    let para = [];
+    let list = null;
+    const flush = () => { if (para.length) out.push(h('p', {}, para.join(' '))); para = []; };
+    for (const raw of block.split('\n')) {
+      const line = raw.trim();
+      if (!line) continue;
+      const item = line.match(/^(?:[-*•])\s+(.*)$/);
+      if (item) {
+        flush();
+        if (!list) { list = h('ul', {}); out.push(list); }
+        list.append(h('li', {}, item[1]));
+      } else {
+        list = null;
+        para.push(line);
+      }
+    }
+    flush();
+  }
+  return out;
+}
+
 export function suggestLabel(taken = []) {
   for (;;) {
     const b = crypto.getRandomValues(new Uint8Array(4));
@@ -121,7 +147,7 @@ export async function consentView(convId) {
       h('button', { type: 'button', onclick: () => { label.value = suggestLabel(taken); label.focus(); } }, S.newLabel),
       h('article', { class: 'consent-form', 'aria-labelledby': 'cf-title' },
         h('h2', { id: 'cf-title' }, form.title), h('p', { class: 'hint' }, S.formVersion(form.version)),
-        String(form.body || '').split(/\n\s*\n/).map((p) => h('p', {}, p))),
+        formBody(form.body)),
       h('h2', {}, S.scopesLegend), scopeSets, methods, pad.box, error, submit));
 }
 consentView.screen = 'consent';
