@@ -28,6 +28,7 @@ const SHELL = [
   'src/views/fragment.js',
   'src/views/attention.js',
   'src/views/phone.js',
+  'src/views/receipt.js',
 ];
 // The coordinator's workspace is for a laptop with a connection: its files are kept when first used, not at
 // install, so a researcher's phone never spends data on them. Same versioned cache, so they update together.

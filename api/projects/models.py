@@ -40,6 +40,9 @@ class ProjectBase(SQLModel):
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=5000, sa_column=sa.Column(sa.Text(), nullable=False))
     retention_days: int | None = Field(default=None, ge=1, le=36500)
+    # phone (issue 14): printed on the participant's receipt — how to reach the project to withdraw.
+    withdrawal_contact: str = Field(default="", max_length=300, sa_column=sa.Column(
+        sa.String(300), nullable=False, server_default=""))
 
 
 class Project(ProjectBase, table=True):
@@ -69,6 +72,7 @@ class ProjectUpdate(SQLModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=5000)
     retention_days: int | None = Field(default=None, ge=1, le=36500)
+    withdrawal_contact: str | None = Field(default=None, max_length=300)
     questions: list[Question] | None = Field(default=None, max_length=30)
 
     @model_validator(mode="after")

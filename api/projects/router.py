@@ -65,7 +65,7 @@ def get_project(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID)
 @router.patch("/{project_id}", response_model=ProjectPublic, responses=responses(NotFound, Forbidden))
 def update_project(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID,
                    body: ProjectUpdate) -> ProjectPublic:
-    """Change a project's description, retention period or self-signification questions."""
+    """Change a project's description, retention period, self-signification questions or withdrawal contact."""
     project = service.require_coordinator(session, actor, project_id)
     return _public(service.update_project(session, actor, project, body), service.role_in(session, actor, project_id))
 

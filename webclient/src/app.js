@@ -33,6 +33,7 @@ const ROUTES = [
   [/^#\/c\/([\w-]+)$/, () => import('./views/conversation.js').then((m) => m.conversationView)],
   [/^#\/c\/([\w-]+)\/consent$/, () => import('./views/consent.js').then((m) => m.consentView)],
   [/^#\/c\/([\w-]+)\/capture(?:\/([\w-]+))?$/, () => import('./views/fragment.js').then((m) => m.fragmentView)],
+  [/^#\/c\/([\w-]+)\/receipt\/([\w-]+)$/, () => import('./views/receipt.js').then((m) => m.receiptView)],
   [/^#\/attention$/, () => import('./views/attention.js').then((m) => m.attentionView)],
   [/^#\/phone$/, () => import('./views/phone.js').then((m) => m.phoneView)],
   [WORKSPACE_ROUTE, () => import('./coord/shell.js').then((m) => m.coordView)],

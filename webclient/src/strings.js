@@ -189,6 +189,17 @@ export const S = {
     + 'more can be captured for them.',
   withdrawnUnsent: 'Cannot be sent: the participant withdrew consent. The words were erased; discard this item.',
   stubNote: (days) => `The words left this phone ${days} days after reaching the server.`,
+  receiptTitle: 'Your receipt',
+  receiptCodeIntro: 'Your code in this project (no name is kept):',
+  receiptAgreed: 'You agreed that',
+  receiptNone: 'Nothing beyond taking part: no recording, quoting, sharing or publishing.',
+  receiptGiven: (when, how) => `Given ${when} · ${how}`,
+  receiptWithdrawTitle: 'To take your words out',
+  receiptWithdraw: (contact, code) => `Contact ${contact} and give your code ${code}. Everything you said is erased.`,
+  receiptWithdrawNoContact: (code) => `Tell the researcher or the project and give your code ${code}. Everything you `
+    + 'said is erased.',
+  receiptDone: 'Done — back to capture',
+  receiptLink: (label) => `Show ${label} their receipt`,
   logoutUnsent: (n, who) => `${n === 1 ? '1 record' : `${n} records`} of ${who} ${n === 1 ? 'is' : 'are'} not on the `
     + `server yet. Nobody else who logs in on this phone sees them; they stay here and are sent when ${who} logs in again.`,
   logoutKeep: 'Keep them and log out',

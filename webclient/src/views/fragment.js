@@ -149,7 +149,10 @@ export async function fragmentView(convId, consentId) {
     text.focus();
   });
 
+  const chosen = consents.find((c) => c.id === consentId);
   const node = h('section', { class: 'screen' }, backLink(`#/c/${convId}`), h('h1', {}, S.captureTitle),
+    chosen ? h('p', {}, h('a', { href: `#/c/${convId}/receipt/${chosen.id}`, id: 'to-receipt', class: 'button' },
+      S.receiptLink(chosen.data.participant_label))) : null,
     h('form', {
       id: 'fragment', onsubmit, novalidate: true,
       oninput: () => { justSaved = false; }, onchange: () => { justSaved = false; }, onclick: (e) => { if (e.target !== submit) justSaved = false; },
