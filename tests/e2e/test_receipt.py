@@ -44,3 +44,22 @@ def test_after_consent_the_participant_gets_a_receipt_with_their_code_and_a_cont
     # The code on the receipt is what the consent register finds the participant by.
     found = ok(world.admin.get("/consents", params={"project_id": world.project_id, "participant_label": label}))
     assert [c["participant_label"] for c in found] == [label]
+
+
+def test_a_removal_from_the_project_says_so_on_the_phone(phone, world, server):
+    email = f"removed-{uuid.uuid4().hex[:6]}@example.org"
+    user_id = world.add_researcher(email)
+    page = phone.new_page()
+    open_app(page, server)
+    login_ui(page, email, RESEARCHER_PASSWORD)
+    page.wait_for_selector("body[data-ready=capture]")
+    assert page.locator("#removed").count() == 0
+    r = world.admin.delete(f"/projects/{world.project_id}/members/{user_id}")
+    assert r.status_code == 204, r.text
+    page.reload()
+    page.wait_for_selector("#removed")
+    assert "Belong in Plymouth 2026" in page.inner_text("#removed")
+    assert page.locator("#start").is_disabled()
+    shot(page, "removed-from-project")
+    page.click("#removed button")
+    page.wait_for_selector("#removed", state="detached")

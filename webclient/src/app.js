@@ -119,7 +119,14 @@ export async function refreshRemote(fresh = 0) {
     A.me = await A.api.me();
     await A.db.setKV('me', A.me);
     const ids = (A.me.memberships || []).map((m) => m.project_id);
-    if (!ids.includes(A.projectId)) await selectProject(ids[0] || '', false);
+    if (!ids.includes(A.projectId)) {
+      // Removed from the project this phone was capturing for: say so, rather than quietly show another.
+      if (A.projectId && A.kit && A.kit.project) {
+        A.removedFrom = A.kit.project.name;
+        await A.db.setKV('removed_from', A.removedFrom);
+      }
+      await selectProject(ids[0] || '', false);
+    }
     if (A.projectId) {
       A.kit = await A.api.captureKit(A.projectId);
       await A.db.setKV(`kit:${A.projectId}`, A.kit);
@@ -510,6 +517,7 @@ export async function start() {
   A.me = (await A.db.getKV('me')) || null;
   A.projectId = (await A.db.getKV('project_id')) || '';
   A.kit = A.projectId ? (await A.db.getKV(`kit:${A.projectId}`)) || null : null;
+  A.removedFrom = (await A.db.getKV('removed_from')) || '';
 
   const params = new URLSearchParams(location.search);
   if (params.get('enrol')) {

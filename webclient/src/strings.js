@@ -53,6 +53,9 @@ export const S = {
   workspaceLink: 'Coordinator workspace',
   project: 'Project',
   noProjects: 'You are not a member of any project yet. Ask your coordinator.',
+  removedFrom: (name) => `You are no longer a member of “${name}”, so this phone no longer captures for it. Records `
+    + 'already made stay on this phone until they are sent. Ask your coordinator if this is a mistake.',
+  understood: 'Understood',
   noKit: 'This project\'s capture kit has not been downloaded yet. Connect to the internet and open the app again.',
   cannotCapture: 'You cannot capture for this project right now.',
   startConversation: 'Start a conversation',
