@@ -115,6 +115,7 @@ class MembershipPublic(SQLModel):
     display_name: str | None = None
     training_current: bool = False
     training_expires_on: date | None = None
+    last_sync_at: datetime | None = None
 
 
 class TrainingRecord(SQLModel, table=True):

@@ -82,7 +82,8 @@ def _member_public(session: SessionDep, project: Project, membership: Membership
     training = service.current_training(session, membership.user_id, project.id)
     return MembershipPublic.model_validate(membership, update={
         "email": user.email if user else None, "display_name": user.display_name if user else None,
-        "training_current": training is not None, "training_expires_on": training.expires_on if training else None})
+        "training_current": training is not None, "training_expires_on": training.expires_on if training else None,
+        "last_sync_at": service.last_sync_of(session, membership.user_id)})
 
 
 @router.put("/{project_id}/members/{user_id}", response_model=MembershipPublic,

@@ -77,3 +77,13 @@ def test_erasure_confirmations_refuse_bad_input(client, world):
     r = client.get("/api/v1/sync/erased", params={"after": -1}, headers=world.headers("researcher"))
     assert r.status_code == 422
     assert client.get("/api/v1/sync/erased").status_code == 401
+
+
+def test_the_members_list_shows_each_persons_last_sync_even_without_a_phone(client, world):
+    members = f"/api/v1/projects/{world.project.id}/members"
+    before = {m["user_id"]: m for m in client.get(members, headers=world.headers("coordinator")).json()}
+    assert before[str(world.researcher.id)]["last_sync_at"] is None
+    assert sync(client, world, capture_batch(world, 1)).status_code == 200  # with a password login's token
+    after = {m["user_id"]: m for m in client.get(members, headers=world.headers("coordinator")).json()}
+    assert after[str(world.researcher.id)]["last_sync_at"] is not None
+    assert after[str(world.coordinator.id)]["last_sync_at"] is None
