@@ -39,6 +39,8 @@ def _jo_captures_offline_and_opens_logout(phone, page, jo):
     conv = start_conversation_ui(page)
     take_consent_ui(page, {"audio": False, "quote": True, "share": True, "publish": False})
     capture_ui(page, SENTINEL)
+    page.wait_for_function("(w) => document.querySelector('#queue').innerText.includes(w)",
+                           arg="1 fragment, 1 consent and 1 conversation only on this phone")
     page.goto(page.url.split("#")[0] + "#/phone")
     page.wait_for_selector("#logout")
     page.click("#logout")

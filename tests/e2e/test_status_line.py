@@ -64,7 +64,7 @@ def test_the_status_line_tells_the_truth_in_every_state(phone, world, server):
     page.wait_for_selector("#conn.off")
     wait_status(page, has="No connection", lacks=("Connected", "kept on this phone"))
     capture_ui(page, "Offline, so only on this phone.")
-    wait_status(page, has="1 record only on this phone", lacks=(ALL_SENT, "Connected"))
+    wait_status(page, has="1 fragment only on this phone", lacks=(ALL_SENT, "Connected"))
     shot(page, "status-offline-queued")
 
     phone.set_offline(False)

@@ -374,7 +374,8 @@ function renderStatus() {
   const conn = st.online === null ? S.checking : st.online ? S.online : S.offline;
   const parts = [
     h('p', { class: `conn ${st.online ? 'on' : 'off'}`, id: 'conn' }, conn),
-    h('p', { id: 'queue' }, st.sending ? S.syncing : st.records ? S.queued(st.records) : st.allSent ? S.allSent : '',
+    h('p', { id: 'queue' }, st.sending ? S.syncing : st.records ? S.queued(st.records, A.counts.localByType)
+      : st.allSent ? S.allSent : '',
       st.nextAt ? ` · ${S.nextTry(fmtTime(st.nextAt))}` : ''),
   ];
   const up = st.uploading;

@@ -215,7 +215,12 @@ class Store {
   async counts(owner) {
     const out = { local: 0, synced: 0, attention: 0 };
     if (owner) {
-      for (const r of await this.allRecords()) if (!r.owner || r.owner === owner) out[r.state] += 1;
+      out.localByType = { conversation: 0, consent: 0, fragment: 0 };
+      for (const r of await this.allRecords()) {
+        if (r.owner && r.owner !== owner) continue;
+        out[r.state] += 1;
+        if (r.state === 'local') out.localByType[r.type] += 1;
+      }
       return out;
     }
     await this.tx('records', 'readonly', async (tx) => {

@@ -15,7 +15,16 @@ export const S = {
   syncing: 'Sending…',
   nextTry: (when) => `Will try again at ${when}`,
   lastSent: (when) => `Last sent at ${when}`,
-  queued: (n) => (n === 1 ? '1 record only on this phone' : `${n} records only on this phone`),
+  // Named by kind, each with its own plural, so "5 fragments" is never counted as "9 records".
+  queued: (n, byType) => {
+    const names = { fragment: ['fragment', 'fragments'], consent: ['consent', 'consents'],
+      conversation: ['conversation', 'conversations'] };
+    const parts = byType ? Object.entries(names).filter(([t]) => byType[t] > 0)
+      .map(([t, [one, many]]) => `${byType[t]} ${byType[t] === 1 ? one : many}`) : [];
+    const what = parts.length ? parts.slice(0, -1).join(', ') + (parts.length > 1 ? ' and ' : '') + parts[parts.length - 1]
+      : `${n} ${n === 1 ? 'record' : 'records'}`;
+    return `${what} only on this phone`;
+  },
   allSent: 'Everything is on the server',
   attentionCount: (n) => (n === 1 ? '1 record needs attention' : `${n} records need attention`),
   sentAnnounce: (n) => (n === 1 ? '1 record reached the server' : `${n} records reached the server`),
