@@ -5,8 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
+from sqlmodel import select
 
-from api.consent import service
+from api.consent import cards, service
 from api.consent import subject_access as subject_access_service
 from api.consent.models import (
     ConsentFormCreate,
@@ -16,6 +17,7 @@ from api.consent.models import (
     ConsentPublic,
     ConsentState,
     ConsentUpdate,
+    Participant,
     PhoneErasurePublic,
     Scope,
     SubjectAccess,
@@ -23,6 +25,7 @@ from api.consent.models import (
     WithdrawRequest,
     WithdrawResult,
 )
+from api.conversations.models import Conversation
 from api.db import SessionDep, commit_apart
 from api.errors import Conflict, Forbidden, NotFound, PreconditionFailed, responses
 from api.people.deps import CurrentActor
@@ -142,6 +145,23 @@ def subject_access(session: SessionDep, actor: CurrentActor, project_id: uuid.UU
     return JSONResponse(answer.model_dump(mode="json"),
                         # A person's data: no shared cache or browser cache keeps a copy.
                         headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+
+
+@router.get("/projects/{project_id}/receipt-cards", response_class=Response,
+            responses={**responses(NotFound, Forbidden), 200: {"content": {"application/pdf": {}}}})
+def receipt_cards(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID,
+                  count: Annotated[int, Query(ge=1, le=400, description="How many cards (8 to a page).")] = 24,
+                  ) -> Response:
+    """A PDF sheet of receipt cards to print: each a new participant label with its QR code, the project's name
+    and how to withdraw (the project's withdrawal contact). Type or scan a card's label into the consent form.
+    Coordinators."""
+    project = projects.require_coordinator(session, actor, project_id)
+    taken = set(session.exec(select(Participant.label)
+                             .join(Conversation, Conversation.id == Participant.conversation_id)  # type: ignore[arg-type]
+                             .where(Conversation.project_id == project.id)).all())
+    pdf = cards.sheet(project.name, project.withdrawal_contact, cards.new_labels(count, taken))
+    return Response(pdf, media_type="application/pdf", headers={
+        "Content-Disposition": 'attachment; filename="receipt-cards.pdf"', "Cache-Control": "no-store"})
 
 
 @router.post("/consents/{consent_id}/withdraw", response_model=WithdrawResult,

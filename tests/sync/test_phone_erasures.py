@@ -87,3 +87,12 @@ def test_the_members_list_shows_each_persons_last_sync_even_without_a_phone(clie
     after = {m["user_id"]: m for m in client.get(members, headers=world.headers("coordinator")).json()}
     assert after[str(world.researcher.id)]["last_sync_at"] is not None
     assert after[str(world.coordinator.id)]["last_sync_at"] is None
+
+
+def test_receipt_cards_are_a_pdf_of_new_labels_for_coordinators_only(client, world):
+    url = f"/api/v1/projects/{world.project.id}/receipt-cards"
+    r = client.get(url, params={"count": 10}, headers=world.headers("coordinator"))
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    assert r.content.startswith(b"%PDF") and r.content.count(b"/Type /Page\n") == 2  # 8 to a page
+    assert client.get(url, headers=world.headers("researcher")).status_code == 403
+    assert client.get(url, params={"count": 0}, headers=world.headers("coordinator")).status_code == 422
