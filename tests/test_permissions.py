@@ -110,6 +110,10 @@ CALLS = [
     Call("PATCH", "/prompts/{prompt}", {"text": "What helps now?", "position": 2}, expect=(200, 200, 403, 404)),
     Call("PATCH", "/places/{place}", {"name": "Keyham North", "active": False}, expect=(200, 200, 403, 404)),
     Call("GET", "/projects/{project}/overview?weeks=4", expect=(200, 200, 403, 404)),
+    # phone (issue 14): each caller learns about and confirms only their own records; receipt cards
+    Call("GET", "/sync/erased", expect=(200, 200, 200, 200)),
+    Call("POST", "/sync/erased", {"device_id": "d", "consent_ids": ["{consent}"]}, expect=(204, 204, 204, 204)),
+    Call("GET", "/projects/{project}/receipt-cards?count=1", expect=(200, 200, 403, 404)),
     Call("POST", "/auth/logout", expect=(204, 204, 204, 204)),
 ]
 ROLES = ("admin", "coordinator", "researcher", "other")
