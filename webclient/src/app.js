@@ -8,7 +8,7 @@ import { S } from './strings.js';
 import { h, fmtTime } from './dom.js';
 import { homeView } from './views/home.js';
 
-export const VERSION = '2026.11.29-1';
+export const VERSION = '2026.11.29-2';
 
 export const A = {
   db: null, api: null, outbox: null,
@@ -526,11 +526,12 @@ export async function start() {
     history.replaceState(null, '', location.pathname + '#/login');
   }
 
-  A.api = createApi({
-    getToken: () => (A.session ? A.session.token : null),
-    onReach: (ok) => { if (A.online !== ok) { A.online = ok; if (A.outbox) changed(); } },
-  });
-  const reach = (ok) => { if (A.online !== ok) { A.online = ok; if (A.outbox) changed(); } };
+  // A request that answered after the browser said it went offline (it began before) does not make us online.
+  const reach = (answered) => {
+    const ok = answered && navigator.onLine !== false;
+    if (A.online !== ok) { A.online = ok; if (A.outbox) changed(); }
+  };
+  A.api = createApi({ getToken: () => (A.session ? A.session.token : null), onReach: reach });
   A.outbox = createOutbox({
     db: A.db, api: A.api, deviceId: () => A.deviceId, getOwner: owner,
     uploader: createUploader({ getToken: () => (A.session ? A.session.token : null), onReach: reach }),
