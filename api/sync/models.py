@@ -136,5 +136,5 @@ class ErasedPage(BaseModel):
 
 class ErasureConfirmation(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    device_id: str = Field(min_length=1, max_length=64)
+    device_id: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
     consent_ids: list[uuid.UUID] = Field(max_length=500)

@@ -21,7 +21,7 @@ def sync(session: SessionDep, actor: CurrentActor, body: SyncRequest) -> SyncRes
     return SyncResponse(results=results, server_time=utcnow())
 
 
-@router.get("/sync/erased", response_model=ErasedPage)
+@router.get("/sync/erased", response_model=ErasedPage, responses=responses())
 def erased(session: SessionDep, actor: CurrentActor,
            after: Annotated[int, Query(ge=0, le=2**62, description="The `last_seq` you kept; 0 the first time.")] = 0,
            limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> ErasedPage:
@@ -30,7 +30,7 @@ def erased(session: SessionDep, actor: CurrentActor,
     return phones.erased_since(session, actor, after, limit)
 
 
-@router.post("/sync/erased", status_code=204)
+@router.post("/sync/erased", status_code=204, responses=responses())
 def confirm_erased(session: SessionDep, actor: CurrentActor, body: ErasureConfirmation) -> None:
     """This phone (`device_id`) has erased its copies of these withdrawn consents' records. Ids of consents that
     are not yours or not withdrawn are ignored."""
