@@ -78,6 +78,8 @@ class ProjectUpdate(SQLModel):
     @model_validator(mode="after")
     def _check(self) -> "ProjectUpdate":
         _unique_question_ids(self.questions)
+        if "withdrawal_contact" in self.model_fields_set and self.withdrawal_contact is None:
+            self.withdrawal_contact = ""  # null clears it; the column holds text, never NULL
         if self.withdrawal_contact and any(c < " " and c not in "\n\t" or c == "\x7f" for c in self.withdrawal_contact):
             raise ValueError("withdrawal_contact holds a control character")
         return self

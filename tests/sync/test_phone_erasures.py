@@ -96,3 +96,13 @@ def test_receipt_cards_are_a_pdf_of_new_labels_for_coordinators_only(client, wor
     assert r.content.startswith(b"%PDF") and r.content.count(b"/Type /Page\n") == 2  # 8 to a page
     assert client.get(url, headers=world.headers("researcher")).status_code == 403
     assert client.get(url, params={"count": 0}, headers=world.headers("coordinator")).status_code == 422
+
+
+def test_a_withdrawal_contact_of_null_clears_it(client, world):
+    url = f"/api/v1/projects/{world.project.id}"
+    r = client.patch(url, json={"withdrawal_contact": "Ana, 01752 000 000"}, headers=world.headers("coordinator"))
+    assert r.status_code == 200 and r.json()["withdrawal_contact"] == "Ana, 01752 000 000"
+    r = client.patch(url, json={"withdrawal_contact": None}, headers=world.headers("coordinator"))
+    assert r.status_code == 200 and r.json()["withdrawal_contact"] == ""
+    r = client.patch(url, json={"withdrawal_contact": "a\u0000b"}, headers=world.headers("coordinator"))
+    assert r.status_code == 422
