@@ -10,6 +10,7 @@ from api.media.models import AudioClip, AudioUpload, MediaDeletion
 from api.memos.models import Memo, MemoFragment, MemoTag
 from api.people.models import AuthToken, EnrolmentCode, LoginThrottle, User
 from api.projects.models import Membership, Place, Project, Prompt, TrainingRecord
+from api.sync.models import PhoneErasure
 from api.tags.models import FragmentTag, Tag
 from api.webhooks.models import WebhookDelivery, WebhookEndpoint
 from api.workshops.models import BoardOp, Guest, Note, PackItem, Theme, Workshop
@@ -21,3 +22,4 @@ __all__ = [
     "Memo", "MemoFragment", "MemoTag",
     "BoardOp", "Guest", "Note", "PackItem", "Theme", "Workshop",  # workshops
 ]
+__all__ += ["PhoneErasure"]  # phone (issue 14)

@@ -128,6 +128,10 @@ CALLS = [
     Call("GET", "/memos/{memo}", expect=(200, 200, 403, 404)),
     Call("PATCH", "/memos/{memo}", {"text": "n"}, expect=(200, 200, 403, 404)),
     Call("DELETE", "/memos/{memo}", expect=(204, 204, 403, 404)),
+    # phone (issue 14): each caller learns about and confirms only their own records; receipt cards
+    Call("GET", "/sync/erased", expect=(200, 200, 200, 200)),
+    Call("POST", "/sync/erased", {"device_id": "d", "consent_ids": ["{consent}"]}, expect=(204, 204, 204, 204)),
+    Call("GET", "/projects/{project}/receipt-cards?count=1", expect=(200, 200, 403, 404)),
     Call("POST", "/auth/logout", expect=(204, 204, 204, 204)),
     # workshops: {workshop} is ready (cards numbered) with a participant joined; {draft} still takes fragments
     Call("POST", "/projects/{project}/workshops", {"title": "W", "starts_at": "2026-12-01T18:00:00Z"},

@@ -3,7 +3,7 @@
 // Change VERSION whenever a shell file changes; the new worker waits until the researcher chooses
 // "Use the new version" (or every tab is closed), so a capture in progress is never interrupted.
 
-const VERSION = '2026.11.29-coord';
+const VERSION = '2026.11.29-3';
 const CACHE = `hearken-shell-${VERSION}`;
 const SHELL = [
   './',
@@ -29,6 +29,7 @@ const SHELL = [
   'src/views/fragment.js',
   'src/views/attention.js',
   'src/views/phone.js',
+  'src/views/receipt.js',
 ];
 // The coordinator's workspace is for a laptop with a connection: its files are kept when first used, not at
 // install, so a researcher's phone never spends data on them. Same versioned cache, so they update together.

@@ -176,6 +176,11 @@ class WithdrawResult(SQLModel):
     workshop_cards_erased: int = Field(default=0, description="Numbered workshop cards this took off boards.")
 
 
+class PhoneErasurePublic(SQLModel):
+    device_id: str
+    confirmed_at: datetime
+
+
 class WithdrawalPreview(SQLModel):
     """Exactly what a withdrawal of this consent would erase now."""
 
@@ -189,6 +194,10 @@ class WithdrawalPreview(SQLModel):
     workshops: list[str] = Field(default_factory=list, description="The titles of those workshops.")
     signature: bool = Field(description="Whether a signature image is held and would be erased.")
     tagged_fragments: int = Field(description="Of those fragments, how many have tags.")
+    phones_holding: int = Field(default=0, description="Phones that captured these records and have not yet "
+                                                       "confirmed erasing their copy.")
+    phone_erasures: list[PhoneErasurePublic] = Field(default_factory=list,
+                                                     description="When each phone confirmed erasing its copy.")
 
 
 class SubjectProject(SQLModel):

@@ -4,9 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
+from sqlmodel import select
 
 from api.audit import service as audit
-from api.consent import service
+from api.consent import cards, service
 from api.consent import subject_access as subject_access_service
 from api.consent.models import (
     ConsentFormCreate,
@@ -16,6 +17,8 @@ from api.consent.models import (
     ConsentPublic,
     ConsentState,
     ConsentUpdate,
+    Participant,
+    PhoneErasurePublic,
     Scope,
     SignatureImage,
     SubjectAccess,
@@ -23,11 +26,13 @@ from api.consent.models import (
     WithdrawRequest,
     WithdrawResult,
 )
+from api.conversations.models import Conversation
 from api.db import SessionDep, commit_apart
 from api.errors import Conflict, Forbidden, NotFound, PreconditionFailed, responses
 from api.inputs import Instant
 from api.people.deps import CurrentActor
 from api.projects import service as projects
+from api.sync import phones
 from api.versioning import etag, if_match_version
 
 router = APIRouter(prefix="/api/v1", tags=["consent"])
@@ -117,7 +122,11 @@ def withdrawal_preview(session: SessionDep, actor: CurrentActor, consent_id: uui
     many of those fragments carry tags. `workshop_cards` counts the numbered cards of ready or running workshops
     it would take off boards, and `workshops` names those workshops. Coordinators."""
     consent, participant = service.get_consent(session, actor, consent_id)
-    return service.withdrawal_preview(session, actor, consent, participant.label)
+    preview = service.withdrawal_preview(session, actor, consent, participant.label)
+    preview.phones_holding = phones.phones_holding(session, consent)
+    preview.phone_erasures = [PhoneErasurePublic(device_id=e.device_id, confirmed_at=e.confirmed_at)
+                              for e in phones.confirmations(session, consent.id)]
+    return preview
 
 
 @router.get("/projects/{project_id}/subject-access", response_model=SubjectAccess,
@@ -139,6 +148,23 @@ def subject_access(session: SessionDep, actor: CurrentActor, project_id: uuid.UU
     return JSONResponse(answer.model_dump(mode="json"),
                         # A person's data: no shared cache or browser cache keeps a copy.
                         headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+
+
+@router.get("/projects/{project_id}/receipt-cards", response_class=Response,
+            responses={**responses(NotFound, Forbidden), 200: {"content": {"application/pdf": {}}}})
+def receipt_cards(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID,
+                  count: Annotated[int, Query(ge=1, le=400, description="How many cards (8 to a page).")] = 24,
+                  ) -> Response:
+    """A PDF sheet of receipt cards to print: each a new participant label with its QR code, the project's name
+    and how to withdraw (the project's withdrawal contact). Type or scan a card's label into the consent form.
+    Coordinators."""
+    project = projects.require_coordinator(session, actor, project_id)
+    taken = set(session.exec(select(Participant.label)
+                             .join(Conversation, Conversation.id == Participant.conversation_id)  # type: ignore[arg-type]
+                             .where(Conversation.project_id == project.id)).all())
+    pdf = cards.sheet(project.name, project.withdrawal_contact, cards.new_labels(count, taken))
+    return Response(pdf, media_type="application/pdf", headers={
+        "Content-Disposition": 'attachment; filename="receipt-cards.pdf"', "Cache-Control": "no-store"})
 
 
 @router.post("/consents/{consent_id}/withdraw", response_model=WithdrawResult,

@@ -53,6 +53,8 @@ class AudioUpload(SQLModel, table=True):
     sha256: str = Field(max_length=64)
     filename: str | None = Field(default=None, max_length=200)
     filetype: str | None = Field(default=None, max_length=100)
+    # The length the phone measured while recording (WebM and Ogg headers often do not say it).
+    duration_ms: int | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=ts_column(index=True))
     completed_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))

@@ -98,6 +98,14 @@ def duration_ms(content_type: str, head: bytes) -> int | None:
         return None
 
 
+def _measured_ms(value: str | None) -> int | None:
+    """The phone's measured length from Upload-Metadata `duration_ms`: whole milliseconds up to a day, else None."""
+    if value is None or not value.isascii() or not value.isdigit() or len(value) > 9:
+        return None
+    ms = int(value)
+    return ms if 0 < ms <= 24 * 3600 * 1000 else None
+
+
 def parse_metadata(header: str | None) -> dict[str, str]:
     """tus Upload-Metadata: comma-separated `key base64(value)` pairs."""
     out: dict[str, str] = {}
@@ -195,7 +203,8 @@ def create_upload(session: Session, actor: Actor, length: int, metadata: dict[st
         _forget_upload(session, other, "superseded")
     upload = AudioUpload(id=uuid.uuid4(), fragment_id=fragment.id, uploaded_by=actor.id, length=length,
                          sha256=sha256, filename=(metadata.get("filename") or None) and metadata["filename"][:200],
-                         filetype=(metadata.get("filetype") or None) and metadata["filetype"][:100])
+                         filetype=(metadata.get("filetype") or None) and metadata["filetype"][:100],
+                         duration_ms=_measured_ms(metadata.get("duration_ms")))
     session.add(upload)
     session.flush()
     return upload, True
@@ -360,7 +369,8 @@ def _finish(actor: Actor, upload: AudioUpload, path: Path | None) -> None:
             session.commit()
             raise
         session.add(AudioClip(fragment_id=fragment.id, storage_key=key, content_type=content_type,
-                              size=upload.length, sha256=sha256, duration_ms=duration_ms(content_type, head),
+                              size=upload.length, sha256=sha256,
+                              duration_ms=duration_ms(content_type, head) or upload.duration_ms,
                               uploaded_by=actor.id))
         session.execute(sa.update(AudioUpload).where(col(AudioUpload.id) == upload.id)
                         .values(completed_at=utcnow(), updated_at=utcnow()))

@@ -64,6 +64,9 @@ class ProjectBase(SQLModel):
     description: Text = Field(default="", max_length=5000, sa_column=sa.Column(sa.Text(), nullable=False))
     retention_days: int | None = Field(default=None, ge=1, le=36500)
     search_language: SearchLanguage = Field(default=SearchLanguage.english, sa_type=sa.String(16))
+    # phone (issue 14): printed on the participant's receipt — how to reach the project to withdraw.
+    withdrawal_contact: Text = Field(default="", max_length=300, sa_column=sa.Column(
+        sa.String(300), nullable=False, server_default=""))
 
 
 class Project(ProjectBase, table=True):
@@ -93,12 +96,17 @@ class ProjectUpdate(SQLModel):
     name: Text | None = Field(default=None, min_length=1, max_length=200)
     description: Text | None = Field(default=None, max_length=5000)
     retention_days: int | None = Field(default=None, ge=1, le=36500)
+    withdrawal_contact: Text | None = Field(default=None, max_length=300)
     questions: list[Question] | None = Field(default=None, max_length=30)
     search_language: SearchLanguage | None = None
 
     @model_validator(mode="after")
     def _check(self) -> "ProjectUpdate":
         _unique_question_ids(self.questions)
+        if "withdrawal_contact" in self.model_fields_set and self.withdrawal_contact is None:
+            self.withdrawal_contact = ""  # null clears it; the column holds text, never NULL
+        if self.withdrawal_contact and any(c < " " and c not in "\n\t" or c == "\x7f" for c in self.withdrawal_contact):
+            raise ValueError("withdrawal_contact holds a control character")
         return self
 
 
@@ -136,6 +144,7 @@ class MembershipPublic(SQLModel):
     display_name: str | None = None
     training_current: bool = False
     training_expires_on: date | None = None
+    last_sync_at: datetime | None = None
 
 
 class TrainingRecord(SQLModel, table=True):

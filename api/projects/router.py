@@ -65,7 +65,7 @@ def get_project(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID)
 @router.patch("/{project_id}", response_model=ProjectPublic, responses=responses(NotFound, Forbidden))
 def update_project(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID,
                    body: ProjectUpdate) -> ProjectPublic:
-    """Change a project's description, retention period or self-signification questions."""
+    """Change a project's description, retention period, self-signification questions or withdrawal contact."""
     project = service.require_coordinator(session, actor, project_id)
     return _public(service.update_project(session, actor, project, body), service.role_in(session, actor, project_id))
 
@@ -82,7 +82,8 @@ def _member_public(session: SessionDep, project: Project, membership: Membership
     training = service.current_training(session, membership.user_id, project.id)
     return MembershipPublic.model_validate(membership, update={
         "email": user.email if user else None, "display_name": user.display_name if user else None,
-        "training_current": training is not None, "training_expires_on": training.expires_on if training else None})
+        "training_current": training is not None, "training_expires_on": training.expires_on if training else None,
+        "last_sync_at": service.last_sync_of(session, membership.user_id)})
 
 
 @router.put("/{project_id}/members/{user_id}", response_model=MembershipPublic,

@@ -1,7 +1,7 @@
 """Projects and who may do what in them. Roles are per project; admin is deployment-wide."""
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ from api.audit import service as audit
 from api.errors import Conflict, Forbidden, Invalid, NotFound
 from api.fragments.models import Fragment
 from api.people.deps import Actor
-from api.people.models import User
+from api.people.models import AuthToken, User
 from api.projects.models import (
     Membership,
     Place,
@@ -192,6 +192,13 @@ def remove_member(session: Session, actor: Actor, project: Project, user_id: uui
     session.delete(membership)
     audit.record(session, actor_id=actor.id, action="member.remove", entity="user", entity_id=user_id,
                  project_id=project.id)
+
+
+def last_sync_of(session: Session, user_id: uuid.UUID) -> datetime | None:
+    """A person's last sync from any phone or login: tokens are revoked or expire but are never deleted, and a
+    researcher who logs in with a password has no device token to show it."""
+    # ix_auth_tokens_user_id
+    return session.exec(select(sa.func.max(AuthToken.last_sync_at)).where(AuthToken.user_id == user_id)).one()
 
 
 def list_members(session: Session, project: Project) -> list[tuple[Membership, User]]:

@@ -1,11 +1,16 @@
 """What a phone sends to POST /sync. Field names are the contract with webclient/src (change both at once)."""
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import sqlalchemy as sa
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from sqlmodel import Field as SQLField
+from sqlmodel import SQLModel
 
 from api.consent.models import ConsentMethod, Scope
+from api.db import ts_column, utcnow
 from api.fragments.models import FragmentKind, Language
 from api.inputs import Instant, StrictBool, Text
 
@@ -100,3 +105,38 @@ class SyncResult(BaseModel):
 class SyncResponse(BaseModel):
     results: list[SyncResult]
     server_time: AwareDatetime
+
+
+# ---- what phones learn about their own records after the fact, and what they confirm -------------------------
+
+
+class PhoneErasure(SQLModel, table=True):
+    """A phone's confirmation that it erased its copy of a withdrawn consent's records."""
+
+    __tablename__ = "phone_erasures"
+    __table_args__ = (sa.UniqueConstraint("consent_id", "device_id"),)
+    id: uuid.UUID = SQLField(default_factory=uuid.uuid4, primary_key=True)
+    consent_id: uuid.UUID = SQLField(foreign_key="consents.id", ondelete="CASCADE", index=True)
+    device_id: str = SQLField(max_length=64)
+    researcher_id: uuid.UUID = SQLField(foreign_key="users.id", ondelete="CASCADE")
+    confirmed_at: datetime = SQLField(default_factory=utcnow, sa_column=ts_column())
+
+
+class Erased(BaseModel):
+    entity: Literal["consent", "fragment"]
+    id: uuid.UUID
+    at: AwareDatetime
+
+
+class ErasedPage(BaseModel):
+    """Your own records erased since `after` (a consent withdrawn, a fragment past retention or erased)."""
+
+    items: list[Erased]
+    last_seq: int = Field(description="Keep it and send it as `after` next time.")
+    has_more: bool
+
+
+class ErasureConfirmation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    device_id: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
+    consent_ids: list[uuid.UUID] = Field(max_length=500)

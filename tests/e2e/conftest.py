@@ -110,8 +110,12 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_sessionstart(session):
-    """Pictures of failures from an earlier run would mislead; the screens themselves are overwritten."""
+    """Pictures of failures from an earlier run would mislead; the screens themselves are overwritten.
+    Under pytest-xdist only the controller clears them (a late worker would delete another's failure)."""
     from tests.e2e.helpers import SCREENSHOTS
+
+    if hasattr(session.config, "workerinput"):
+        return
 
     for old in SCREENSHOTS.glob("FAILED-*.png"):
         old.unlink()

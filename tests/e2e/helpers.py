@@ -211,3 +211,26 @@ def capture_ui(page, text: str, kind: str = "paraphrase", sensitive: bool = Fals
     page.click("#fragment button[type=submit]")
     page.wait_for_function("() => document.querySelector('#saved').textContent.length > 0 && "
                            "document.querySelector('#fragment textarea[name=text]').value === ''")
+
+
+def idb_text(page) -> str:
+    """Everything the app keeps in IndexedDB, every store, as one string (Blobs as their text), to look for words
+    that must be gone."""
+    return page.evaluate("""async () => {
+      const db = await new Promise((ok, no) => { const r = indexedDB.open('hearken'); r.onsuccess = () => ok(r.result);
+                                                   r.onerror = () => no(r.error); });
+      const parts = [];
+      for (const name of db.objectStoreNames) {
+        const rows = await new Promise((ok, no) => {
+          const r = db.transaction(name).objectStore(name).getAll();
+          r.onsuccess = () => ok(r.result);
+          r.onerror = () => no(r.error);
+        });
+        for (const row of rows) {
+          parts.push(JSON.stringify(row));
+          for (const v of Object.values(row)) if (v instanceof Blob) parts.push(await v.text());
+        }
+      }
+      db.close();
+      return parts.join('\\n');
+    }""")

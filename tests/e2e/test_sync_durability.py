@@ -236,8 +236,9 @@ def test_logout_keeps_unsent_records_until_the_researcher_is_back(phone, world, 
     capture_ui(page, "Captured before logging out.")
     page.goto(page.url.split("#")[0] + "#/phone")
     page.wait_for_selector("#logout")
-    assert "3" in page.inner_text("main .notice")  # warned: 3 records are only on this phone
     page.click("#logout")
+    assert "3 records" in page.inner_text("#logout-unsent")  # warned: whose they are, and that they stay
+    page.click("#logout-keep")
     page.wait_for_selector("body[data-screen=login]")
     page.goto(page.url.split("#")[0] + "#/")
     page.wait_for_selector("body[data-screen=login]")  # no capturing under nobody's name

@@ -46,8 +46,10 @@ def sha(data: bytes) -> str:
 
 
 def metadata(fragment_id: str, data: bytes, sha256: str | None = None, filename: str = "clip.wav",
-             filetype: str = "audio/wav") -> str:
+             filetype: str = "audio/wav", duration_ms: str | None = None) -> str:
     pairs = {"fragment_id": fragment_id, "sha256": sha256 or sha(data), "filename": filename, "filetype": filetype}
+    if duration_ms is not None:
+        pairs["duration_ms"] = duration_ms
     return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in pairs.items())
 
 

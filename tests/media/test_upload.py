@@ -206,3 +206,14 @@ def test_a_crash_between_storing_and_attaching_is_finished_by_the_next_patch(cli
     assert r.status_code == 204, r.text
     assert clip_row(session, fid).sha256 == sha(data)
     assert client.get(f"/api/v1/fragments/{fid}/audio", headers=world.headers("coordinator")).content == data
+
+
+@pytest.mark.parametrize(("sent", "stored"), [("83500", 83_500), ("-5", None), ("soon", None), ("99999999999", None)])
+def test_a_webm_clip_keeps_the_length_the_phone_measured(client, world, session, sent, stored) -> None:
+    """WebM headers from a browser's recorder rarely say how long the clip is; the phone measured it."""
+    data = webm_bytes()
+    fid = audio_fragment(client, world)[2]["id"]
+    r = upload(client, world.headers("researcher"), fid, data, filename="clip.webm", filetype="audio/webm",
+               duration_ms=sent)
+    assert r.status_code == 204, r.text
+    assert clip_row(session, fid).duration_ms == stored

@@ -56,6 +56,8 @@ export function createApi({ base = '/api/v1', getToken = () => null, onReach = (
   return {
     request,
     health: () => request('GET', '/health', undefined, { auth: false, timeout: 8000 }),
+    erased: (after) => request('GET', `/sync/erased?after=${encodeURIComponent(after)}`),
+    confirmErased: (deviceId, consentIds) => request('POST', '/sync/erased', { device_id: deviceId, consent_ids: consentIds }),
     login: (email, password) => request('POST', '/auth/login', { email, password }, { auth: false }),
     enrol: (code, deviceLabel) => request('POST', '/auth/enrol', { code, device_label: deviceLabel }, { auth: false }),
     logout: () => request('POST', '/auth/logout', undefined, { timeout: 8000 }),

@@ -8,7 +8,7 @@ import { S } from './strings.js';
 import { h, fmtTime } from './dom.js';
 import { homeView } from './views/home.js';
 
-export const VERSION = '2026.11.23-15';
+export const VERSION = '2026.11.29-3';
 
 export const A = {
   db: null, api: null, outbox: null,
@@ -18,6 +18,8 @@ export const A = {
   clipCounts: { local: 0, done: 0, attention: 0, bytes: 0 },
   waitingWorker: null, enrolCode: '', message: '',
   kitRefreshMs: 60 * 1000,
+  // How long the phone keeps the words of records the server already holds (a lost phone holds no more).
+  keepSyncedDays: 14,
 };
 
 // Home, the screen a researcher opens the app for, comes with the page; the other screens load when first
@@ -31,6 +33,7 @@ const ROUTES = [
   [/^#\/c\/([\w-]+)$/, () => import('./views/conversation.js').then((m) => m.conversationView)],
   [/^#\/c\/([\w-]+)\/consent$/, () => import('./views/consent.js').then((m) => m.consentView)],
   [/^#\/c\/([\w-]+)\/capture(?:\/([\w-]+))?$/, () => import('./views/fragment.js').then((m) => m.fragmentView)],
+  [/^#\/c\/([\w-]+)\/receipt\/([\w-]+)$/, () => import('./views/receipt.js').then((m) => m.receiptView)],
   [/^#\/attention$/, () => import('./views/attention.js').then((m) => m.attentionView)],
   [/^#\/phone$/, () => import('./views/phone.js').then((m) => m.phoneView)],
   [WORKSPACE_ROUTE, () => import('./coord/shell.js').then((m) => m.coordView)],
@@ -39,6 +42,8 @@ const ROUTES = [
 
 export const owner = () => (A.session && A.session.user ? A.session.user.id : '');
 export const loggedIn = () => Boolean(A.session && A.session.token);
+// On a shared phone each researcher sees only what they made (records from before owners were kept: anyone).
+export const isMine = (rec) => Boolean(rec) && (!rec.owner || rec.owner === owner());
 // Coordinators (and admins) have a workspace at #/co besides capture.
 export const managesAny = () => Boolean(A.me && (A.me.user.is_admin
   || (A.me.memberships || []).some((m) => m.role === 'coordinator')));
@@ -62,6 +67,7 @@ async function signedIn(auth) {
   await A.db.setKV('session', A.session);
   await refreshRemote(4);
   A.outbox.resume();
+  followErasures();
   requestPersistence();
 }
 
@@ -75,7 +81,16 @@ export async function enrol(code) {
   A.enrolCode = '';
 }
 
-export async function logout() {
+// What this researcher has not yet sent: records (including refused ones) and clips.
+export async function unsentOfMine() {
+  const c = await A.db.counts(owner() || undefined);
+  const clips = await A.db.clipCounts(owner() || undefined);
+  return c.local + c.attention + clips.local + clips.attention;
+}
+
+// `erase`: the researcher typed the confirmation: their records leave this phone now, sent or not.
+export async function logout({ erase = false } = {}) {
+  if (erase && owner()) await A.db.eraseOwner(owner());
   if (loggedIn()) {
     try { await A.api.logout(); } catch { /* the token ends on the server when it expires anyway */ }
   }
@@ -83,6 +98,8 @@ export async function logout() {
   // on the phone (they still carry their owner) and go when that researcher logs in again.
   A.session = { token: null, user: null, lastEmail: A.session && A.session.user ? A.session.user.email : '' };
   await A.db.setKV('session', A.session);
+  A.outbox.state.lastError = null;
+  await countRecords();
   go('#/login');
 }
 
@@ -102,7 +119,14 @@ export async function refreshRemote(fresh = 0) {
     A.me = await A.api.me();
     await A.db.setKV('me', A.me);
     const ids = (A.me.memberships || []).map((m) => m.project_id);
-    if (!ids.includes(A.projectId)) await selectProject(ids[0] || '', false);
+    if (!ids.includes(A.projectId)) {
+      // Removed from the project this phone was capturing for: say so, rather than quietly show another.
+      if (A.projectId && A.kit && A.kit.project) {
+        A.removedFrom = A.kit.project.name;
+        await A.db.setKV('removed_from', A.removedFrom);
+      }
+      await selectProject(ids[0] || '', false);
+    }
     if (A.projectId) {
       A.kit = await A.api.captureKit(A.projectId);
       await A.db.setKV(`kit:${A.projectId}`, A.kit);
@@ -135,6 +159,14 @@ function kitFollowsSync() {
   refreshRemote();
 }
 
+let erasedSyncAt = null;
+function erasuresFollowSync() {
+  const at = A.outbox.state.lastSyncAt;
+  if (!at || at === erasedSyncAt) return;
+  erasedSyncAt = at;
+  followErasures();
+}
+
 export async function selectProject(pid, fetchKit = true) {
   A.projectId = pid;
   await A.db.setKV('project_id', pid);
@@ -143,19 +175,50 @@ export async function selectProject(pid, fetchKit = true) {
   changed();
 }
 
+// ---- what happened to this researcher's records since we last looked ---------------------------------
+
+// Asks the server which of this researcher's records were erased (a withdrawal, retention) since the cursor,
+// erases them here, and confirms. Runs after each sync and every minute while the app is open.
+let erasing = null;
+export function followErasures() {
+  if (!erasing) erasing = checkErasures().catch(() => {}).finally(() => { erasing = null; });
+  return erasing;
+}
+async function checkErasures() {
+  const me = owner();
+  if (!loggedIn() || !me) return;
+  const key = `erased_seq:${me}`;
+  let after = (await A.db.getKV(key)) || 0;
+  for (;;) {
+    const page = await A.api.erased(after);
+    const ids = page.items.map((i) => i.id);
+    if (ids.length) {
+      const erased = await A.db.eraseWithdrawn(ids);
+      const consents = page.items.filter((i) => i.entity === 'consent').map((i) => i.id);
+      if (consents.length) await A.api.confirmErased(A.deviceId, consents);
+      if (erased.length) changed();
+    }
+    after = page.last_seq;
+    await A.db.setKV(key, after);
+    if (!page.has_more) break;
+  }
+  await A.db.trimSynced(A.keepSyncedDays * 24 * 3600 * 1000);
+}
+
 // ---- records ------------------------------------------------------------------------------------
 
-async function add(type, data, clip) {
-  const rec = await A.db.addRecord(type, data, owner(), undefined, clip);
+// `id` is chosen when the form opens: a second submit of the same form is the same record, not a new one.
+async function add(type, data, clip, id) {
+  const rec = await A.db.addRecord(type, data, owner(), id, clip);
   await countRecords();
   setTimeout(() => A.outbox.sync(), 0);
   return rec;
 }
 
-export const addConversation = (data) => add('conversation', data);
-export const addConsent = (data) => add('consent', data);
+export const addConversation = (data, id) => add('conversation', data, null, id);
+export const addConsent = (data, id) => add('consent', data, null, id);
 // `clip` (optional): { blob, type, duration_ms } recorded for this fragment; stored with it in one transaction.
-export const addFragment = (data, clip) => add('fragment', data, clip);
+export const addFragment = (data, clip, id) => add('fragment', data, clip, id);
 
 // The longest clip this project allows, in seconds.
 export function audioMaxSeconds() {
@@ -240,8 +303,8 @@ export function storageLow() {
 // ---- rendering ----------------------------------------------------------------------------------
 
 async function countRecords() {
-  A.counts = await A.db.counts();
-  A.clipCounts = await A.db.clipCounts();
+  A.counts = await A.db.counts(owner() || undefined);
+  A.clipCounts = await A.db.clipCounts(owner() || undefined);
 }
 
 let pending = null;
@@ -256,24 +319,70 @@ function changed() {
     renderStatus();
     // A clip being listened to is not cut off by a re-render; the screen catches up at the next change.
     const playing = [...document.querySelectorAll('#main audio')].some((a) => !a.paused);
-    if (current && current.live && !playing) render(false);
+    if (current && current.live && !playing) liveRender();
   }, 120);
 }
 
-function renderStatus() {
+// A tap is a pointerdown and a click on the same element: a re-render between them would swallow it, and a
+// status line that changes height would move the target from under the finger. So while a finger (or button)
+// is down, and until its click has been dispatched, a live screen and the status line wait.
+let pointerHeld = false;
+let heldRender = false;
+let releaseTimer = null;
+function liveRender() {
+  if (pointerHeld) { heldRender = true; return; }
+  render(false);
+}
+function release() {
+  clearTimeout(releaseTimer);
+  // The click of a tap comes after pointerup (a touch's after gesture recognition): let it land first.
+  releaseTimer = setTimeout(() => {
+    pointerHeld = false;
+    if (heldRender) { heldRender = false; if (current && current.live) render(false); else renderStatus(); }
+  }, 350);
+}
+function watchPointer() {
+  document.addEventListener('pointerdown', () => { clearTimeout(releaseTimer); pointerHeld = true; }, true);
+  document.addEventListener('pointerup', release, true);
+  document.addEventListener('pointercancel', release, true);
+  document.addEventListener('click', () => { if (pointerHeld) { clearTimeout(releaseTimer); releaseTimer = setTimeout(release, 0); } }, true);
+}
+
+// The one place the sync status is decided; the status line only shows it. Online or not comes from real
+// requests and the browser's own online/offline events; "everything is on the server" only when no record,
+// clip or needs-attention item is left on this phone.
+export function syncStatus() {
   const ob = A.outbox.state;
+  const c = A.counts;
+  const k = A.clipCounts;
+  const left = c.local + c.attention + k.local + k.attention;
+  return {
+    online: A.online,
+    sending: ob.sending.size > 0,
+    uploading: ob.uploading,
+    records: c.local, clips: k.local, attention: c.attention, clipAttention: k.attention,
+    nextAt: c.local || k.local ? ob.nextAt : null,
+    allSent: left === 0 && c.synced > 0,
+  };
+}
+
+function renderStatus() {
+  // The status line above the screen grows and shrinks; while a finger is down that would move the target.
+  if (pointerHeld) { heldRender = true; return; }
+  const st = syncStatus();
   const bar = document.getElementById('status');
-  const conn = A.online === null ? S.checking : A.online ? S.online : S.offline;
+  const conn = st.online === null ? S.checking : st.online ? S.online : S.offline;
   const parts = [
-    h('p', { class: `conn ${A.online ? 'on' : 'off'}`, id: 'conn' }, conn),
-    h('p', { id: 'queue' }, ob.sending.size ? S.syncing : A.counts.local ? S.queued(A.counts.local)
-      : A.counts.synced ? S.allSent : '', ob.nextAt && A.counts.local ? ` · ${S.nextTry(fmtTime(ob.nextAt))}` : ''),
+    h('p', { class: `conn ${st.online ? 'on' : 'off'}`, id: 'conn' }, conn),
+    h('p', { id: 'queue' }, st.sending ? S.syncing : st.records ? S.queued(st.records, A.counts.localByType)
+      : st.allSent ? S.allSent : '',
+      st.nextAt ? ` · ${S.nextTry(fmtTime(st.nextAt))}` : ''),
   ];
-  const up = ob.uploading;
+  const up = st.uploading;
   if (up) parts.push(h('p', { id: 'clip-upload' }, S.clipUploading(Math.floor((100 * up.offset) / (up.size || 1)))));
-  else if (A.clipCounts.local) parts.push(h('p', { id: 'clips-queued' }, S.clipsQueued(A.clipCounts.local)));
-  if (A.clipCounts.attention) parts.push(h('p', { class: 'warn', id: 'clips-attention' }, S.clipsAttention(A.clipCounts.attention)));
-  if (A.counts.attention) parts.push(h('p', {}, h('a', { href: '#/attention', class: 'warn' }, S.attentionCount(A.counts.attention))));
+  else if (st.clips) parts.push(h('p', { id: 'clips-queued' }, S.clipsQueued(st.clips)));
+  if (st.clipAttention) parts.push(h('p', { class: 'warn', id: 'clips-attention' }, S.clipsAttention(st.clipAttention)));
+  if (st.attention) parts.push(h('p', {}, h('a', { href: '#/attention', class: 'warn', id: 'attention-link' }, S.attentionCount(st.attention))));
   if (A.session && A.session.user && (authNeeded() || !loggedIn()) && A.counts.local) {
     parts.push(h('div', { class: 'banner warn', role: 'alert' }, h('p', {}, S.loginAgain),
       h('button', { type: 'button', onclick: () => go('#/login') }, S.loginAgainButton)));
@@ -324,8 +433,10 @@ export async function render(routeChanged = true) {
     node = h('section', {}, h('h1', { tabindex: '-1' }, S.genericError));
   }
   if (seq !== renderSeq) return;
+  // The same screen again is updated in place: nodes that did not change stay (with their focus and taps).
+  if (!routeChanged && current === view && main.firstChild) morph(main.firstChild, node);
+  else main.replaceChildren(node);
   current = view;
-  main.replaceChildren(node);
   document.body.dataset.screen = (view && view.screen) || '';
   if (node.dataset && node.dataset.captureReady) markReady();
   const h1 = main.querySelector('h1');
@@ -338,6 +449,20 @@ export async function render(routeChanged = true) {
     if (el) el.focus();
   }
   renderStatus();
+}
+
+// Makes `old` look like `fresh`, keeping every node that is already equal. A changed node is replaced whole
+// (its listeners come from the fresh render), so no stale handler survives next to new content.
+function morph(old, fresh) {
+  if (old.isEqualNode(fresh)) return;
+  const sameShell = old.nodeType === 1 && fresh.nodeType === 1 && old.tagName === fresh.tagName
+    && old.childNodes.length === fresh.childNodes.length && old.childNodes.length > 0
+    && old.attributes.length === fresh.attributes.length
+    && [...old.attributes].every((a) => fresh.getAttribute(a.name) === a.value)
+    && !['INPUT', 'TEXTAREA', 'SELECT', 'BUTTON', 'AUDIO', 'CANVAS'].includes(old.tagName);
+  if (!sameShell) { old.replaceWith(fresh); return; }
+  const kids = [...fresh.childNodes];
+  [...old.childNodes].forEach((k, i) => morph(k, kids[i]));
 }
 
 // The benchmark and tests look for this: the capture screen is ready to use.
@@ -393,6 +518,7 @@ export async function start() {
   A.me = (await A.db.getKV('me')) || null;
   A.projectId = (await A.db.getKV('project_id')) || '';
   A.kit = A.projectId ? (await A.db.getKV(`kit:${A.projectId}`)) || null : null;
+  A.removedFrom = (await A.db.getKV('removed_from')) || '';
 
   const params = new URLSearchParams(location.search);
   if (params.get('enrol')) {
@@ -400,11 +526,12 @@ export async function start() {
     history.replaceState(null, '', location.pathname + '#/login');
   }
 
-  A.api = createApi({
-    getToken: () => (A.session ? A.session.token : null),
-    onReach: (ok) => { if (A.online !== ok) { A.online = ok; if (A.outbox) changed(); } },
-  });
-  const reach = (ok) => { if (A.online !== ok) { A.online = ok; if (A.outbox) changed(); } };
+  // A request that answered after the browser said it went offline (it began before) does not make us online.
+  const reach = (answered) => {
+    const ok = answered && navigator.onLine !== false;
+    if (A.online !== ok) { A.online = ok; if (A.outbox) changed(); }
+  };
+  A.api = createApi({ getToken: () => (A.session ? A.session.token : null), onReach: reach });
   A.outbox = createOutbox({
     db: A.db, api: A.api, deviceId: () => A.deviceId, getOwner: owner,
     uploader: createUploader({ getToken: () => (A.session ? A.session.token : null), onReach: reach }),
@@ -412,11 +539,15 @@ export async function start() {
       const err = A.outbox.state.lastError;
       if (err && err.status === 401) sessionEnded();
       kitFollowsSync();
+      erasuresFollowSync();
       changed();
     },
   });
   window.addEventListener('hashchange', () => render(true));
-  window.addEventListener('online', () => { if (!A.me || !A.kit) refreshRemote(); });
+  watchPointer();
+  window.addEventListener('online', () => { if (!A.me || !A.kit) refreshRemote(); else A.api.health().catch(() => {}); });
+  // The browser knows at once when the network is gone; a request would only learn it at the next try.
+  window.addEventListener('offline', () => { A.online = false; changed(); });
   await countRecords();
   lastSynced = A.counts.synced;
   await render(true);
@@ -425,8 +556,9 @@ export async function start() {
   // The first screen is up: now fetch the others, so they are here even before the service worker is.
   ROUTES.filter(([re]) => re !== WORKSPACE_ROUTE || managesAny()).forEach(([, load]) => load().catch(() => {}));
   A.outbox.start();
-  if (loggedIn()) refreshRemote();
+  if (loggedIn()) { refreshRemote(); followErasures(); }
   else A.api.health().catch(() => {});
+  setInterval(() => { if (A.online !== false) followErasures(); }, 60 * 1000);
   if (A.session) requestPersistence();
   else checkStorage();
 }

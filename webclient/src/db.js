@@ -125,6 +125,9 @@ class Store {
       for (const it of items) {
         if (!TYPES.includes(it.type)) throw new Error(`unknown record type ${it.type}`);
         const id = it.id || uuid();
+        // The same form sent twice (a double tap): the record is already here, and stays as it was.
+        const had = it.id && (await req(store.get(id)));
+        if (had) { out.push(had); continue; }
         const rec = {
           id, type: it.type, data: it.data, state: 'local', seq: ++seq, owner: it.owner || '',
           conv: convOf(it.type, id, it.data), created: now, error: null, synced_at: null,
@@ -171,9 +174,11 @@ class Store {
     });
   }
 
-  async clipCounts() {
+  async clipCounts(owner) {
     const out = { local: 0, done: 0, attention: 0, bytes: 0 };
+    const owners = owner ? new Map((await this.allRecords()).map((r) => [r.id, r.owner])) : null;
     for (const c of await this.allClips()) {
+      if (owners && owners.get(c.id) && owners.get(c.id) !== owner) continue;
       out[c.state] = (out[c.state] || 0) + 1;
       if (c.blob) out.bytes += c.size || 0;
     }
@@ -206,8 +211,18 @@ class Store {
     });
   }
 
-  async counts() {
+  // With `owner`: only that researcher's records (and any made before records had owners).
+  async counts(owner) {
     const out = { local: 0, synced: 0, attention: 0 };
+    if (owner) {
+      out.localByType = { conversation: 0, consent: 0, fragment: 0 };
+      for (const r of await this.allRecords()) {
+        if (r.owner && r.owner !== owner) continue;
+        out[r.state] += 1;
+        if (r.state === 'local') out.localByType[r.type] += 1;
+      }
+      return out;
+    }
     await this.tx('records', 'readonly', async (tx) => {
       const idx = tx.objectStore('records').index('by_state_seq');
       for (const s of STATES) {
@@ -281,6 +296,78 @@ class Store {
       await req(store.delete(id));
       await req(tx.objectStore('clips').delete(id));
       return true;
+    });
+  }
+
+  // A withdrawn consent (or an erased fragment) leaves the phone for real: the text, answers, signature and clip
+  // are deleted from every store; a stub stays so the lists can say "Withdrawn — erased from this phone". An unsent
+  // fragment of that consent can never be kept by the server: it becomes a needs-attention item to discard.
+  eraseWithdrawn(ids) {
+    const gone = new Set(ids);
+    return this.tx(['records', 'clips'], 'readwrite', async (tx) => {
+      const store = tx.objectStore('records');
+      const erased = [];
+      for (const rec of await req(store.getAll())) {
+        const hit = gone.has(rec.id) || (rec.type === 'fragment' && gone.has(rec.data.consent_id));
+        if (!hit || rec.erased) continue;
+        const d = rec.data;
+        if (rec.type === 'consent') {
+          rec.data = { conversation_id: d.conversation_id, participant_label: d.participant_label,
+            consent_form_id: d.consent_form_id, scopes: [], method: d.method, given_at: d.given_at };
+        } else if (rec.type === 'fragment') {
+          rec.data = { conversation_id: d.conversation_id, consent_id: d.consent_id, kind: d.kind, text: '',
+            captured_at: d.captured_at };
+          await req(tx.objectStore('clips').delete(rec.id));
+          if (rec.state === 'local') {
+            rec.state = 'attention';
+            rec.error = { status: 'rejected', code: 'consent_withdrawn', detail: '' };
+          }
+        } else continue;
+        rec.erased = 'withdrawn';
+        await req(store.put(rec));
+        erased.push(rec.id);
+      }
+      return erased;
+    });
+  }
+
+  // Content of records the server has held for longer than `keepMs` leaves the phone; a stub stays.
+  trimSynced(keepMs, now = Date.now()) {
+    return this.tx(['records', 'clips'], 'readwrite', async (tx) => {
+      const store = tx.objectStore('records');
+      let n = 0;
+      for (const rec of await req(store.getAll())) {
+        if (rec.state !== 'synced' || rec.erased || rec.stub || !rec.synced_at || now - rec.synced_at < keepMs) continue;
+        const d = rec.data;
+        if (rec.type === 'fragment') {
+          rec.data = { conversation_id: d.conversation_id, consent_id: d.consent_id, kind: d.kind, text: '',
+            captured_at: d.captured_at };
+          await req(tx.objectStore('clips').delete(rec.id));
+        } else if (rec.type === 'consent') {
+          delete d.signature;
+        } else if (rec.type === 'conversation') {
+          delete d.note;
+        }
+        rec.stub = true;
+        await req(store.put(rec));
+        n++;
+      }
+      return n;
+    });
+  }
+
+  // Erases every record one researcher made on this phone, with its clip (a logout that asked for it).
+  eraseOwner(owner) {
+    return this.tx(['records', 'clips'], 'readwrite', async (tx) => {
+      const store = tx.objectStore('records');
+      let n = 0;
+      for (const rec of await req(store.getAll())) {
+        if (rec.owner !== owner) continue;
+        await req(store.delete(rec.id));
+        await req(tx.objectStore('clips').delete(rec.id));
+        n++;
+      }
+      return n;
     });
   }
 

@@ -37,7 +37,7 @@ export function createOutbox({
     for (const clip of await db.allClips()) {
       if (clip.state !== 'local' || !clip.blob) continue;
       const frag = await db.getRecord(clip.id);
-      if (frag && frag.state === 'synced' && !(frag.owner && owner && frag.owner !== owner)) ready.push([frag.seq, clip]);
+      if (frag && frag.state === 'synced' && owner && !(frag.owner && frag.owner !== owner)) ready.push([frag.seq, clip]);
     }
     // In capture order, like the records.
     ready.sort((x, y) => x[0] - y[0]);
@@ -69,9 +69,11 @@ export function createOutbox({
     const owner = getOwner();
     const batch = [];
     let bytes = 0;
+    // Nobody logged in: nothing goes (it would go with no token, or the next person's).
+    if (!owner) return batch;
     for (const r of pending) {
       // Someone else's records wait for them to log in; children of a refused parent wait for its fix.
-      if (r.owner && owner && r.owner !== owner) continue;
+      if (r.owner && r.owner !== owner) continue;
       if (held.has(r.data.conversation_id) || held.has(r.data.consent_id)) continue;
       const item = { type: r.type, id: r.id, data: r.data };
       const size = encoder.encode(JSON.stringify(item)).length + 1;
@@ -160,7 +162,7 @@ export function createOutbox({
     state: st,
     sync,
     // After a new login the queue may go again.
-    resume() { st.authNeeded = false; st.attempt = 0; return sync(); },
+    resume() { st.authNeeded = false; st.lastError = null; st.attempt = 0; return sync(); },
     start() {
       globalThis.addEventListener('online', () => sync());
       globalThis.addEventListener('visibilitychange', () => {

@@ -9,13 +9,22 @@ export const S = {
 
   // connection and sync
   online: 'Connected to the server',
-  offline: 'No connection — everything is kept on this phone',
+  offline: 'No connection',
   checking: 'Checking the connection…',
   syncNow: 'Send now',
   syncing: 'Sending…',
   nextTry: (when) => `Will try again at ${when}`,
   lastSent: (when) => `Last sent at ${when}`,
-  queued: (n) => (n === 1 ? '1 record only on this phone' : `${n} records only on this phone`),
+  // Named by kind, each with its own plural, so "5 fragments" is never counted as "9 records".
+  queued: (n, byType) => {
+    const names = { fragment: ['fragment', 'fragments'], consent: ['consent', 'consents'],
+      conversation: ['conversation', 'conversations'] };
+    const parts = byType ? Object.entries(names).filter(([t]) => byType[t] > 0)
+      .map(([t, [one, many]]) => `${byType[t]} ${byType[t] === 1 ? one : many}`) : [];
+    const what = parts.length ? parts.slice(0, -1).join(', ') + (parts.length > 1 ? ' and ' : '') + parts[parts.length - 1]
+      : `${n} ${n === 1 ? 'record' : 'records'}`;
+    return `${what} only on this phone`;
+  },
   allSent: 'Everything is on the server',
   attentionCount: (n) => (n === 1 ? '1 record needs attention' : `${n} records need attention`),
   sentAnnounce: (n) => (n === 1 ? '1 record reached the server' : `${n} records reached the server`),
@@ -26,6 +35,7 @@ export const S = {
     sending: 'Sending',
     synced: 'On the server',
     attention: 'Needs attention',
+    withdrawn: 'Withdrawn — erased from this phone',
   },
   types: { conversation: 'Conversation', consent: 'Consent', fragment: 'Fragment' },
 
@@ -52,6 +62,9 @@ export const S = {
   workspaceLink: 'Coordinator workspace',
   project: 'Project',
   noProjects: 'You are not a member of any project yet. Ask your coordinator.',
+  removedFrom: (name) => `You are no longer a member of “${name}”, so this phone no longer captures for it. Records `
+    + 'already made stay on this phone until they are sent. Ask your coordinator if this is a mistake.',
+  understood: 'Understood',
   noKit: 'This project\'s capture kit has not been downloaded yet. Connect to the internet and open the app again.',
   cannotCapture: 'You cannot capture for this project right now.',
   startConversation: 'Start a conversation',
@@ -184,7 +197,27 @@ export const S = {
   imported: (a, s) => `Loaded ${a} records (${s} were already here).`,
   importFailed: 'That file is not a Hearken backup.',
   logout: 'Log out',
-  logoutWarn: (n) => `${n} records are only on this phone. They stay here and are sent after you log in again.`,
+  withdrawnParticipant: (label) => `${label} withdrew consent: their words were erased from this phone and nothing `
+    + 'more can be captured for them.',
+  withdrawnUnsent: 'Cannot be sent: the participant withdrew consent. The words were erased; discard this item.',
+  stubNote: (days) => `The words left this phone ${days} days after reaching the server.`,
+  receiptTitle: 'Your receipt',
+  receiptCodeIntro: 'Your code in this project (no name is kept):',
+  receiptAgreed: 'You agreed that',
+  receiptNone: 'Nothing beyond taking part: no recording, quoting, sharing or publishing.',
+  receiptGiven: (when, how) => `Given ${when} · ${how}`,
+  receiptWithdrawTitle: 'To take your words out',
+  receiptWithdraw: (contact, code) => `Contact ${contact} and give your code ${code}. Everything you said is erased.`,
+  receiptWithdrawNoContact: (code) => `Tell the researcher or the project and give your code ${code}. Everything you `
+    + 'said is erased.',
+  receiptDone: 'Done — back to capture',
+  receiptLink: (label) => `Show ${label} their receipt`,
+  logoutUnsent: (n, who) => `${n === 1 ? '1 record' : `${n} records`} of ${who} ${n === 1 ? 'is' : 'are'} not on the `
+    + `server yet. Nobody else who logs in on this phone sees them; they stay here and are sent when ${who} logs in again.`,
+  logoutKeep: 'Keep them and log out',
+  eraseWord: 'ERASE',
+  logoutEraseLabel: (word) => `Or type ${word} to erase them from this phone for good`,
+  logoutErase: 'Erase them and log out',
   loggedInAs: (who) => `Logged in as ${who}`,
   version: (v) => `App version ${v}`,
 

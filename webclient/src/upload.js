@@ -59,6 +59,7 @@ export function createUploader({ base = '/api/v1', getToken = () => null, onReac
     const meta = {
       fragment_id: clip.id, sha256: clip.sha256, filename: `${clip.id}.${extension(clip.type)}`, filetype: clip.type,
     };
+    if (clip.duration_ms > 0) meta.duration_ms = String(Math.round(clip.duration_ms));
     const res = await send('POST', `${base}/uploads/`, {
       'Upload-Length': String(clip.size),
       'Upload-Metadata': Object.entries(meta).map(([k, v]) => `${k} ${b64(v)}`).join(','),

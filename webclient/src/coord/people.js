@@ -51,7 +51,10 @@ export async function page(ctx) {
     [T.phones, (m) => {
       const mine = live(m.user_id);
       const last = mine.map((d) => d.last_sync_at).filter(Boolean).sort().pop();
-      return mine.length ? T.phonesN(mine.length, last ? fmtDateTime(last) : T.never) : T.noPhones;
+      // The person's own last sync (any phone or login) when no enrolled phone has a later one.
+      const any = [last, m.last_sync_at].filter(Boolean).sort().pop();
+      return mine.length ? T.phonesN(mine.length, any ? fmtDateTime(any) : T.never)
+        : [T.noPhones, any ? ` · ${T.lastSync}: ${fmtDateTime(any)}` : ''];
     }],
     [C.actions, (m) => h('button', { type: 'button', class: 'small danger', onclick: async (e) => {
       if (!window.confirm(T.confirmRemove(who(m)))) return;

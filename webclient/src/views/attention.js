@@ -2,30 +2,33 @@
 
 import { S } from '../strings.js';
 import { h, uid } from '../dom.js';
-import { A, retry, discard } from '../app.js';
+import { A, retry, discard, isMine } from '../app.js';
 import { backLink } from './common.js';
 
 function describe(rec) {
   const d = rec.data;
   if (rec.type === 'consent') return d.participant_label;
+  if (rec.erased) return S.state.withdrawn;
   if (rec.type === 'fragment') return d.text.length > 100 ? `${d.text.slice(0, 100)}…` : d.text;
   return d.started_at;
 }
 
 export async function attentionView() {
-  const recs = await A.db.byState('attention');
+  const recs = (await A.db.byState('attention')).filter(isMine);
   const body = [backLink(), h('h1', {}, S.attentionTitle), h('p', {}, S.attentionIntro)];
   if (!recs.length) body.push(h('p', {}, S.nothingNeedsAttention));
   body.push(h('ul', { class: 'list', id: 'attention' }, recs.map((rec) => {
     const err = rec.error || {};
+    // Refused because the participant withdrew: it can never be sent, so it can only be discarded.
+    const final = err.code === 'consent_withdrawn';
     const kids = [
       h('span', { class: 'title' }, S.types[rec.type], ': ', describe(rec)),
-      h('p', { class: 'reason' }, h('strong', {}, `${S.reason}: `), S.serverSaid(err.code, err.detail),
+      h('p', { class: 'reason' }, h('strong', {}, `${S.reason}: `), final ? S.withdrawnUnsent : S.serverSaid(err.code, err.detail),
         err.code ? h('span', { class: 'code' }, ` (${err.code})`) : null),
     ];
     let edit = null;
     let kind = null;
-    if (rec.type === 'fragment') {
+    if (rec.type === 'fragment' && !final) {
       const id = uid('fix');
       const kid = uid('kind');
       edit = h('textarea', { id, rows: '3', maxlength: '5000', value: rec.data.text });
@@ -34,7 +37,7 @@ export async function attentionView() {
       kids.push(h('label', { for: kid }, S.kind), kind, h('label', { for: id }, S.text), edit);
     }
     kids.push(h('div', { class: 'actions' },
-      h('button', {
+      final ? null : h('button', {
         type: 'button', class: 'primary', 'data-action': 'retry',
         onclick: () => retry(rec.id, edit && edit.value.trim() ? { ...rec.data, kind: kind.value, text: edit.value.trim() } : undefined),
       }, edit ? S.fixAndRetry : S.retry),

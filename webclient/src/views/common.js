@@ -5,6 +5,7 @@ import { h } from '../dom.js';
 import { A } from '../app.js';
 
 export function stateOf(rec) {
+  if (rec.erased) return 'withdrawn';
   return A.outbox && A.outbox.state.sending.has(rec.id) ? 'sending' : rec.state;
 }
 
@@ -16,7 +17,7 @@ export function badge(rec) {
 
 // The worst state among a group of records decides the group's badge.
 export function groupBadge(recs) {
-  const order = ['attention', 'local', 'sending', 'synced'];
+  const order = ['attention', 'local', 'sending', 'synced', 'withdrawn'];
   const states = recs.map(stateOf);
   const s = order.find((x) => states.includes(x)) || 'synced';
   return h('span', { class: `badge ${s}`, 'data-state': s }, S.state[s]);
@@ -33,4 +34,24 @@ export function labelOf(consents, id) {
 
 export function findById(list, id) {
   return (list || []).find((x) => x.id === id);
+}
+
+// A form's save: one at a time. While it runs the button is locked and a second submit (a double tap, two clicks
+// in one task) does nothing; together with the record id chosen when the form opened, one intention is one record.
+export function oneSave(button, save) {
+  let busy = false;
+  return async (e) => {
+    if (e) e.preventDefault();
+    if (busy) return;
+    busy = true;
+    button.disabled = true;
+    button.setAttribute('aria-busy', 'true');
+    try {
+      await save(e);
+    } finally {
+      busy = false;
+      button.disabled = false;
+      button.removeAttribute('aria-busy');
+    }
+  };
 }

@@ -3,10 +3,37 @@
 
 import { S } from '../strings.js';
 import { h, field, isoNow, uid } from '../dom.js';
-import { A, addConsent, go } from '../app.js';
-import { backLink } from './common.js';
+import { uuid } from '../db.js';
+import { A, addConsent, go, isMine } from '../app.js';
+import { backLink, oneSave } from './common.js';
 
 const ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZ'; // no 0/O or 1/I to misread
+
+// A consent form's body as plain text with a little Markdown: blank lines part paragraphs, lines starting with
+// "- ", "* " or "• " are a bulleted list. Only text nodes are made: no HTML in a form ever reaches the page.
+export function formBody(text) {
+  const out = [];
+  for (const block of String(text || '').replace(/\r\n?/g, '\n').split(/\n\s*\n/)) {
+    let para = [];
+    let list = null;
+    const flush = () => { if (para.length) out.push(h('p', {}, para.join(' '))); para = []; };
+    for (const raw of block.split('\n')) {
+      const line = raw.trim();
+      if (!line) continue;
+      const item = line.match(/^(?:[-*•])\s+(.*)$/);
+      if (item) {
+        flush();
+        if (!list) { list = h('ul', {}); out.push(list); }
+        list.append(h('li', {}, item[1]));
+      } else {
+        list = null;
+        para.push(line);
+      }
+    }
+    flush();
+  }
+  return out;
+}
 
 export function suggestLabel(taken = []) {
   for (;;) {
@@ -64,7 +91,8 @@ function signaturePad() {
 }
 
 export async function consentView(convId) {
-  const conv = await A.db.getRecord(convId);
+  const found = await A.db.getRecord(convId);
+  const conv = isMine(found) ? found : null;
   const form = A.kit && A.kit.consent_form;
   if (!conv || !form) { go(conv ? `#/c/${convId}` : '#/'); return h('section'); }
   const taken = (await A.db.recordsOfConversation(convId)).filter((r) => r.type === 'consent')
@@ -82,8 +110,9 @@ export async function consentView(convId) {
       }), h('label', { for: methodId(m) }, text))));
   const error = h('p', { class: 'error', role: 'alert' });
 
-  const onsubmit = async (e) => {
-    e.preventDefault();
+  const recordId = uuid();
+  const submit = h('button', { type: 'submit', class: 'primary big' }, S.saveConsent);
+  const onsubmit = oneSave(submit, async () => {
     error.textContent = '';
     const answers = scopeSets.map((fs) => {
       const picked = fs.querySelector('input:checked');
@@ -108,9 +137,9 @@ export async function consentView(convId) {
       given_at: isoNow(),
     };
     if (method === 'signed') data.signature = pad.dataURL();
-    const rec = await addConsent(data);
+    const rec = await addConsent(data, recordId);
     go(`#/c/${convId}/capture/${rec.id}`);
-  };
+  });
 
   return h('section', { class: 'screen' }, backLink(`#/c/${convId}`), h('h1', {}, S.consentTitle),
     h('form', { id: 'consent', onsubmit, novalidate: true },
@@ -118,8 +147,7 @@ export async function consentView(convId) {
       h('button', { type: 'button', onclick: () => { label.value = suggestLabel(taken); label.focus(); } }, S.newLabel),
       h('article', { class: 'consent-form', 'aria-labelledby': 'cf-title' },
         h('h2', { id: 'cf-title' }, form.title), h('p', { class: 'hint' }, S.formVersion(form.version)),
-        String(form.body || '').split(/\n\s*\n/).map((p) => h('p', {}, p))),
-      h('h2', {}, S.scopesLegend), scopeSets, methods, pad.box, error,
-      h('button', { type: 'submit', class: 'primary big' }, S.saveConsent)));
+        formBody(form.body)),
+      h('h2', {}, S.scopesLegend), scopeSets, methods, pad.box, error, submit));
 }
 consentView.screen = 'consent';

@@ -2,8 +2,10 @@
 
 import { S } from '../strings.js';
 import { h, field, fmtDateTime, isoNow, uid } from '../dom.js';
-import { A, addConversation, clipBlob, go, retryClip } from '../app.js';
-import { badge, backLink, labelOf, findById } from './common.js';
+import { uuid } from '../db.js';
+import { A, addConversation, clipBlob, go, isMine, retryClip } from '../app.js';
+import { badge, backLink, labelOf, findById, oneSave } from './common.js';
+import { mmss } from './recorder.js';
 
 export async function newConversationView() {
   const kit = A.kit;
@@ -18,11 +20,12 @@ export async function newConversationView() {
       h('label', { for: id }, p.text));
   });
   const note = h('textarea', { name: 'note', rows: '2', maxlength: '2000' });
+  const recordId = uuid();
+  const submit = h('button', { type: 'submit', class: 'primary big' }, S.start);
   return h('section', { class: 'screen' }, backLink(), h('h1', {}, S.newConversation),
     h('form', {
       id: 'new-conversation',
-      onsubmit: async (e) => {
-        e.preventDefault();
+      onsubmit: oneSave(submit, async () => {
         const data = {
           project_id: A.projectId,
           prompt_ids: boxes.map((b) => b.querySelector('input')).filter((i) => i.checked).map((i) => i.value),
@@ -30,21 +33,21 @@ export async function newConversationView() {
         };
         if (place.value) data.place_id = place.value;
         if (note.value.trim()) data.note = note.value.trim();
-        const rec = await addConversation(data);
+        const rec = await addConversation(data, recordId);
         go(`#/c/${rec.id}`);
-      },
+      }),
     },
     field(S.place, place),
     prompts.length ? h('fieldset', {}, h('legend', {}, S.prompts), boxes) : null,
     field(S.note, note, S.noteHint),
-    h('button', { type: 'submit', class: 'primary big' }, S.start)));
+    submit));
 }
 newConversationView.screen = 'new-conversation';
 
 export async function conversationView(convId) {
   const recs = await A.db.recordsOfConversation(convId);
   const conv = recs.find((r) => r.id === convId);
-  if (!conv) { go('#/'); return h('section'); }
+  if (!isMine(conv)) { go('#/'); return h('section'); }
   const consents = recs.filter((r) => r.type === 'consent');
   const frags = recs.filter((r) => r.type === 'fragment');
   const ids = new Set(frags.map((f) => f.id));
@@ -62,6 +65,10 @@ export async function conversationView(convId) {
     body.push(h('h2', {}, S.participants(consents.length)));
     body.push(h('ul', { class: 'list', id: 'participants' }, consents.map((c) => {
       const n = frags.filter((f) => f.data.consent_id === c.id).length;
+      if (c.erased) {
+        return h('li', { class: 'item' }, h('span', { class: 'title' }, c.data.participant_label), badge(c),
+          h('p', { class: 'meta' }, S.withdrawnParticipant(c.data.participant_label)));
+      }
       return h('li', { class: 'item' },
         h('span', { class: 'title' }, c.data.participant_label),
         h('span', { class: 'meta' }, S.scopesShort(c.data.scopes), ` · ${S.fragments(n)}`),
@@ -72,11 +79,14 @@ export async function conversationView(convId) {
   }
   if (frags.length) {
     body.push(h('h2', {}, S.fragments(frags.length)));
-    body.push(h('ul', { class: 'list', id: 'fragments' }, frags.slice().reverse().map((f) =>
-      h('li', { class: 'item', 'data-id': f.id },
+    body.push(h('ul', { class: 'list', id: 'fragments' }, frags.slice().reverse().map((f) => (f.erased
+      ? h('li', { class: 'item', 'data-id': f.id },
+        h('span', { class: 'title' }, labelOf(consents, f.data.consent_id)), badge(f))
+      : h('li', { class: 'item', 'data-id': f.id },
         h('span', { class: 'title' }, `${labelOf(consents, f.data.consent_id)} · ${S.kinds[f.data.kind] || f.data.kind}`),
         h('span', { class: 'meta text' }, f.data.text.length > 140 ? `${f.data.text.slice(0, 140)}…` : f.data.text),
-        badge(f), clips.has(f.id) ? clipLine(clips.get(f.id)) : null))));
+        f.stub ? h('span', { class: 'meta' }, S.stubNote(A.keepSyncedDays)) : null,
+        badge(f), clips.has(f.id) ? clipLine(clips.get(f.id)) : null)))));
   }
   return h('section', { class: 'screen' }, body);
 }
@@ -98,6 +108,7 @@ function clipLine(clip) {
     }
   };
   out.append(h('span', { class: `badge ${s === 'done' ? 'synced' : s}`, 'data-clip-state': s }, words),
+    clip.duration_ms > 0 ? h('span', { class: 'meta', 'data-clip-length': '' }, ` ${mmss(clip.duration_ms / 1000)}`) : null,
     clip.error ? h('span', { class: 'meta', 'data-clip-reason': '' }, S.serverSaid(clip.error.code, clip.error.detail)) : null,
     clip.blob || s === 'done' ? h('button', { type: 'button', class: 'small', 'data-action': 'play', onclick: play }, S.playClip) : null,
     s === 'attention' ? h('button', { type: 'button', class: 'small', 'data-action': 'retry-clip', onclick: () => retryClip(clip.id) }, S.retryClip) : null);

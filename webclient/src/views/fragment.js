@@ -3,8 +3,9 @@
 
 import { S } from '../strings.js';
 import { h, field, isoNow, uid } from '../dom.js';
-import { A, addFragment, audioMaxSeconds, go } from '../app.js';
-import { backLink, findById } from './common.js';
+import { A, addFragment, audioMaxSeconds, go, isMine } from '../app.js';
+import { uuid } from '../db.js';
+import { backLink, findById, oneSave } from './common.js';
 import { recorder } from './recorder.js';
 
 export const MAX_TEXT = 5000;
@@ -37,10 +38,18 @@ function choice(q) {
 }
 
 export async function fragmentView(convId, consentId) {
-  const recs = await A.db.recordsOfConversation(convId);
+  const recs = (await A.db.recordsOfConversation(convId)).filter(isMine);
   const conv = recs.find((r) => r.id === convId);
-  const consents = recs.filter((r) => r.type === 'consent');
-  if (!conv || !consents.length) { go(conv ? `#/c/${convId}` : '#/'); return h('section'); }
+  const everyone = recs.filter((r) => r.type === 'consent');
+  if (!conv || !everyone.length) { go(conv ? `#/c/${convId}` : '#/'); return h('section'); }
+  // A participant who withdrew consent: nothing more is captured for them, and the screen says why.
+  const consents = everyone.filter((r) => !r.erased);
+  const asked = everyone.find((r) => r.id === consentId);
+  if (!consents.length || (asked && asked.erased)) {
+    return h('section', { class: 'screen' }, backLink(`#/c/${convId}`), h('h1', {}, S.captureTitle),
+      h('p', { class: 'notice warn', role: 'alert', id: 'capture-refused' },
+        S.withdrawnParticipant(asked ? asked.data.participant_label : '')));
+  }
   const kit = A.kit || { project: { questions: [] }, prompts: [] };
 
   const who = h('select', { name: 'consent' }, consents.map((c) =>
@@ -100,8 +109,13 @@ export async function fragmentView(convId, consentId) {
   const error = h('p', { class: 'error', role: 'alert' });
   const saved = h('p', { class: 'saved', role: 'status', id: 'saved' });
 
-  const onsubmit = async (e) => {
-    e.preventDefault();
+  // The id of the fragment this form is making; a new one only once that fragment is saved.
+  let recordId = uuid();
+  // Just saved and not touched since: a late second tap of the same save is not a new, empty attempt.
+  let justSaved = false;
+  const submit = h('button', { type: 'submit', class: 'primary big' }, S.saveFragment);
+  const onsubmit = oneSave(submit, async () => {
+    if (justSaved) return;
     error.textContent = '';
     saved.textContent = '';
     const kind = kinds.querySelector('input[name=kind]:checked').value;
@@ -123,7 +137,9 @@ export async function fragmentView(convId, consentId) {
       if (v !== undefined) answers[q.id] = v;
     }
     if (Object.keys(answers).length) data.answers = answers;
-    await addFragment(data, allowsAudio() ? rec.clip() : null);
+    await addFragment(data, allowsAudio() ? rec.clip() : null, recordId);
+    recordId = uuid();
+    justSaved = true;
     rec.reset();
     text.value = '';
     count.textContent = S.chars(0, MAX_TEXT);
@@ -131,18 +147,23 @@ export async function fragmentView(convId, consentId) {
     questions.forEach(({ w }) => w.reset());
     saved.textContent = S.saved;
     text.focus();
-  };
+  });
 
+  const chosen = consents.find((c) => c.id === consentId);
   const node = h('section', { class: 'screen' }, backLink(`#/c/${convId}`), h('h1', {}, S.captureTitle),
-    h('form', { id: 'fragment', onsubmit, novalidate: true },
+    chosen ? h('p', {}, h('a', { href: `#/c/${convId}/receipt/${chosen.id}`, id: 'to-receipt', class: 'button' },
+      S.receiptLink(chosen.data.participant_label))) : null,
+    h('form', {
+      id: 'fragment', onsubmit, novalidate: true,
+      oninput: () => { justSaved = false; }, onchange: () => { justSaved = false; }, onclick: (e) => { if (e.target !== submit) justSaved = false; },
+    },
       field(S.participant, who), kinds,
       h('div', { class: 'field' }, h('label', { for: textId }, S.text), text, count),
       rec.el, noAudio,
       field(S.language, language), prompts.length ? field(S.prompt, prompt) : null,
       questions.length ? h('fieldset', { class: 'questions' }, h('legend', {}, S.questions), questions.map(({ w }) => w.el)) : null,
       h('div', { class: 'check' }, sensitive, h('label', { for: sensitiveId }, S.sensitive)),
-      error, saved,
-      h('button', { type: 'submit', class: 'primary big' }, S.saveFragment)));
+      error, saved, submit));
   gate();
   audioGate();
   return node;

@@ -2,13 +2,17 @@
 
 import { S } from '../strings.js';
 import { h, field, fmtDateTime } from '../dom.js';
-import { A, selectProject, go, managesAny } from '../app.js';
+import { A, selectProject, go, managesAny, isMine } from '../app.js';
 import { groupBadge, findById } from './common.js';
 
 export async function homeView() {
   const members = (A.me && A.me.memberships) || [];
   const kit = A.kit;
   const body = [h('h1', {}, S.homeTitle)];
+  if (A.removedFrom) {
+    body.push(h('div', { class: 'notice warn', role: 'status', id: 'removed' }, h('p', {}, S.removedFrom(A.removedFrom)),
+      h('button', { type: 'button', class: 'small', onclick: async () => { A.removedFrom = ''; await A.db.delKV('removed_from'); go('#/'); } }, S.understood)));
+  }
   if (managesAny()) body.push(h('p', {}, h('a', { href: '#/co', id: 'to-workspace' }, S.workspaceLink)));
 
   if (members.length > 1) {
@@ -32,7 +36,7 @@ export async function homeView() {
     type: 'button', class: 'primary big', id: 'start', disabled: !canStart, onclick: () => go('#/new'),
   }, S.startConversation));
 
-  const all = await A.db.allRecords();
+  const all = (await A.db.allRecords()).filter(isMine);
   const convs = all.filter((r) => r.type === 'conversation' && (!A.projectId || r.data.project_id === A.projectId));
   if (!convs.length) body.push(h('p', {}, S.noConversations));
   else {

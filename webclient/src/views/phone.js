@@ -2,7 +2,7 @@
 
 import { S } from '../strings.js';
 import { h, field } from '../dom.js';
-import { A, VERSION, exportFile, importFile, logout, storageLow, loggedIn } from '../app.js';
+import { A, VERSION, exportFile, importFile, logout, storageLow, loggedIn, unsentOfMine } from '../app.js';
 import { backLink } from './common.js';
 
 function size(bytes) {
@@ -28,6 +28,24 @@ export async function phoneView() {
     },
   });
   const user = A.session && A.session.user;
+  // Logging out with unsent records says whose they are and what happens to them, or erases them on a typed word.
+  const logoutBox = h('div', { id: 'logout-box' });
+  const askLogout = async () => {
+    const n = await unsentOfMine();
+    if (!n) { await logout(); return; }
+    const who = user.display_name ? `${user.display_name} (${user.email})` : user.email;
+    const confirmInput = h('input', {
+      type: 'text', id: 'logout-confirm', autocomplete: 'off', autocapitalize: 'characters', spellcheck: 'false',
+      oninput: () => { eraseBtn.disabled = confirmInput.value.trim() !== S.eraseWord; },
+    });
+    const eraseBtn = h('button', { type: 'button', class: 'danger', id: 'logout-erase', disabled: true,
+      onclick: () => logout({ erase: true }) }, S.logoutErase);
+    logoutBox.replaceChildren(h('div', { class: 'notice warn', role: 'alert', id: 'logout-unsent' },
+      h('p', {}, S.logoutUnsent(n, who)),
+      h('button', { type: 'button', class: 'primary', id: 'logout-keep', onclick: () => logout() }, S.logoutKeep),
+      field(S.logoutEraseLabel(S.eraseWord), confirmInput), eraseBtn));
+    confirmInput.focus();
+  };
   return h('section', { class: 'screen' }, backLink(), h('h1', {}, S.phoneTitle),
     h('h2', {}, S.storageTitle),
     h('p', { id: 'persisted', 'data-persisted': String(A.persisted) },
@@ -39,8 +57,8 @@ export async function phoneView() {
     h('button', { type: 'button', id: 'export', onclick: exportFile }, S.exportButton),
     field(S.importLabel, file), result,
     user ? h('p', {}, S.loggedInAs(user.display_name || user.email)) : null,
-    loggedIn() && (A.counts.local || A.clipCounts.local) ? h('p', { class: 'notice' }, S.logoutWarn(A.counts.local + A.clipCounts.local)) : null,
-    loggedIn() ? h('button', { type: 'button', id: 'logout', onclick: logout }, S.logout) : null,
+    loggedIn() ? h('button', { type: 'button', id: 'logout', onclick: askLogout }, S.logout) : null,
+    logoutBox,
     h('p', { class: 'hint' }, S.version(VERSION)));
 }
 phoneView.screen = 'phone';

@@ -1,0 +1,98 @@
+"""A shared phone: each researcher's records, clips and drafts are theirs alone. The next person to log in never
+sees them, never sends them with their own token (no false "login ended"), and a logout with unsent records says
+whose they are — or, after a typed confirmation, erases them."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.e2e.helpers import (
+    RESEARCHER_PASSWORD,
+    capture_ui,
+    counts,
+    idb_text,
+    login_ui,
+    open_app,
+    shot,
+    start_conversation_ui,
+    take_consent_ui,
+    wait_counts,
+)
+
+pytestmark = pytest.mark.browser
+SENTINEL = "Jo's secret sentence about the food bank queue"
+
+
+def _two_researchers(world):
+    jo, sam = (f"{n}-{uuid.uuid4().hex[:6]}@example.org" for n in ("jo", "sam"))
+    world.add_researcher(jo)
+    world.add_researcher(sam)
+    return jo, sam
+
+
+def _jo_captures_offline_and_opens_logout(phone, page, jo):
+    login_ui(page, jo, RESEARCHER_PASSWORD)
+    page.wait_for_selector("body[data-ready=capture]")
+    phone.set_offline(True)
+    conv = start_conversation_ui(page)
+    take_consent_ui(page, {"audio": False, "quote": True, "share": True, "publish": False})
+    capture_ui(page, SENTINEL)
+    page.wait_for_function("(w) => document.querySelector('#queue').innerText.includes(w)",
+                           arg="1 fragment, 1 consent and 1 conversation only on this phone")
+    page.goto(page.url.split("#")[0] + "#/phone")
+    page.wait_for_selector("#logout")
+    page.click("#logout")
+    page.wait_for_selector("#logout-unsent")
+    return conv
+
+
+def test_the_next_person_on_a_shared_phone_never_sees_or_sends_the_first_ones_records(phone, world, server):
+    jo, sam = _two_researchers(world)
+    page = phone.new_page()
+    open_app(page, server)
+    conv = _jo_captures_offline_and_opens_logout(phone, page, jo)
+    text = page.locator("#logout-unsent").inner_text()
+    assert "3 records" in text and "jo-" in text and "logs in again" in text
+    shot(page, "shared-phone-logout-with-unsent")
+    page.click("#logout-keep")
+    page.wait_for_selector("body[data-screen=login]")
+
+    phone.set_offline(False)
+    login_ui(page, sam, RESEARCHER_PASSWORD)
+    page.wait_for_selector("body[data-ready=capture]")
+    page.wait_for_timeout(1500)  # time for the outbox to run after the login
+    assert page.locator("#status [role=alert]").count() == 0  # no "Your login has ended"
+    assert page.locator("#conversations").count() == 0
+    assert SENTINEL not in page.content()
+    page.goto(page.url.split("#")[0] + f"#/c/{conv}")
+    page.wait_for_selector("body[data-screen=home]")
+    assert SENTINEL not in page.content()
+    assert counts(page)["local"] == 3  # Jo's records are still here, waiting for Jo
+    assert world.fragments_on_server_of(sam) == []
+    assert world.fragments_on_server_of(jo) == []
+    shot(page, "shared-phone-next-person")
+
+    page.goto(page.url.split("#")[0] + "#/phone")
+    page.click("#logout")
+    page.wait_for_selector("body[data-screen=login]")  # Sam has nothing unsent: no question
+    login_ui(page, jo, RESEARCHER_PASSWORD)
+    wait_counts(page, local=0, synced=3)
+    assert [f["text"] for f in world.fragments_on_server_of(jo)] == [SENTINEL]
+
+
+def test_logging_out_can_erase_unsent_records_after_a_typed_confirmation(phone, world, server):
+    jo, _ = _two_researchers(world)
+    page = phone.new_page()
+    open_app(page, server)
+    _jo_captures_offline_and_opens_logout(phone, page, jo)
+    assert page.locator("#logout-erase").is_disabled()
+    page.fill("#logout-confirm", "erase")  # not the word asked for
+    assert page.locator("#logout-erase").is_disabled()
+    page.fill("#logout-confirm", "ERASE")
+    shot(page, "shared-phone-erase-confirmation")
+    page.click("#logout-erase")
+    page.wait_for_selector("body[data-screen=login]")
+    assert counts(page) == {"local": 0, "synced": 0, "attention": 0}
+    assert SENTINEL not in idb_text(page)

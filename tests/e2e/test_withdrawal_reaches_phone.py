@@ -1,0 +1,124 @@
+"""A withdrawal reaches the phone: its copies of the participant's text, answers, clip and signature are erased
+from every IndexedDB store, the screens say "Withdrawn — erased from this phone", no new fragment can be captured
+for that participant, an unsent fragment of that consent can only be discarded, and the register learns that the
+phone confirmed the erasure."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from tests.e2e.helpers import (
+    RESEARCHER_PASSWORD,
+    app_eval,
+    capture_ui,
+    idb_text,
+    login_ui,
+    open_app,
+    shot,
+    start_conversation_ui,
+    take_consent_ui,
+    wait_app,
+    wait_counts,
+)
+from tests.support.live_server import ok
+
+pytestmark = pytest.mark.browser
+SENT = "Words that must leave the phone: the warden's name"
+UNSENT = "Unsent words that must leave the phone too"
+CLIP = "clip bytes that must leave the phone"
+
+
+def test_a_withdrawal_erases_the_participants_records_from_the_phone(phone, world, server):
+    email = f"withdrawn-{uuid.uuid4().hex[:6]}@example.org"
+    world.add_researcher(email)
+    page = phone.new_page()
+    open_app(page, server)
+    login_ui(page, email, RESEARCHER_PASSWORD)
+    conv = start_conversation_ui(page)
+    label = take_consent_ui(page, {"audio": True, "quote": True, "share": True, "publish": False}, method="signed")
+    capture_ui(page, SENT, slider=30)
+    consent_id = app_eval(page, "return (await A.db.allRecords()).find((r) => r.type === 'consent').id;")
+    signature = app_eval(page, "return (await A.db.getRecord(arg)).data.signature;", consent_id)
+    app_eval(page, """
+        const consent = await A.db.getRecord(arg[0]);
+        await A.db.addRecord('fragment', {
+          conversation_id: consent.data.conversation_id, consent_id: consent.id, kind: 'paraphrase',
+          text: 'With a clip.', language: 'en', captured_at: new Date().toISOString(), sensitive: false,
+        }, consent.owner, undefined, { blob: new Blob([arg[1]], { type: 'audio/webm' }), type: 'audio/webm' });
+        await A.outbox.sync();
+    """, [consent_id, CLIP])
+    wait_counts(page, local=0, synced=4)
+    assert SENT in idb_text(page) and signature in idb_text(page)
+
+    phone.set_offline(True)
+    capture_ui(page, UNSENT)
+    ok(world.admin.post(f"/consents/{consent_id}/withdraw", json={"reason": "asked on the phone"}))
+    phone.set_offline(False)
+    app_eval(page, "A.outbox.sync();")
+    wait_app(page, "return (await A.db.getRecord(arg)).erased === 'withdrawn';", consent_id, timeout=30)
+
+    stored = idb_text(page)
+    for words in (SENT, UNSENT, CLIP, signature, "With a clip."):
+        assert words not in stored
+    page.goto(page.url.split("#")[0] + f"#/c/{conv}")
+    page.wait_for_selector("#fragments [data-state=withdrawn]")
+    assert page.locator("#fragments [data-state=withdrawn]").count() == 3
+    assert SENT not in page.content()
+    assert page.locator(f"[data-capture='{label}']").count() == 0
+    assert "withdrawn" in page.locator("#participants").inner_text().lower()
+    shot(page, "withdrawn-erased-from-this-phone")
+    # Capture for that participant is refused with a plain reason, even by its address.
+    page.goto(page.url.split("#")[0] + f"#/c/{conv}/capture/{consent_id}")
+    page.wait_for_selector("#capture-refused")
+    assert page.locator("#fragment").count() == 0
+
+    page.goto(page.url.split("#")[0] + "#/attention")
+    item = page.locator("#attention [data-code=consent_withdrawn]")
+    item.wait_for()
+    assert item.locator("[data-action=retry]").count() == 0
+    assert item.locator("textarea").count() == 0
+    shot(page, "withdrawn-unsent-discard-only")
+    page.once("dialog", lambda d: d.accept())
+    item.locator("[data-action=discard]").click()
+    page.wait_for_selector("#attention [data-code=consent_withdrawn]", state="detached")
+
+    # The phone confirms right after erasing; the register shows when.
+    deadline = time.monotonic() + 15
+    while not (preview := ok(world.admin.get(f"/consents/{consent_id}/withdrawal-preview")))["phone_erasures"]:
+        assert time.monotonic() < deadline, preview
+        time.sleep(0.2)
+    assert preview["phones_holding"] == 0
+
+
+def test_the_phone_keeps_the_words_of_synced_records_for_two_weeks_then_a_stub(phone, world, server):
+    email = f"keeper-{uuid.uuid4().hex[:6]}@example.org"
+    world.add_researcher(email)
+    page = phone.new_page()
+    open_app(page, server)
+    login_ui(page, email, RESEARCHER_PASSWORD)
+    conv = start_conversation_ui(page)
+    take_consent_ui(page, {"audio": False, "quote": True, "share": True, "publish": False}, method="signed")
+    capture_ui(page, "Old words, safely on the server.")
+    capture_ui(page, "Newer words, kept a while yet.")
+    wait_counts(page, local=0, synced=4)
+    assert app_eval(page, "return A.keepSyncedDays;") == 14
+    # Pretend the first fragment and the consent reached the server fifteen days ago, then let the app look.
+    app_eval(page, """
+        const recs = await A.db.allRecords();
+        const old = recs.filter((r) => r.type === 'consent' || (r.data.text || '').startsWith('Old'));
+        await A.db.tx('records', 'readwrite', async (tx) => {
+          for (const r of old) tx.objectStore('records').put({ ...r, synced_at: Date.now() - 15 * 864e5 });
+        });
+        const { followErasures } = await import('/app/src/app.js');
+        await followErasures();
+    """)
+    stored = idb_text(page)
+    assert "Old words" not in stored and "data:image/png" not in stored
+    assert "Newer words" in stored
+    page.goto(page.url.split("#")[0] + f"#/c/{conv}")
+    page.wait_for_selector("#fragments")
+    assert "14 days after reaching the server" in page.inner_text("#fragments")
+    shot(page, "stub-after-two-weeks")

@@ -1,0 +1,108 @@
+"""A phone learns which of its own researcher's records were erased (and never anyone else's), confirms that it
+erased its copies, and the withdrawal preview counts the phones that still hold them."""
+
+import pytest
+from sqlmodel import Session
+
+from api.projects.models import Role
+from tests.factories import World, add_member, capture_batch, make_token, make_user, make_world, sync
+
+
+@pytest.fixture
+def world(session: Session) -> World:
+    return make_world(session)
+
+
+def test_a_withdrawal_reaches_the_phone_of_its_researcher_only(client, session, world):
+    mine = capture_batch(world, 2)
+    assert sync(client, world, mine).status_code == 200
+    other = make_user(session)
+    add_member(session, world.project, other, Role.researcher)
+    world.tokens["other"] = make_token(session, other)
+    theirs = capture_batch(world, 1)
+    assert sync(client, world, theirs, who="other").status_code == 200
+    start = client.get("/api/v1/sync/erased", headers=world.headers("researcher")).json()
+    assert start["items"] == []
+
+    for batch in (mine, theirs):
+        r = client.post(f"/api/v1/consents/{batch[1]['id']}/withdraw", headers=world.headers("coordinator"))
+        assert r.status_code == 200
+
+    page = client.get("/api/v1/sync/erased", params={"after": start["last_seq"]},
+                      headers=world.headers("researcher")).json()
+    assert {(i["entity"], i["id"]) for i in page["items"]} == {(x["type"], x["id"]) for x in mine[1:]}
+    assert page["last_seq"] > start["last_seq"]
+    again = client.get("/api/v1/sync/erased", params={"after": page["last_seq"]},
+                       headers=world.headers("researcher")).json()
+    assert again["items"] == [] and again["last_seq"] == page["last_seq"]
+    theirs_page = client.get("/api/v1/sync/erased", headers=world.headers("other")).json()
+    assert {i["id"] for i in theirs_page["items"]} == {x["id"] for x in theirs[1:]}
+
+
+def test_the_withdrawal_preview_counts_phones_until_they_confirm_erasure(client, session, world):
+    batch = capture_batch(world, 1)
+    assert sync(client, world, batch, device_id="phone-of-jo").status_code == 200
+    consent = batch[1]["id"]
+    preview = f"/api/v1/consents/{consent}/withdrawal-preview"
+    assert client.get(preview, headers=world.headers("coordinator")).json()["phones_holding"] == 1
+    # Confirming before the withdrawal records nothing: there is nothing to erase yet.
+    r = client.post("/api/v1/sync/erased", json={"device_id": "phone-of-jo", "consent_ids": [consent]},
+                    headers=world.headers("researcher"))
+    assert r.status_code == 204
+    assert client.get(preview, headers=world.headers("coordinator")).json()["phone_erasures"] == []
+
+    client.post(f"/api/v1/consents/{consent}/withdraw", headers=world.headers("coordinator"))
+    assert client.get(preview, headers=world.headers("coordinator")).json()["phones_holding"] == 1
+    # Another researcher cannot confirm for Jo's consent.
+    other = make_user(session)
+    add_member(session, world.project, other, Role.researcher)
+    world.tokens["other"] = make_token(session, other)
+    client.post("/api/v1/sync/erased", json={"device_id": "phone-of-jo", "consent_ids": [consent]},
+                headers=world.headers("other"))
+    assert client.get(preview, headers=world.headers("coordinator")).json()["phones_holding"] == 1
+
+    for _ in range(2):  # a repeated confirmation is one
+        r = client.post("/api/v1/sync/erased", json={"device_id": "phone-of-jo", "consent_ids": [consent]},
+                        headers=world.headers("researcher"))
+        assert r.status_code == 204
+    answer = client.get(preview, headers=world.headers("coordinator")).json()
+    assert answer["phones_holding"] == 0
+    assert [e["device_id"] for e in answer["phone_erasures"]] == ["phone-of-jo"]
+
+
+def test_erasure_confirmations_refuse_bad_input(client, world):
+    r = client.post("/api/v1/sync/erased", json={"device_id": "", "consent_ids": ["nope"]},
+                    headers=world.headers("researcher"))
+    assert r.status_code == 422 and r.json()["code"]
+    r = client.get("/api/v1/sync/erased", params={"after": -1}, headers=world.headers("researcher"))
+    assert r.status_code == 422
+    assert client.get("/api/v1/sync/erased").status_code == 401
+
+
+def test_the_members_list_shows_each_persons_last_sync_even_without_a_phone(client, world):
+    members = f"/api/v1/projects/{world.project.id}/members"
+    before = {m["user_id"]: m for m in client.get(members, headers=world.headers("coordinator")).json()}
+    assert before[str(world.researcher.id)]["last_sync_at"] is None
+    assert sync(client, world, capture_batch(world, 1)).status_code == 200  # with a password login's token
+    after = {m["user_id"]: m for m in client.get(members, headers=world.headers("coordinator")).json()}
+    assert after[str(world.researcher.id)]["last_sync_at"] is not None
+    assert after[str(world.coordinator.id)]["last_sync_at"] is None
+
+
+def test_receipt_cards_are_a_pdf_of_new_labels_for_coordinators_only(client, world):
+    url = f"/api/v1/projects/{world.project.id}/receipt-cards"
+    r = client.get(url, params={"count": 10}, headers=world.headers("coordinator"))
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    assert r.content.startswith(b"%PDF") and r.content.count(b"/Type /Page\n") == 2  # 8 to a page
+    assert client.get(url, headers=world.headers("researcher")).status_code == 403
+    assert client.get(url, params={"count": 0}, headers=world.headers("coordinator")).status_code == 422
+
+
+def test_a_withdrawal_contact_of_null_clears_it(client, world):
+    url = f"/api/v1/projects/{world.project.id}"
+    r = client.patch(url, json={"withdrawal_contact": "Ana, 01752 000 000"}, headers=world.headers("coordinator"))
+    assert r.status_code == 200 and r.json()["withdrawal_contact"] == "Ana, 01752 000 000"
+    r = client.patch(url, json={"withdrawal_contact": None}, headers=world.headers("coordinator"))
+    assert r.status_code == 200 and r.json()["withdrawal_contact"] == ""
+    r = client.patch(url, json={"withdrawal_contact": "a\u0000b"}, headers=world.headers("coordinator"))
+    assert r.status_code == 422
