@@ -21,6 +21,10 @@ class Change(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_changes_entity", "entity", "entity_id"),
         sa.Index("ix_changes_project_seq", "project_id", "seq"),
+        # A phone asks every minute for its researcher's tombstones (api/sync/phones.py): few rows, so a small
+        # partial index, not a walk of every change.
+        sa.Index("ix_changes_owner_tombstones", "owner_id", "seq", sqlite_where=sa.text("op = 'tombstone'"),
+                 postgresql_where=sa.text("op = 'tombstone'")),
         {"sqlite_autoincrement": True},
     )
     seq: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"),

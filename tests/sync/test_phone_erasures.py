@@ -1,7 +1,10 @@
 """A phone learns which of its own researcher's records were erased (and never anyone else's), confirms that it
 erased its copies, and the withdrawal preview counts the phones that still hold them."""
 
+from typing import Any
+
 import pytest
+from sqlalchemy import event
 from sqlmodel import Session
 
 from api.projects.models import Role
@@ -106,3 +109,28 @@ def test_a_withdrawal_contact_of_null_clears_it(client, world):
     assert r.status_code == 200 and r.json()["withdrawal_contact"] == ""
     r = client.patch(url, json={"withdrawal_contact": "a\u0000b"}, headers=world.headers("coordinator"))
     assert r.status_code == 422
+
+
+def test_a_phones_question_reads_the_tombstone_index_not_every_change(client, engine, world):
+    """Every phone asks once a minute: the query must be able to use the small partial index of tombstones by
+    owner (on PostgreSQL with sequential scans off, as a table this small would otherwise be read whole)."""
+    seen: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM changes" in statement:
+            seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        assert client.get("/api/v1/sync/erased", headers=world.headers("researcher")).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    assert seen
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as conn:
+        if not sqlite:
+            conn.exec_driver_sql("SET enable_seqscan = off")
+        for statement, parameters in seen:
+            plan = conn.exec_driver_sql(("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ") + statement,
+                                        parameters).all()
+            assert "ix_changes_owner_tombstones" in "\n".join(str(r[-1]) for r in plan), plan
