@@ -332,6 +332,9 @@ def test_c_a_withdrawal_through_the_register_erases_the_fragments_everywhere(des
     page.wait_for_selector("#withdraw-form")
     erase = page.inner_text("#erase-list")
     assert "3 fragments" in erase and "0 audio clips" in erase and "no signature" in erase
+    # The seeding phone sent these records and still holds them: the preview says so before anything is erased.
+    assert page.inner_text("#phones-holding") == ("1 phone still holds this participant's records; "
+                                                  "it erases them at its next sync.")
     button = page.locator("#withdraw-form button[type=submit]")
     assert button.is_disabled()
     page.fill("#withdraw-form input[name=confirm]", label.lower())
@@ -344,6 +347,7 @@ def test_c_a_withdrawal_through_the_register_erases_the_fragments_everywhere(des
     button.click()
     page.wait_for_selector("#withdraw .notice h2")
     assert "3 fragments erased" in page.inner_text("#withdraw")
+    assert "1 phone still holds this participant's records" in page.inner_text("#withdraw")
 
     # Gone everywhere: list (tombstones without text), search, change feed, CSV export.
     listed = {f["id"]: f for f in
@@ -367,9 +371,23 @@ def test_c_a_withdrawal_through_the_register_erases_the_fragments_everywhere(des
     rows = {r["id"]: r for r in csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig")))}
     assert all(not rows[f].get("text") for f in fragment_ids if f in rows)
 
-    # The register now says withdrawn; the audit log records it with counts only.
+    # The phone confirms its erasure at its next sync; the register's withdrawn row leads to when it did.
+    with world.researcher() as researcher:
+        ok(researcher.post("/sync/erased", json={"device_id": "seed-phone", "consent_ids": [consent_id]}))
     page.click("#withdraw-result a")
     page.wait_for_selector("#consent-table")
+    page.goto(f"{server.url}/app/#/co/{pid}/consents/?participant_label={label}&state=withdrawn")
+    page.wait_for_selector(f"#consent-table tr[data-label='{label}'] a:has-text('Withdrawn on')")
+    page.click(f"#consent-table tr[data-label='{label}'] a:has-text('Withdrawn on')")
+    page.wait_for_selector("#phone-erasures li")
+    confirmed = page.inner_text("#phone-erasures")
+    assert re.search(r"Phone seed-pho confirmed erasing its copy on \S.*\d", confirmed), confirmed
+    assert "No phone holds a copy any more." in confirmed
+    assert page.locator("#withdraw-form").count() == 0
+    assert_accessible(page)
+    shot(page, "coord-withdrawn-phones-confirmed")
+
+    # The audit log records the withdrawal with counts only.
     page.goto(f"{server.url}/app/#/co/{pid}/audit")
     page.wait_for_selector("#audit-table")
     assert_accessible(page)

@@ -55,7 +55,7 @@ def test_a_withdrawal_erases_the_participants_records_from_the_phone(phone, worl
 
     phone.set_offline(True)
     capture_ui(page, UNSENT)
-    ok(world.admin.post(f"/consents/{consent_id}/withdraw", json={"reason": "asked on the phone"}))
+    ok(world.admin.post(f"/consents/{consent_id}/withdraw", json={"reason": "participant_asked"}))
     phone.set_offline(False)
     app_eval(page, "A.outbox.sync();")
     wait_app(page, "return (await A.db.getRecord(arg)).erased === 'withdrawn';", consent_id, timeout=30)

@@ -8,7 +8,7 @@ import { S } from './strings.js';
 import { h, fmtTime } from './dom.js';
 import { homeView } from './views/home.js';
 
-export const VERSION = '2026.11.29-3';
+export const VERSION = '2026.11.29-4';
 
 export const A = {
   db: null, api: null, outbox: null,
@@ -116,17 +116,22 @@ export async function refreshRemote(fresh = 0) {
   // Screens re-render only if something came back different: a re-render under a finger can swallow a tap.
   const before = JSON.stringify([A.me, A.kit, A.refreshError]);
   try {
+    const had = A.me;
     A.me = await A.api.me();
     await A.db.setKV('me', A.me);
     const ids = (A.me.memberships || []).map((m) => m.project_id);
-    if (!ids.includes(A.projectId)) {
-      // Removed from the project this phone was capturing for: say so, rather than quietly show another.
-      if (A.projectId && A.kit && A.kit.project) {
-        A.removedFrom = A.kit.project.name;
-        await A.db.setKV('removed_from', A.removedFrom);
-      }
-      await selectProject(ids[0] || '', false);
+    // Removed from a project this phone knew for this researcher (the one it captures for or another):
+    // say so, rather than let it quietly vanish from the list.
+    const gone = had && had.user && had.user.id === A.me.user.id
+      ? (had.memberships || []).filter((m) => !ids.includes(m.project_id)).map((m) => m.project_name) : [];
+    if (A.projectId && !ids.includes(A.projectId) && A.kit && A.kit.project && !gone.includes(A.kit.project.name)) {
+      gone.push(A.kit.project.name);
     }
+    if (gone.length) {
+      A.removedFrom = gone.join('”, “');
+      await A.db.setKV('removed_from', A.removedFrom);
+    }
+    if (!ids.includes(A.projectId)) await selectProject(ids[0] || '', false);
     if (A.projectId) {
       A.kit = await A.api.captureKit(A.projectId);
       await A.db.setKV(`kit:${A.projectId}`, A.kit);

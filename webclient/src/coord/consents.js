@@ -55,7 +55,8 @@ export async function page(ctx) {
     [T.form, (c) => T.version(version[c.consent_form_id] || '?')],
     [T.place, (c) => placeName[c.place_id] || ''],
     [T.fragments, (c) => String(c.fragment_count)],
-    [T.state, (c) => (c.withdrawn_at ? h('span', { class: 'bad' }, T.withdrawnOn(fmtDate(c.withdrawn_at))) : T.active)],
+    [T.state, (c) => (c.withdrawn_at ? h('a', { class: 'bad', href: ctx.href('consents', `${c.id}/withdraw`) },
+      T.withdrawnOn(fmtDate(c.withdrawn_at))) : T.active)],
     [T.researcher, (c) => person[c.recorded_by] || ''],
     [C.actions, (c) => h('div', { class: 'co-actions' },
       c.withdrawn_at ? null : h('a', { class: 'button small danger', href: ctx.href('consents', `${c.id}/withdraw`) }, T.withdraw),
@@ -112,7 +113,8 @@ async function withdraw(ctx, id) {
     h('p', {}, T.consentSummary(fmtDateTime(consent.given_at), C.methods[consent.method] || consent.method,
       consent.scopes.map((s) => C.scopes[s]).join(', ') || T.nothing))];
   if (preview.already_withdrawn) {
-    return h('div', { id: 'withdraw' }, head, h('p', { class: 'notice' }, T.alreadyWithdrawn(fmtDate(consent.withdrawn_at))));
+    return h('div', { id: 'withdraw' }, head, h('p', { class: 'notice' }, T.alreadyWithdrawn(fmtDate(consent.withdrawn_at))),
+      phonesAfter(preview));
   }
   const typed = h('input', { type: 'text', name: 'confirm', autocomplete: 'off', spellcheck: 'false' });
   // A fixed code only: free text here could carry a name or what was said, and the audit log keeps it.
@@ -131,7 +133,8 @@ async function withdraw(ctx, id) {
         h('li', {}, T.erasedFragments(r.fragments_erased)), h('li', {}, T.erasedClips(r.clips_erased)),
         h('li', {}, r.signature_erased ? T.erasedSignature : T.noSignature),
         h('li', {}, T.erasedCards(r.workshop_cards_erased)),
-        h('li', {}, T.erasedTags(r.tagged_fragments_erased))), h('p', {}, T.downstream)));
+        h('li', {}, T.erasedTags(r.tagged_fragments_erased))), h('p', {}, T.downstream),
+        preview.phones_holding ? h('p', { id: 'phones-holding' }, T.phonesWillErase(preview.phones_holding)) : null));
       list.remove();
       result.append(h('a', { class: 'button', href: ctx.href('consents') }, T.backToRegister));
     } catch { button.disabled = typed.value !== label; }
@@ -142,6 +145,17 @@ async function withdraw(ctx, id) {
     h('li', {}, T.eraseClips(preview.clips)),
     h('li', {}, preview.signature ? T.eraseSignature : T.noSignature),
     h('li', {}, T.eraseCards(preview.workshop_cards)),
-    h('li', {}, T.eraseTags(preview.tagged_fragments))), h('p', {}, T.keeps));
+    h('li', {}, T.eraseTags(preview.tagged_fragments))), h('p', {}, T.keeps),
+  h('p', { id: 'phones-holding' }, T.phonesHolding(preview.phones_holding)));
   return h('div', { id: 'withdraw' }, head, list, form, result);
+}
+
+// After a withdrawal: which phones confirmed erasing their copies, and when; and how many have not yet synced.
+function phonesAfter(preview) {
+  const confirmed = preview.phone_erasures;
+  return h('div', { id: 'phone-erasures' }, h('h2', {}, T.phonesTitle),
+    confirmed.length ? h('ul', {}, confirmed.map((e) => h('li', { 'data-device': e.device_id },
+      T.phoneConfirmed(e.device_id.slice(0, 8), fmtDateTime(e.confirmed_at))))) : null,
+    h('p', {}, preview.phones_holding ? T.phonesWillErase(preview.phones_holding)
+      : (confirmed.length ? T.noPhoneLeft : T.noPhoneHeld)));
 }

@@ -661,6 +661,16 @@ Object.assign(C.reg, {
   showSignatureOf: (label) => `See the signature of ${label}`,
   signatureOf: (label) => `Signature of ${label}`,
 });
+// Phones keep copies of what they captured; a withdrawal reaches them at their next sync, and they confirm.
+Object.assign(C.reg, {
+  phonesHolding: (n) => (n === 0 ? 'No phone holds a copy of these records.' : C.reg.phonesWillErase(n)),
+  phonesWillErase: (n) => `${n} phone${n === 1 ? ' still holds' : 's still hold'} this participant's records; ` +
+    `${n === 1 ? 'it erases them at its' : 'they erase them at their'} next sync.`,
+  phonesTitle: 'Copies on phones',
+  phoneConfirmed: (device, at) => `Phone ${device} confirmed erasing its copy on ${at}.`,
+  noPhoneLeft: 'No phone holds a copy any more.',
+  noPhoneHeld: 'No phone held a copy of these records.',
+});
 Object.assign(C.set, {
   sliderPreview: 'Preview of the slider, unanswered',
   sliderPreviewHint: 'On the phone: no answer until the participant touches the line.',
