@@ -398,6 +398,9 @@ def test_a_theme_note_keeps_no_words_of_a_fragment_withdrawn_after_closing(clien
     assert "card words 0" not in memo["text"].lower()
     assert memo["text"] == "Workshop Belonging, theme Feeling invisible: [withdrawn] - said twice in the room"
     assert memo["fragment_ids"] == [frags[1]]
+    report = client.get(f"/api/v1/workshops/{w['id']}/report", headers=h).json()
+    assert "card words 0" not in str(report).lower()
+    assert "[withdrawn] - said twice in the room" in str(report)
     r = client.get(f"/api/v1/projects/{world.project.id}/export/project.qdpx", headers=h)
     assert b"card words 0" not in zipfile_text(r.content).lower()
 
