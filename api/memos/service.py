@@ -24,6 +24,8 @@ from api.people.deps import Actor
 from api.people.models import User
 from api.projects import service as projects
 from api.tags.models import Tag
+from api.workshops.models import Note as WorkshopNote
+from api.workshops.models import Workshop
 
 WITHDRAWN = "[withdrawn]"
 MIN_QUOTED_WORDS = 4
@@ -155,8 +157,8 @@ def _quoted_patterns(text: str) -> list[re.Pattern[str]]:
 
 
 def erase_quotes(session: Session, fragments: Iterable[Fragment], actor_id: uuid.UUID | None = None) -> int:
-    """Before these fragments' text is erased: take their words out of every memo of their projects and drop the
-    memos' links to them. Answers how many memos changed."""
+    """Before these fragments' text is erased: take their words out of every memo of their projects (and every
+    workshop note) and drop the memos' links to them. Answers how many memos changed."""
     by_project: dict[uuid.UUID, list[Fragment]] = {}
     for f in fragments:
         by_project.setdefault(f.project_id, []).append(f)
@@ -177,6 +179,15 @@ def erase_quotes(session: Session, fragments: Iterable[Fragment], actor_id: uuid
                 changed += 1
                 audit.record(session, actor_id=actor_id, action="memo.erased", entity="memo", entity_id=memo.id,
                              project_id=project_id)
+        # The sticky notes of the project's workshops too: a note the room wrote may quote a card.
+        for note in session.exec(select(WorkshopNote).join(Workshop, col(Workshop.id) == WorkshopNote.workshop_id)
+                                 .where(Workshop.project_id == project_id)):
+            text = note.text
+            for pattern in patterns:
+                text = pattern.sub(WITHDRAWN, text)
+            if text != note.text:
+                note.text = text
+                session.add(note)
     return changed
 
 

@@ -24,6 +24,8 @@ from api.db import utcnow
 from api.errors import Conflict, Forbidden, Invalid, NotFound, TooManyRequests, Unauthorized
 from api.fragments import service as fragments
 from api.fragments.models import SEARCH_FILTERS, Fragment, FragmentStatus, SavedSearch
+from api.memos import service as memos
+from api.memos.models import Memo, MemoTag
 from api.people import throttle
 from api.people.deps import JOIN_TOKEN_PREFIX, Actor
 from api.people.security import digest
@@ -302,8 +304,43 @@ def _close(session: Session, actor: Actor, w: Workshop, c: card_rule.Cards) -> N
             session.add(theme)
             if by_theme.get(theme.id):
                 tags.change_fragments(session, actor, tag, TagFragmentsChange(add=by_theme[theme.id], remove=[]))
+    _notes_into_memos(session, actor, w, {t.id: t for t in themes}, by_theme)
     w.closed_at = utcnow()
     w.locked = True
+
+
+def _notes_into_memos(session: Session, actor: Actor, w: Workshop, themes: dict[uuid.UUID, Theme],
+                      by_theme: dict[uuid.UUID, list[uuid.UUID]]) -> None:
+    """Each note the room kept becomes a memo (through the memos domain, so it is audited as any memo): a note on a
+    theme is linked to the theme's new tag and its active fragments, a note on the board to the workshop's tag. The
+    text says where it came from. A memo already made for the note (same tag, same text) is not made twice."""
+    notes = session.exec(select(Note).where(Note.workshop_id == w.id, col(Note.removed).is_(False))
+                         .order_by(col(Note.created_at), col(Note.id))).all()
+    for note in notes:
+        if not note.text.strip():
+            continue
+        theme = themes.get(note.theme_id) if note.theme_id is not None else None
+        if theme is not None:
+            name = theme.name.strip() or "untitled"
+            text = f"Workshop {w.title}, theme {name}: {note.text}"
+            tag_id, fragment_ids = theme.tag_id, _active(session, by_theme.get(theme.id, []))
+        else:
+            text = f"Workshop {w.title}, board: {note.text}"
+            tag_id, fragment_ids = w.parent_tag_id, []
+        made = select(Memo.id).where(Memo.project_id == w.project_id, Memo.text == text)
+        if tag_id is not None:
+            made = made.where(col(Memo.id).in_(select(MemoTag.memo_id).where(MemoTag.tag_id == tag_id)))
+        if session.exec(made).first() is not None:
+            continue
+        memos.create_memo(session, actor, w.project_id, text, fragment_ids, [tag_id] if tag_id else [])
+
+
+def _active(session: Session, ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    if not ids:
+        return []
+    found = set(session.exec(select(Fragment.id).where(col(Fragment.id).in_(ids),
+                                                      Fragment.status == FragmentStatus.active)))
+    return [i for i in ids if i in found]
 
 
 # --- guests: joining by short code ------------------------------------------------------------------------------

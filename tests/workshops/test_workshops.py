@@ -1,7 +1,10 @@
 """Workshops through the API: the pack and its consent rule, freezing, withdrawal after printing, the board,
 paper themes, closing into the codebook, and reading over the API."""
 
+import io
 import uuid
+import xml.etree.ElementTree as ET
+import zipfile
 from typing import Any
 
 import pytest
@@ -10,7 +13,11 @@ from sqlmodel import Session, col, select
 from api.audit.models import AuditEntry
 from api.config import get_settings
 from api.feed.models import Change
+from api.people.deps import Actor
+from api.people.models import AuthToken
 from api.tags.models import FragmentTag, Tag
+from api.workshops import service
+from api.workshops.models import Theme, Workshop
 from tests.factories import World, make_world
 from tests.workshops.helpers import add, capture, make_workshop, pack, set_state
 
@@ -312,3 +319,92 @@ def test_the_join_details_give_the_code_a_link_and_a_qr_code(client, world) -> N
     j = r.json()
     assert j["code"] == w["short_code"] and j["link"].endswith(f"/app/join.html#{w['short_code']}")
     assert j["qr_svg"].startswith("<svg") and "join the workshop board" in j["qr_svg"]
+
+
+# --- closing: notes into memos (and so into .qdpx as REFI-QDA notes) ---------------------------------------------
+
+def closed_with_notes(client: Any, world: World, n: int = 3) -> tuple[dict, list[str], list[str], str]:
+    """Cards 1 and 2 in theme "Feeling invisible" with a note quoting card 1, a note on the board, and card 3 loose.
+    Answers the workshop, fragments, consents and the theme's id."""
+    w, frags, consents = ready_workshop(client, world, n)
+    set_state(client, world, w["id"], "running")
+    h = world.headers("coordinator")
+    cards = {frags[int(c["text"].split()[-1])]: c["id"]
+             for c in client.get(f"/api/v1/workshops/{w['id']}/board", headers=h).json()["cards"]}
+    theme = str(uuid.uuid4())
+    ops = [op("theme", theme_id=theme, name="Feeling invisible", x=10, y=10),
+           op("move", card_id=cards[frags[0]], x=20, y=60, theme_id=theme),
+           op("move", card_id=cards[frags[1]], x=30, y=60, theme_id=theme),
+           op("note", note_id=str(uuid.uuid4()), text="Card words 0 - said twice in the room", theme_id=theme,
+              x=0, y=0),
+           op("note", note_id=str(uuid.uuid4()), text="Who is missing?", x=5, y=5)]
+    r = client.post(f"/api/v1/workshops/{w['id']}/board/ops", json={"ops": ops}, headers=h).json()
+    assert [x["status"] for x in r["results"]] == ["applied"] * 5, r
+    assert set_state(client, world, w["id"], "closed").status_code == 200
+    return w, frags, consents, theme
+
+
+def memos_of(client: Any, world: World) -> list[dict[str, Any]]:
+    r = client.get(f"/api/v1/projects/{world.project.id}/memos", headers=world.headers("coordinator"))
+    assert r.status_code == 200, r.text
+    return sorted(r.json(), key=lambda m: m["text"])
+
+
+def test_closing_keeps_each_note_as_a_memo_linked_to_its_theme_and_fragments_once(client, world, session) -> None:
+    w, frags, _, _ = closed_with_notes(client, world)
+    session.rollback()
+    parent = session.exec(select(Tag).where(Tag.name == "Workshop: Belonging (2026-12-03)")).one()
+    child = session.exec(select(Tag).where(Tag.parent_id == parent.id)).one()
+    memos = memos_of(client, world)
+    assert [(m["text"], m["tag_ids"], sorted(m["fragment_ids"])) for m in memos] == [
+        ("Workshop Belonging, board: Who is missing?", [str(parent.id)], []),
+        ("Workshop Belonging, theme Feeling invisible: Card words 0 - said twice in the room", [str(child.id)],
+         sorted(frags[:2]))]
+    audited = session.exec(select(AuditEntry).where(AuditEntry.action == "memo.create",
+                                                    AuditEntry.project_id == world.project.id)).all()
+    assert {str(a.entity_id) for a in audited} == {m["id"] for m in memos}
+    # Closing again is refused and makes nothing; the closing step run again (a retry) finds its memos made.
+    assert set_state(client, world, w["id"], "closed").status_code == 409
+    workshop = session.get(Workshop, uuid.UUID(w["id"]))
+    token = session.exec(select(AuthToken).where(AuthToken.user_id == world.coordinator.id)).first()
+    themes = {t.id: t for t in session.exec(select(Theme).where(Theme.workshop_id == workshop.id))}
+    service._notes_into_memos(session, Actor(user=world.coordinator, token=token), workshop, themes,
+                              {t: [uuid.UUID(f) for f in frags[:2]] for t in themes})
+    session.commit()
+    assert memos_of(client, world) == memos
+
+
+def test_the_qdpx_export_carries_the_workshop_notes_as_refi_qda_notes(client, world) -> None:
+    _, frags, _, _ = closed_with_notes(client, world)
+    memo = next(m for m in memos_of(client, world) if "theme Feeling invisible" in m["text"])
+    r = client.get(f"/api/v1/projects/{world.project.id}/export/project.qdpx", headers=world.headers("coordinator"))
+    assert r.status_code == 200
+    ns = {"q": "urn:QDA-XML:project:1.0"}
+    root = ET.fromstring(zipfile.ZipFile(io.BytesIO(r.content)).read("project.qde"))
+    notes = {n.get("guid"): n.find("q:PlainTextContent", ns).text for n in root.findall("q:Notes/q:Note", ns)}
+    assert notes[memo["id"]] == "Workshop Belonging, theme Feeling invisible: Card words 0 - said twice in the room"
+    assert len(notes) == 2
+    links = {(x.get("originGUID"), x.get("targetGUID")) for x in root.findall("q:Links/q:Link", ns)}
+    assert {(memo["id"], frags[0]), (memo["id"], frags[1]), (memo["id"], memo["tag_ids"][0])} <= links
+    codes = {c.get("guid"): c.get("name") for c in root.iter(f"{{{ns['q']}}}Code")}
+    assert codes[memo["tag_ids"][0]] == "Feeling invisible"
+
+
+def test_a_theme_note_keeps_no_words_of_a_fragment_withdrawn_after_closing(client, world) -> None:
+    w, frags, consents, _ = closed_with_notes(client, world)
+    h = world.headers("coordinator")
+    assert client.post(f"/api/v1/consents/{consents[0]}/withdraw", json={}, headers=h).status_code < 300
+    memo = next(m for m in memos_of(client, world) if "theme Feeling invisible" in m["text"])
+    assert "card words 0" not in memo["text"].lower()
+    assert memo["text"] == "Workshop Belonging, theme Feeling invisible: [withdrawn] - said twice in the room"
+    assert memo["fragment_ids"] == [frags[1]]
+    report = client.get(f"/api/v1/workshops/{w['id']}/report", headers=h).json()
+    assert "card words 0" not in str(report).lower()
+    assert "[withdrawn] - said twice in the room" in str(report)
+    r = client.get(f"/api/v1/projects/{world.project.id}/export/project.qdpx", headers=h)
+    assert b"card words 0" not in zipfile_text(r.content).lower()
+
+
+def zipfile_text(content: bytes) -> bytes:
+    z = zipfile.ZipFile(io.BytesIO(content))
+    return b"".join(z.read(name) for name in z.namelist())
