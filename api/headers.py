@@ -1,9 +1,9 @@
 """Security headers on every response, and the API documentation page served under a policy that fits it.
 
 - Content-Security-Policy: the web client (/app/) is plain ES modules from this origin, so it gets a strict policy:
-  scripts, styles, fetches and workers from 'self' only; images and audio also from data:/blob: URLs (signature
-  images, QR codes, clips fetched with the token); nothing may frame it. The API answers JSON and needs nothing:
-  `default-src 'none'`. /docs loads Swagger UI from its CDN and starts it with one inline script, allowed by hash.
+  scripts, styles, fetches and workers from 'self' only; images, audio and fetches also from data:/blob: URLs
+  (signature images, QR codes, clips fetched with the token and read back from their blob: URL); nothing may frame
+  it. The API answers JSON and needs nothing: `default-src 'none'`. /docs loads Swagger UI from its CDN and starts it with one inline script, allowed by hash.
 - X-Content-Type-Options: nosniff; X-Frame-Options: DENY (frame-ancestors for older browsers); Referrer-Policy:
   no-referrer (an address holds ids and search words).
 - Cache-Control: no-store on every /api/ answer that did not set its own: they carry personal words (fragments,
@@ -22,7 +22,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 APP_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-           "media-src 'self' blob:; connect-src 'self'; worker-src 'self'; manifest-src 'self'; font-src 'self'; "
+           "media-src 'self' blob:; connect-src 'self' blob:; worker-src 'self'; manifest-src 'self'; font-src 'self'; "
            "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 SWAGGER_CDN = "https://cdn.jsdelivr.net"

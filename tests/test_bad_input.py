@@ -25,6 +25,9 @@ EXTRA_WRITES = [
         {"id": "q2", "type": "choice", "label": "Mood?", "options": ["good", "hard"]}]}),
     Call("POST", "/webhooks", {"url": "https://example.org/hook", "events": ["fragment.upsert"]},
          {"Authorization": "Bearer {webhook_token}"}),
+    # workshops: a participant joins by code and moves cards with the join token
+    Call("POST", "/join", {"code": "ABCDEF", "name": "Sam"}),
+    Call("POST", "/board/ops", {"ops": []}, {"Authorization": "Bearer {join_token}"}),
 ]
 WRITES = [c for c in CALLS + EXTRA_WRITES if c.method in ("POST", "PUT", "PATCH") and c.body
           and c.path != "/auth/logout"]

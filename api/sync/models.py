@@ -138,5 +138,5 @@ class ErasedPage(BaseModel):
 
 class ErasureConfirmation(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    device_id: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
+    device_id: Text = Field(min_length=1, max_length=64)
     consent_ids: list[uuid.UUID] = Field(max_length=500)

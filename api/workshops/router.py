@@ -17,7 +17,7 @@ from api.config import get_settings
 from api.db import SessionDep, open_session
 from api.errors import Conflict, Forbidden, Invalid, NotFound, TooManyRequests, Unauthorized, responses
 from api.feed.models import Change
-from api.inputs import Text
+from api.inputs import StrictBool, Text
 from api.people import throttle
 from api.people.deps import CurrentActor, bearer
 from api.projects import service as projects
@@ -63,7 +63,7 @@ class PaperIn(BaseModel):
 
 class SensitiveIn(BaseModel):
     model_config = {"extra": "forbid"}
-    include: bool
+    include: StrictBool
 
 
 def get_guest(session: SessionDep,

@@ -43,15 +43,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # SQLite's batch mode rebuilds `projects` under another name; the search triggers on `fragments` name
-    # `projects`, and a rename that finds them pointing at a missing table fails unless the legacy rule applies.
-    sqlite = op.get_bind().dialect.name == "sqlite"
-    if sqlite:
-        op.execute("PRAGMA legacy_alter_table=ON")
-    with op.batch_alter_table('projects', schema=None) as batch_op:
-        batch_op.drop_column('withdrawal_contact')
-    if sqlite:
-        op.execute("PRAGMA legacy_alter_table=OFF")
+    # Dropped in place (SQLite >= 3.35 can): batch mode would rebuild `projects`, and neither the fragments'
+    # foreign keys nor the search triggers that name the table survive it being dropped and renamed.
+    op.drop_column('projects', 'withdrawal_contact')
 
     with op.batch_alter_table('audio_uploads', schema=None) as batch_op:
         batch_op.drop_column('duration_ms')

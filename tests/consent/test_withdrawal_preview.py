@@ -71,7 +71,7 @@ def test_the_preview_counts_what_is_held_and_the_withdrawal_erases_exactly_that(
     p = r.json()
     assert p == {"consent_id": consent_id, "participant_label": "P-4KQ7", "already_withdrawn": False,
                  "fragments": 4, "clips": 2, "workshop_cards": 0, "signature": True, "tagged_fragments": 2,
-                 "workshops": []}
+                 "workshops": [], "phones_holding": 1, "phone_erasures": []}
     assert (p["fragments"], p["clips"], p["tagged_fragments"], p["signature"]) == \
         (before["fragments"], before["clips"], before["tagged"], before["signature"])
 
@@ -101,7 +101,7 @@ def test_after_withdrawal_the_preview_says_so_and_that_nothing_is_left(client, w
     assert preview(client, world, consent_id).json() == {
         "consent_id": consent_id, "participant_label": "P-4KQ7", "already_withdrawn": True,
         "fragments": 0, "clips": 0, "workshop_cards": 0, "signature": False, "tagged_fragments": 0,
-        "workshops": []}
+        "workshops": [], "phones_holding": 1, "phone_erasures": []}  # the phone that sent it has not confirmed
 
 
 def test_a_consent_with_nothing_under_it_previews_zeroes(client, world) -> None:

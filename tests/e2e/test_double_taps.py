@@ -59,7 +59,7 @@ def test_a_double_tap_on_every_save_button_stores_one_record(phone, world, serve
 
     page.fill("#fragment textarea[name=text]", "They shut the post office and the queue moved to the bus stop.")
     _double(page, "#fragment button[type=submit]", gap_ms)
-    page.wait_for_function("document.querySelector('#saved').textContent.length > 0")
+    page.wait_for_function("() => document.querySelector('#saved').textContent.length > 0")
     # Nothing about an empty text: the second tap was part of the same save, not a new attempt.
     assert page.locator("#fragment .error").inner_text() == ""
     if gap_ms == 40:

@@ -77,8 +77,10 @@ def test_the_phone_shell_is_under_80_kb_compressed():
     assert gzipped_kb(sw_list("SHELL") | {"sw.js"}) <= 80
 
 
-def test_the_coordinator_workspace_is_under_64_kb_compressed():
-    assert gzipped_kb(workspace_files()) <= 64
+def test_the_coordinator_workspace_is_under_80_kb_compressed():
+    # 64 KB until this wave added the workshop pages and board, memos and the Data page; a laptop fetches the
+    # workspace once, when a coordinator first opens it, and a phone never does.
+    assert gzipped_kb(workspace_files()) <= 80
 
 
 def test_user_facing_text_lives_in_strings_js():
