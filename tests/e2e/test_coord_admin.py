@@ -95,12 +95,14 @@ def test_a_new_project_and_its_consent_form_reach_the_capture_kit(desk, private_
     page.fill("#project-details input[name=name]", "Listening in Keyham")
     page.fill("#project-details textarea[name=description]", "Conversations at the food bank.")
     page.fill("#project-details input[name=retention_days]", "730")
+    page.fill("#project-details input[name=withdrawal_contact]", "Call Ann on 01752 000000")
     page.click("#project-details button[type=submit]")
     page.wait_for_selector("#settings")
     pid = re.search(r"#/co/([\w-]+)/project", page.url).group(1)
     admin = admin_client(private_server)
     project = ok(admin.get(f"/projects/{pid}"))
-    assert (project["name"], project["retention_days"]) == ("Listening in Keyham", 730)
+    assert (project["name"], project["retention_days"], project["withdrawal_contact"]) == (
+        "Listening in Keyham", 730, "Call Ann on 01752 000000")  # printed on participants' receipts
 
     page.fill("#add-place input[name=name]", "Keyham")
     page.click("#add-place button[type=submit]")

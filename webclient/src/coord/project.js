@@ -46,11 +46,13 @@ function details(project) {
   const keep = h('input', { type: 'number', name: 'retention_days', min: 1, max: 36500, value: project.retention_days ?? '' });
   const lang = h('select', { name: 'search_language' }, Object.entries(T.searchLanguages).map(([v, label]) =>
     h('option', { value: v, selected: (project.search_language || 'english') === v }, label)));
+  const contact = text('withdrawal_contact', project.withdrawal_contact, { maxlength: 300 });
   const kept = draft(isNew ? 'project:new' : `project:${project.id}`);
   const form = saveForm({ id: 'project-details' }, [field(T.name, name), field(T.description, desc),
-    field(T.retention, keep, T.retentionHint), field(T.searchLanguage, lang)], () => {
+    field(T.retention, keep, T.retentionHint), field(T.searchLanguage, lang),
+    field(T.withdrawalContact, contact, T.withdrawalContactHint)], () => {
     const body = { name: name.value.trim(), description: desc.value, retention_days: keep.value ? Number(keep.value) : null,
-      search_language: lang.value };
+      search_language: lang.value, withdrawal_contact: contact.value.trim() };
     if (!body.name) throw refuse(T.nameNeeded);
     return isNew ? api('POST', '/projects', body) : api('PATCH', `/projects/${project.id}`, body);
   }, { label: isNew ? T.create : C.save, done: (saved) => { kept.clear(); if (isNew) go(`#/co/${saved.id}/project`); } });

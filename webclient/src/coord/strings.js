@@ -235,6 +235,8 @@ export const C = {
     retention: 'Retention period (days)',
     retentionHint: 'Fragments older than this are erased by the scheduled purge. Leave empty to keep them.',
     searchLanguage: 'Search',
+    withdrawalContact: 'How participants reach you to withdraw',
+    withdrawalContactHint: 'Printed on each participant\u2019s receipt, with their label: a phone number, an email or an address.',
     searchLanguages: { english: 'English: finds word forms (buses → bus)', simple: 'Exact words (any other language)' },
     nameNeeded: 'Give the project a name.',
     create: 'Create project',
