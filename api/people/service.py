@@ -101,8 +101,7 @@ def update_user(session: Session, actor: Actor, user: User, data: UserUpdate) ->
             if not current:
                 raise Invalid("Send your current password (current_password) to change it.",
                               code="current_password_required")
-            if not verify_password(user.password_hash, current):
-                raise Forbidden("That is not your current password.", code="current_password_wrong")
+            _check_current_password(session, user, current)
         user.password_hash = hash_password(password)
         _revoke_all(session, user.id, keep=actor.token.id if own else None)
         if not own:
@@ -117,6 +116,22 @@ def update_user(session: Session, actor: Actor, user: User, data: UserUpdate) ->
     audit.record(session, actor_id=actor.id, action="user.update", entity="user", entity_id=user.id,
                  detail={"fields": sorted(data.model_dump(exclude_unset=True).keys() - {"current_password"})})
     return user
+
+
+def _check_current_password(session: Session, user: User, current: str) -> None:
+    """A stolen session token must not become a way to guess the account's password: tries are counted per
+    account (whatever the address, since the token already names the account), refused with 429 after
+    `login_lock_after` in a window; the right password clears the count."""
+    settings = get_settings()
+    window = timedelta(minutes=settings.login_lock_minutes)
+    tries = throttle.count_in(session, throttle.key("password", str(user.id)), window)
+    if tries.attempts > settings.login_lock_after:
+        raise TooManyRequests("Too many wrong current passwords; try again later.", code="too_many_attempts",
+                              headers={"Retry-After": str(throttle.retry_after(tries, window))}, keep_changes=True)
+    if not verify_password(user.password_hash, current):
+        raise Forbidden("That is not your current password.", code="current_password_wrong", keep_changes=True,
+                        delay=throttle.slowdown(tries.attempts - settings.login_slow_after))
+    throttle.forget(session, tries.key)
 
 
 def _revoke_all(session: Session, user_id: uuid.UUID, keep: uuid.UUID | None = None) -> None:

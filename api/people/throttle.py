@@ -69,6 +69,12 @@ def count(keys: list[str], window: timedelta) -> list[Count]:
     return counts
 
 
+def count_in(session: Session, k: str, window: timedelta) -> Count:
+    """Add one attempt to a key inside the caller's transaction, for a request that already holds the write lock
+    (its failure must then be raised with keep_changes=True so the count is kept)."""
+    return _bump(session, k, utcnow(), window)
+
+
 def _bump(session: Session, k: str, now: datetime, window: timedelta) -> Count:
     table = LoginThrottle.__table__  # type: ignore[attr-defined]
     dialect = session.get_bind().dialect.name

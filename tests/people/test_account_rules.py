@@ -6,6 +6,7 @@ import pytest
 from sqlmodel import Session, select
 
 from api.audit.models import AuditEntry
+from api.config import get_settings
 from api.projects.models import Role
 from tests.factories import PASSWORD, World, add_member, bearer, make_token, make_user, make_world
 
@@ -104,6 +105,20 @@ def test_changing_your_own_password_needs_the_current_one(client, world, session
     assert client.post("/api/v1/auth/login", json={"email": world.researcher.email,
                                                    "password": "a brand new password"}).status_code == 200
     assert "current_password" not in str(session.exec(select(AuditEntry.detail)).all())
+
+
+def test_a_stolen_session_cannot_guess_the_current_password(client, world) -> None:
+    """Wrong current passwords are counted per account: after the login limit even the right one waits for the
+    window to end, so a session token is no oracle for the account's password."""
+    me = f"/api/v1/users/{world.researcher.id}"
+    headers = world.headers("researcher")
+    guess = {"password": "a brand new password", "current_password": "not it at all"}
+    for _ in range(get_settings().login_lock_after):
+        assert client.patch(me, json=guess, headers=headers).json()["code"] == "current_password_wrong"
+    r = client.patch(me, json={**guess, "current_password": PASSWORD}, headers=headers)
+    assert r.status_code == 429 and r.json()["code"] == "too_many_attempts" and int(r.headers["Retry-After"]) > 0
+    assert client.post("/api/v1/auth/login", json={"email": world.researcher.email,
+                                                   "password": PASSWORD}).status_code == 200  # unchanged
 
 
 def test_an_admin_resets_anyones_password_audited(client, world, session) -> None:
