@@ -109,7 +109,6 @@ class EnrolmentCode(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
     expires_at: datetime = Field(sa_column=ts_column())
     used_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
-    failed_attempts: int = 0
 
 
 class LoginRequest(SQLModel):
