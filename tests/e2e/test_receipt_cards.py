@@ -47,6 +47,7 @@ window.BarcodeDetector = class {
 };
 Object.defineProperty(navigator, 'mediaDevices', { configurable: true, value: { getUserMedia: async (want) => {
   window.__asked = want;
+  window.__cameras = (window.__cameras || 0) + 1;
   const c = document.createElement('canvas');
   c.width = 64; c.height = 64;
   c.getContext('2d').fillRect(0, 0, 64, 64);
@@ -164,14 +165,15 @@ def test_scanning_a_card_on_the_phone_stores_the_cards_label(phone, world, serve
     _open_consent(page)
     page.evaluate("() => { window.__card = ' p-7hqx '; }")
     page.tap("#scan-card")
+    page.evaluate("() => document.querySelector('#scan-card').click()")  # a second tap opens no second camera
     page.wait_for_selector("#scan-video")
     shot(page, "phone-scan-card")
     page.wait_for_function("() => document.querySelector('#scan-note').textContent.includes('P-7HQX')")
     assert page.input_value("#consent input[name=label]") == "P-7HQX"
     assert page.locator("#scan-video").count() == 0  # the camera is let go once the card is read
     assert page.evaluate("() => window.__stream.getTracks().every((t) => t.readyState === 'ended')")
-    assert page.evaluate("() => [window.__formats, window.__sawVideo, window.__asked.video.facingMode]") == [
-        ["qr_code"], True, "environment"]
+    assert page.evaluate("() => [window.__formats, window.__sawVideo, window.__asked.video.facingMode, "
+                         "window.__cameras]") == [["qr_code"], True, "environment", 1]
     shot(page, "phone-scan-card-read")
     _answer_and_save(page)
     page.wait_for_selector("#fragment")

@@ -105,13 +105,15 @@ async function labelsInProject(projectId) {
 // the researcher types the label printed on the card. No decoder is shipped: phones without one type four characters.
 function cardScanner(onRead, note, fallback) {
   const box = h('div', { id: 'scan-box', class: 'field', hidden: true });
-  let stop = () => {};
+  let opening = false; // a second tap while the camera opens (or runs) opens no second camera
   const scan = async () => {
+    if (opening || !box.hidden) return;
     note.textContent = '';
     const md = navigator.mediaDevices;
     if (!('BarcodeDetector' in window) || !md || !md.getUserMedia) { note.textContent = S.cannotScan; fallback(); return; }
     let detector;
     let stream;
+    opening = true;
     try {
       detector = new window.BarcodeDetector({ formats: ['qr_code'] });
       stream = await md.getUserMedia({ video: { facingMode: 'environment' }, audio: false });
@@ -119,12 +121,12 @@ function cardScanner(onRead, note, fallback) {
       note.textContent = detector ? S.cameraRefused : S.cannotScan;
       fallback();
       return;
-    }
+    } finally { opening = false; }
     const video = h('video', { class: 'scan-video', playsinline: true, muted: true, id: 'scan-video' });
     video.muted = true;
     video.srcObject = stream;
     let on = true;
-    stop = () => {
+    const stop = () => {
       if (!on) return;
       on = false;
       stream.getTracks().forEach((t) => t.stop());
