@@ -39,7 +39,9 @@ def sheet(project_name: str, contact: str, labels: list[str]) -> bytes:
         pdf.set_line_width(0.2)
         pdf.rect(x + 3, y + 3, w - 6, h - 6)  # cut here
         png = io.BytesIO()
-        segno.make(label, error="m").save(png, kind="png", scale=6, border=2)
+        # A full QR code, never a Micro QR (segno's choice for text this short): phone cameras and the browser's
+        # BarcodeDetector read only full QR codes. The quiet zone is the standard four modules.
+        segno.make_qr(label, error="m").save(png, kind="png", scale=5, border=4)
         pdf.image(png, x=x + 6, y=y + 8, w=34, h=34)
         pdf.set_xy(x + 43, y + 8)
         pdf.set_font("Helvetica", "B", 22)

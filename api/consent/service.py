@@ -110,6 +110,11 @@ def get_consent(session: Session, actor: Actor, consent_id: uuid.UUID) -> tuple[
     raise NotFound("No such consent.")
 
 
+def squash_label(text: str) -> str:
+    """A label as compared by the register: lower case, without spaces or hyphens."""
+    return "".join(text.split()).replace("-", "").lower()
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -124,9 +129,12 @@ def list_consents(session: Session, actor: Actor, project_id: uuid.UUID, filters
         conditions.append(Consent.recorded_by == actor.id)
     if filters.get("conversation_id"):
         conditions.append(Consent.conversation_id == filters["conversation_id"])
-    if filters.get("participant_label"):
-        pattern = f"%{_escape_like(filters['participant_label'].lower())}%"
-        conditions.append(sa.func.lower(Participant.label).like(pattern, escape="\\"))
+    # A participant asking to be taken out reads their code off a receipt or card: any case, with spaces, with or
+    # without its hyphen ("p 4kq7" is P-4KQ7). The label itself is matched first, then labels that contain it.
+    wanted = squash_label(filters.get("participant_label") or "")
+    squashed = sa.func.replace(sa.func.lower(Participant.label), "-", "")
+    if wanted:
+        conditions.append(squashed.like(f"%{_escape_like(wanted)}%", escape="\\"))
     if filters.get("place"):
         conditions.append(Conversation.place_id == filters["place"])
     if filters.get("given_after"):
@@ -145,8 +153,10 @@ def list_consents(session: Session, actor: Actor, project_id: uuid.UUID, filters
                 .join(Conversation, Conversation.id == Consent.conversation_id).where(*conditions))
 
     total = session.exec(joined(select(sa.func.count()).select_from(Consent))).one()
+    exact_first = [sa.case((squashed == wanted, 0), else_=1)] if wanted else []
     rows = session.exec(joined(select(Consent, Participant.label, Conversation.place_id))
-                        .order_by(col(Consent.given_at).desc(), Consent.id).offset(offset).limit(limit)).all()
+                        .order_by(*exact_first, col(Consent.given_at).desc(), Consent.id)
+                        .offset(offset).limit(limit)).all()
     counts = _held_fragment_counts(session, [c.id for c, _, _ in rows])
     items = [ConsentListItem.model_validate(consent_public(c, label), update={
         "place_id": place_id, "fragment_count": counts.get(c.id, 0)}) for c, label, place_id in rows]

@@ -149,6 +149,7 @@ class TokenPublic(SQLModel):
 class DevicePublic(SQLModel):
     id: uuid.UUID
     user_id: uuid.UUID
+    kind: TokenKind
     project_id: uuid.UUID | None
     device_label: str | None
     created_at: datetime

@@ -95,9 +95,12 @@ def update_user(session: SessionDep, actor: CurrentActor, user_id: uuid.UUID, bo
 @router.get("/projects/{project_id}/devices", response_model=list[DevicePublic],
             responses=responses(NotFound, Forbidden))
 def list_devices(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID) -> list[DevicePublic]:
-    """Phones enrolled for this project, with when each last synced."""
+    """Every phone of the project's members with when each last synced: enrolled phones (wherever enrolled: a
+    device token works in each project of its researcher; `project_id` is null when enrolled through another
+    project, which is not named) and password logins that synced (`kind` session)."""
     projects.require_coordinator(session, actor, project_id)
-    return [DevicePublic.model_validate(d) for d in service.list_devices(session, project_id)]
+    return [DevicePublic.model_validate(d, update={"project_id": d.project_id if d.project_id == project_id else None})
+            for d in service.list_devices(session, project_id)]
 
 
 @router.delete("/devices/{device_id}", status_code=204, responses=responses(NotFound, Forbidden))
@@ -106,8 +109,8 @@ def revoke_device(session: SessionDep, actor: CurrentActor, device_id: uuid.UUID
     device = session.get(AuthToken, device_id)
     if device is None or device.kind != "device" or device.project_id is None:
         raise NotFound("No such device.")
-    if device.user_id != actor.id:
-        projects.require_coordinator(session, actor, device.project_id)
+    if not service.may_revoke_device(session, actor, device):
+        projects.require_coordinator(session, actor, device.project_id)  # 404 or 403 as for its project
     service.revoke_device(session, actor, device)
 
 

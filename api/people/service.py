@@ -253,9 +253,26 @@ def enrol(session: Session, code: str, device_label: str | None, address: str) -
 
 
 def list_devices(session: Session, project_id: uuid.UUID) -> list[AuthToken]:
-    return list(session.exec(select(AuthToken).where(AuthToken.project_id == project_id,
-                                                     AuthToken.kind == TokenKind.device)
+    """Every phone that can capture for this project: the enrolled phones of its members, wherever they were
+    enrolled (a device token works in each project of its researcher), and their password logins that have
+    synced and still work. Members' tokens only: nobody outside the project is listed."""
+    members = select(Membership.user_id).where(Membership.project_id == project_id)
+    return list(session.exec(select(AuthToken).where(
+        col(AuthToken.user_id).in_(members),
+        sa.or_(AuthToken.kind == TokenKind.device,
+               sa.and_(AuthToken.kind == TokenKind.session, col(AuthToken.last_sync_at).is_not(None),
+                       col(AuthToken.revoked_at).is_(None), AuthToken.expires_at > utcnow())))
                              .order_by(col(AuthToken.created_at).desc())))
+
+
+def may_revoke_device(session: Session, actor: Actor, device: AuthToken) -> bool:
+    """Its researcher, or a coordinator of any project the phone captures for (any project of that researcher's)."""
+    if device.user_id == actor.id or actor.is_admin:
+        return True
+    coordinated = select(Membership.project_id).where(Membership.user_id == actor.id,
+                                                      Membership.role == Role.coordinator)
+    return session.exec(select(Membership.project_id).where(
+        Membership.user_id == device.user_id, col(Membership.project_id).in_(coordinated)).limit(1)).first() is not None
 
 
 def revoke_device(session: Session, actor: Actor, device: AuthToken) -> None:

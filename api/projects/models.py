@@ -67,6 +67,10 @@ class ProjectBase(SQLModel):
     # phone (issue 14): printed on the participant's receipt — how to reach the project to withdraw.
     withdrawal_contact: Text = Field(default="", max_length=300, sa_column=sa.Column(
         sa.String(300), nullable=False, server_default=""))
+    # How many days a phone keeps the words of a record the server already holds (a lost phone gives away no
+    # more); a project with more sensitive talk shortens it.
+    phone_keep_days: int = Field(default=14, ge=1, le=90, sa_column=sa.Column(
+        sa.Integer(), nullable=False, server_default="14"))
 
 
 class Project(ProjectBase, table=True):
@@ -97,6 +101,7 @@ class ProjectUpdate(SQLModel):
     description: Text | None = Field(default=None, max_length=5000)
     retention_days: int | None = Field(default=None, ge=1, le=36500)
     withdrawal_contact: Text | None = Field(default=None, max_length=300)
+    phone_keep_days: int | None = Field(default=None, ge=1, le=90)
     questions: list[Question] | None = Field(default=None, max_length=30)
     search_language: SearchLanguage | None = None
 

@@ -118,7 +118,7 @@ def create_project(session: Session, actor: Actor, data: ProjectCreate) -> Proje
 
 def update_project(session: Session, actor: Actor, project: Project, data: ProjectUpdate) -> Project:
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
-    for key in ("name", "description", "search_language"):
+    for key in ("name", "description", "search_language", "phone_keep_days"):
         if key in changes and changes[key] is None:
             raise Invalid(f"{key} cannot be null; send a value (or leave it out).", code="null_not_allowed")
     if "questions" in changes:

@@ -149,3 +149,16 @@ def test_another_projects_consents_are_not_listed(client, world, session) -> Non
                    headers=other.headers("coordinator"))
     assert r.status_code == 404
     assert register(client, other)[:2] == ([], 0)
+
+
+def test_a_code_read_off_a_receipt_finds_that_participant_first_whatever_its_case_and_spaces(client, world) -> None:
+    # A newer consent whose label only contains the code would come first by date; the code itself must lead.
+    capture(client, world, "P-4KQ7", days_ago=5)
+    capture(client, world, "P-4KQ7B", days_ago=1)
+    capture(client, world, "XP-4KQ7", days_ago=2)
+    for typed in ("P-4KQ7", "p-4kq7", " p 4kq7 ", "P4KQ7", "p - 4KQ7"):
+        r = client.get("/api/v1/consents", params={"project_id": str(world.project.id), "participant_label": typed},
+                       headers=world.headers("coordinator"))
+        assert r.status_code == 200, r.text
+        labels = [c["participant_label"] for c in r.json()]
+        assert labels[0] == "P-4KQ7" and sorted(labels) == ["P-4KQ7", "P-4KQ7B", "XP-4KQ7"], (typed, labels)

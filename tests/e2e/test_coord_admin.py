@@ -263,7 +263,7 @@ def test_b_a_phone_enrolled_by_code_appears_among_the_researchers_phones(desk, b
     page.click("#member a")  # everyone, with their training and phones
     page.wait_for_selector(f"#members tr[data-user='{uid}']")
     row = page.inner_text(f"#members tr[data-user='{uid}']")
-    assert "Current, expires on" in row and "1 enrolled" in row
+    assert "Current, expires on" in row and "1 phone, last sync" in row  # "phones": with password logins
     assert_accessible(page)
     shot(page, "coord-people")
     page.set_viewport_size(TABLET)

@@ -39,8 +39,9 @@ def _jo_captures_offline_and_opens_logout(phone, page, jo):
     conv = start_conversation_ui(page)
     take_consent_ui(page, {"audio": False, "quote": True, "share": True, "publish": False})
     capture_ui(page, SENTINEL)
+    capture_ui(page, "Jo's second fragment")
     page.wait_for_function("(w) => document.querySelector('#queue').innerText.includes(w)",
-                           arg="1 fragment, 1 consent and 1 conversation only on this phone")
+                           arg="2 fragments, 1 consent and 1 conversation only on this phone")
     page.goto(page.url.split("#")[0] + "#/phone")
     page.wait_for_selector("#logout")
     page.click("#logout")
@@ -54,7 +55,9 @@ def test_the_next_person_on_a_shared_phone_never_sees_or_sends_the_first_ones_re
     open_app(page, server)
     conv = _jo_captures_offline_and_opens_logout(phone, page, jo)
     text = page.locator("#logout-unsent").inner_text()
-    assert "3 records" in text and "jo-" in text and "logs in again" in text
+    # What is waiting, by kind and with its own plural: never "3 records".
+    assert text.startswith("2 fragments, 1 consent and 1 conversation of jo") and "records" not in text
+    assert " are not on the server yet" in text and "logs in again" in text
     shot(page, "shared-phone-logout-with-unsent")
     page.click("#logout-keep")
     page.wait_for_selector("body[data-screen=login]")
@@ -69,7 +72,7 @@ def test_the_next_person_on_a_shared_phone_never_sees_or_sends_the_first_ones_re
     page.goto(page.url.split("#")[0] + f"#/c/{conv}")
     page.wait_for_selector("body[data-screen=home]")
     assert SENTINEL not in page.content()
-    assert counts(page)["local"] == 3  # Jo's records are still here, waiting for Jo
+    assert counts(page)["local"] == 4  # Jo's records are still here, waiting for Jo
     assert world.fragments_on_server_of(sam) == []
     assert world.fragments_on_server_of(jo) == []
     shot(page, "shared-phone-next-person")
@@ -78,8 +81,8 @@ def test_the_next_person_on_a_shared_phone_never_sees_or_sends_the_first_ones_re
     page.click("#logout")
     page.wait_for_selector("body[data-screen=login]")  # Sam has nothing unsent: no question
     login_ui(page, jo, RESEARCHER_PASSWORD)
-    wait_counts(page, local=0, synced=3)
-    assert [f["text"] for f in world.fragments_on_server_of(jo)] == [SENTINEL]
+    wait_counts(page, local=0, synced=4)
+    assert sorted(f["text"] for f in world.fragments_on_server_of(jo)) == sorted([SENTINEL, "Jo's second fragment"])
 
 
 def test_logging_out_can_erase_unsent_records_after_a_typed_confirmation(phone, world, server):
@@ -96,3 +99,19 @@ def test_logging_out_can_erase_unsent_records_after_a_typed_confirmation(phone, 
     page.wait_for_selector("body[data-screen=login]")
     assert counts(page) == {"local": 0, "synced": 0, "attention": 0}
     assert SENTINEL not in idb_text(page)
+
+
+def test_the_logout_warning_counts_each_kind_with_its_own_plural(phone, server):
+    page = phone.new_page()
+    open_app(page, server)
+    said = page.evaluate("""async () => {
+      const { S } = await import('/app/src/strings.js');
+      const n = (fragment, consent, conversation, clip) => ({ fragment, consent, conversation, clip,
+        total: fragment + consent + conversation + clip });
+      return [S.logoutUnsent(n(1, 0, 0, 0), 'Jo'), S.logoutUnsent(n(2, 1, 0, 0), 'Jo'),
+              S.logoutUnsent(n(1, 0, 0, 1), 'Jo'), S.logoutUnsent(n(0, 0, 0, 3), 'Jo')];
+    }""")
+    assert said[0].startswith("1 fragment of Jo is not on the server yet.") and "it stays here and is sent" in said[0]
+    assert said[1].startswith("2 fragments and 1 consent of Jo are not on the server yet.")
+    assert said[2].startswith("1 fragment and 1 audio clip of Jo are not")
+    assert said[3].startswith("3 audio clips of Jo are not") and "they stay here and are sent" in said[3]

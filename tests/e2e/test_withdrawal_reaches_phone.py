@@ -104,7 +104,7 @@ def test_the_phone_keeps_the_words_of_synced_records_for_two_weeks_then_a_stub(p
     capture_ui(page, "Old words, safely on the server.")
     capture_ui(page, "Newer words, kept a while yet.")
     wait_counts(page, local=0, synced=4)
-    assert app_eval(page, "return A.keepSyncedDays;") == 14
+    assert app_eval(page, "return A.kit.project.phone_keep_days;") == 14  # the project's default
     # Pretend the first fragment and the consent reached the server fifteen days ago, then let the app look.
     app_eval(page, """
         const recs = await A.db.allRecords();

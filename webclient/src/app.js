@@ -8,7 +8,7 @@ import { S } from './strings.js';
 import { h, fmtTime } from './dom.js';
 import { homeView } from './views/home.js';
 
-export const VERSION = '2026.11.29-5';
+export const VERSION = '2026.11.29-6-phone4';
 
 export const A = {
   db: null, api: null, outbox: null,
@@ -18,9 +18,10 @@ export const A = {
   clipCounts: { local: 0, done: 0, attention: 0, bytes: 0 },
   waitingWorker: null, enrolCode: '', message: '',
   kitRefreshMs: 60 * 1000,
-  // How long the phone keeps the words of records the server already holds (a lost phone holds no more).
-  keepSyncedDays: 14,
 };
+// How long the phone keeps the words of records the server already holds (a lost phone holds no more), when no
+// project of this phone says otherwise; each project sets its own (`phone_keep_days` in its capture kit).
+export const KEEP_DAYS = 14;
 
 // Home, the screen a researcher opens the app for, comes with the page; the other screens load when first
 // shown (and are fetched in the background once the app is up). The service worker holds them all.
@@ -81,11 +82,18 @@ export async function enrol(code) {
   A.enrolCode = '';
 }
 
-// What this researcher has not yet sent: records (including refused ones) and clips.
+// What this researcher has not yet sent, by kind: records (including refused ones) and clips.
 export async function unsentOfMine() {
-  const c = await A.db.counts(owner() || undefined);
-  const clips = await A.db.clipCounts(owner() || undefined);
-  return c.local + c.attention + clips.local + clips.attention;
+  const me = owner();
+  const out = { fragment: 0, consent: 0, conversation: 0, clip: 0, total: 0 };
+  for (const r of await A.db.allRecords()) {
+    if (r.owner && r.owner !== me) continue;
+    if (r.state === 'local' || r.state === 'attention') out[r.type] += 1;
+  }
+  const clips = await A.db.clipCounts(me || undefined);
+  out.clip = clips.local + clips.attention;
+  out.total = out.fragment + out.consent + out.conversation + out.clip;
+  return out;
 }
 
 // `erase`: the researcher typed the confirmation: their records leave this phone now, sent or not.
@@ -207,7 +215,22 @@ async function checkErasures() {
     await A.db.setKV(key, after);
     if (!page.has_more) break;
   }
-  await A.db.trimSynced(A.keepSyncedDays * 24 * 3600 * 1000);
+  await trimKept();
+}
+
+// Each record keeps its words for as long as its own project allows; a record whose project's kit this phone
+// has never had (or lost) gets the strictest of the projects it knows, never the default if one is shorter.
+export async function trimKept(now = Date.now()) {
+  const ids = new Set([A.projectId, ...((A.me && A.me.memberships) || []).map((m) => m.project_id)].filter(Boolean));
+  const keep = {};
+  for (const pid of ids) {
+    const kit = pid === A.projectId ? A.kit : await A.db.getKV(`kit:${pid}`);
+    const days = kit && kit.project && Number(kit.project.phone_keep_days);
+    if (days > 0) keep[pid] = days;
+  }
+  const n = await A.db.trimSynced(keep, Math.min(KEEP_DAYS, ...Object.values(keep)), now);
+  if (n) changed();
+  return n;
 }
 
 // ---- records ------------------------------------------------------------------------------------

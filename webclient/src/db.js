@@ -331,13 +331,18 @@ class Store {
     });
   }
 
-  // Content of records the server has held for longer than `keepMs` leaves the phone; a stub stays.
-  trimSynced(keepMs, now = Date.now()) {
+  // Content of records the server has held for longer than their project allows (`keepDays`: days by project id;
+  // `fallbackDays` for a project not listed) leaves the phone; a stub stays.
+  trimSynced(keepDays, fallbackDays, now = Date.now()) {
     return this.tx(['records', 'clips'], 'readwrite', async (tx) => {
       const store = tx.objectStore('records');
+      const all = await req(store.getAll());
+      const projectOf = new Map(all.filter((r) => r.type === 'conversation').map((r) => [r.id, r.data.project_id]));
       let n = 0;
-      for (const rec of await req(store.getAll())) {
-        if (rec.state !== 'synced' || rec.erased || rec.stub || !rec.synced_at || now - rec.synced_at < keepMs) continue;
+      for (const rec of all) {
+        if (rec.state !== 'synced' || rec.erased || rec.stub || !rec.synced_at) continue;
+        const days = keepDays[projectOf.get(rec.conv)] || fallbackDays;
+        if (now - rec.synced_at < days * 864e5) continue;
         const d = rec.data;
         if (rec.type === 'fragment') {
           rec.data = { conversation_id: d.conversation_id, consent_id: d.consent_id, kind: d.kind, text: '',
@@ -349,6 +354,7 @@ class Store {
           delete d.note;
         }
         rec.stub = true;
+        rec.stub_days = days;
         await req(store.put(rec));
         n++;
       }

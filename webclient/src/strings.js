@@ -16,15 +16,14 @@ export const S = {
   nextTry: (when) => `Will try again at ${when}`,
   lastSent: (when) => `Last sent at ${when}`,
   // Named by kind, each with its own plural, so "5 fragments" is never counted as "9 records".
-  queued: (n, byType) => {
+  countByKind: (byType) => {
     const names = { fragment: ['fragment', 'fragments'], consent: ['consent', 'consents'],
-      conversation: ['conversation', 'conversations'] };
-    const parts = byType ? Object.entries(names).filter(([t]) => byType[t] > 0)
-      .map(([t, [one, many]]) => `${byType[t]} ${byType[t] === 1 ? one : many}`) : [];
-    const what = parts.length ? parts.slice(0, -1).join(', ') + (parts.length > 1 ? ' and ' : '') + parts[parts.length - 1]
-      : `${n} ${n === 1 ? 'record' : 'records'}`;
-    return `${what} only on this phone`;
+      conversation: ['conversation', 'conversations'], clip: ['audio clip', 'audio clips'] };
+    const parts = Object.entries(names).filter(([t]) => byType && byType[t] > 0)
+      .map(([t, [one, many]]) => `${byType[t]} ${byType[t] === 1 ? one : many}`);
+    return parts.length ? parts.slice(0, -1).join(', ') + (parts.length > 1 ? ' and ' : '') + parts[parts.length - 1] : '';
   },
+  queued: (n, byType) => `${S.countByKind(byType) || `${n} ${n === 1 ? 'record' : 'records'}`} only on this phone`,
   allSent: 'Everything is on the server',
   attentionCount: (n) => (n === 1 ? '1 record needs attention' : `${n} records need attention`),
   sentAnnounce: (n) => (n === 1 ? '1 record reached the server' : `${n} records reached the server`),
@@ -94,7 +93,7 @@ export const S = {
   // consent
   consentTitle: 'Consent',
   label: 'Participant label',
-  labelHint: 'A made-up label, never a name.',
+  labelHint: 'A made-up label, never a name; or the label on the receipt card you hand over.',
   newLabel: 'Suggest another label',
   formVersion: (v) => `Consent form, version ${v}`,
   scopesLegend: 'What does the participant agree to?',
@@ -115,6 +114,14 @@ export const S = {
   answerAll: 'Answer yes or no for each item.',
   needSignature: 'A signed consent needs a signature in the box.',
   needLabel: 'Give the participant a label.',
+  badLabel: 'A label is letters, digits and hyphens, like P-4KQ7 (at most 40). Check the card and type it again.',
+  labelUsed: (label) => `${label} is already used in this project. Give this participant another card or label.`,
+  scanCard: 'Scan card',
+  scanHint: 'Hold the card\'s QR code inside the picture.',
+  scanCancel: 'Stop scanning',
+  cannotScan: 'This phone cannot scan cards. Type the label printed on the card.',
+  cameraRefused: 'The camera could not be used. Type the label printed on the card.',
+  scanned: (label) => `Read ${label} from the card.`,
   scopesShort: (list) => (list.length ? `Agreed: ${list.join(', ')}` : 'Agreed to none of the uses'),
 
   // fragment
@@ -212,8 +219,10 @@ export const S = {
     + 'said is erased.',
   receiptDone: 'Done — back to capture',
   receiptLink: (label) => `Show ${label} their receipt`,
-  logoutUnsent: (n, who) => `${n === 1 ? '1 record' : `${n} records`} of ${who} ${n === 1 ? 'is' : 'are'} not on the `
-    + `server yet. Nobody else who logs in on this phone sees them; they stay here and are sent when ${who} logs in again.`,
+  // `n`: counts by kind (fragment, consent, conversation, clip) and their total.
+  logoutUnsent: (n, who) => `${S.countByKind(n)} of ${who} ${n.total === 1 ? 'is' : 'are'} not on the server yet. Nobody `
+    + `else who logs in on this phone sees ${n.total === 1 ? 'it' : 'them'}; ${n.total === 1 ? 'it stays here and is'
+      : 'they stay here and are'} sent when ${who} logs in again.`,
   logoutKeep: 'Keep them and log out',
   eraseWord: 'ERASE',
   logoutEraseLabel: (word) => `Or type ${word} to erase them from this phone for good`,

@@ -98,11 +98,12 @@ async function member(ctx, base, m, devices, users) {
   const mine = () => devices.filter((d) => d.user_id === m.user_id);
   const phones = h('div', { id: 'devices' });
   const drawPhones = () => phones.replaceChildren(mine().length ? table([
-    [T.phone, (d) => d.device_label || T.unnamedPhone],
+    [T.phone, (d) => (d.kind === 'session' ? T.passwordLogin : [d.device_label || T.unnamedPhone,
+      d.project_id ? '' : [h('br'), h('span', { class: 'hint' }, T.enrolledElsewhere)]])],
     [T.enrolled, (d) => fmtDateTime(d.created_at)],
     [T.lastSync, (d) => (d.last_sync_at ? fmtDateTime(d.last_sync_at) : T.never)],
     [T.state, (d) => (d.revoked_at ? h('span', { class: 'bad' }, T.revokedOn(fmtDate(d.revoked_at))) : T.active)],
-    [C.actions, (d) => (d.revoked_at ? '' : h('button', { type: 'button', class: 'small danger', onclick: async () => {
+    [C.actions, (d) => (d.revoked_at || d.kind === 'session' ? '' : h('button', { type: 'button', class: 'small danger', onclick: async () => {
       if (!window.confirm(T.confirmRevoke(d.device_label || T.unnamedPhone, who(m)))) return;
       try {
         await api('DELETE', `/devices/${d.id}`);

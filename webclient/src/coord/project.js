@@ -4,7 +4,7 @@
 import { go } from '../app.js';
 import { h, field } from '../dom.js';
 import { C } from './strings.js';
-import { api, saveForm, draft, problem, fmtDate } from './ui.js';
+import { api, saveForm, draft, problem, fmtDate, download } from './ui.js';
 
 const T = C.set;
 const SCOPES = ['audio', 'quote', 'share', 'publish'];
@@ -28,7 +28,8 @@ export async function page(ctx) {
   return h('div', { id: 'settings' }, h('h1', {}, T.title),
     h('div', { class: 'co-cols' },
       h('section', {}, h('h2', {}, T.details), details(project)),
-      h('section', {}, h('h2', {}, T.places), placesEditor(base, places))),
+      h('section', {}, h('h2', {}, T.places), placesEditor(base, places),
+        h('h2', {}, T.cards), receiptCards(base, project))),
     h('section', {}, h('h2', {}, T.prompts), h('p', { class: 'hint' }, T.promptsHint), promptsEditor(base, prompts)),
     h('section', {}, h('h2', {}, T.questions), h('p', { class: 'hint' }, T.questionsHint), questionsEditor(project)),
     h('section', {}, h('h2', {}, T.forms), formsEditor(base, forms)));
@@ -47,17 +48,40 @@ function details(project) {
   const lang = h('select', { name: 'search_language' }, Object.entries(T.searchLanguages).map(([v, label]) =>
     h('option', { value: v, selected: (project.search_language || 'english') === v }, label)));
   const contact = text('withdrawal_contact', project.withdrawal_contact, { maxlength: 300 });
+  const phoneKeep = h('input', { type: 'number', name: 'phone_keep_days', min: 1, max: 90, required: true,
+    value: project.phone_keep_days ?? 14 });
   const kept = draft(isNew ? 'project:new' : `project:${project.id}`);
   const form = saveForm({ id: 'project-details' }, [field(T.name, name), field(T.description, desc),
     field(T.retention, keep, T.retentionHint), field(T.searchLanguage, lang),
-    field(T.withdrawalContact, contact, T.withdrawalContactHint)], () => {
+    field(T.withdrawalContact, contact, T.withdrawalContactHint),
+    field(T.phoneKeepDays, phoneKeep, T.phoneKeepDaysHint)], () => {
     const body = { name: name.value.trim(), description: desc.value, retention_days: keep.value ? Number(keep.value) : null,
-      search_language: lang.value, withdrawal_contact: contact.value.trim() };
+      search_language: lang.value, withdrawal_contact: contact.value.trim(), phone_keep_days: Number(phoneKeep.value) };
     if (!body.name) throw refuse(T.nameNeeded);
     return isNew ? api('POST', '/projects', body) : api('PATCH', `/projects/${project.id}`, body);
   }, { label: isNew ? T.create : C.save, done: (saved) => { kept.clear(); if (isNew) go(`#/co/${saved.id}/project`); } });
   kept.bind(form);
   return form;
+}
+
+// Pre-printed receipt cards: a PDF the server makes with new labels (never one already used in the project).
+function receiptCards(base, project) {
+  const count = h('input', { type: 'number', name: 'count', min: 1, max: 400, value: 24, required: true });
+  const status = h('p', { class: 'status', 'aria-live': 'polite', id: 'cards-status' });
+  const button = h('button', { type: 'submit', class: 'primary' }, T.cardsPrint);
+  return h('form', { id: 'receipt-cards', onsubmit: async (e) => {
+    e.preventDefault();
+    const n = Number(count.value);
+    if (!Number.isInteger(n) || n < 1 || n > 400) { status.replaceChildren(problem({ status: 422, detail: T.cardsCountBad })); return; }
+    button.disabled = true;
+    try {
+      status.textContent = T.cardsReady(await download(`${base}/receipt-cards?count=${n}`, 'receipt-cards.pdf'));
+    } catch (err) {
+      status.replaceChildren(problem(err));
+    } finally { button.disabled = false; }
+  } }, h('p', { class: 'hint' }, T.cardsIntro),
+  project.withdrawal_contact ? null : h('p', { class: 'notice warn', id: 'cards-no-contact' }, T.cardsNoContact),
+  field(T.cardsCount, count), h('div', { class: 'co-save' }, button, status));
 }
 
 // One saved row per place/prompt: edits go up with that row's own Save.

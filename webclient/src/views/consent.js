@@ -90,14 +90,76 @@ function signaturePad() {
   return { box, canvas, isDrawn: () => drawn, dataURL: () => canvas.toDataURL('image/png') };
 }
 
+// A label as stored: what was typed or read off a card, without spaces, in capitals ("p-4kq7 " is P-4KQ7).
+export const normaliseLabel = (text) => String(text || '').replace(/\s+/g, '').toUpperCase();
+const LABEL = /^[A-Z0-9][A-Z0-9_-]{0,39}$/; // as the server takes it
+
+// Labels already given in this project on this phone (any conversation): a card's label names one participant.
+async function labelsInProject(projectId) {
+  const all = await A.db.allRecords();
+  const convs = new Set(all.filter((r) => r.type === 'conversation' && r.data.project_id === projectId).map((r) => r.id));
+  return all.filter((r) => r.type === 'consent' && convs.has(r.data.conversation_id)).map((r) => r.data.participant_label);
+}
+
+// "Scan card": the browser's own QR reader (BarcodeDetector) on the back camera, where the phone has one; otherwise
+// the researcher types the label printed on the card. No decoder is shipped: phones without one type four characters.
+function cardScanner(onRead, note, fallback) {
+  const box = h('div', { id: 'scan-box', class: 'field', hidden: true });
+  let opening = false; // a second tap while the camera opens (or runs) opens no second camera
+  const scan = async () => {
+    if (opening || !box.hidden) return;
+    note.textContent = '';
+    const md = navigator.mediaDevices;
+    if (!('BarcodeDetector' in window) || !md || !md.getUserMedia) { note.textContent = S.cannotScan; fallback(); return; }
+    let detector;
+    let stream;
+    opening = true;
+    try {
+      detector = new window.BarcodeDetector({ formats: ['qr_code'] });
+      stream = await md.getUserMedia({ video: { facingMode: 'environment' }, audio: false });
+    } catch {
+      note.textContent = detector ? S.cameraRefused : S.cannotScan;
+      fallback();
+      return;
+    } finally { opening = false; }
+    const video = h('video', { class: 'scan-video', playsinline: true, muted: true, id: 'scan-video' });
+    video.muted = true;
+    video.srcObject = stream;
+    let on = true;
+    const stop = () => {
+      if (!on) return;
+      on = false;
+      stream.getTracks().forEach((t) => t.stop());
+      box.hidden = true;
+      box.replaceChildren();
+      window.removeEventListener('hashchange', stop);
+    };
+    window.addEventListener('hashchange', stop);
+    box.replaceChildren(video, h('p', { class: 'hint' }, S.scanHint),
+      h('button', { type: 'button', id: 'scan-stop', onclick: () => { stop(); fallback(); } }, S.scanCancel));
+    box.hidden = false;
+    await video.play().catch(() => {});
+    const look = async () => {
+      if (!on) return;
+      let codes = [];
+      try { codes = await detector.detect(video); } catch { /* no frame yet */ }
+      const raw = codes.map((c) => c.rawValue).find(Boolean);
+      if (raw) { stop(); onRead(raw); } else setTimeout(look, 250);
+    };
+    look();
+  };
+  const button = h('button', { type: 'button', id: 'scan-card', onclick: scan }, S.scanCard);
+  return { button, box };
+}
+
 export async function consentView(convId) {
   const found = await A.db.getRecord(convId);
   const conv = isMine(found) ? found : null;
   const form = A.kit && A.kit.consent_form;
   if (!conv || !form) { go(conv ? `#/c/${convId}` : '#/'); return h('section'); }
-  const taken = (await A.db.recordsOfConversation(convId)).filter((r) => r.type === 'consent')
-    .map((r) => r.data.participant_label);
+  const taken = await labelsInProject(conv.data.project_id);
   const label = h('input', { type: 'text', name: 'label', value: suggestLabel(taken), autocapitalize: 'characters', maxlength: '40', required: true });
+  const labelProblem = (value) => (!LABEL.test(value) ? S.badLabel : taken.includes(value) ? S.labelUsed(value) : null);
   const scopes = form.scopes || [];
   const scopeSets = scopes.map((s) => yesNo(s, S.scope[s] || s));
   const methodId = (m) => `method-${m}`;
@@ -109,6 +171,12 @@ export async function consentView(convId) {
         onchange: () => { pad.box.hidden = m !== 'signed'; },
       }), h('label', { for: methodId(m) }, text))));
   const error = h('p', { class: 'error', role: 'alert' });
+  const scanNote = h('p', { class: 'hint', id: 'scan-note', role: 'status' });
+  const scanner = cardScanner((raw) => {
+    label.value = normaliseLabel(raw);
+    scanNote.textContent = labelProblem(label.value) || S.scanned(label.value);
+    label.focus();
+  }, scanNote, () => { label.value = ''; label.focus(); });
 
   const recordId = uuid();
   const submit = h('button', { type: 'submit', class: 'primary big' }, S.saveConsent);
@@ -120,7 +188,9 @@ export async function consentView(convId) {
     });
     const method = methods.querySelector('input:checked').value;
     let problem = null;
-    if (!label.value.trim()) problem = [S.needLabel, label];
+    const given = normaliseLabel(label.value);
+    if (!given) problem = [S.needLabel, label];
+    else if (labelProblem(given)) problem = [labelProblem(given), label];
     else if (answers.some(([, v]) => v === null)) problem = [S.answerAll, scopeSets[answers.findIndex(([, v]) => v === null)].querySelector('input')];
     else if (method === 'signed' && !pad.isDrawn()) problem = [S.needSignature, pad.canvas];
     if (problem) {
@@ -130,7 +200,7 @@ export async function consentView(convId) {
     }
     const data = {
       conversation_id: convId,
-      participant_label: label.value.trim().toUpperCase(),
+      participant_label: given,
       consent_form_id: form.id,
       scopes: answers.filter(([, v]) => v === 'yes').map(([s]) => s),
       method,
@@ -144,7 +214,9 @@ export async function consentView(convId) {
   return h('section', { class: 'screen' }, backLink(`#/c/${convId}`), h('h1', {}, S.consentTitle),
     h('form', { id: 'consent', onsubmit, novalidate: true },
       field(S.label, label, S.labelHint),
-      h('button', { type: 'button', onclick: () => { label.value = suggestLabel(taken); label.focus(); } }, S.newLabel),
+      h('p', { class: 'label-actions' }, scanner.button, ' ',
+        h('button', { type: 'button', onclick: () => { label.value = suggestLabel(taken); label.focus(); } }, S.newLabel)),
+      scanNote, scanner.box,
       h('article', { class: 'consent-form', 'aria-labelledby': 'cf-title' },
         h('h2', { id: 'cf-title' }, form.title), h('p', { class: 'hint' }, S.formVersion(form.version)),
         formBody(form.body)),

@@ -3,7 +3,7 @@
 import { S } from '../strings.js';
 import { h, field, fmtDateTime, isoNow, uid } from '../dom.js';
 import { uuid } from '../db.js';
-import { A, addConversation, clipBlob, go, isMine, retryClip } from '../app.js';
+import { A, KEEP_DAYS, addConversation, clipBlob, go, isMine, retryClip } from '../app.js';
 import { badge, backLink, labelOf, findById, oneSave } from './common.js';
 import { mmss } from './recorder.js';
 
@@ -85,7 +85,7 @@ export async function conversationView(convId) {
       : h('li', { class: 'item', 'data-id': f.id },
         h('span', { class: 'title' }, `${labelOf(consents, f.data.consent_id)} · ${S.kinds[f.data.kind] || f.data.kind}`),
         h('span', { class: 'meta text' }, f.data.text.length > 140 ? `${f.data.text.slice(0, 140)}…` : f.data.text),
-        f.stub ? h('span', { class: 'meta' }, S.stubNote(A.keepSyncedDays)) : null,
+        f.stub ? h('span', { class: 'meta' }, S.stubNote(f.stub_days || KEEP_DAYS)) : null,
         badge(f), clips.has(f.id) ? clipLine(clips.get(f.id)) : null)))));
   }
   return h('section', { class: 'screen' }, body);

@@ -32,7 +32,7 @@ export async function phoneView() {
   const logoutBox = h('div', { id: 'logout-box' });
   const askLogout = async () => {
     const n = await unsentOfMine();
-    if (!n) { await logout(); return; }
+    if (!n.total) { await logout(); return; }
     const who = user.display_name ? `${user.display_name} (${user.email})` : user.email;
     const confirmInput = h('input', {
       type: 'text', id: 'logout-confirm', autocomplete: 'off', autocapitalize: 'characters', spellcheck: 'false',
