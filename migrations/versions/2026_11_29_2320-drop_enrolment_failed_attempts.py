@@ -3,7 +3,7 @@ the login throttle (api/people/throttle.py), since a wrong code names no row to 
 than suggest a per-code limit that does not exist.
 
 Revision ID: 9e1d0c0de5a7
-Revises: 0b7e5a1d9c2f
+Revises: 3c1f7a92d4e6
 Create Date: 2026-11-29 23:20:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '9e1d0c0de5a7'
-down_revision: str | None = '0b7e5a1d9c2f'
+down_revision: str | None = '3c1f7a92d4e6'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
