@@ -144,28 +144,14 @@ def _worker(args: argparse.Namespace) -> int:
 
 def _purge(args: argparse.Namespace) -> int:
     """Erase everything past its project's retention period, a chunk per transaction, and say what was done."""
-    from sqlmodel import select
-
-    from api.db import open_session
     from api.fragments import retention
-    from api.projects.models import Project
 
     migrate()
-    with open_session() as session:
-        projects = list(session.exec(select(Project).where(Project.retention_days.is_not(None))))  # type: ignore[union-attr]
-    for project in projects:
-        erased = signatures = 0
-        while True:
-            with open_session() as session:
-                report = retention.purge_project(session, session.merge(project), dry_run=args.dry_run)
-                session.commit()
-            erased += report.fragments_erased
-            signatures += report.signatures_erased
-            if args.dry_run or report.fragments_erased + report.signatures_erased + report.notes_erased == 0:
-                break
+    projects = retention.purge_all(dry_run=args.dry_run)
+    for project, report in projects:
         verb = "would erase" if args.dry_run else "erased"
-        print(f"{project.name}: {verb} {erased} fragments and {signatures} signatures captured before "
-              f"{report.cutoff:%Y-%m-%d} ({project.retention_days} days' retention)")
+        print(f"{project.name}: {verb} {report.fragments_erased} fragments and {report.signatures_erased} signatures "
+              f"captured before {report.cutoff:%Y-%m-%d} ({project.retention_days} days' retention)")
     if not projects:
         print("No project has a retention period; nothing to do.")
     elif not args.dry_run:
