@@ -33,20 +33,14 @@ def _serve(args: argparse.Namespace) -> int:
 
     from api import maintenance
     from api.config import get_settings
-    from api.fragments import compaction
 
     migrate()
-    # Background work runs once, in this process, however many workers answer requests: upkeep (media every
-    # minute, planner statistics every few hours: api/maintenance.py), and with several workers the webhook
-    # deliveries too, which the workers are then told not to run (they inherit the environment).
-    maintenance.start_worker()
-    compaction.start_worker()  # cleans erased words out of the database files (api/fragments/compaction.py)
-    if args.workers > 1 and get_settings().webhook_worker:
-        from api.webhooks import worker as webhooks
-
-        webhooks.start_in_background(get_settings().webhook_worker_seconds)
-        os.environ["HEARKEN_WEBHOOK_WORKER"] = "false"
-        get_settings.cache_clear()
+    # All background work (media, compaction, webhooks, statistics, purge: api/maintenance.py) runs once, in this
+    # process, however many workers answer requests; the app's own webhook thread is then not wanted (the workers
+    # inherit the environment; with one worker the app runs in this process and reads the same setting).
+    maintenance.start()
+    os.environ["HEARKEN_WEBHOOK_WORKER"] = "false"
+    get_settings.cache_clear()
     ssl = {}
     if args.ssl_certfile:
         ssl = {"ssl_certfile": args.ssl_certfile, "ssl_keyfile": args.ssl_keyfile}

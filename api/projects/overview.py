@@ -160,7 +160,7 @@ def _researchers(session: Session, project: Project) -> list[ResearcherActivity]
     members = select(Membership.user_id).where(Membership.project_id == project.id,
                                                Membership.role == Role.researcher)
     # Erased fragments keep their capture time (not content): a withdrawal does not make the researcher look
-    # idle. Each is the end of a range of ix_fragments_researcher_captured.
+    # idle. Each is the end of a range of ix_fragments_researcher_project_captured.
     last = (select(sa.func.max(Fragment.captured_at))
             .where(Fragment.researcher_id == User.id, Fragment.project_id == project.id)
             .correlate(User).scalar_subquery())
