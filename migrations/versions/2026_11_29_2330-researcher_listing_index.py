@@ -18,9 +18,8 @@ Revises: 0b7e5a1d9c2f
 Create Date: 2026-11-29 23:30:00
 """
 
-from collections.abc import Sequence
-
 import importlib.util
+from collections.abc import Sequence
 from pathlib import Path
 
 from alembic import op
