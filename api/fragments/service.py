@@ -240,6 +240,17 @@ def _few_tagged(session: Session, tag_id: uuid.UUID) -> bool:
                                             .limit(FEW_CANDIDATES + 1).subquery())).one() <= FEW_CANDIDATES
 
 
+def _few_erased(session: Session, project_id: uuid.UUID | None, status: Any) -> list[uuid.UUID] | None:
+    """The ids of a project's erased fragments of this status when there are few (a withdrawn or expired filter),
+    read from ix_fragments_project_status: in capture order the walk would read the whole project to find them
+    (1.6 s at a million on SQLite without statistics). None when it does not apply or there are many."""
+    if project_id is None or status is None or status == FragmentStatus.active:
+        return None
+    ids = list(session.exec(select(Fragment.id).where(Fragment.project_id == project_id, Fragment.status == status)
+                            .limit(FEW_CANDIDATES + 1)))
+    return ids if len(ids) <= FEW_CANDIDATES else None
+
+
 def encode_cursor(f: Fragment) -> str:
     # A row of `columns` may carry the time already as ISO text (the exports read it so).
     at = f.captured_at if isinstance(f.captured_at, str) else f.captured_at.isoformat()
@@ -266,6 +277,8 @@ def _select(session: Session, actor: Reader, *, project_id: uuid.UUID | None, fi
     scope_project = actor.client.project_id if isinstance(actor, ClientActor) else project_id
     text_match, few = _text_match(session, q, scope_project) if q else (None, False)
     few = few or bool(filters.get("tag_id") and _few_tagged(session, filters["tag_id"]))
+    erased_ids = _few_erased(session, scope_project, filters.get("status"))
+    few = few or erased_ids is not None
 
     def in_project(pid: uuid.UUID) -> Any:
         # With few candidates, tell SQLite the project is no filter worth an index (see FEW_CANDIDATES).
@@ -290,6 +303,8 @@ def _select(session: Session, actor: Reader, *, project_id: uuid.UUID | None, fi
     for key in ("place_id", "prompt_id", "kind", "conversation_id", "consent_id", "status"):
         if filters.get(key) is not None:
             stmt = stmt.where(getattr(Fragment, key) == filters[key])
+    if erased_ids is not None:
+        stmt = stmt.where(col(Fragment.id).in_(erased_ids))
     if filters.get("audience") in (Audience.partner, Audience.public):
         scope = Consent.scope_share if filters["audience"] == Audience.partner else Consent.scope_publish
         stmt = stmt.where(col(Fragment.consent_id).in_(select(Consent.id).where(col(scope).is_(True))))

@@ -172,3 +172,17 @@ def test_the_overview_reads_the_rollup_not_the_fragments(engine, session, world,
     assert any("FROM overview_counts" in s for s in seen)
     # Nothing counts fragments week by week: the rollup has those counts already.
     assert not [s for s in seen if "FROM fragments" in s and "GROUP BY" in s], seen
+
+
+def test_few_erased_fragments_are_found_by_id_not_by_walking_the_project(engine, session, world, statistics) -> None:
+    with engine.begin() as conn:  # two of the seeded fragments withdrawn (as erase() leaves them)
+        ids = [r[0] for r in conn.execute(sa.select(Fragment.id).where(Fragment.text.like("%street 3%")).limit(2))]
+        conn.execute(sa.update(Fragment).where(Fragment.id.in_(ids)).values(status="withdrawn", text=None))
+    session.rollback()
+    found = plans(engine, session, world, filters={"status": "withdrawn"})
+    assert found["_rows"] == "2"
+    page = page_plan(found)
+    if engine.dialect.name == "sqlite":
+        assert "SCAN fragments" not in page and "sqlite_autoindex_fragments_1 (id=?)" in page, page
+    else:
+        assert "ix_fragments_project_captured" not in page, page
