@@ -186,3 +186,17 @@ def test_few_erased_fragments_are_found_by_id_not_by_walking_the_project(engine,
         assert "SCAN fragments" not in page and "sqlite_autoindex_fragments_1 (id=?)" in page, page
     else:
         assert "ix_fragments_project_captured" not in page, page
+
+
+
+def test_postgresql_plans_every_execution_for_its_values(pg_database) -> None:
+    """psycopg prepares a statement run five times, and a generic plan would then guess one selectivity for every
+    word, tag or place: the app's connections plan each execution for its values."""
+    from api import db
+
+    engine = db.make_engine(pg_database)
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_custom_plan"
+    finally:
+        engine.dispose()
