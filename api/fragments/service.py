@@ -219,9 +219,14 @@ def _text_match(session: Session, q: str, project_id: uuid.UUID | None) -> tuple
         few = list(session.execute(sa.select(found.c.rowid).limit(FEW_CANDIDATES + 1)).scalars())
         if len(few) <= FEW_CANDIDATES:
             return col(Fragment.id).in_(select(_FTS_IDS.c.fragment_id).where(_FTS_IDS.c.rowid.in_(few))), True
-        # Many: each row the walk meets is looked up in the set of matches, never the other way round.
-        return sa.exists().where(_FTS_IDS.c.fragment_id == Fragment.id,
-                                 _FTS_IDS.c.rowid.in_(sa.select(found.c.rowid))), False
+        # Many: each row the walk meets is looked up in the text index by its rowid with the MATCH (FTS5 seeks
+        # to that rowid in the words' lists), never the set of all matches built first (360 ms for a common word
+        # at a million fragments, against 25 ms).
+        return sa.or_(*[sa.text(
+            f"EXISTS (SELECT 1 FROM fragments_fts_ids AS i JOIN {_FTS_TABLE[lang]} AS e ON e.rowid = i.rowid "
+            f"WHERE i.fragment_id = fragments.id AND {_FTS_TABLE[lang]} MATCH :mm_{lang})").bindparams(
+                **{f"mm_{lang}": query_language.fts5_match(parsed, english=lang == "english")})
+            for lang in languages]), False
     # PostgreSQL: the GIN index on search_vector (fragments_fts_vector_idx); each language's query for its projects.
     each = [(SEARCH_VECTOR.op("@@")(query_language.pg_tsquery(parsed, lang)), pids) for lang, pids in languages.items()]
     matches = sa.or_(*[m if pids is None else sa.and_(col(Fragment.project_id).in_(pids), m) for m, pids in each])
