@@ -33,20 +33,14 @@ def _serve(args: argparse.Namespace) -> int:
 
     from api import maintenance
     from api.config import get_settings
-    from api.fragments import compaction
 
     migrate()
-    # Background work runs once, in this process, however many workers answer requests: upkeep (media every
-    # minute, planner statistics every few hours: api/maintenance.py), and with several workers the webhook
-    # deliveries too, which the workers are then told not to run (they inherit the environment).
-    maintenance.start_worker()
-    compaction.start_worker()  # cleans erased words out of the database files (api/fragments/compaction.py)
-    if args.workers > 1 and get_settings().webhook_worker:
-        from api.webhooks import worker as webhooks
-
-        webhooks.start_in_background(get_settings().webhook_worker_seconds)
-        os.environ["HEARKEN_WEBHOOK_WORKER"] = "false"
-        get_settings.cache_clear()
+    # All background work (media, compaction, webhooks, statistics, purge: api/maintenance.py) runs once, in this
+    # process, however many workers answer requests; the app's own webhook thread is then not wanted (the workers
+    # inherit the environment; with one worker the app runs in this process and reads the same setting).
+    maintenance.start()
+    os.environ["HEARKEN_WEBHOOK_WORKER"] = "false"
+    get_settings.cache_clear()
     ssl = {}
     if args.ssl_certfile:
         ssl = {"ssl_certfile": args.ssl_certfile, "ssl_keyfile": args.ssl_keyfile}
@@ -144,28 +138,14 @@ def _worker(args: argparse.Namespace) -> int:
 
 def _purge(args: argparse.Namespace) -> int:
     """Erase everything past its project's retention period, a chunk per transaction, and say what was done."""
-    from sqlmodel import select
-
-    from api.db import open_session
     from api.fragments import retention
-    from api.projects.models import Project
 
     migrate()
-    with open_session() as session:
-        projects = list(session.exec(select(Project).where(Project.retention_days.is_not(None))))  # type: ignore[union-attr]
-    for project in projects:
-        erased = signatures = 0
-        while True:
-            with open_session() as session:
-                report = retention.purge_project(session, session.merge(project), dry_run=args.dry_run)
-                session.commit()
-            erased += report.fragments_erased
-            signatures += report.signatures_erased
-            if args.dry_run or report.fragments_erased + report.signatures_erased + report.notes_erased == 0:
-                break
+    projects = retention.purge_all(dry_run=args.dry_run)
+    for project, report in projects:
         verb = "would erase" if args.dry_run else "erased"
-        print(f"{project.name}: {verb} {erased} fragments and {signatures} signatures captured before "
-              f"{report.cutoff:%Y-%m-%d} ({project.retention_days} days' retention)")
+        print(f"{project.name}: {verb} {report.fragments_erased} fragments and {report.signatures_erased} signatures "
+              f"captured before {report.cutoff:%Y-%m-%d} ({project.retention_days} days' retention)")
     if not projects:
         print("No project has a retention period; nothing to do.")
     elif not args.dry_run:

@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     # PostgreSQL keeps erased values in old row versions until a VACUUM FULL rewrites the table; the maintenance
     # worker runs one on the tables an erasure touched, at most this often (0: only `hearken compact-erased`).
     erasure_compact_minutes: float = 10.0
+    # `hearken serve` purges what is past retention this often (api/maintenance.py; 0: only `hearken purge`).
+    purge_hours: float = 24.0
 
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> "Settings":

@@ -240,26 +240,6 @@ def maintain(engine: Engine, first_round: bool = False) -> None:
 _wake = threading.Event()
 
 
-def start_worker(interval: float | None = None) -> threading.Thread | None:
-    """Run maintain() in a daemon thread (started by `hearken serve`): every `interval` seconds, and at once after
-    an erasure commits in this process."""
-    from api.db import get_engine
-
-    interval = get_settings().media_worker_seconds if interval is None else interval
-    if interval <= 0:
-        return None
-
-    def loop() -> None:
-        first = True
-        while True:
-            try:
-                maintain(get_engine(), first_round=first)
-                first = False
-            except Exception:  # the loop must outlive a bad round; the next one retries
-                log.exception("erasure compaction round failed")
-            _wake.wait(interval)
-            _wake.clear()
-
-    thread = threading.Thread(target=loop, name="hearken-erasure-worker", daemon=True)
-    thread.start()
-    return thread
+def wake_event() -> threading.Event:
+    """Set once an erasure commits in this process: the background loop's compaction job runs at once."""
+    return _wake

@@ -38,7 +38,7 @@ class Fragment(SQLModel, table=True):
     project_id: uuid.UUID = Field(foreign_key="projects.id", ondelete="CASCADE")
     conversation_id: uuid.UUID = Field(foreign_key="conversations.id", index=True, ondelete="CASCADE")
     consent_id: uuid.UUID = Field(foreign_key="consents.id", index=True)
-    researcher_id: uuid.UUID = Field(foreign_key="users.id")  # indexed by ix_fragments_researcher_captured
+    researcher_id: uuid.UUID = Field(foreign_key="users.id")  # indexed by ix_fragments_researcher_project_captured
     place_id: uuid.UUID | None = Field(default=None, foreign_key="places.id")
     prompt_id: uuid.UUID | None = Field(default=None, foreign_key="prompts.id")
     kind: FragmentKind | None = Field(default=None, sa_type=sa.String(16))
@@ -64,7 +64,10 @@ class Fragment(SQLModel, table=True):
         # A place or a prompt: keyset pages read a range of these, however rare the value.
         sa.Index("ix_fragments_project_place_captured", "project_id", "place_id", "captured_at", "id"),
         sa.Index("ix_fragments_project_prompt_captured", "project_id", "prompt_id", "captured_at", "id"),
-        sa.Index("ix_fragments_researcher_captured", "researcher_id", "captured_at"),
+        # A researcher's own fragments in a project, in capture order (their listing: one range whatever the
+        # planner knows; without statistics it paired two bitmaps and sorted the project), and the overview's
+        # latest capture per researcher (the end of a range); the leading column serves the foreign key.
+        sa.Index("ix_fragments_researcher_project_captured", "researcher_id", "project_id", "captured_at", "id"),
         # The review queue: its filter is the prefix (reviewed_at IS NULL is an equality to SQLite and
         # PostgreSQL), then each sensitive/not-sensitive half in capture order, so a page is one range.
         sa.Index("ix_fragments_review_queue", "project_id", "status", "reviewed_at", "sensitive", "captured_at", "id"),

@@ -86,6 +86,29 @@ def purge_project(session: Session, project: Project, now: datetime | None = Non
     return report
 
 
+def purge_all(dry_run: bool = False) -> list[tuple[Project, PurgeReport]]:
+    """Every project's purge, a chunk per transaction (what `hearken purge` runs; compaction is the caller's)."""
+    from api.db import open_session
+
+    with open_session() as session:
+        projects = list(session.exec(select(Project).where(col(Project.retention_days).is_not(None))))
+    out = []
+    for project in projects:
+        total = PurgeReport(project.id, project.name, utcnow(), 0, 0)
+        while True:
+            with open_session() as session:
+                report = purge_project(session, session.merge(project), dry_run=dry_run)
+                session.commit()
+            total.cutoff = report.cutoff
+            total.fragments_erased += report.fragments_erased
+            total.signatures_erased += report.signatures_erased
+            total.notes_erased += report.notes_erased
+            if dry_run or report.fragments_erased + report.signatures_erased + report.notes_erased == 0:
+                break
+        out.append((project, total))
+    return out
+
+
 def expiring(session: Session, project: Project, within_days: int = 30, now: datetime | None = None) -> int:
     """How many fragments will pass retention in the next `within_days` days (for the overview)."""
     now = now or utcnow()

@@ -219,9 +219,14 @@ def _text_match(session: Session, q: str, project_id: uuid.UUID | None) -> tuple
         few = list(session.execute(sa.select(found.c.rowid).limit(FEW_CANDIDATES + 1)).scalars())
         if len(few) <= FEW_CANDIDATES:
             return col(Fragment.id).in_(select(_FTS_IDS.c.fragment_id).where(_FTS_IDS.c.rowid.in_(few))), True
-        # Many: each row the walk meets is looked up in the set of matches, never the other way round.
-        return sa.exists().where(_FTS_IDS.c.fragment_id == Fragment.id,
-                                 _FTS_IDS.c.rowid.in_(sa.select(found.c.rowid))), False
+        # Many: each row the walk meets is looked up in the text index by its rowid with the MATCH (FTS5 seeks
+        # to that rowid in the words' lists), never the set of all matches built first (360 ms for a common word
+        # at a million fragments, against 25 ms).
+        return sa.or_(*[sa.text(
+            f"EXISTS (SELECT 1 FROM fragments_fts_ids AS i JOIN {_FTS_TABLE[lang]} AS e ON e.rowid = i.rowid "
+            f"WHERE i.fragment_id = fragments.id AND {_FTS_TABLE[lang]} MATCH :mm_{lang})").bindparams(
+                **{f"mm_{lang}": query_language.fts5_match(parsed, english=lang == "english")})
+            for lang in languages]), False
     # PostgreSQL: the GIN index on search_vector (fragments_fts_vector_idx); each language's query for its projects.
     each = [(SEARCH_VECTOR.op("@@")(query_language.pg_tsquery(parsed, lang)), pids) for lang, pids in languages.items()]
     matches = sa.or_(*[m if pids is None else sa.and_(col(Fragment.project_id).in_(pids), m) for m, pids in each])
@@ -238,6 +243,17 @@ def _few_tagged(session: Session, tag_id: uuid.UUID) -> bool:
     return session.get_bind().dialect.name == "sqlite" and session.exec(
         select(sa.func.count()).select_from(select(FragmentTag.tag_id).where(FragmentTag.tag_id == tag_id)
                                             .limit(FEW_CANDIDATES + 1).subquery())).one() <= FEW_CANDIDATES
+
+
+def _few_erased(session: Session, project_id: uuid.UUID | None, status: Any) -> list[uuid.UUID] | None:
+    """The ids of a project's erased fragments of this status when there are few (a withdrawn or expired filter),
+    read from ix_fragments_project_status: in capture order the walk would read the whole project to find them
+    (1.6 s at a million on SQLite without statistics). None when it does not apply or there are many."""
+    if project_id is None or status is None or status == FragmentStatus.active:
+        return None
+    ids = list(session.exec(select(Fragment.id).where(Fragment.project_id == project_id, Fragment.status == status)
+                            .limit(FEW_CANDIDATES + 1)))
+    return ids if len(ids) <= FEW_CANDIDATES else None
 
 
 def encode_cursor(f: Fragment) -> str:
@@ -266,6 +282,8 @@ def _select(session: Session, actor: Reader, *, project_id: uuid.UUID | None, fi
     scope_project = actor.client.project_id if isinstance(actor, ClientActor) else project_id
     text_match, few = _text_match(session, q, scope_project) if q else (None, False)
     few = few or bool(filters.get("tag_id") and _few_tagged(session, filters["tag_id"]))
+    erased_ids = _few_erased(session, scope_project, filters.get("status"))
+    few = few or erased_ids is not None
 
     def in_project(pid: uuid.UUID) -> Any:
         # With few candidates, tell SQLite the project is no filter worth an index (see FEW_CANDIDATES).
@@ -290,6 +308,8 @@ def _select(session: Session, actor: Reader, *, project_id: uuid.UUID | None, fi
     for key in ("place_id", "prompt_id", "kind", "conversation_id", "consent_id", "status"):
         if filters.get(key) is not None:
             stmt = stmt.where(getattr(Fragment, key) == filters[key])
+    if erased_ids is not None:
+        stmt = stmt.where(col(Fragment.id).in_(erased_ids))
     if filters.get("audience") in (Audience.partner, Audience.public):
         scope = Consent.scope_share if filters["audience"] == Audience.partner else Consent.scope_publish
         stmt = stmt.where(col(Fragment.consent_id).in_(select(Consent.id).where(col(scope).is_(True))))

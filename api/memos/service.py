@@ -142,18 +142,26 @@ def public(session: Session, memos: Sequence[Memo]) -> list[MemoPublic]:
 
 # --- erasure ------------------------------------------------------------------------------------------------
 
-def _quoted_patterns(text: str) -> list[re.Pattern[str]]:
-    """The whole text, then each sentence of at least MIN_QUOTED_WORDS words, longest first: blind to case and
-    spacing, whole words only, with or without the sentence's closing punctuation."""
+def _quoted_pieces(text: str) -> list[str]:
+    """The whole text, then each sentence of at least MIN_QUOTED_WORDS words, longest first."""
     pieces = [text] + [s for s in re.split(r"(?<=[.!?…])\s+|\n+", text) if len(s.split()) >= MIN_QUOTED_WORDS]
     trimmed = (p.strip().strip(".!?…,;:\"'“”‘’ ") for p in pieces)
-    out = []
-    for piece in sorted(dict.fromkeys(p for p in trimmed if p), key=len, reverse=True):
-        body = r"\s+".join(re.escape(w) for w in piece.split())
-        start = r"\b" if piece[0].isalnum() else ""
-        end = r"\b" if piece[-1].isalnum() else ""
-        out.append(re.compile(f"{start}{body}{end}[.!?…]?", re.IGNORECASE))
-    return out
+    return sorted(dict.fromkeys(p for p in trimmed if p), key=len, reverse=True)
+
+
+def _quoted_pattern(piece: str) -> re.Pattern[str]:
+    """Blind to case and spacing, whole words only, with or without the sentence's closing punctuation."""
+    body = r"\s+".join(re.escape(w) for w in piece.split())
+    start = r"\b" if piece[0].isalnum() else ""
+    end = r"\b" if piece[-1].isalnum() else ""
+    return re.compile(f"{start}{body}{end}[.!?…]?", re.IGNORECASE)
+
+
+def _may_occur(piece: str, haystack: str) -> bool:
+    """False only when the piece cannot be in the (lower-cased) texts: some ASCII word of it is in none of them.
+    Compiling a pattern costs ~1 ms; a purge of thousands of fragments against a few memos would spend seconds
+    compiling patterns that cannot match. Non-ASCII words always pass (case folding beyond ASCII is the regex's)."""
+    return all(not w.isascii() or w.lower() in haystack for w in piece.split())
 
 
 def erase_quotes(session: Session, fragments: Iterable[Fragment], actor_id: uuid.UUID | None = None) -> int:
@@ -166,10 +174,18 @@ def erase_quotes(session: Session, fragments: Iterable[Fragment], actor_id: uuid
     for project_id, rows in by_project.items():
         ids = [f.id for f in rows]
         session.execute(sa.delete(MemoFragment).where(col(MemoFragment.fragment_id).in_(ids)))
-        patterns = [p for f in rows if f.text for p in _quoted_patterns(f.text)]
+        memos = list(session.exec(select(Memo).where(Memo.project_id == project_id)))
+        # The sticky notes of the project's workshops too: a note the room wrote may quote a card.
+        notes = list(session.exec(select(WorkshopNote).join(Workshop, col(Workshop.id) == WorkshopNote.workshop_id)
+                                  .where(Workshop.project_id == project_id)))
+        if not memos and not notes:
+            continue
+        haystack = "\n".join(x.text.lower() for x in (*memos, *notes))
+        patterns = [_quoted_pattern(p) for f in rows if f.text for p in _quoted_pieces(f.text)
+                    if _may_occur(p, haystack)]
         if not patterns:
             continue
-        for memo in session.exec(select(Memo).where(Memo.project_id == project_id)):
+        for memo in memos:
             text = memo.text
             for pattern in patterns:
                 text = pattern.sub(WITHDRAWN, text)
@@ -179,9 +195,7 @@ def erase_quotes(session: Session, fragments: Iterable[Fragment], actor_id: uuid
                 changed += 1
                 audit.record(session, actor_id=actor_id, action="memo.erased", entity="memo", entity_id=memo.id,
                              project_id=project_id)
-        # The sticky notes of the project's workshops too: a note the room wrote may quote a card.
-        for note in session.exec(select(WorkshopNote).join(Workshop, col(Workshop.id) == WorkshopNote.workshop_id)
-                                 .where(Workshop.project_id == project_id)):
+        for note in notes:
             text = note.text
             for pattern in patterns:
                 text = pattern.sub(WITHDRAWN, text)

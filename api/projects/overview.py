@@ -18,7 +18,6 @@ from sqlmodel import Session, col, select
 
 from api.consent.models import Consent
 from api.db import utcnow
-from api.fragments import retention
 from api.fragments.models import Fragment, FragmentStatus
 from api.people.models import AuthToken, TokenKind, User
 from api.projects.models import (
@@ -160,7 +159,7 @@ def _researchers(session: Session, project: Project) -> list[ResearcherActivity]
     members = select(Membership.user_id).where(Membership.project_id == project.id,
                                                Membership.role == Role.researcher)
     # Erased fragments keep their capture time (not content): a withdrawal does not make the researcher look
-    # idle. Each is the end of a range of ix_fragments_researcher_captured.
+    # idle. Each is the end of a range of ix_fragments_researcher_project_captured.
     last = (select(sa.func.max(Fragment.captured_at))
             .where(Fragment.researcher_id == User.id, Fragment.project_id == project.id)
             .correlate(User).scalar_subquery())
@@ -188,13 +187,29 @@ def _stale_devices(session: Session, project: Project, now: datetime) -> list[St
                         last_sync_at=t.last_sync_at) for t, name in rows]
 
 
+def _active_before(session: Session, project: Project, cutoff: datetime) -> int:
+    """How many active fragments were captured before `cutoff`, exactly: the rollup's weeks that end before it,
+    and a count of the fragments in the cut-off's own week up to it (one week's range of
+    ix_fragments_project_captured, where counting every row before the cut-off read tens of thousands at 1M)."""
+    monday = cutoff.astimezone(UTC).date() - timedelta(days=cutoff.astimezone(UTC).weekday())
+    weeks = session.exec(select(sa.func.coalesce(sa.func.sum(OverviewCount.n), 0)).where(
+        OverviewCount.project_id == project.id, OverviewCount.dimension == "all",
+        OverviewCount.key == project.id, col(OverviewCount.week) < monday)).one()
+    start = datetime(monday.year, monday.month, monday.day, tzinfo=UTC)
+    part = session.exec(select(sa.func.count()).select_from(Fragment).where(
+        Fragment.project_id == project.id, Fragment.status == FragmentStatus.active,
+        Fragment.captured_at >= start, Fragment.captured_at < cutoff)).one()
+    return int(weeks) + part
+
+
 def _expiring(session: Session, project: Project, now: datetime) -> Expiring:
-    """What `hearken purge` will erase within the next 30 days: the same cut-off as retention's own count."""
-    fragments = retention.expiring(session, project, EXPIRING_DAYS, now=now)
+    """What `hearken purge` will erase within the next 30 days: the same cut-off as retention's own count
+    (retention.expiring, which counts the fragments themselves)."""
     if not project.retention_days:
-        return Expiring(days=EXPIRING_DAYS, fragments=fragments, signatures=0, first_at=None)
+        return Expiring(days=EXPIRING_DAYS, fragments=0, signatures=0, first_at=None)
     keep = timedelta(days=project.retention_days)
     cutoff = now + timedelta(days=EXPIRING_DAYS) - keep
+    fragments = _active_before(session, project, cutoff)
     signatures, first_signed = session.exec(select(sa.func.count(), sa.func.min(Consent.given_at)).where(
         Consent.project_id == project.id, col(Consent.signature).is_not(None), Consent.given_at < cutoff)).one()
     first_captured = session.exec(select(sa.func.min(Fragment.captured_at)).where(

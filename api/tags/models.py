@@ -55,9 +55,12 @@ class TagPublic(TagBase):
 class FragmentTag(SQLModel, table=True):
     __tablename__ = "fragment_tags"
     fragment_id: uuid.UUID = Field(foreign_key="fragments.id", primary_key=True, ondelete="CASCADE")
-    tag_id: uuid.UUID = Field(foreign_key="tags.id", primary_key=True, index=True, ondelete="CASCADE")
+    tag_id: uuid.UUID = Field(foreign_key="tags.id", primary_key=True, ondelete="CASCADE")
     tagged_by: uuid.UUID = Field(foreign_key="users.id")
     tagged_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
+
+    # A tag's fragments from the index alone (the tag filter, counts, merges): no table read per link.
+    __table_args__ = (sa.Index("ix_fragment_tags_tag_fragment", "tag_id", "fragment_id"),)
 
 
 class TagMerge(SQLModel):

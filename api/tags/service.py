@@ -249,7 +249,7 @@ def _descendants(kids: dict[uuid.UUID | None, list[Tag]], tag_id: uuid.UUID) -> 
 def _distinct_fragments(session: Session, tag_ids: list[uuid.UUID]) -> int:
     if not tag_ids:
         return 0
-    # Reads ix_fragment_tags_tag_id; erasure drops an erased fragment's links, so every link is a live fragment.
+    # Reads ix_fragment_tags_tag_fragment; erasure drops an erased fragment's links, so every link is a live fragment.
     return session.exec(select(sa.func.count(sa.distinct(FragmentTag.fragment_id)))
                         .where(col(FragmentTag.tag_id).in_(tag_ids))).one()
 

@@ -101,11 +101,19 @@ def test_withdrawal_erases_the_fragments_words_from_every_memo_and_leaves_a_mark
 
 
 def test_quote_patterns_ignore_case_and_spacing_but_not_other_words() -> None:
-    patterns = memos._quoted_patterns("Nobody knocks on doors round here any more.")
     text = "nobody  knocks on\ndoors round here any more. But nobody knocks twice."
-    for p in patterns:
+    pieces = memos._quoted_pieces("Nobody knocks on doors round here any more.")
+    assert all(memos._may_occur(p, text.lower()) for p in pieces)  # the cheap pre-check lets them through
+    for p in map(memos._quoted_pattern, pieces):
         text = p.sub(memos.WITHDRAWN, text)
     assert text == "[withdrawn] But nobody knocks twice."
+
+
+def test_the_quote_pre_check_skips_only_texts_that_cannot_be_quoted() -> None:
+    haystack = "the last bus never came. we waited.".lower()
+    assert memos._may_occur("The LAST bus", haystack)
+    assert not memos._may_occur("the last train", haystack)
+    assert memos._may_occur("Straße", haystack)  # beyond ASCII the regex decides, never the pre-check
 
 
 def test_qdpx_carries_memos_as_notes_linked_to_their_sources_and_codes(client, world) -> None:

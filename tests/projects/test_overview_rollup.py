@@ -89,3 +89,27 @@ def test_the_rollup_equals_a_recount_after_every_kind_of_write(client, world, se
     body = client.get(f"/api/v1/projects/{world.project.id}/overview?weeks=52", headers=h).json()
     assert body["totals"]["fragments"] == sum(n for (d, _, _), n in counts.items() if d == "all")
     assert sum(sum(s["counts"]) for s in body["per_place"]) == body["totals"]["fragments"]
+
+
+def test_the_expiring_count_from_the_rollup_is_exact_at_any_cut_off(client, world, session) -> None:
+    """The overview counts what passes retention from the rollup's whole weeks plus the cut-off's own week counted
+    row by row: for cut-offs on every day of a week, at week boundaries and between two fragments of one
+    instant, it equals retention's count of the fragments themselves."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    base = now - timedelta(days=100)
+    conv = conversation_item(world, started_at=(base - timedelta(days=30)).isoformat())
+    consent = consent_item(world, conv["id"], given_at=(base - timedelta(days=30)).isoformat())
+    times = [base - timedelta(days=d, hours=h) for d in range(0, 22, 3) for h in (0, 5)]
+    frags = [fragment_item(conv["id"], consent["id"], text=f"w {i}", captured_at=t.isoformat())
+             for i, t in enumerate(times)]
+    sync(client, world, [conv, consent, *frags])
+    session.rollback()
+    project = session.exec(select(Project).where(Project.id == world.project.id)).one()
+    cutoffs = [base - timedelta(days=d, hours=h) for d in range(-1, 24) for h in (0, 3, 5)] + times
+    for cutoff in cutoffs:
+        expected = sum(1 for t in times if t < cutoff)
+        assert overview._active_before(session, project, cutoff) == expected, cutoff
+    project.retention_days = 90
+    session.add(project)
+    session.flush()
+    assert overview._expiring(session, project, now).fragments == retention.expiring(session, project, 30, now=now)

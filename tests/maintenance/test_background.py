@@ -1,0 +1,76 @@
+"""The background loop (api/maintenance.py): every job runs under its own lock, so with several processes running
+the loop only one runs a job at a time; `hearken serve` starts every job from that one place."""
+
+import threading
+from typing import Any
+
+import pytest
+
+from api import maintenance
+
+
+def test_a_job_held_by_one_runner_is_skipped_by_another(engine) -> None:
+    entered, release = threading.Event(), threading.Event()
+    runs: list[str] = []
+
+    def work() -> str:
+        runs.append(threading.current_thread().name)
+        entered.set()
+        release.wait(30)
+        return "done"
+
+    job = maintenance.Job("test-exclusive", 60, work)
+    first = threading.Thread(target=job.run_once, name="first")
+    first.start()
+    assert entered.wait(30)
+    assert job.run_once() is None  # the lock is held (another connection / file description): this round skips
+    release.set()
+    first.join(30)
+    assert runs == ["first"]
+    assert job.run_once() == "done"  # released with the round: the next one runs
+    assert len(runs) == 2
+
+
+def test_locks_are_per_job(engine) -> None:
+    with maintenance.job_lock("test-a") as a, maintenance.job_lock("test-b") as b:
+        assert a and b
+        with maintenance.job_lock("test-a") as again:
+            assert not again
+
+
+def test_a_failing_round_releases_the_lock(engine) -> None:
+    def fail() -> Any:
+        raise RuntimeError("boom")
+
+    job = maintenance.Job("test-fail", 60, fail)
+    with pytest.raises(RuntimeError):
+        job.run_once()
+    with maintenance.job_lock("test-fail") as mine:
+        assert mine
+
+
+def test_serve_starts_every_background_job_from_one_place(engine, monkeypatch) -> None:
+    names = [j.name for j in maintenance.jobs()]
+    assert names == ["media", "compaction", "webhooks", "statistics", "purge"]
+    started: list[str] = []
+    monkeypatch.setattr(maintenance, "jobs", lambda: [maintenance.Job("x", 0, lambda: None),
+                                                     maintenance.Job("y", 3600, lambda: started.append("y"))])
+    threads = maintenance.start()
+    assert [t.name for t in threads] == ["hearken-y"]  # a job set to 0 is off
+    threads[0].join(0.5)
+    assert started == ["y"]
+
+
+def test_statistics_are_gathered_at_once_when_the_fragments_have_none(engine, monkeypatch) -> None:
+    monkeypatch.setenv("HEARKEN_MEDIA_WORKER_SECONDS", "60")
+    from api.config import get_settings
+
+    get_settings.cache_clear()
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            if conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").first():
+                conn.exec_driver_sql("DELETE FROM sqlite_stat1")
+        else:
+            conn.exec_driver_sql("DELETE FROM pg_statistic WHERE starelid = 'fragments'::regclass")
+    assert not maintenance.has_statistics()
+    assert next(j for j in maintenance.jobs() if j.name == "statistics").first_after == 0
