@@ -14,7 +14,7 @@ of its UPDATE in the row triggers at a million fragments, a purge of 3,000 about
 triggers and keeps its row triggers.
 
 Revision ID: 7e5ea4c0b1d2
-Revises: 0b7e5a1d9c2f
+Revises: 9e1d0c0de5a7
 Create Date: 2026-11-29 23:30:00
 """
 
@@ -25,7 +25,7 @@ from pathlib import Path
 from alembic import op
 
 revision: str = '7e5ea4c0b1d2'
-down_revision: str | None = '0b7e5a1d9c2f'
+down_revision: str | None = '9e1d0c0de5a7'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
