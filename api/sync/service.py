@@ -42,6 +42,35 @@ OWNER_COLUMN = {"conversation": "researcher_id", "consent": "recorded_by", "frag
 RESERVED_IDS = frozenset({uuid.UUID(int=0), uuid.UUID(int=2**128 - 1)})
 
 
+# Every query of a sync is built once, here: building a statement and its cache key costs more than SQLite takes
+# to run it, and a phone that syncs as it captures pays that on every request. `ids` and the like are bound per
+# call (an expanding IN list).
+_IDS = sa.bindparam("ids", expanding=True)
+_HELD = sa.union_all(*(
+    sa.select(sa.literal_column(f"'{rtype}'"), t.c.id, t.c.sync_hash, t.c[OWNER_COLUMN[rtype]]).where(t.c.id.in_(_IDS))
+    for rtype, t in ((r, TABLES[r].__table__) for r in TABLES)))
+_CONVERSATIONS = sa.select(*(Conversation.__table__.c[k] for k in ("id", "project_id", "researcher_id", "place_id"))
+                           ).where(Conversation.__table__.c.id.in_(_IDS))
+_CONSENTS = sa.select(*(Consent.__table__.c[k] for k in ("id", "project_id", "conversation_id", "withdrawn_at")),
+                      *(Consent.__table__.c[f"scope_{s.value}"] for s in Scope)).where(Consent.__table__.c.id.in_(_IDS))
+_PROJECTS = (sa.select(Project.__table__.c.id, Project.__table__.c.questions, Membership.__table__.c.role)
+             .select_from(Project.__table__)
+             .outerjoin(Membership.__table__, sa.and_(Membership.__table__.c.project_id == Project.__table__.c.id,
+                                                      Membership.__table__.c.user_id == sa.bindparam("user")))
+             .where(Project.__table__.c.id.in_(_IDS)))
+_TRAINING = (sa.select(*(TrainingRecord.__table__.c[k] for k in ("project_id", "completed_on", "expires_on")))
+             .where(TrainingRecord.__table__.c.project_id.in_(_IDS),
+                    TrainingRecord.__table__.c.user_id == sa.bindparam("user")))
+_NAMED = {kind: sa.select(t.c.project_id, t.c.id).where(t.c.id.in_(_IDS))
+          for kind, t in (("place", Place.__table__), ("prompt", Prompt.__table__))}
+_INSERT = {key: sa.insert(table.__table__) for key, table in (
+    ("conversation", Conversation), ("participant", Participant), ("consent", Consent), ("fragment", Fragment))}
+_KNOWN_PARTICIPANTS = sa.select(Participant.__table__.c.id).where(Participant.__table__.c.id.in_(_IDS))
+_AUDIT = sa.insert(AuditEntry.__table__)
+_TOUCH_TOKEN = (sa.update(AuthToken.__table__).where(AuthToken.__table__.c.id == sa.bindparam("token"))
+                .values(last_sync_at=sa.bindparam("now"), last_used_at=sa.bindparam("now")))
+
+
 def content_hash(record: BaseModel) -> str:
     canonical = json.dumps(record.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -179,10 +208,7 @@ def _existing(session: Session, items: list[tuple[SyncItem, BaseModel]]) -> dict
     ids = [item.id for item, _ in items]
     found: dict[uuid.UUID, tuple[str, str, uuid.UUID]] = {}
     for chunk in _chunks(ids):
-        held = sa.union_all(*(
-            sa.select(sa.literal_column(f"'{rtype}'"), t.c.id, t.c.sync_hash, t.c[OWNER_COLUMN[rtype]])
-            .where(t.c.id.in_(chunk)) for rtype, t in ((r, TABLES[r].__table__) for r in TABLES)))
-        for rtype, rid, rhash, rowner in session.execute(held):
+        for rtype, rid, rhash, rowner in session.execute(_HELD, {"ids": chunk}):
             found[rid] = (rtype, rhash, rowner)
     return found
 
@@ -203,17 +229,11 @@ def _preload(session: Session, batch: Batch, items: list[tuple[SyncItem, BaseMod
     prompt_ids = {p for _, d in items if isinstance(d, ConversationData) for p in d.prompt_ids}
     prompt_ids |= {d.prompt_id for _, d in items if isinstance(d, FragmentData) and d.prompt_id is not None}
     if conv_ids:
-        c = Conversation.__table__.c
-        for cid, pid, owner, place in session.execute(
-                sa.select(c.id, c.project_id, c.researcher_id, c.place_id).where(c.id.in_(conv_ids))):
+        for cid, pid, owner, place in session.execute(_CONVERSATIONS, {"ids": list(conv_ids)}):
             batch.conversations[cid] = (pid, owner, place)
             project_ids.add(pid)
     if consent_ids:
-        c = Consent.__table__.c
-        scope_columns = [c[f"scope_{s.value}"] for s in Scope]
-        for cid, pid, conv, withdrawn_at, *allowed in session.execute(
-                sa.select(c.id, c.project_id, c.conversation_id, c.withdrawn_at, *scope_columns)
-                .where(c.id.in_(consent_ids))):
+        for cid, pid, conv, withdrawn_at, *allowed in session.execute(_CONSENTS, {"ids": list(consent_ids)}):
             scopes = frozenset(s.value for s, on in zip(Scope, allowed, strict=True) if on)
             batch.consents[cid] = ConsentInfo(pid, conv, scopes, withdrawn_at is not None)
     if form_ids:
@@ -225,34 +245,23 @@ def _preload(session: Session, batch: Batch, items: list[tuple[SyncItem, BaseMod
 
 def _project_infos(session: Session, batch: Batch, project_ids: set[uuid.UUID], place_ids: set[uuid.UUID],
                    prompt_ids: set[uuid.UUID]) -> None:
-    p, m = Project.__table__.c, Membership.__table__.c
-    researcher_in: set[uuid.UUID] = set()
-    for pid, questions, role in session.execute(
-            sa.select(p.id, p.questions, m.role).select_from(Project.__table__)
-            .outerjoin(Membership.__table__, sa.and_(m.project_id == p.id, m.user_id == batch.actor.id))
-            .where(p.id.in_(project_ids))):
+    researcher_in: list[uuid.UUID] = []
+    for pid, questions, role in session.execute(_PROJECTS, {"ids": list(project_ids), "user": batch.actor.id}):
         if role is not None and batch.actor.is_device and role != Role.researcher:
             role = None  # a phone acts only as its researcher (projects.service.role_in)
         batch.projects[pid] = ProjectInfo(role=str(role) if role else None, trained=[], places=set(), prompts=set(),
                                           questions=questions)
         if role == Role.researcher:
-            researcher_in.add(pid)
+            researcher_in.append(pid)
     if researcher_in:  # training is checked for researchers only (_check_capture)
-        t = TrainingRecord.__table__.c
-        for pid, completed, expires in session.execute(
-                sa.select(t.project_id, t.completed_on, t.expires_on)
-                .where(t.project_id.in_(researcher_in), t.user_id == batch.actor.id)):
+        for pid, completed, expires in session.execute(_TRAINING, {"ids": researcher_in, "user": batch.actor.id}):
             batch.projects[pid].trained.append((completed, expires))  # type: ignore[union-attr]
-    named = [sa.select(sa.literal_column("'place'"), Place.__table__.c.project_id, Place.__table__.c.id)
-             .where(Place.__table__.c.id.in_(place_ids))] if place_ids else []
-    if prompt_ids:
-        named.append(sa.select(sa.literal_column("'prompt'"), Prompt.__table__.c.project_id, Prompt.__table__.c.id)
-                     .where(Prompt.__table__.c.id.in_(prompt_ids)))
-    if named:
-        for kind, pid, rid in session.execute(sa.union_all(*named) if len(named) > 1 else named[0]):
-            info = batch.projects.get(pid)
-            if info is not None:
-                (info.places if kind == "place" else info.prompts).add(rid)
+    for kind, named in (("place", place_ids), ("prompt", prompt_ids)):
+        if named:
+            for pid, rid in session.execute(_NAMED[kind], {"ids": list(named)}):
+                info = batch.projects.get(pid)
+                if info is not None:
+                    (info.places if kind == "place" else info.prompts).add(rid)
 
 
 def _check_capture(batch: Batch, project_id: uuid.UUID, when: datetime) -> ProjectInfo:
@@ -350,26 +359,22 @@ def _fragment(batch: Batch, rid: uuid.UUID, d: FragmentData, digest: str) -> Non
 def _write(session: Session, batch: Batch) -> None:
     rows = batch.rows
     if rows["participant"]:
-        known = set(session.exec(select(Participant.id).where(
-            col(Participant.id).in_([r["id"] for r in rows["participant"]]))))
+        known = set(session.execute(_KNOWN_PARTICIPANTS, {"ids": [r["id"] for r in rows["participant"]]}).scalars())
         rows["participant"] = [r for r in rows["participant"] if r["id"] not in known]
-    for key, table in (("conversation", Conversation), ("participant", Participant), ("consent", Consent),
-                       ("fragment", Fragment)):
+    for key in ("conversation", "participant", "consent", "fragment"):
         if rows[key]:
             # Core inserts on the tables: the ORM's bulk path costs more than the database does here.
-            session.execute(sa.insert(table.__table__), rows[key])
+            session.execute(_INSERT[key], rows[key])
     for key in ("conversation", "consent", "fragment"):
         owner = OWNER_COLUMN[key]
         for r in rows[key]:
             feed.record(session, project_id=r["project_id"], entity=key, entity_id=r["id"], owner_id=r[owner])
     if rows["consent"]:
         # Rule 5: every change to consent is audited.
-        session.execute(sa.insert(AuditEntry.__table__), [
+        session.execute(_AUDIT, [
             {"at": batch.now, "actor_id": batch.actor.id, "project_id": r["project_id"], "action": "consent.create",
              "entity": "consent", "entity_id": str(r["id"]),
              "detail": {"scopes": [s.value for s in Scope if r[f"scope_{s.value}"]], "method": r["method"]}}
             for r in rows["consent"]])
     # Core, not the ORM: the token's own row is all that changes, and a flush of the loaded object costs more.
-    tokens = AuthToken.__table__
-    session.execute(sa.update(tokens).where(tokens.c.id == batch.actor.token.id)
-                    .values(last_sync_at=batch.now, last_used_at=batch.now))
+    session.execute(_TOUCH_TOKEN, {"token": batch.actor.token.id, "now": batch.now})
