@@ -4,7 +4,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
+from starlette.concurrency import run_in_threadpool
 
 from api.config import get_settings
 from api.errors import AppError, Busy
@@ -207,30 +208,45 @@ def open_session(read_only: bool = False) -> Session:
     return Session(bind, expire_on_commit=False)
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One request, one transaction: the only commit, or a rollback on any exception."""
-    with open_session(read_only=request.method in ("GET", "HEAD")) as session:
-        try:
-            yield session
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One request, one transaction: the only commit, or a rollback on any exception.
+
+    Async so that opening the session (no I/O: the connection is taken at the first query) costs no hop to a
+    worker thread; the commit or rollback, which does I/O, and the close go to one together."""
+    session = open_session(read_only=request.method in ("GET", "HEAD"))
+    try:
+        yield session
+    except AppError as exc:
+        await run_in_threadpool(_finish, session, exc.keep_changes)
+        raise
+    except BaseException:
+        # Here, not in a worker thread: a cancelled request (the client went away) must not be able to skip it
+        # and leave the connection, and SQLite's write queue, held.
+        _finish(session, False)
+        raise
+    await run_in_threadpool(_finish, session, True)
+
+
+def _finish(session: Session, commit: bool) -> None:
+    try:
+        if commit:
             session.commit()
-        except AppError as exc:
-            if exc.keep_changes:
-                session.commit()
-            else:
-                session.rollback()
-            raise
-        except Exception:
+        else:
             session.rollback()
-            raise
+    finally:
+        session.close()
 
 
 def commit_apart(*rows: SQLModel) -> None:
     """Write rows in a short transaction of their own, now. For the one record a read must leave behind
     (the audit of an API client's read): the request's own transaction stays read-only, so it neither
-    holds SQLite's write lock nor fails to upgrade; the data is sent only after this has committed."""
-    with open_session() as session:
-        session.add_all(rows)
-        session.commit()
+    holds SQLite's write lock nor fails to upgrade; the data is sent only after this has committed. Core
+    inserts, no ORM session: every page an API client reads pays for this."""
+    with get_engine().begin() as conn:
+        for row in rows:
+            table = row.__table__  # type: ignore[attr-defined]
+            conn.execute(table.insert(), {c.key: value for c in table.columns
+                                          if (value := getattr(row, c.key)) is not None})
 
 
 # scope="function": the commit happens when the endpoint returns, before the answer is sent. A phone drops a

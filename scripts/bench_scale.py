@@ -52,7 +52,7 @@ SENTENCES = ("the bus never comes on time and nobody knows the neighbours any mo
 WORDS = SENTENCES.split()
 RARE = "quixotically"  # in 59 fragments whatever N, as in the issue's run
 PG_ADMIN = os.environ.get("HEARKEN_BENCH_POSTGRES_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-PG_DB = "hearken_bench_scale"
+PG_DB = "hearken_bench_scale"  # prefixed with --prefix, so people sharing one server keep their databases apart
 CONVERSATIONS, PLACES, PROMPTS, TAGS = 2000, 50, 30, 200
 
 
@@ -306,7 +306,8 @@ class Table:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     n, dialect = args.fragments, args.database
-    tmp = Path(tempfile.mkdtemp(prefix="hearken-scale-"))
+    tmp = Path(tempfile.mkdtemp(prefix=f"{args.prefix}hearken-scale-"))
+    want = _selection(args.only)
     env: dict[str, str] = {"HEARKEN_WEBHOOK_WORKER": "false"}
     if dialect == "postgresql":
         _fresh_pg()
@@ -329,6 +330,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     print(f"  seeded in {seeded['seconds_total']} s (rows {seeded['seconds_load']} s, then indexes and FTS)")
     engine = sa.create_engine(url if dialect == "sqlite" else url)
     size = _size(engine, dialect, tmp)
+    if want("size") and dialect == "sqlite":
+        results["objects"] = _sqlite_objects(url, n)
     with server:
         assert server.proc is not None
         pid = server.proc.pid
@@ -349,7 +352,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             return lambda: admin.get(path).raise_for_status()
 
         tag, place = seeded["tag"], seeded["place"]
-        for what, path, plain in (
+        for what, path, plain in () if not want("pages") else (
                 ("first page of /fragments", base, plain_page()),
                 ("/fragments?q=<rare word>", f"{base}&q={RARE}", None),
                 ("/fragments?q=<common word>", f"{base}&q=neighbours", None),
@@ -368,16 +371,35 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 table.add(what, f"p50 {p50:.1f} ms, p95 {p95:.1f} ms")
             results[what] = {"p50_ms": round(p50, 1), "p95_ms": round(p95, 1)}
 
-        token = admin.post(f"/projects/{ids['project']}/clients", json={
-            "name": "bench", "scopes": ["changes:read", "export", "fragments:read"],
-            "rate_limit_per_minute": 100_000}).json()["token"]
-        tool = httpx.Client(base_url=server.api, timeout=600, headers={"Authorization": f"Bearer {token}"})
+        if want("feed") or want("exports"):
+            _feed_and_exports(table, results, admin, server, ids, engine, dialect, pid_, pid, n, want)
+        if want("sync"):
+            _sync_rows(table, results, phone, ids, pid, url, n, empty_rate)
+        if want("withdraw"):
+            _withdraw_row(table, results, admin, seeded)
+    table.add("database size", f"{size / 1e9:.2f} GB", f"{size / n / 1000:.2f} KB a fragment")
+    results["db_bytes"] = size
+    results["load_after"] = load()
+    engine.dispose()
+    shutil.rmtree(tmp, ignore_errors=True)
+    print(f"(load average before {results['load_before']}, after {results['load_after']})")
+    return results
+
+
+def _feed_and_exports(table: "Table", results: dict[str, Any], admin: httpx.Client, server: LiveServer,
+                      ids: dict[str, str], engine: sa.Engine, dialect: str, pid_: uuid.UUID, pid: int, n: int,
+                      want: Callable[[str], bool]) -> None:
+    token = admin.post(f"/projects/{ids['project']}/clients", json={
+        "name": "bench", "scopes": ["changes:read", "export", "fragments:read"],
+        "rate_limit_per_minute": 100_000}).json()["token"]
+    tool = httpx.Client(base_url=server.api, timeout=600, headers={"Authorization": f"Bearer {token}"})
+    if want("feed"):
         feed_s, feed_n = _follow(tool)
         plain_feed = _plain_feed(engine, dialect)
         table.add(f"change feed, all {n:,}, pages of 1000", f"{feed_s:.1f} s ({feed_n / feed_s:,.0f}/s)",
                   f"{plain_feed:.1f} s", f"{plain_feed / feed_s:.2f} of plain")
         results["feed"] = {"seconds": round(feed_s, 1), "rows": feed_n, "plain_seconds": round(plain_feed, 1)}
-
+    if want("exports"):
         plain_export = _plain_export(engine, dialect, pid_)
         for fmt in ("fragments.csv", "fragments.jsonl", "project.qdpx"):
             before = rss_mb(pid)
@@ -391,29 +413,108 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             "first_byte_ms": round(first * 1000), "plain_seconds": round(plain, 1),
                             "rss_growth_mb": round(growth)}
 
-        one = _sync_cpu(phone, ids, pid, records=1, batches=100)
-        many = _sync_cpu(phone, ids, pid, records=498, batches=4)
-        table.add("one-record /sync, server CPU", f"{one * 1000:.1f} ms a request")
-        table.add("batch of 498, server CPU", f"{many * 1000:.2f} ms a record")
-        results["sync_cpu_ms"] = {"one_record": round(one * 1000, 2), "per_record_in_498": round(many * 1000, 3)}
 
-        full_rate = _sync_rate(phone, ids, batches=6)
-        table.add(f"/sync ingest at {n:,}", f"{full_rate:,.0f}/s", f"{empty_rate:,.0f}/s into an empty DB",
-                  f"{full_rate / empty_rate:.2f}")
-        results["sync_rate"] = {"at_n": round(full_rate), "empty": round(empty_rate)}
+def _withdraw_row(table: "Table", results: dict[str, Any], admin: httpx.Client, seeded: dict[str, Any]) -> None:
+    t0 = time.perf_counter()
+    r = admin.post(f"/consents/{seeded['big_consent']}/withdraw", json={"reason": "other"})
+    withdraw_s = time.perf_counter() - t0
+    table.add("withdraw one consent of 500 fragments", f"{withdraw_s:.2f} s ({r.status_code})")
+    results["withdraw_s"] = round(withdraw_s, 2)
 
-        t0 = time.perf_counter()
-        r = admin.post(f"/consents/{seeded['big_consent']}/withdraw", json={"reason": "other"})
-        withdraw_s = time.perf_counter() - t0
-        table.add("withdraw one consent of 500 fragments", f"{withdraw_s:.2f} s ({r.status_code})")
-        results["withdraw_s"] = round(withdraw_s, 2)
-    table.add("database size", f"{size / 1e9:.2f} GB", f"{size / n / 1000:.2f} KB a fragment")
-    results["db_bytes"] = size
-    results["load_after"] = load()
+
+ONLY = ("pages", "feed", "exports", "sync", "withdraw", "size")
+
+
+def _selection(only: str | None) -> Callable[[str], bool]:
+    """`--only sync,size`: which groups of rows to measure (the database size is always printed)."""
+    chosen = set(ONLY if not only else only.split(","))
+    unknown = chosen - set(ONLY)
+    if unknown:
+        raise SystemExit(f"--only takes some of {', '.join(ONLY)}; not {', '.join(sorted(unknown))}")
+    return lambda group: group in chosen
+
+
+def _sync_rows(table: "Table", results: dict[str, Any], phone: httpx.Client, ids: dict[str, str], pid: int,
+               url: str, n: int, empty_rate: float) -> None:
+    """Server CPU of a one-record /sync and of a batch of 498, beside the CPU the same rows cost inserted
+    directly (Core executemany, triggers and all, in this process); then the ingest rate at N against empty."""
+    one = _sync_cpu(phone, ids, pid, records=1, batches=100)
+    many = _sync_cpu(phone, ids, pid, records=498, batches=4)
+    raw_one, raw_many = _raw_insert_cpu(url, ids, records=1, batches=100), _raw_insert_cpu(url, ids, 498, 4)
+    table.add("one-record /sync, server CPU", f"{one * 1000:.2f} ms a request",
+              f"{raw_one * 1000:.2f} ms raw insert", f"×{one / raw_one:.1f}")
+    table.add("batch of 498, server CPU", f"{many * 1000:.3f} ms a record",
+              f"{raw_many * 1000:.3f} ms raw insert", f"×{many / raw_many:.1f}")
+    results["sync_cpu_ms"] = {"one_record": round(one * 1000, 2), "per_record_in_498": round(many * 1000, 3),
+                              "raw_one_record": round(raw_one * 1000, 2),
+                              "raw_per_record_in_498": round(raw_many * 1000, 3)}
+    full_rate = _sync_rate(phone, ids, batches=6)
+    table.add(f"/sync ingest at {n:,}", f"{full_rate:,.0f}/s", f"{empty_rate:,.0f}/s into an empty DB",
+              f"{full_rate / empty_rate:.2f}")
+    results["sync_rate"] = {"at_n": round(full_rate), "empty": round(empty_rate)}
+
+
+def _raw_insert_cpu(url: str, ids: dict[str, str], records: int, batches: int) -> float:
+    """This process's CPU seconds per transaction (records=1) or per record to insert the rows a /sync of the same
+    batch writes (conversation, participant, consent, fragments, their change rows), one transaction a batch.
+    As for `_sync_cpu`, a one-record batch finds its parents stored already."""
+    from sqlmodel import SQLModel
+
+    import api.models  # noqa: F401
+    from api.db import make_engine
+
+    engine = make_engine(url)
+    t = SQLModel.metadata.tables
+    project, form, researcher = uuid.UUID(ids["project"]), uuid.UUID(ids["form"]), uuid.UUID(ids["researcher"])
+    place, now = uuid.UUID(ids["place"]), datetime.now(UTC)
+
+    def parents(conn: sa.Connection) -> tuple[uuid.UUID, uuid.UUID]:
+        conv, part, consent = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        conn.execute(t["conversations"].insert(), [{
+            "id": conv, "project_id": project, "researcher_id": researcher, "place_id": place, "prompt_ids": [],
+            "started_at": now, "received_at": now, "updated_at": now, "version": 1, "sync_hash": "raw"}])
+        conn.execute(t["participants"].insert(), [{"id": part, "project_id": project, "conversation_id": conv,
+                                                   "label": "P-RAW"}])
+        conn.execute(t["consents"].insert(), [{
+            "id": consent, "project_id": project, "conversation_id": conv, "participant_id": part,
+            "consent_form_id": form, "scope_audio": False, "scope_quote": True, "scope_share": True,
+            "scope_publish": False, "method": "verbal", "given_at": now, "recorded_by": researcher,
+            "received_at": now, "version": 1, "sync_hash": "raw"}])
+        return conv, consent
+
+    def fragments(conv: uuid.UUID, consent: uuid.UUID) -> list[dict[str, Any]]:
+        return [{"id": uuid.uuid4(), "project_id": project, "conversation_id": conv, "consent_id": consent,
+                 "researcher_id": researcher, "place_id": place, "prompt_id": None, "kind": "paraphrase",
+                 "text": " ".join(WORDS[i % 50:][:30]), "answers": None, "language": "en", "sensitive": False,
+                 "captured_at": now, "received_at": now, "updated_at": now, "status": "active", "version": 1,
+                 "sync_hash": "raw"} for i in range(records)]
+
+    with engine.begin() as conn:
+        held = [parents(conn) for _ in range(batches)] if records == 1 else []
+    used = 0.0
+    for b in range(batches):
+        cpu0 = time.process_time()
+        with engine.begin() as conn:
+            conv, consent = held[b] if held else parents(conn)
+            rows = fragments(conv, consent)
+            conn.execute(t["fragments"].insert(), rows)
+            conn.execute(t["changes"].insert(), [{"project_id": project, "owner_id": researcher, "entity": "fragment",
+                                                  "entity_id": r["id"], "op": "upsert", "at": now} for r in rows])
+        used += time.process_time() - cpu0
     engine.dispose()
-    shutil.rmtree(tmp, ignore_errors=True)
-    print(f"(load average before {results['load_before']}, after {results['load_after']})")
-    return results
+    return used / batches / records
+
+
+def _sqlite_objects(url: str, n: int) -> dict[str, int]:
+    """Every table and index of the SQLite file with its bytes (dbstat), largest first, printed per fragment."""
+    engine = sa.create_engine(url)
+    with engine.connect() as c:
+        rows = c.exec_driver_sql("SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC").all()
+    engine.dispose()
+    for name, size in rows:
+        if size >= n / 2:  # half a byte a fragment or more
+            print(f"    {name:<48} {size / 1e6:8.1f} MB {size / n:7.0f} B a fragment")
+    return {name: size for name, size in rows}
 
 
 def _dbid(value: uuid.UUID, dialect: str) -> Any:
@@ -912,6 +1013,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="--queries: reuse the seeded template if present")
     parser.add_argument("--seed-only", action="store_true", help="--queries: only seed the template")
     parser.add_argument("--runs", type=int, default=20, help="--queries: samples per row")
+    parser.add_argument("--only", help=f"comma-separated groups of rows to measure, of: {', '.join(ONLY)}")
     parser.add_argument("--workers", action="store_true",
                         help="only: /sync with 4 phones at once against 1 and 2 workers on PostgreSQL")
     args = parser.parse_args()

@@ -12,13 +12,19 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from api.db import utcnow
 from api.feed.models import Change, ChangeOp
 
 FEED_LOCK_KEY = 0x4845_4152  # "HEAR"
 _PENDING = "feed_pending"
+# Built once, and Core rather than the ORM's bulk delete (which would look for loaded rows to synchronise):
+# every writing request runs these.
+_CHANGES = Change.__table__
+_DELETE_OLDER = _CHANGES.delete().where(_CHANGES.c.entity == sa.bindparam("entity"),
+                                        _CHANGES.c.entity_id.in_(sa.bindparam("ids", expanding=True)))
+_INSERT = _CHANGES.insert()
 
 
 def record(session: Session, *, project_id: uuid.UUID, entity: str, entity_id: uuid.UUID,
@@ -47,8 +53,8 @@ def _write_pending_changes(session: Session) -> None:
     now = utcnow()
     for entity in {e for e, _ in pending}:
         ids = [i for e, i in pending if e == entity]
-        session.execute(sa.delete(Change).where(col(Change.entity) == entity, col(Change.entity_id).in_(ids)))
-    session.execute(sa.insert(Change.__table__), [dict(p, at=now) for p in pending.values()])
+        session.execute(_DELETE_OLDER, {"entity": entity, "ids": ids})
+    session.execute(_INSERT, [dict(p, at=now) for p in pending.values()])
 
 
 @event.listens_for(Session, "after_rollback")

@@ -60,7 +60,6 @@ class Fragment(SQLModel, table=True):
     __table_args__ = (
         # The pull API's stable order, and its most common filters.
         sa.Index("ix_fragments_project_captured", "project_id", "captured_at", "id"),
-        sa.Index("ix_fragments_project_status", "project_id", "status"),
         # A place or a prompt: keyset pages read a range of these, however rare the value.
         sa.Index("ix_fragments_project_place_captured", "project_id", "place_id", "captured_at", "id"),
         sa.Index("ix_fragments_project_prompt_captured", "project_id", "prompt_id", "captured_at", "id"),
@@ -69,7 +68,8 @@ class Fragment(SQLModel, table=True):
         # latest capture per researcher (the end of a range); the leading column serves the foreign key.
         sa.Index("ix_fragments_researcher_project_captured", "researcher_id", "project_id", "captured_at", "id"),
         # The review queue: its filter is the prefix (reviewed_at IS NULL is an equality to SQLite and
-        # PostgreSQL), then each sensitive/not-sensitive half in capture order, so a page is one range.
+        # PostgreSQL), then each sensitive/not-sensitive half in capture order, so a page is one range. Its
+        # (project_id, status) prefix also serves every query by project and status (no index of its own).
         sa.Index("ix_fragments_review_queue", "project_id", "status", "reviewed_at", "sensitive", "captured_at", "id"),
     )
 

@@ -28,6 +28,7 @@ from api.errors import TooLarge
 from api.feed import service as feed
 from api.fragments.models import ERASED_HASH, Fragment, FragmentStatus
 from api.people.deps import Actor
+from api.people.models import AuthToken
 from api.projects.models import Membership, Place, Project, Prompt, Role, TrainingRecord
 from api.sync import rules
 from api.sync.models import ConsentData, ConversationData, FragmentData, SyncItem, SyncResult
@@ -39,6 +40,35 @@ TABLES: dict[str, Any] = {"conversation": Conversation, "consent": Consent, "fra
 OWNER_COLUMN = {"conversation": "researcher_id", "consent": "recorded_by", "fragment": "researcher_id"}
 # Ids no phone makes by chance (crypto.randomUUID never gives them): answered like an id held by another.
 RESERVED_IDS = frozenset({uuid.UUID(int=0), uuid.UUID(int=2**128 - 1)})
+
+
+# Every query of a sync is built once, here: building a statement and its cache key costs more than SQLite takes
+# to run it, and a phone that syncs as it captures pays that on every request. `ids` and the like are bound per
+# call (an expanding IN list).
+_IDS = sa.bindparam("ids", expanding=True)
+_HELD = sa.union_all(*(
+    sa.select(sa.literal_column(f"'{rtype}'"), t.c.id, t.c.sync_hash, t.c[OWNER_COLUMN[rtype]]).where(t.c.id.in_(_IDS))
+    for rtype, t in ((r, TABLES[r].__table__) for r in TABLES)))
+_CONVERSATIONS = sa.select(*(Conversation.__table__.c[k] for k in ("id", "project_id", "researcher_id", "place_id"))
+                           ).where(Conversation.__table__.c.id.in_(_IDS))
+_CONSENTS = sa.select(*(Consent.__table__.c[k] for k in ("id", "project_id", "conversation_id", "withdrawn_at")),
+                      *(Consent.__table__.c[f"scope_{s.value}"] for s in Scope)).where(Consent.__table__.c.id.in_(_IDS))
+_PROJECTS = (sa.select(Project.__table__.c.id, Project.__table__.c.questions, Membership.__table__.c.role)
+             .select_from(Project.__table__)
+             .outerjoin(Membership.__table__, sa.and_(Membership.__table__.c.project_id == Project.__table__.c.id,
+                                                      Membership.__table__.c.user_id == sa.bindparam("user")))
+             .where(Project.__table__.c.id.in_(_IDS)))
+_TRAINING = (sa.select(*(TrainingRecord.__table__.c[k] for k in ("project_id", "completed_on", "expires_on")))
+             .where(TrainingRecord.__table__.c.project_id.in_(_IDS),
+                    TrainingRecord.__table__.c.user_id == sa.bindparam("user")))
+_NAMED = {kind: sa.select(t.c.project_id, t.c.id).where(t.c.id.in_(_IDS))
+          for kind, t in (("place", Place.__table__), ("prompt", Prompt.__table__))}
+_INSERT = {key: sa.insert(table.__table__) for key, table in (
+    ("conversation", Conversation), ("participant", Participant), ("consent", Consent), ("fragment", Fragment))}
+_KNOWN_PARTICIPANTS = sa.select(Participant.__table__.c.id).where(Participant.__table__.c.id.in_(_IDS))
+_AUDIT = sa.insert(AuditEntry.__table__)
+_TOUCH_TOKEN = (sa.update(AuthToken.__table__).where(AuthToken.__table__.c.id == sa.bindparam("token"))
+                .values(last_sync_at=sa.bindparam("now"), last_used_at=sa.bindparam("now")))
 
 
 def content_hash(record: BaseModel) -> str:
@@ -88,6 +118,10 @@ def process(session: Session, actor: Actor, device_id: str, raw_items: list[Any]
         raise TooLarge(f"A batch holds at most {settings.sync_max_items} items; send the rest in another batch.",
                        code="batch_too_large")
     parsed: list[tuple[SyncItem, BaseModel] | SyncResult] = [_parse(raw) for raw in raw_items]
+    if session.get_bind().dialect.name == "sqlite":
+        # The request holds SQLite's write lock from its first statement (BEGIN IMMEDIATE): no other writer can
+        # store these ids between the check and the insert, so there is nothing to retry and no savepoint to pay.
+        return _apply(session, actor, device_id, parsed)
     for _attempt in range(3):
         try:
             with session.begin_nested():
@@ -170,14 +204,12 @@ def _one(session: Session, batch: Batch, item: SyncItem, data: BaseModel,
 
 
 def _existing(session: Session, items: list[tuple[SyncItem, BaseModel]]) -> dict[uuid.UUID, tuple[str, str, uuid.UUID]]:
+    """Which of these ids some table holds already (ids are unique across the three): one query a chunk."""
     ids = [item.id for item, _ in items]
     found: dict[uuid.UUID, tuple[str, str, uuid.UUID]] = {}
-    for rtype, table in TABLES.items():
-        owner = getattr(table, OWNER_COLUMN[rtype])
-        for chunk in _chunks(ids):
-            for rid, rhash, rowner in session.exec(select(table.id, table.sync_hash, owner)
-                                                   .where(col(table.id).in_(chunk))):
-                found[rid] = (rtype, rhash, rowner)
+    for chunk in _chunks(ids):
+        for rtype, rid, rhash, rowner in session.execute(_HELD, {"ids": chunk}):
+            found[rid] = (rtype, rhash, rowner)
     return found
 
 
@@ -186,43 +218,50 @@ def _chunks(ids: list[uuid.UUID], size: int = 500) -> list[list[uuid.UUID]]:
 
 
 def _preload(session: Session, batch: Batch, items: list[tuple[SyncItem, BaseModel]]) -> None:
+    """The parents and project rules the batch's checks read, in a few queries whatever its size: the
+    conversations and consents it names, its consent forms, and per project the caller's role, training and
+    only those places and prompts the batch names (checking an id needs no more)."""
     conv_ids = {d.conversation_id for _, d in items if isinstance(d, ConsentData | FragmentData)}
     consent_ids = {d.consent_id for _, d in items if isinstance(d, FragmentData)}
     form_ids = {d.consent_form_id for _, d in items if isinstance(d, ConsentData)}
     project_ids = {d.project_id for _, d in items if isinstance(d, ConversationData)}
+    place_ids = {d.place_id for _, d in items if isinstance(d, ConversationData) and d.place_id is not None}
+    prompt_ids = {p for _, d in items if isinstance(d, ConversationData) for p in d.prompt_ids}
+    prompt_ids |= {d.prompt_id for _, d in items if isinstance(d, FragmentData) and d.prompt_id is not None}
     if conv_ids:
-        for cid, pid, owner, place in session.exec(
-                select(Conversation.id, Conversation.project_id, Conversation.researcher_id, Conversation.place_id)
-                .where(col(Conversation.id).in_(conv_ids))):
+        for cid, pid, owner, place in session.execute(_CONVERSATIONS, {"ids": list(conv_ids)}):
             batch.conversations[cid] = (pid, owner, place)
             project_ids.add(pid)
     if consent_ids:
-        for consent in session.exec(select(Consent).where(col(Consent.id).in_(consent_ids))):
-            batch.consents[consent.id] = ConsentInfo(consent.project_id, consent.conversation_id,
-                                                     frozenset(consent.scopes), consent.withdrawn_at is not None)
+        for cid, pid, conv, withdrawn_at, *allowed in session.execute(_CONSENTS, {"ids": list(consent_ids)}):
+            scopes = frozenset(s.value for s, on in zip(Scope, allowed, strict=True) if on)
+            batch.consents[cid] = ConsentInfo(pid, conv, scopes, withdrawn_at is not None)
     if form_ids:
         for form in session.exec(select(ConsentForm).where(col(ConsentForm.id).in_(form_ids))):
             batch.forms[form.id] = form
-    for pid in project_ids:
-        batch.projects[pid] = _project_info(session, batch.actor, pid)
+    if project_ids:
+        _project_infos(session, batch, project_ids, place_ids, prompt_ids)
 
 
-def _project_info(session: Session, actor: Actor, project_id: uuid.UUID) -> ProjectInfo | None:
-    project = session.get(Project, project_id)
-    if project is None:
-        return None
-    membership = session.get(Membership, (project_id, actor.id))
-    if membership is not None and actor.is_device and membership.role != Role.researcher:
-        membership = None  # a phone acts only as its researcher (projects.service.role_in)
-    trained = [(t.completed_on, t.expires_on) for t in session.exec(
-        select(TrainingRecord).where(TrainingRecord.project_id == project_id, TrainingRecord.user_id == actor.id))]
-    return ProjectInfo(
-        role=str(membership.role) if membership else None,
-        trained=trained,
-        places=set(session.exec(select(Place.id).where(Place.project_id == project_id))),
-        prompts=set(session.exec(select(Prompt.id).where(Prompt.project_id == project_id))),
-        questions=project.questions,
-    )
+def _project_infos(session: Session, batch: Batch, project_ids: set[uuid.UUID], place_ids: set[uuid.UUID],
+                   prompt_ids: set[uuid.UUID]) -> None:
+    researcher_in: list[uuid.UUID] = []
+    for pid, questions, role in session.execute(_PROJECTS, {"ids": list(project_ids), "user": batch.actor.id}):
+        if role is not None and batch.actor.is_device and role != Role.researcher:
+            role = None  # a phone acts only as its researcher (projects.service.role_in)
+        batch.projects[pid] = ProjectInfo(role=str(role) if role else None, trained=[], places=set(), prompts=set(),
+                                          questions=questions)
+        if role == Role.researcher:
+            researcher_in.append(pid)
+    if researcher_in:  # training is checked for researchers only (_check_capture)
+        for pid, completed, expires in session.execute(_TRAINING, {"ids": researcher_in, "user": batch.actor.id}):
+            batch.projects[pid].trained.append((completed, expires))  # type: ignore[union-attr]
+    for kind, named in (("place", place_ids), ("prompt", prompt_ids)):
+        if named:
+            for pid, rid in session.execute(_NAMED[kind], {"ids": list(named)}):
+                info = batch.projects.get(pid)
+                if info is not None:
+                    (info.places if kind == "place" else info.prompts).add(rid)
 
 
 def _check_capture(batch: Batch, project_id: uuid.UUID, when: datetime) -> ProjectInfo:
@@ -320,27 +359,22 @@ def _fragment(batch: Batch, rid: uuid.UUID, d: FragmentData, digest: str) -> Non
 def _write(session: Session, batch: Batch) -> None:
     rows = batch.rows
     if rows["participant"]:
-        known = set(session.exec(select(Participant.id).where(
-            col(Participant.id).in_([r["id"] for r in rows["participant"]]))))
+        known = set(session.execute(_KNOWN_PARTICIPANTS, {"ids": [r["id"] for r in rows["participant"]]}).scalars())
         rows["participant"] = [r for r in rows["participant"] if r["id"] not in known]
-    for key, table in (("conversation", Conversation), ("participant", Participant), ("consent", Consent),
-                       ("fragment", Fragment)):
+    for key in ("conversation", "participant", "consent", "fragment"):
         if rows[key]:
             # Core inserts on the tables: the ORM's bulk path costs more than the database does here.
-            session.execute(sa.insert(table.__table__), rows[key])
+            session.execute(_INSERT[key], rows[key])
     for key in ("conversation", "consent", "fragment"):
         owner = OWNER_COLUMN[key]
         for r in rows[key]:
             feed.record(session, project_id=r["project_id"], entity=key, entity_id=r["id"], owner_id=r[owner])
     if rows["consent"]:
         # Rule 5: every change to consent is audited.
-        session.execute(sa.insert(AuditEntry.__table__), [
+        session.execute(_AUDIT, [
             {"at": batch.now, "actor_id": batch.actor.id, "project_id": r["project_id"], "action": "consent.create",
              "entity": "consent", "entity_id": str(r["id"]),
              "detail": {"scopes": [s.value for s in Scope if r[f"scope_{s.value}"]], "method": r["method"]}}
             for r in rows["consent"]])
-    token = batch.actor.token
-    token.last_sync_at = batch.now
-    token.last_used_at = batch.now
-    session.add(token)
-    session.flush()
+    # Core, not the ORM: the token's own row is all that changes, and a flush of the loaded object costs more.
+    session.execute(_TOUCH_TOKEN, {"token": batch.actor.token.id, "now": batch.now})

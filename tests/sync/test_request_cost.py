@@ -1,0 +1,59 @@
+"""What a /sync costs the database, counted in statements: a one-record sync (a phone syncing as it captures) sends
+a small fixed number, and a batch of many records sends no more than a batch of one, so a lookup per item or per
+request that creeps back fails here rather than on every phone's sync in production."""
+
+from collections.abc import Callable
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlmodel import Session
+
+from tests.factories import World, capture_batch, make_world, sync
+
+# BEGIN, the token, the ids held already, the conversation, the consent, the project with the caller's role, the
+# training, the insert, the token's last sync, the webhook endpoints, the older change rows, the new change rows;
+# PostgreSQL adds a savepoint (a concurrent replay is retried) and the feed's advisory lock.
+MOST = {"sqlite": 12, "postgresql": 15}
+
+
+@pytest.fixture
+def world(session: Session) -> World:
+    return make_world(session)
+
+
+def statements_of(engine: sa.Engine, send: Callable[[], object]) -> list[str]:
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        seen.append(" ".join(statement.split())[:120])
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        send()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return seen
+
+
+def created(response) -> list[str]:  # type: ignore[no-untyped-def]
+    assert response.status_code == 200, response.text
+    return [r["status"] for r in response.json()["results"]]
+
+
+def test_a_one_record_sync_sends_a_fixed_few_statements(client, world, engine, backend) -> None:
+    conv, consent, fragment = capture_batch(world, 1)
+    assert created(sync(client, world, [conv, consent])) == ["created", "created"]
+    results: list[list[str]] = []
+    seen = statements_of(engine, lambda: results.append(created(sync(client, world, [fragment]))))
+    assert results == [["created"]]
+    assert len(seen) <= MOST[backend], "\n".join(seen)
+
+
+def test_a_batch_of_many_records_sends_no_more_statements_than_a_batch_of_one(client, world, engine) -> None:
+    one, many = capture_batch(world, 1), capture_batch(world, 40)
+    results: list[list[str]] = []
+    seen_one = statements_of(engine, lambda: results.append(created(sync(client, world, one))))
+    seen_many = statements_of(engine, lambda: results.append(created(sync(client, world, many))))
+    assert results == [["created"] * 3, ["created"] * 42]
+    assert len(seen_many) == len(seen_one), "\n".join(seen_many)
