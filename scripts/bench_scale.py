@@ -52,7 +52,8 @@ SENTENCES = ("the bus never comes on time and nobody knows the neighbours any mo
 WORDS = SENTENCES.split()
 RARE = "quixotically"  # in 59 fragments whatever N, as in the issue's run
 PG_ADMIN = os.environ.get("HEARKEN_BENCH_POSTGRES_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-PG_DB = "hearken_bench_scale"
+PG_DB = "hearken_bench_scale"  # --name sets another, so engineers benching at once do not share a database
+ROWS = ("pages", "feed", "export", "sync", "withdraw", "size")  # what --only may pick
 CONVERSATIONS, PLACES, PROMPTS, TAGS = 2000, 50, 30, 200
 
 
@@ -281,28 +282,50 @@ class Table:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    n, dialect = args.fragments, args.database
-    tmp = Path(tempfile.mkdtemp(prefix="hearken-scale-"))
+    n, dialect, only = args.fragments, args.database, set(args.only)
+    # With --data, the seeded database stays (in that directory, or PostgreSQL's `--name`) and a later run with the
+    # same --data, --database and --fragments measures it again without seeding: rows that write (sync,
+    # withdraw) change it a little, so run them last or not at all when you reuse.
+    tmp = Path(args.data) if args.data else Path(tempfile.mkdtemp(prefix=f"{args.name}-"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    saved = tmp / f"seed-{dialect}-{n}.json"
+    reuse = args.data is not None and saved.exists()
+    if not reuse:
+        for stale in tmp.glob(f"seed-{dialect}-*.json"):
+            stale.unlink()
     env: dict[str, str] = {"HEARKEN_WEBHOOK_WORKER": "false"}
     if dialect == "postgresql":
-        _fresh_pg()
-        url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + PG_DB
+        if not reuse:
+            _fresh_pg(args.name)
+        url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + args.name
         env["HEARKEN_DATABASE_URL"] = url
     else:
+        if not reuse:
+            for old in tmp.glob("hearken.db*"):
+                old.unlink()
         url = f"sqlite:///{tmp / 'hearken.db'}"
     table = Table()
-    results: dict[str, Any] = {"fragments": n, "database": dialect, "load_before": load()}
+    results: dict[str, Any] = {"fragments": n, "database": dialect, "rows": sorted(only), "load_before": load()}
     print(f"Hearken at {n:,} fragments on {dialect} (load {load()})", flush=True)
     server = LiveServer(tmp, env=env)
-    server.cli("migrate")
-    ensure_admin(server)
-    with server:
-        admin, phone, ids = set_up_capture(server)
-        ids["researcher"] = phone.get("/me").json()["user"]["id"]
-        empty_rate = _sync_rate(phone, ids, batches=6)
-    seeded = seed(url, dialect, ids, n)
+    empty_rate = 0.0
+    if reuse:
+        ids, seeded = (state := json.loads(saved.read_text()))["ids"], state["seeded"]
+        print(f"  reusing the database seeded earlier ({saved})")
+    else:
+        server.cli("migrate")
+        ensure_admin(server)
+        with server:
+            admin, phone, ids = set_up_capture(server)
+            ids["researcher"] = phone.get("/me").json()["user"]["id"]
+            if "sync" in only:
+                empty_rate = _sync_rate(phone, ids, batches=6)
+        seeded = seed(url, dialect, ids, n)
+        seeded["tags"] = [str(t) for t in seeded["tags"]]
+        if args.data:
+            saved.write_text(json.dumps({"ids": ids, "seeded": seeded}))
+        print(f"  seeded in {seeded['seconds_total']} s (rows {seeded['seconds_load']} s, then indexes and FTS)")
     results["seed"] = {k: v for k, v in seeded.items() if k != "tags"}
-    print(f"  seeded in {seeded['seconds_total']} s (rows {seeded['seconds_load']} s, then indexes and FTS)")
     engine = sa.create_engine(url if dialect == "sqlite" else url)
     size = _size(engine, dialect, tmp)
     with server:
@@ -325,7 +348,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             return lambda: admin.get(path).raise_for_status()
 
         tag, place = seeded["tag"], seeded["place"]
-        for what, path, plain in (
+        for what, path, plain in () if "pages" not in only else (
                 ("first page of /fragments", base, plain_page()),
                 ("/fragments?q=<rare word>", f"{base}&q={RARE}", None),
                 ("/fragments?q=<common word>", f"{base}&q=neighbours", None),
@@ -344,18 +367,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 table.add(what, f"p50 {p50:.1f} ms, p95 {p95:.1f} ms")
             results[what] = {"p50_ms": round(p50, 1), "p95_ms": round(p95, 1)}
 
-        token = admin.post(f"/projects/{ids['project']}/clients", json={
-            "name": "bench", "scopes": ["changes:read", "export", "fragments:read"],
-            "rate_limit_per_minute": 100_000}).json()["token"]
-        tool = httpx.Client(base_url=server.api, timeout=600, headers={"Authorization": f"Bearer {token}"})
-        feed_s, feed_n = _follow(tool)
-        plain_feed = _plain_feed(engine, dialect)
-        table.add(f"change feed, all {n:,}, pages of 1000", f"{feed_s:.1f} s ({feed_n / feed_s:,.0f}/s)",
-                  f"{plain_feed:.1f} s", f"{plain_feed / feed_s:.2f} of plain")
-        results["feed"] = {"seconds": round(feed_s, 1), "rows": feed_n, "plain_seconds": round(plain_feed, 1)}
+        if "feed" in only:
+            token = admin.post(f"/projects/{ids['project']}/clients", json={
+                "name": "bench", "scopes": ["changes:read", "export", "fragments:read"],
+                "rate_limit_per_minute": 100_000}).json()["token"]
+            tool = httpx.Client(base_url=server.api, timeout=600, headers={"Authorization": f"Bearer {token}"})
+            feed_s, feed_n = _follow(tool)
+            plain_feed = _plain_feed(engine, dialect)
+            table.add(f"change feed, all {n:,}, pages of 1000", f"{feed_s:.1f} s ({feed_n / feed_s:,.0f}/s)",
+                      f"{plain_feed:.1f} s", f"{plain_feed / feed_s:.2f} of plain")
+            results["feed"] = {"seconds": round(feed_s, 1), "rows": feed_n, "plain_seconds": round(plain_feed, 1)}
 
-        plain_export = _plain_export(engine, dialect, pid_)
-        for fmt in ("fragments.csv", "fragments.jsonl", "project.qdpx"):
+        plain_export = _plain_export(engine, dialect, pid_) if "export" in only else {}
+        for fmt in ("fragments.csv", "fragments.jsonl", "project.qdpx") if "export" in only else ():
             before = rss_mb(pid)
             with RssWatch(pid) as watch:
                 secs, size_out, first = _download(admin, f"/projects/{ids['project']}/export/{fmt}")
@@ -367,27 +391,33 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             "first_byte_ms": round(first * 1000), "plain_seconds": round(plain, 1),
                             "rss_growth_mb": round(growth)}
 
-        one = _sync_cpu(phone, ids, pid, records=1, batches=100)
-        many = _sync_cpu(phone, ids, pid, records=498, batches=4)
-        table.add("one-record /sync, server CPU", f"{one * 1000:.1f} ms a request")
-        table.add("batch of 498, server CPU", f"{many * 1000:.2f} ms a record")
-        results["sync_cpu_ms"] = {"one_record": round(one * 1000, 2), "per_record_in_498": round(many * 1000, 3)}
+        if "sync" in only:
+            one = _sync_cpu(phone, ids, pid, records=1, batches=100)
+            many = _sync_cpu(phone, ids, pid, records=498, batches=4)
+            table.add("one-record /sync, server CPU", f"{one * 1000:.1f} ms a request")
+            table.add("batch of 498, server CPU", f"{many * 1000:.2f} ms a record")
+            results["sync_cpu_ms"] = {"one_record": round(one * 1000, 2),
+                                      "per_record_in_498": round(many * 1000, 3)}
 
-        full_rate = _sync_rate(phone, ids, batches=6)
-        table.add(f"/sync ingest at {n:,}", f"{full_rate:,.0f}/s", f"{empty_rate:,.0f}/s into an empty DB",
-                  f"{full_rate / empty_rate:.2f}")
-        results["sync_rate"] = {"at_n": round(full_rate), "empty": round(empty_rate)}
+            full_rate = _sync_rate(phone, ids, batches=6)
+            empty = f"{empty_rate:,.0f}/s into an empty DB" if empty_rate else "(empty-DB rate: not on a reused DB)"
+            table.add(f"/sync ingest at {n:,}", f"{full_rate:,.0f}/s", empty,
+                      f"{full_rate / empty_rate:.2f}" if empty_rate else "")
+            results["sync_rate"] = {"at_n": round(full_rate), "empty": round(empty_rate)}
 
-        t0 = time.perf_counter()
-        r = admin.post(f"/consents/{seeded['big_consent']}/withdraw", json={"reason": "bench"})
-        withdraw_s = time.perf_counter() - t0
-        table.add("withdraw one consent of 500 fragments", f"{withdraw_s:.2f} s ({r.status_code})")
-        results["withdraw_s"] = round(withdraw_s, 2)
-    table.add("database size", f"{size / 1e9:.2f} GB", f"{size / n / 1000:.2f} KB a fragment")
+        if "withdraw" in only:
+            t0 = time.perf_counter()
+            r = admin.post(f"/consents/{seeded['big_consent']}/withdraw", json={"reason": "bench"})
+            withdraw_s = time.perf_counter() - t0
+            table.add("withdraw one consent of 500 fragments", f"{withdraw_s:.2f} s ({r.status_code})")
+            results["withdraw_s"] = round(withdraw_s, 2)
+    if "size" in only:
+        table.add("database size", f"{size / 1e9:.2f} GB", f"{size / n / 1000:.2f} KB a fragment")
     results["db_bytes"] = size
     results["load_after"] = load()
     engine.dispose()
-    shutil.rmtree(tmp, ignore_errors=True)
+    if not args.data:
+        shutil.rmtree(tmp, ignore_errors=True)
     print(f"(load average before {results['load_before']}, after {results['load_after']})")
     return results
 
@@ -541,11 +571,11 @@ class WorkersServer(LiveServer):
         raise RuntimeError(self.log_tail())
 
 
-def phones(workers: int, phones: int = 4, batches: int = 8, size: int = 200) -> float:
+def phones(workers: int, name: str, phones: int = 4, batches: int = 8, size: int = 200) -> float:
     """/sync fragments/s with `phones` phones syncing at once, each `batches` batches of `size` fragments, against
     `hearken serve --workers N` on PostgreSQL (a fresh database)."""
-    _fresh_pg()
-    url = PG_ADMIN.rsplit("/", 1)[0] + "/" + PG_DB
+    _fresh_pg(name)
+    url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
     with tempfile.TemporaryDirectory() as tmp, \
             WorkersServer(Path(tmp), workers, {"HEARKEN_DATABASE_URL": url}) as server:
         ensure_admin(server)
@@ -565,12 +595,12 @@ def phones(workers: int, phones: int = 4, batches: int = 8, size: int = 200) -> 
         return phones * batches * size / (time.perf_counter() - t0)
 
 
-def _fresh_pg() -> None:
+def _fresh_pg(name: str) -> None:
     admin_engine = sa.create_engine(PG_ADMIN.replace("postgresql://", "postgresql+psycopg://"),
                                     isolation_level="AUTOCOMMIT")
     with admin_engine.connect() as c:
-        c.exec_driver_sql(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
-        c.exec_driver_sql(f"CREATE DATABASE {PG_DB}")
+        c.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        c.exec_driver_sql(f"CREATE DATABASE {name}")
     admin_engine.dispose()
 
 
@@ -580,12 +610,20 @@ def main() -> None:
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--workers", action="store_true",
                         help="only: /sync with 4 phones at once against 1 and 2 workers on PostgreSQL")
+    parser.add_argument("--only", type=lambda s: s.split(","), default=list(ROWS),
+                        help=f"comma-separated rows to measure, of {','.join(ROWS)} (default all)")
+    parser.add_argument("--name", default=PG_DB, help="the PostgreSQL database (and temp directory prefix) to use: "
+                        "give your own when others bench at the same time")
+    parser.add_argument("--data", help="keep the seeded database in this directory and reuse it on the next run "
+                        "with the same --data, --database and --fragments (PostgreSQL: in the database --name)")
     args = parser.parse_args()
+    if unknown := set(args.only) - set(ROWS):
+        parser.error(f"--only: unknown rows {', '.join(sorted(unknown))} (known: {', '.join(ROWS)})")
     if args.workers:
         print(f"4 phones syncing at once, PostgreSQL (load {load()})", flush=True)
         results: dict[str, Any] = {"load_before": load()}
         for n in (1, 2, 1, 2):
-            rate = phones(n)
+            rate = phones(n, args.name)
             results.setdefault(f"workers_{n}", []).append(round(rate))
             print(f"  --workers {n}: {rate:,.0f} fragments/s (load {load()})", flush=True)
         args.database, args.fragments = "postgresql", 0
