@@ -8,7 +8,6 @@ partner or public export only what consent allows (`share`, `publish`).
 import csv
 import functools
 import hashlib
-import io
 import json
 import re
 import uuid
@@ -37,7 +36,8 @@ from api.projects.models import Place, Project, Prompt
 from api.tags import codebook
 from api.tags.models import FragmentTag, Tag
 
-PAGE = 2000
+# Rows a read brings: 2,000 made 10 MB at once (the rows, their text, its bytes), 1,000 cost ~7% more CPU.
+PAGE = 1000
 # What one send carries. Starlette sends each chunk from a worker thread (a hop and a write each): 64 KB made a
 # million-row export some 7,000 hops; bigger chunks cost only their size in memory.
 CHUNK = 256 * 1024
@@ -203,27 +203,37 @@ def _shows_labels(reader: Reader) -> bool:
     return not isinstance(reader, ClientActor) or reader.client.audience == Audience.internal
 
 
+class _Lines(list[str]):
+    """A file for csv.writer that keeps each line it writes (a StringIO holds four bytes a character: a page's
+    worth doubled the export's memory)."""
+
+    write = list.append
+
+
 def csv_stream(reader: Reader, project_id: uuid.UUID, filters: dict[str, Any], q: str | None) -> Iterator[bytes]:
     """A row a fragment, CSV_COLUMNS: a page at a time, each written by csv.writer in one call."""
 
     def pages() -> Iterator[str]:
-        buffer = io.StringIO()
-        csv.writer(buffer).writerow(CSV_COLUMNS)
-        yield "\ufeff" + buffer.getvalue()  # a BOM, so spreadsheet programs read UTF-8 right
+        lines = _Lines()
+        csv.writer(lines).writerow(CSV_COLUMNS)
+        yield "\ufeff" + lines[0]  # a BOM, so spreadsheet programs read UTF-8 right
         names = _Names(project_id, labels=_shows_labels(reader))
         dashed, places, prompts, printed = names.dashed, names.places.get, names.prompts.get, names.printed
         labels = names.labels.known if names.labels is not None else {}
         tags = _Cache(lambda tag_ids: "; ".join(names.tag_names(tag_ids)))
         for rows in _pages(reader, project_id, filters, q, names):
-            buffer = io.StringIO()
-            csv.writer(buffer).writerows(
+            lines = _Lines()
+            csv.writer(lines).writerows(
                 (dashed(id_), at, places(place), prompts(prompt), kind, language, text, sensitive,
                  tags[tag_ids] if tag_ids else "", json.dumps(answers, ensure_ascii=False) if answers else "",
                  printed[conversation], printed[consent], labels.get(consent))
                 for id_, at, place, prompt, kind, language, text, sensitive, answers, conversation, consent, _,
                 tag_ids in rows)
-            del rows
-            yield buffer.getvalue()
+            del rows  # (see _pages)
+            text = "".join(lines)
+            del lines
+            yield text
+            del text  # (the next page is read without this one)
 
     return _chunks(pages())
 
@@ -258,6 +268,7 @@ def jsonl_stream(reader: Reader, project_id: uuid.UUID, filters: dict[str, Any],
                 tag_ids in rows])
             del rows  # (see _pages)
             yield text
+            del text
 
     return _chunks(pages())
 
@@ -346,6 +357,7 @@ def _sources(reader: Reader, project: Project, filters: dict[str, Any], q: str |
         text = source.page(rows)
         del rows  # (see _pages)
         yield text
+        del text
     if opened:
         yield "</Sources>"
 
