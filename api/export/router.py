@@ -20,8 +20,9 @@ ERRORS = responses(NotFound, Forbidden, TooManyRequests, Invalid)
 def _filters(place: uuid.UUID | None = None, prompt_id: uuid.UUID | None = None, kind: FragmentKind | None = None,
              tag: uuid.UUID | None = None, sensitive: bool | None = None,
              captured_after: Instant | None = None, captured_before: Instant | None = None,
-             audience: Annotated[Audience | None, Query(description="Coordinators: export only what a partner "
-                                                                     "(`share`) or the public (`publish`) may see.")] = None,
+             audience: Annotated[Audience | None, Query(
+                 description="Coordinators: export only what a partner (`share`) or the public (`publish`) may "
+                             "see.")] = None,
              ) -> dict[str, Any]:
     return {"place_id": place, "prompt_id": prompt_id, "kind": kind, "tag_id": tag, "sensitive": sensitive,
             "captured_after": captured_after, "captured_before": captured_before, "audience": audience}

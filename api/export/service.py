@@ -7,18 +7,19 @@ partner or public export only what consent allows (`share`, `publish`).
 
 import csv
 import functools
-import io
+import hashlib
 import json
 import re
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from api.clients.deps import ClientActor, Reader
 from api.clients.models import Audience, ClientScope
@@ -35,8 +36,11 @@ from api.projects.models import Place, Project, Prompt
 from api.tags import codebook
 from api.tags.models import FragmentTag, Tag
 
-PAGE = 2000
-CHUNK = 64 * 1024
+# Rows a read brings: 2,000 made 10 MB at once (the rows, their text, its bytes), 1,000 cost ~7% more CPU.
+PAGE = 1000
+# What one send carries. Starlette sends each chunk from a worker thread (a hop and a write each): 64 KB made a
+# million-row export some 7,000 hops; bigger chunks cost only their size in memory.
+CHUNK = 256 * 1024
 CSV_COLUMNS = ["id", "captured_at", "place", "prompt", "kind", "language", "text", "sensitive", "tags", "answers",
                "conversation_id", "consent_id", "participant_label"]
 
@@ -72,13 +76,11 @@ def _dashed(dialect: str) -> Callable[[str], str]:
 
 
 @functools.cache
-def _columns(dialect: str, labels: bool) -> tuple[Any, ...]:
-    """What an export reads of a fragment, with its tag ids and its participant's label found by the same query
-    (through fragment_tags' and consents' primary keys) rather than by a query per page."""
+def _columns(dialect: str) -> tuple[Any, ...]:
+    """What an export reads of a fragment, with its tag ids found by the same query (through fragment_tags'
+    primary key) rather than by a query per page. The participant label is not here: see _Labels."""
     tag_id = _raw_id(FragmentTag.tag_id, dialect)
     tags = sa.func.string_agg(tag_id, ",") if dialect == "postgresql" else sa.func.group_concat(tag_id, ",")
-    label = (select(Participant.label).join(Consent, Consent.participant_id == Participant.id)  # type: ignore[arg-type]
-             .where(Consent.id == Fragment.consent_id).scalar_subquery()) if labels else sa.null()
     return (_raw_id(Fragment.id, dialect).label("id"),
             sa.func.replace(render.time_text(Fragment.captured_at, dialect), "Z", "+00:00").label("captured_at"),
             _raw_id(Fragment.place_id, dialect).label("place_id"),
@@ -87,47 +89,95 @@ def _columns(dialect: str, labels: bool) -> tuple[Any, ...]:
             _raw_id(Fragment.conversation_id, dialect).label("conversation_id"),
             _raw_id(Fragment.consent_id, dialect).label("consent_id"),
             _raw_id(Fragment.researcher_id, dialect).label("researcher_id"),
-            select(tags).where(FragmentTag.fragment_id == Fragment.id).scalar_subquery().label("tag_ids"),
-            label.label("participant_label"))
+            select(tags).where(FragmentTag.fragment_id == Fragment.id).scalar_subquery().label("tag_ids"))
 
 
-def _pages(reader: Reader, project_id: uuid.UUID, filters: dict[str, Any], q: str | None) -> Iterator[list[Any]]:
+def _pages(reader: Reader, project_id: uuid.UUID, filters: dict[str, Any], q: str | None,
+           names: "_Names") -> Iterator[list[Any]]:
     """Keyset pages in capture order (ix_fragments_project_captured), each read in a short transaction of its own:
-    no read stays open for the whole download, and a withdrawal that commits meanwhile is honoured by later pages."""
+    no read stays open for the whole download, and a withdrawal that commits meanwhile is honoured by later pages.
+    The labels of each page's consents are found in the same transaction (names.labels)."""
     cursor: str | None = None
     while True:
         with open_session(read_only=True) as session:
-            columns = _columns(session.get_bind().dialect.name, _shows_labels(reader))
             rows, cursor = fragments.list_fragments(session, reader, project_id=project_id, q=q, cursor=cursor,
                                                     limit=PAGE, filters={**filters, "status": FragmentStatus.active},
-                                                    client_scope=ClientScope.export, columns=columns)
-            yield rows
+                                                    client_scope=ClientScope.export,
+                                                    columns=_columns(names.dialect))
+            if names.labels is not None:
+                names.labels.read(session, rows)
+        yield rows  # with the read ended: a slow download holds no transaction open
+        del rows  # (or this page would still be held while the next is read)
         if cursor is None:
             return
 
 
 def _chunks(pieces: Iterator[str]) -> Iterator[bytes]:
-    """Text pieces joined into ~64 KB chunks: each chunk the server sends costs a thread hop and a write, so a
-    chunk a row made the export many times slower than the database."""
+    """Text pieces (a page's worth, or the small parts of a .qdpx) as chunks of about CHUNK bytes: each chunk the
+    server sends costs a thread hop and a write, so a chunk a row made the export many times slower than the
+    database, and a page at once would make the first bytes wait for a whole page."""
     buffer: list[str] = []
     size = 0
     for piece in pieces:
         buffer.append(piece)
         size += len(piece)
+        del piece
         if size >= CHUNK:
-            yield "".join(buffer).encode()
+            data = "".join(buffer).encode()
             buffer, size = [], 0
+            for at in range(0, len(data), CHUNK):
+                yield data[at:at + CHUNK]
+            del data  # before the next page is read: memory holds one page's text at a time
     if buffer:
         yield "".join(buffer).encode()
 
 
-class _Names:
-    """The small lookups an export row needs (place and prompt names, tags, researchers), by id as the database
-    holds it (see _raw_id), and how to print an id."""
+class _Cache(dict[Any, Any]):
+    """A dict that makes what it lacks with `make`: for what recurs from row to row (a consent's id, a set of tags,
+    a place's name as JSON), so each is formatted once. It forgets everything past `limit` entries, so no export
+    grows it without end."""
 
-    def __init__(self, project_id: uuid.UUID):
+    def __init__(self, make: Callable[[Any], Any], limit: int = 50_000) -> None:
+        super().__init__()
+        self.make, self.limit = make, limit
+
+    def __missing__(self, key: Any) -> Any:
+        if len(self) >= self.limit:
+            self.clear()
+        value = self[key] = self.make(key)
+        return value
+
+
+class _Labels:
+    """Participants' labels by consent id (as the database holds it), read a page at a time for the consents that
+    page brings and `known` lacks. Consecutive fragments mostly share a consent, so a page asks for few; a label
+    looked up per row in the fragments' query cost more than the rest of that query."""
+
+    LIMIT = 50_000
+
+    def __init__(self, dialect: str) -> None:
+        self.known: dict[str, str] = {}
+        self.query = (select(_raw_id(Consent.id, dialect), Participant.label)
+                      .join(Participant, Participant.id == Consent.participant_id)  # type: ignore[arg-type]
+                      .where(col(Consent.id).in_(sa.bindparam("ids", expanding=True))))
+
+    def read(self, session: Session, rows: list[Any]) -> None:
+        missing = {r.consent_id for r in rows} - self.known.keys()
+        if not missing:
+            return
+        if len(self.known) + len(missing) > self.LIMIT:
+            self.known.clear()
+        ids = [uuid.UUID(c) for c in missing]
+        self.known.update(session.connection().execute(self.query, {"ids": ids}).all())
+
+
+class _Names:
+    """The lookups an export row needs (place and prompt names, tags, researchers, participant labels), by id as
+    the database holds it (see _raw_id), and how to print an id."""
+
+    def __init__(self, project_id: uuid.UUID, labels: bool = False):
         with open_session(read_only=True) as session:
-            dialect = session.get_bind().dialect.name
+            self.dialect = dialect = session.get_bind().dialect.name
             self.dashed = _dashed(dialect)
             key: Callable[[uuid.UUID], str] = str if dialect == "postgresql" else (lambda u: u.hex)
             self.places = {key(p.id): p.name for p in session.exec(select(Place).where(Place.project_id == project_id))}
@@ -139,9 +189,13 @@ class _Names:
             self.users = {key(r): str(r) for r in session.exec(select(Conversation.researcher_id)
                                                                .where(Conversation.project_id == project_id)
                                                                .distinct())}
+        self.labels = _Labels(dialect) if labels else None
+        # A conversation's or consent's id, printed.
+        self.printed = _Cache(self.dashed)
 
-    def tag_names(self, tag_ids: str | None) -> list[str]:
-        return sorted(self.tags[t].name for t in tag_ids.split(",") if t in self.tags) if tag_ids else []
+    def tag_names(self, tag_ids: str) -> list[str]:
+        """The names of the tags in a row's tag_ids, in name order."""
+        return sorted(self.tags[t].name for t in tag_ids.split(",") if t in self.tags)
 
 
 def _shows_labels(reader: Reader) -> bool:
@@ -149,47 +203,74 @@ def _shows_labels(reader: Reader) -> bool:
     return not isinstance(reader, ClientActor) or reader.client.audience == Audience.internal
 
 
-def _values(f: Any, names: _Names) -> list[Any]:
-    """A row's values in CSV_COLUMNS order (tags a list, answers a dict)."""
-    id_, at, place, prompt, kind, language, text, sensitive, answers, conversation, consent, _, tags, label = f
-    dashed = names.dashed
-    return [dashed(id_), at, names.places.get(place), names.prompts.get(prompt), kind, language, text, sensitive,
-            names.tag_names(tags), answers, dashed(conversation), dashed(consent), label]
+class _Lines(list[str]):
+    """A file for csv.writer that keeps each line it writes (a StringIO holds four bytes a character: a page's
+    worth doubled the export's memory)."""
 
-
-def _all_values(reader: Reader, project_id: uuid.UUID, filters: dict[str, Any], q: str | None) -> Iterator[list[Any]]:
-    names = _Names(project_id)
-    for rows in _pages(reader, project_id, filters, q):
-        for f in rows:
-            yield _values(f, names)
-
-
-def records(reader: Reader, project_id: uuid.UUID, filters: dict[str, Any], q: str | None) -> Iterator[dict[str, Any]]:
-    for values in _all_values(reader, project_id, filters, q):
-        yield dict(zip(CSV_COLUMNS, values, strict=True))
+    write = list.append
 
 
 def csv_stream(reader: Reader, project_id: uuid.UUID, filters: dict[str, Any], q: str | None) -> Iterator[bytes]:
-    tags, answers = CSV_COLUMNS.index("tags"), CSV_COLUMNS.index("answers")
+    """A row a fragment, CSV_COLUMNS: a page at a time, each written by csv.writer in one call."""
 
-    def lines() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(CSV_COLUMNS)
-        yield "\ufeff" + buffer.getvalue()  # a BOM, so spreadsheet programs read UTF-8 right
-        for values in _all_values(reader, project_id, filters, q):
-            buffer.seek(0)
-            buffer.truncate()
-            values[tags] = "; ".join(values[tags])
-            values[answers] = json.dumps(values[answers], ensure_ascii=False) if values[answers] else ""
-            writer.writerow(values)
-            yield buffer.getvalue()
+    def pages() -> Iterator[str]:
+        lines = _Lines()
+        csv.writer(lines).writerow(CSV_COLUMNS)
+        yield "\ufeff" + lines[0]  # a BOM, so spreadsheet programs read UTF-8 right
+        names = _Names(project_id, labels=_shows_labels(reader))
+        dashed, places, prompts, printed = names.dashed, names.places.get, names.prompts.get, names.printed
+        labels = names.labels.known if names.labels is not None else {}
+        tags = _Cache(lambda tag_ids: "; ".join(names.tag_names(tag_ids)))
+        for rows in _pages(reader, project_id, filters, q, names):
+            lines = _Lines()
+            csv.writer(lines).writerows(
+                (dashed(id_), at, places(place), prompts(prompt), kind, language, text, sensitive,
+                 tags[tag_ids] if tag_ids else "", json.dumps(answers, ensure_ascii=False) if answers else "",
+                 printed[conversation], printed[consent], labels.get(consent))
+                for id_, at, place, prompt, kind, language, text, sensitive, answers, conversation, consent, _,
+                tag_ids in rows)
+            del rows  # (see _pages)
+            text = "".join(lines)
+            del lines
+            yield text
+            del text  # (the next page is read without this one)
 
-    return _chunks(lines())
+    return _chunks(pages())
 
 
 def jsonl_stream(reader: Reader, project_id: uuid.UUID, filters: dict[str, Any], q: str | None) -> Iterator[bytes]:
-    return _chunks(json.dumps(rec, ensure_ascii=False) + "\n" for rec in records(reader, project_id, filters, q))
+    """One object a line with CSV_COLUMNS' keys (tags a list of names, answers an object), byte for byte as
+    json.dumps(record, ensure_ascii=False) writes it, but put together from its parts: what recurs (names, kinds,
+    tag lists, ids) is encoded once and the text by json's own C function. (json.dumps of a dict a row cost as
+    much as reading the row.)"""
+
+    def json_or_null(value: str | None) -> str:
+        return "null" if value is None else encode_basestring(value)
+
+    def pages() -> Iterator[str]:
+        names = _Names(project_id, labels=_shows_labels(reader))
+        dashed, printed = names.dashed, names.printed
+        labels = names.labels.known if names.labels is not None else {}
+        places = {raw: encode_basestring(name) for raw, name in names.places.items()}
+        prompts = {raw: encode_basestring(text) for raw, text in names.prompts.items()}
+        short = _Cache(json_or_null)  # kinds, languages, labels: the same few strings again and again
+        tags = _Cache(lambda tag_ids: json.dumps(names.tag_names(tag_ids), ensure_ascii=False))
+        for rows in _pages(reader, project_id, filters, q, names):
+            text = "".join([
+                f'{{"id": "{dashed(id_)}", "captured_at": "{at}", "place": {places.get(place, "null")}, '
+                f'"prompt": {prompts.get(prompt, "null")}, "kind": {short[kind]}, "language": {short[language]}, '
+                f'"text": {json_or_null(text)}, "sensitive": {"true" if sensitive else "false"}, '
+                f'"tags": {tags[tag_ids] if tag_ids else "[]"}, '
+                f'"answers": {"null" if answers is None else json.dumps(answers, ensure_ascii=False)}, '
+                f'"conversation_id": "{printed[conversation]}", "consent_id": "{printed[consent]}", '
+                f'"participant_label": {short[labels.get(consent)]}}}\n'
+                for id_, at, place, prompt, kind, language, text, sensitive, answers, conversation, consent, _,
+                tag_ids in rows])
+            del rows  # (see _pages)
+            yield text
+            del text
+
+    return _chunks(pages())
 
 
 # --- REFI-QDA -------------------------------------------------------------------------------------------
@@ -231,7 +312,7 @@ def qdpx_stream(reader: Reader, project: Project, filters: dict[str, Any], q: st
     size. (One file per fragment would make a million zip entries, each remembered until the zip's end.)"""
     sink = _Sink()
     # ZIP64 from the start: the size is unknown until the end, and a big project passes 2 GB.
-    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=5) as zf, \
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf, \
             zf.open("project.qde", "w", force_zip64=True) as qde:
         for chunk in _chunks(project_xml(reader, project, filters, q)):
             qde.write(chunk)
@@ -263,16 +344,20 @@ def project_xml(reader: Reader, project: Project, filters: dict[str, Any], q: st
 def _sources(reader: Reader, project: Project, filters: dict[str, Any], q: str | None,
              names: _Names, memo_linked: set[uuid.UUID], exported: set[uuid.UUID]) -> Iterator[str]:
     opened = False
-    for rows in _pages(reader, project.id, filters, q):
+    source = _TextSources(names)
+    linked = {(str(u) if names.dialect == "postgresql" else u.hex): u for u in memo_linked}
+    for rows in _pages(reader, project.id, filters, q, names):
         if not rows:
             continue
         if not opened:
             yield "<Sources>"
             opened = True
-        for f in rows:
-            yield _text_source(f, names)
-            if memo_linked and (fid := uuid.UUID(names.dashed(f.id))) in memo_linked:
-                exported.add(fid)
+        if linked:
+            exported.update(linked[f.id] for f in rows if f.id in linked)
+        text = source.page(rows)
+        del rows  # (see _pages)
+        yield text
+        del text
     if opened:
         yield "</Sources>"
 
@@ -281,31 +366,55 @@ def _sources(reader: Reader, project: Project, filters: dict[str, Any], q: str |
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
-def _text_source(f: Any, names: _Names) -> str:
-    text = f.text or ""
-    guid = names.dashed(f.id)
-    user = names.users.get(f.researcher_id)
-    creating = f' creatingUser="{user}"' if user else ""
-    when = f.captured_at[:19] + "Z"
-    place = names.places.get(f.place_id) or "no place"
-    title = f"{when[:10]} {place} ({f.kind})"
-    parts = [f'<TextSource guid="{guid}" name={quoteattr(title)}{creating} creationDateTime="{when}">']
-    prompt = names.prompts.get(f.prompt_id)
-    if prompt:
-        parts.append(f"<Description>{escape(prompt)}</Description>")
-    parts.append(f"<PlainTextContent>{escape(_NOT_XML.sub(chr(0xFFFD), text))}</PlainTextContent>")
-    tags = [t for t in f.tag_ids.split(",") if t in names.tags] if f.tag_ids else []
-    if tags and text:
-        # One selection over the whole fragment carries its codings: Hearken tags fragments, not spans.
-        fid = uuid.UUID(guid)
-        selection = _guid(uuid.uuid5(fid, "selection"))
-        parts.append(f'<PlainTextSelection guid="{selection}" name="whole fragment" startPosition="0" '
-                     f'endPosition="{len(text)}"{creating}>')
-        for tag_id in sorted(str(names.tags[t].id) for t in tags):
-            parts.append(f'<Coding guid="{_guid(uuid.uuid5(fid, tag_id))}"><CodeRef targetGUID="{tag_id}"/></Coding>')
-        parts.append("</PlainTextSelection>")
-    parts.append("</TextSource>")
-    return "".join(parts)
+def _uuid5(namespace: bytes, name: str) -> str:
+    """str(uuid.uuid5(UUID(bytes=namespace), name)), without the two UUID objects (a few per tagged row)."""
+    digest = bytearray(hashlib.sha1(namespace + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+class _TextSources:
+    """Rows of _columns as <TextSource> elements. What recurs from row to row (a place's and kind's title, a
+    prompt's description, a researcher, a set of codes) is made once."""
+
+    def __init__(self, names: _Names) -> None:
+        self.dashed = names.dashed
+        self.creating = {raw: f' creatingUser="{user}"' for raw, user in names.users.items()}
+        self.descriptions = {raw: f"<Description>{escape(text)}</Description>"
+                             for raw, text in names.prompts.items() if text}
+        # quoteattr of the title without its date: the date (digits and dashes) changes neither the escaping nor
+        # the choice of quote, so each row puts its date in after the opening quote.
+        self.titles = _Cache(lambda key: quoteattr(f"{names.places.get(key[0]) or 'no place'} ({key[1]})"))
+        self.codes = _Cache(lambda tag_ids: sorted(str(names.tags[t].id) for t in tag_ids.split(",")
+                                                   if t in names.tags))
+
+    def page(self, rows: list[Any]) -> str:
+        parts: list[str] = []
+        add = parts.append
+        dashed, creating_of, descriptions, titles, codes_of = (
+            self.dashed, self.creating.get, self.descriptions.get, self.titles, self.codes)
+        for id_, at, place, prompt, kind, _, text, _, _, _, _, researcher, tag_ids in rows:
+            text = text or ""
+            guid = dashed(id_)
+            creating = creating_of(researcher, "")
+            when = at[:19] + "Z"
+            title = titles[place, kind]
+            add(f'<TextSource guid="{guid}" name={title[0]}{when[:10]} {title[1:]}{creating} '
+                f'creationDateTime="{when}">{descriptions(prompt, "")}'
+                f'<PlainTextContent>{escape(_NOT_XML.sub(chr(0xFFFD), text))}</PlainTextContent>')
+            codes = codes_of[tag_ids] if tag_ids else None
+            if codes and text:
+                # One selection over the whole fragment carries its codings: Hearken tags fragments, not spans.
+                fid = bytes.fromhex(guid.replace("-", ""))
+                add(f'<PlainTextSelection guid="{_uuid5(fid, "selection")}" name="whole fragment" '
+                    f'startPosition="0" endPosition="{len(text)}"{creating}>')
+                for code in codes:
+                    add(f'<Coding guid="{_uuid5(fid, code)}"><CodeRef targetGUID="{code}"/></Coding>')
+                add("</PlainTextSelection>")
+            add("</TextSource>")
+        return "".join(parts)
 
 
 def _memo_links(project_id: uuid.UUID) -> set[uuid.UUID]:

@@ -18,7 +18,7 @@ from api.feed.models import Change, ChangeOp
 from api.fragments import render
 from api.fragments import service as fragments
 from api.fragments.models import Fragment
-from api.media.models import AudioClip
+from api.media.models import AudioClip, AudioPublic
 from api.projects import service as projects
 from api.tags.models import FragmentTag, Tag, TagPublic
 
@@ -27,9 +27,10 @@ POLL_SECONDS = 0.5
 
 def page(session: Session, reader: Reader, project_id: uuid.UUID | None, after: int, limit: int,
          wait: float = 0) -> dict[str, Any]:
-    """The next page after `after`, shaped as ChangePage; with `wait`, hold the request until a change comes or
-    the time is up. Fragment records are JSON text made by the database (this is the hot path of every
-    consumer); `encode` writes the page."""
+    """The next page after `after`: `items` (each change as JSON text, in ChangePage's item shape), their `ids`,
+    `last_seq` and `has_more`; with `wait`, hold the request until a change comes or the time is up. Fragment
+    records are JSON text made by the database (this is the hot path of every consumer); `encode` writes the
+    page."""
     deadline = time.monotonic() + wait
     while True:
         rows = _visible(session, reader, project_id, after, limit + 1)
@@ -38,37 +39,50 @@ def page(session: Session, reader: Reader, project_id: uuid.UUID | None, after: 
         session.rollback()  # end the read, so the next look sees what has committed since
         time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
     shown = rows[:limit]
-    fragments_json: dict[str, str] = {}
+    tags: dict[str, list[str]] = {}
+    audio: dict[str, str] = {}
     if shown:
-        tags, clips = _page_extras(session.get_bind().dialect.name)
-        page_range = {"after": after, "last": shown[-1]["seq"]}
-        fragments_json = render.complete(
-            {c["id"]: c["record"] for c in shown if c["entity"] == "fragment" and c["record"] is not None},
-            session.connection().execute(tags, page_range), session.exec(clips, params=page_range))
-    others = _records(session, [(c["entity"], uuid.UUID(c["id"])) for c in shown
-                                if c["op"] == ChangeOp.upsert and c["entity"] != "fragment"])
-    for c in shown:
-        if c["entity"] == "fragment":
-            c["record"] = fragments_json.get(c["id"])
+        tag_pairs, clips = _page_extras(session.get_bind().dialect.name)
+        page_range = {"after": after, "last": shown[-1][0]}
+        for fragment_id, tag_id in session.connection().execute(tag_pairs, page_range):
+            tags.setdefault(fragment_id, []).append(tag_id)
+        audio = {str(c.fragment_id): render.dumps(AudioPublic.model_validate(c).model_dump(mode="json"))
+                 for c in session.exec(clips, params=page_range)}
+    others = _records(session, [(entity, uuid.UUID(id_)) for _, entity, id_, op, _, _ in shown
+                                if op == ChangeOp.upsert and entity != "fragment"])
+    items = []
+    for seq, entity, id_, op, at, record in shown:
+        if entity != "fragment":
+            other = others.get((entity, id_))
+            record = render.dumps(other) if other is not None else "null"
+        elif op != ChangeOp.upsert:  # a tombstone: no content
+            record = "null"
         else:
-            record = others.get((c["entity"], c["id"]))
-            c["record"] = render.dumps(record) if record is not None else None
-    return {"items": shown, "last_seq": shown[-1]["seq"] if shown else after, "has_more": len(rows) > limit}
+            # The record as GET /fragments/{id} shows it: the database's JSON, then its tags and audio.
+            record = f'{record[:-1]},"tag_ids":{render.dumps(tags[id_]) if id_ in tags else "[]"},' \
+                     f'"audio":{audio.get(id_, "null")}}}'
+        items.append(f'{{"seq":{seq},"entity":{_quoted(entity)},"id":"{id_}","op":{_quoted(op)},"at":"{at}",'
+                     f'"record":{record}}}')
+    return {"items": items, "ids": [r[2] for r in shown], "last_seq": shown[-1][0] if shown else after,
+            "has_more": len(rows) > limit}
 
 
 def encode(result: dict[str, Any]) -> str:
-    """A page from `page` as the JSON of ChangePage (records are already JSON text)."""
-    parts = ['{"items":[']
-    for c in result["items"]:
-        parts += [c["head"][:-1], ',"record":', c["record"] or "null", "},"]
-    if result["items"]:
-        parts[-1] = "}"
-    parts.append(f'],"last_seq":{int(result["last_seq"])},"has_more":{"true" if result["has_more"] else "false"}}}')
-    return "".join(parts)
+    """A page from `page` as the JSON of ChangePage."""
+    return (f'{{"items":[{",".join(result["items"])}],"last_seq":{int(result["last_seq"])},'
+            f'"has_more":{"true" if result["has_more"] else "false"}}}')
+
+
+@functools.cache
+def _quoted(name: str) -> str:
+    """An entity's or op's name as a JSON string (a handful of names, made by the code)."""
+    return render.dumps(str(name))
 
 
 def _visible(session: Session, reader: Reader, project_id: uuid.UUID | None, after: int,
-             limit: int) -> list[dict[str, Any]]:
+             limit: int) -> list[tuple[int, str, str, str, str, str | None]]:
+    """(seq, entity, id, op, at, record) of the changes after `after` the reader may see, in order; the record is
+    a fragment's JSON without tags and audio (for a fragment upsert; otherwise ignore it)."""
     stmt = _select_changes(session.get_bind().dialect.name).where(Change.seq > after)  # type: ignore[operator]
     if isinstance(reader, ClientActor):
         stmt = stmt.where(_client_condition(reader, project_id))
@@ -86,24 +100,18 @@ def _visible(session: Session, reader: Reader, project_id: uuid.UUID | None, aft
             branches = ([_in(col(Change.project_id), managed)] if managed else []) + (
                 [sa.and_(_in(col(Change.project_id), researched), Change.owner_id == reader.id)] if researched else [])
             stmt = stmt.where(sa.or_(*branches) if branches else sa.false())
-    # Core, not the ORM: these are plain columns, and the ORM's row handling cost more than the query.
-    rows = session.connection().execute(stmt.order_by(col(Change.seq)).limit(limit))
-    # A tombstone's or another entity's row has no fragment: its record comes from elsewhere (or is null).
-    return [{"seq": seq, "entity": entity, "id": id_, "op": op, "head": head,
-             "record": record if entity == "fragment" and op == ChangeOp.upsert else None}
-            for seq, entity, id_, op, head, record in rows]
+    # Core, not the ORM, and plain tuples: these are plain columns, and the ORM's row handling cost more than the
+    # query.
+    return session.connection().execute(stmt.order_by(col(Change.seq)).limit(limit)).all()  # type: ignore[return-value]
 
 
 @functools.cache
 def _select_changes(dialect: str) -> Any:
     change_id = render.frozen(render.uuid_text(Change.entity_id, dialect), dialect)
-    build = sa.func.json_build_object if dialect == "postgresql" else sa.func.json_object
-    head = build(*[x for name, value in (("seq", Change.seq), ("entity", Change.entity), ("id", change_id),
-                                         ("op", Change.op), ("at", render.time_text(Change.at, dialect)))
-                   for x in (sa.literal(name, sa.String), value)])
-    # Fragment upserts come with their record in the same query: the feed's records are mostly fragments.
+    # Fragment upserts come with their record in the same query: the feed's records are mostly fragments. (The
+    # rest of an item is put together in Python: a JSON object the database built for it cost more.)
     return (select(Change.seq, Change.entity, change_id.label("id"), Change.op,
-                   render.frozen(render.json_text(head, dialect), dialect).label("head"),
+                   render.frozen(render.time_text(Change.at, dialect), dialect).label("at"),
                    render.record_json(dialect).label("record"))
             .select_from(Change)
             .outerjoin(Fragment, sa.and_(Change.entity == "fragment", Change.op == ChangeOp.upsert,

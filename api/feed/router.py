@@ -26,7 +26,6 @@ def list_changes(session: SessionDep, reader: CurrentReader,
     content and means "delete your copy" (withdrawn consent, retention). Keep `last_seq` and ask again; with
     `wait`, an empty answer comes only after that many seconds without a change."""
     result = reading.page(session, reader, project_id, after, limit, min(wait, get_settings().long_poll_max_seconds))
-    clients.audit_read(reader, "changes.list", {"count": len(result["items"]), "after": after,
-                                                "last_seq": result["last_seq"],
-                                                "ids": [c["id"] for c in result["items"]]})
+    clients.audit_read(reader, "changes.list", {"count": len(result["ids"]), "after": after,
+                                                "last_seq": result["last_seq"], "ids": result["ids"]})
     return Response(reading.encode(result), media_type="application/json")

@@ -92,6 +92,12 @@ def test_memory_stays_flat_while_50k_rows_go_out(client, world, session) -> None
     # Held at once: a page of rows and a chunk, not the export (a tenth of it would be 2 MB more than allowed).
     assert peak < 8_000_000, f"peak {peak / 1e6:.1f} MB while {sent['bytes'] / 1e6:.0f} MB went out"
 
+    sent = {"bytes": 0, "lines": 0}
+    peak = _peak_while(service.csv_stream(_coordinator(session, world), world.project.id, {}, None), count)
+    # A line a row (the texts hold no line breaks): the header, the n seeded and the one synced.
+    assert sent["lines"] == n + 2 and sent["bytes"] > 20_000_000
+    assert peak < 8_000_000, f"peak {peak / 1e6:.1f} MB for the CSV"
+
     with tempfile.TemporaryFile() as out:
         peak = _peak_while(service.qdpx_stream(_coordinator(session, world), world.project, {}, None), out.write)
         assert peak < 8_000_000, f"peak {peak / 1e6:.1f} MB for the .qdpx"

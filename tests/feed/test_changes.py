@@ -74,8 +74,8 @@ def test_a_follower_misses_nothing_while_writers_commit_concurrently(client, wor
     """Writers commit batches in parallel; a follower polling all the while must end up with every record.
     (Sequence numbers handed out at insert time but committed out of order would make it skip some.)"""
     # One token per writer: they would otherwise queue on that token's row (its last_sync_at).
-    tokens = [session.exec(select(AuthToken).where(AuthToken.token_hash == digest(make_token(session, world.researcher)))).one()
-              for _ in range(4)]
+    tokens = [session.exec(select(AuthToken).where(
+        AuthToken.token_hash == digest(make_token(session, world.researcher)))).one() for _ in range(4)]
     written: list[str] = []
     lock = threading.Lock()
     stop = threading.Event()

@@ -1,0 +1,135 @@
+"""The exports' bytes, pinned: each line and field as the plain way (a dict through json.dumps, a row through
+csv.writer, ElementTree's reading of the .qdpx) would have them, worked out here from what the API shows. The
+export puts its output together from pre-encoded parts for speed; these tests hold it to the plain format."""
+
+import csv
+import io
+import json
+import uuid
+import xml.etree.ElementTree as ET
+import zipfile
+from typing import Any
+
+import pytest
+from sqlmodel import Session
+
+from api.export import service
+from tests.factories import World, bearer, consent_item, conversation_item, fragment_item, make_world, sync
+
+NS = {"q": "urn:QDA-XML:project:1.0"}
+AWKWARD = 'She said "no", then \'yes\'; a comma, a tab\there,\na new line, naïve “curly” — 🎧 & <b> \\ end'
+PLACE = "The \"Crown\" & 'Anchor'\nby the quay"
+
+
+@pytest.fixture
+def world(session: Session) -> World:
+    return make_world(session)
+
+
+def _capture(client, world: World) -> dict[str, Any]:
+    """Fragments that exercise every field: awkward text, answers, sensitive, no place or prompt, a place whose
+    name holds both quotes, several tags with awkward names, two participants."""
+    h = world.headers("coordinator")
+    quay = client.post(f"/api/v1/projects/{world.project.id}/places", json={"name": PLACE}, headers=h).json()
+    tags = [client.post(f"/api/v1/projects/{world.project.id}/tags", json={"name": name}, headers=h).json()
+            for name in ("Zoë's \"place\"", "alpha, beta", "Ärger")]
+    one, two = conversation_item(world), conversation_item(world, place_id=quay["id"])
+    nowhere = conversation_item(world, place_id=None)
+    first, second = consent_item(world, one["id"], participant_label="P-4KQ7"), consent_item(
+        world, two["id"], participant_label="P-X9")
+    third = consent_item(world, nowhere["id"], participant_label="P-Q2")
+    frags = [
+        fragment_item(one["id"], first["id"], text=AWKWARD, answers={"belong": 40, "mood": "mixed"},
+                      sensitive=True, prompt_id=str(world.prompts[0].id)),
+        fragment_item(one["id"], first["id"], kind="paraphrase", text="plain words"),
+        fragment_item(two["id"], second["id"], kind="observation", text="by the quay", language="cy"),
+        fragment_item(nowhere["id"], third["id"], text="no place, no prompt"),
+    ]
+    assert all(r["status"] == "created" for r in sync(client, world, [one, two, nowhere, first, second, third,
+                                                                       *frags]).json()["results"])
+    for f, tagged in zip(frags, ([0, 1, 2], [], [1], [2]), strict=True):
+        for i in tagged:
+            assert client.put(f"/api/v1/fragments/{f['id']}/tags/{tags[i]['id']}", headers=h).status_code == 204
+    return {"labels": {first["id"]: "P-4KQ7", second["id"]: "P-X9", third["id"]: "P-Q2"},
+            "tags": {t["id"]: t["name"] for t in tags} | {str(world.tag.id): world.tag.name},
+            "places": {str(p.id): p.name for p in world.places} | {quay["id"]: PLACE},
+            "prompts": {str(p.id): p.text for p in world.prompts}, "ids": [f["id"] for f in frags]}
+
+
+def _expected_records(client, world: World, known: dict[str, Any], labels: bool = True) -> list[dict[str, Any]]:
+    shown = [client.get(f"/api/v1/fragments/{fid}", headers=world.headers("coordinator")).json()
+             for fid in known["ids"]]
+    shown.sort(key=lambda f: (f["captured_at"], f["id"]))
+    return [{"id": f["id"], "captured_at": f["captured_at"].replace("Z", "+00:00"),
+             "place": known["places"].get(f["place_id"]), "prompt": known["prompts"].get(f["prompt_id"]),
+             "kind": f["kind"], "language": f["language"], "text": f["text"], "sensitive": f["sensitive"],
+             "tags": sorted(known["tags"][t] for t in f["tag_ids"]), "answers": f["answers"],
+             "conversation_id": f["conversation_id"], "consent_id": f["consent_id"],
+             "participant_label": known["labels"][f["consent_id"]] if labels else None} for f in shown]
+
+
+def test_json_lines_are_byte_for_byte_json_dumps_of_each_record(client, world) -> None:
+    known = _capture(client, world)
+    records = _expected_records(client, world, known)
+    # Every awkward case is there: no place, a place with both quotes, answers, no prompt, tags, sensitive.
+    assert {r["place"] for r in records} >= {None, PLACE} and {r["prompt"] for r in records} > {None}
+    assert any(r["answers"] for r in records) and any(r["sensitive"] for r in records)
+    assert max(len(r["tags"]) for r in records) == 3
+    expected = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    r = client.get(f"/api/v1/projects/{world.project.id}/export/fragments.jsonl",
+                   headers=world.headers("coordinator"))
+    assert r.text == expected
+    # A partner tool's export: the same lines, without participant labels.
+    token = client.post(f"/api/v1/projects/{world.project.id}/clients", headers=world.headers("coordinator"),
+                        json={"name": "council", "scopes": ["export"], "audience": "partner"}).json()["token"]
+    partner = client.get(f"/api/v1/projects/{world.project.id}/export/fragments.jsonl", headers=bearer(token))
+    assert partner.text == "".join(json.dumps(r, ensure_ascii=False) + "\n"
+                                   for r in _expected_records(client, world, known, labels=False))
+
+
+def test_csv_is_byte_for_byte_what_csv_writer_makes_of_each_row(client, world) -> None:
+    known = _capture(client, world)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(service.CSV_COLUMNS)
+    for rec in _expected_records(client, world, known):
+        writer.writerow([rec["id"], rec["captured_at"], rec["place"], rec["prompt"], rec["kind"], rec["language"],
+                         rec["text"], rec["sensitive"], "; ".join(rec["tags"]),
+                         json.dumps(rec["answers"], ensure_ascii=False) if rec["answers"] else "",
+                         rec["conversation_id"], rec["consent_id"], rec["participant_label"]])
+    r = client.get(f"/api/v1/projects/{world.project.id}/export/fragments.csv", headers=world.headers("coordinator"))
+    assert r.content == ("\ufeff" + out.getvalue()).encode()
+
+
+def test_qdpx_sources_carry_each_fragment_as_the_plain_way_would(client, world) -> None:
+    known = _capture(client, world)
+    r = client.get(f"/api/v1/projects/{world.project.id}/export/project.qdpx", headers=world.headers("coordinator"))
+    root = ET.fromstring(zipfile.ZipFile(io.BytesIO(r.content)).read("project.qde"))
+    sources = root.findall("q:Sources/q:TextSource", NS)
+    records = _expected_records(client, world, known)
+    assert [s.get("guid") for s in sources] == [rec["id"] for rec in records]
+    for source, rec in zip(sources, records, strict=True):
+        when = rec["captured_at"][:19] + "Z"
+        assert source.get("name") == f"{when[:10]} {rec['place'] or 'no place'} ({rec['kind']})"
+        assert source.get("creationDateTime") == when
+        description = source.find("q:Description", NS)
+        assert (description.text if description is not None else None) == rec["prompt"]
+        assert source.find("q:PlainTextContent", NS).text == rec["text"]
+        selection = source.find("q:PlainTextSelection", NS)
+        if not rec["tags"]:
+            assert selection is None
+            continue
+        fid = uuid.UUID(rec["id"])
+        assert selection.get("guid") == str(uuid.uuid5(fid, "selection"))
+        assert selection.get("endPosition") == str(len(rec["text"]))
+        by_name = {name: tid for tid, name in known["tags"].items()}
+        codes = sorted(by_name[name] for name in rec["tags"])
+        assert [(c.get("guid"), c.find("q:CodeRef", NS).get("targetGUID")) for c in selection] == [
+            (str(uuid.uuid5(fid, code)), code) for code in codes]
+
+
+def test_uuid5_without_uuid_objects_is_uuid5() -> None:
+    for _ in range(200):
+        namespace, name = uuid.uuid4(), str(uuid.uuid4())
+        assert service._uuid5(namespace.bytes, name) == str(uuid.uuid5(namespace, name))
+    assert service._uuid5(uuid.NAMESPACE_URL.bytes, "selection") == str(uuid.uuid5(uuid.NAMESPACE_URL, "selection"))
