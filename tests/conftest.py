@@ -87,8 +87,8 @@ def _empty_pg(engine: Engine) -> None:
     with engine.begin() as conn:
         for table in reversed(SQLModel.metadata.sorted_tables):
             conn.execute(table.delete())
-        conn.exec_driver_sql("SELECT setval((quote_ident(schemaname) || '.' || quote_ident(sequencename))::regclass, 1, false) "
-                             "FROM pg_sequences")
+        conn.exec_driver_sql("SELECT setval((quote_ident(schemaname) || '.' || quote_ident(sequencename))::regclass, "
+                             "1, false) FROM pg_sequences")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
