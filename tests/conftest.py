@@ -4,6 +4,7 @@ The schema is built by the migrations once per backend and session; each test th
 empty copy (a copied SQLite file; PostgreSQL tables emptied), so no test leans on another.
 """
 
+import json
 import os
 import shutil
 import sqlite3
@@ -135,3 +136,48 @@ def client(engine: Engine) -> Iterator[TestClient]:
 
     with TestClient(create_app(), raise_server_exceptions=False) as c:
         yield c
+
+
+# ---- parallel runs (pytest-xdist, scripts/test) -------------------------------------------------------------------
+
+WEIGHTS = Path(__file__).with_name("file_weights.json")
+# Session fixtures every worker builds for itself and any test may share: they do not tie a test to its file.
+PER_WORKER = {"sqlite_template", "pg_database", "tmp_path_factory", "worker_id", "testrun_uid"}
+
+
+def _file(item: pytest.Item) -> str:
+    return item.nodeid.split("::", 1)[0]
+
+
+def _shares_state(item: pytest.Item) -> bool:
+    """Whether the test uses a fixture that outlives it (a module's private server, the browser tests' session
+    server and world): then it runs beside the rest of its file, in the file's order."""
+    for name, defs in item._fixtureinfo.name2fixturedefs.items():
+        scope = defs[-1].scope
+        if scope in ("module", "class", "package") or (scope == "session" and name not in PER_WORKER):
+            return True
+    return False
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under `--dist loadgroup` (scripts/test) a file whose tests share a fixture stays on one worker (its
+    module-scoped server starts once); the tests of other files, each on its own database, go to whichever worker
+    is free (test_permissions alone is half the suite). Heaviest first: the kept-together files by their seconds in
+    a recent run (tests/file_weights.json, written by scripts/file_weights; an unlisted file is guessed from its
+    number of tests), then the free tests, which fill the gaps at the end. A file's tests keep their order."""
+    weights: dict[str, float] = json.loads(WEIGHTS.read_text()) if WEIGHTS.exists() else {}
+    together = {_file(item) for item in items if _shares_state(item)}
+    if getattr(config.option, "loadgroup", False):  # set in each worker of a --dist loadgroup run
+        for item in items:
+            if _file(item) in together and not any(item.iter_markers("xdist_group")):
+                item.add_marker(pytest.mark.xdist_group(_file(item)))
+    sizes: dict[str, int] = {}
+    for item in items:
+        sizes[_file(item)] = sizes.get(_file(item), 0) + 1
+
+    def weight(item: pytest.Item) -> tuple[bool, float]:
+        f = _file(item)
+        return f not in together, -weights.get(f, sizes[f] * (5.0 if f in together else 0.5))
+
+    items.sort(key=weight)
