@@ -16,6 +16,11 @@ class Settings(BaseSettings):
     database_url: str = ""  # empty means SQLite in data_dir
     webclient_dir: Path | None = None  # the web client served at /app/; the repository's webclient/ by default
 
+    # argon2id cost of a new password hash (passes, memory in KiB): argon2-cffi's defaults, above OWASP's floor. Only
+    # the test suite lowers them (tests/conftest.py): it creates and logs in thousands of users.
+    password_hash_time_cost: int = 3
+    password_hash_memory_kib: int = 65536
+
     session_ttl_hours: int = 12
     device_token_ttl_days: int = 365
     enrolment_code_ttl_minutes: int = 30

@@ -64,7 +64,7 @@ class LiveServer:
     def start(self) -> LiveServer:
         if self.proc and self.proc.poll() is None:
             return self
-        self.cli("migrate")
+        # `hearken serve` migrates before it listens (a failure shows in the log below).
         log = open(self.log_path, "ab")  # noqa: SIM115 (the child process owns it while it runs)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
