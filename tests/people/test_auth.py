@@ -140,3 +140,21 @@ def test_a_coordinator_creates_researchers_but_not_admins(client, world) -> None
     dup = client.post("/api/v1/users", json={"email": "NEW@example.org", "password": "long enough pw"},
                       headers=headers)
     assert dup.status_code == 409 and dup.json()["code"] == "email_taken"
+
+
+def test_production_hashes_at_argon2s_defaults_and_verifies_cheaper_ones() -> None:
+    """The tests hash cheaply (tests/conftest.py); unset, the settings are argon2-cffi's defaults, and a hash
+    carries its own cost, so one made at another cost still verifies."""
+    from argon2 import PasswordHasher
+
+    from api.config import Settings
+    from api.people.security import _hasher
+
+    fields, reference = Settings.model_fields, PasswordHasher()
+    time_cost, memory_kib = fields["password_hash_time_cost"].default, fields["password_hash_memory_kib"].default
+    assert (time_cost, memory_kib) == (reference.time_cost, reference.memory_cost)
+    strong, _ = _hasher(time_cost, memory_kib)
+    made = strong.hash("correct horse")
+    assert f"m={reference.memory_cost},t={reference.time_cost}" in made
+    cheap, _ = _hasher(1, 64)
+    assert cheap.verify(made, "correct horse") and strong.verify(cheap.hash("battery"), "battery")
