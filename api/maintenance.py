@@ -115,7 +115,7 @@ def job_lock(name: str) -> Iterator[bool]:
 class Job:
     name: str
     every: float  # seconds between rounds (0 or less: the job is off)
-    work: Callable[[], Any]  # one round; a truthy answer means more is due at once
+    work: Callable[[], Any]  # one round; answering True (exactly) means more is due at once, anything else waits
     first_after: float = 0.0
     wake: threading.Event | None = None  # set by the app to run a round before the interval ends
 
@@ -139,10 +139,10 @@ def jobs() -> list[Job]:
 
     worker: list[Worker] = []
 
-    def deliver() -> int:
+    def deliver() -> bool:
         if not worker:
             worker.append(Worker())
-        return worker[0].run_once()
+        return worker[0].run_once() > 0  # a full claim may have left more waiting
 
     def purge() -> int:
         erased = sum(r.fragments_erased + r.signatures_erased + r.notes_erased for _, r in retention.purge_all())
@@ -178,7 +178,7 @@ def start(selected: list[Job] | None = None) -> list[threading.Thread]:
                 except Exception:  # the loop must outlive a bad round; the next one retries
                     log.exception("background job %s: a round failed", job.name)
                     more = None
-                if not more:
+                if more is not True:  # a report (a dict, a count) is no reason to run again at once
                     wake.wait(job.every)
                     wake.clear()
 

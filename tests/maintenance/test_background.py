@@ -74,3 +74,32 @@ def test_statistics_are_gathered_at_once_when_the_fragments_have_none(engine, mo
             conn.exec_driver_sql("DELETE FROM pg_statistic WHERE starelid = 'fragments'::regclass")
     assert not maintenance.has_statistics()
     assert next(j for j in maintenance.jobs() if j.name == "statistics").first_after == 0
+
+
+
+def test_every_job_with_nothing_to_do_waits_for_its_interval(engine) -> None:
+    """A round's report (media's counts, the statistics' seconds) once read as "more is due at once": the media
+    and statistics jobs ran back to back for ever, an idle server burning a core on ANALYZE. Each real job runs
+    here with its first round at once and a long interval: none may start a second round."""
+    again, finished = threading.Event(), threading.Semaphore(0)
+    rounds: dict[str, int] = {}
+
+    def counted(name: str, work: Any) -> Any:
+        def run() -> Any:
+            rounds[name] = rounds.get(name, 0) + 1
+            if rounds[name] > 1:
+                again.set()
+            try:
+                return work()
+            finally:
+                finished.release()
+        return run
+
+    selected = [maintenance.Job(job.name, 10**6, counted(job.name, job.work), wake=threading.Event())
+                for job in maintenance.jobs() if job.every > 0]
+    assert {job.name for job in selected} >= {"media", "compaction", "statistics", "purge"}
+    maintenance.start(selected)  # daemon threads; after their one round they wait 10**6 s on events never set
+    for _ in selected:
+        assert finished.acquire(timeout=60)  # every first round is over before the database goes
+    assert not again.wait(2), rounds
+    assert set(rounds) == {job.name for job in selected}
