@@ -237,7 +237,8 @@ def test_logout_keeps_unsent_records_until_the_researcher_is_back(phone, world, 
     page.goto(page.url.split("#")[0] + "#/phone")
     page.wait_for_selector("#logout")
     page.click("#logout")
-    assert "3 records" in page.inner_text("#logout-unsent")  # warned: whose they are, and that they stay
+    warning = page.inner_text("#logout-unsent")  # warned: what and whose they are, and that they stay
+    assert "1 fragment, 1 consent and 1 conversation of logs-out" in warning
     page.click("#logout-keep")
     page.wait_for_selector("body[data-screen=login]")
     page.goto(page.url.split("#")[0] + "#/")

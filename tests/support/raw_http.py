@@ -6,6 +6,7 @@ reaches the app through it; a real client's bytes do. This sends them as they ar
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 
@@ -30,7 +31,10 @@ def raw_request(app: Any, method: str, path: str, headers: list[tuple[str, bytes
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    asyncio.run(app(scope, receive, send))
+    # In a thread of its own: a browser test earlier on this worker leaves Playwright's event loop running in the
+    # main thread, where asyncio.run refuses to start another.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, app(scope, receive, send)).result()
     start = next(m for m in sent if m["type"] == "http.response.start")
     content = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     answer = {k.decode("latin-1"): v.decode("latin-1") for k, v in start.get("headers", [])}
