@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from tests.factories import bearer
+from tests.support.apps import shared_app
 from tests.support.raw_http import raw_request
 from tests.test_permissions import CALLS, Call, _fill, _setup
 
@@ -126,9 +127,7 @@ NOT_ASCII_DIGITS = ("²".encode("latin-1"), "¹²".encode(), "١".encode())  # l
 @functools.cache
 def openapi() -> dict[str, Any]:
     """The app's OpenAPI document, built once for the whole table (it takes a second or two)."""
-    from api.main import create_app
-
-    return create_app().openapi()
+    return shared_app().openapi()
 
 
 def _template(path: str) -> str:

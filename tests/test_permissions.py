@@ -15,6 +15,7 @@ from sqlmodel import Session
 from api.people.models import TokenKind
 from api.projects.models import Project, Role
 from tests.factories import add_member, bearer, capture_batch, make_token, make_user, make_world, sync
+from tests.support.snapshot import built_once
 
 
 @dataclass
@@ -160,6 +161,7 @@ GUEST_CALLS = [Call("GET", "/board"), Call("POST", "/board/ops", {"ops": []}), C
 ROLES = ("admin", "coordinator", "researcher", "other")
 
 
+@built_once
 def _setup(session: Session, client: Any) -> tuple[dict[str, str], dict[str, str]]:
     world = make_world(session)
     other = make_world(session)
@@ -287,6 +289,7 @@ DEVICE_CALLS: list[tuple[str, str, Any, tuple[int, int]]] = [
 ]
 
 
+@built_once
 def _device_setup(session: Session, client: Any) -> tuple[dict[str, str], dict[str, str]]:
     ids, _ = _setup(session, client)
     project = session.get(Project, uuid.UUID(ids["project"]))

@@ -23,14 +23,16 @@ CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,re
 ST = Path(sys.executable).with_name("st")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def live(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    # Long polls held for up to 30 s would make most of the run waiting; the contract is the same at 0.2 s.
+    """A server for each caller's run (a few seconds to start), so the five runs, minutes each, spread over the
+    test workers instead of queueing behind one shared server. Long polls held for up to 30 s would make most of
+    the run waiting; the contract is the same at 0.2 s."""
     with LiveServer(tmp_path_factory.mktemp("contract"), env={"HEARKEN_LONG_POLL_MAX_SECONDS": "0.2"}) as server:
         yield server
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def tokens(live: LiveServer) -> dict[str, str]:
     admin = admin_client(live)
     project = ok(admin.post("/projects", json={"name": "Contract"}))

@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from api.config import get_settings
 from tests.factories import PASSWORD, World, make_world
+from tests.support.apps import shared_app
 from tests.support.live_server import LiveServer
 
 
@@ -31,9 +32,7 @@ def settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
 
 
 def from_address(host: str) -> TestClient:
-    from api.main import create_app
-
-    return TestClient(create_app(), client=(host, 50000), raise_server_exceptions=False)
+    return TestClient(shared_app(), client=(host, 50000), raise_server_exceptions=False)
 
 
 def login(client, email: str, password: str = PASSWORD) -> httpx.Response:  # type: ignore[no-untyped-def]

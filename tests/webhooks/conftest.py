@@ -114,10 +114,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture(autouse=True)
-def _no_background_worker(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests drive the worker themselves; the one inside the app stays off unless a test turns it on."""
-    monkeypatch.setenv("HEARKEN_WEBHOOK_WORKER", "false")
-    # The receiver listens on loopback, and example.org does not resolve here: both are allowed as targets.
+def _receiver_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests drive the worker themselves (the one inside the app is off in every test, tests/conftest.py).
+    The receiver listens on loopback, and example.org does not resolve here: both are allowed as targets."""
     monkeypatch.setenv("HEARKEN_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1,example.org")
 
 

@@ -1,0 +1,23 @@
+"""One app per worker for each value of the settings create_app() reads.
+
+FastAPI builds a route's validators on the route's first request, per app: ~5 ms a route, half a second for a
+first 404 (it tries every route). A new app for each test paid that again in every test. The app holds no state of
+its own (the database engine and settings are looked up per request), so tests share it; a test that changes a
+setting create_app() reads gets an app built with it.
+"""
+
+from fastapi import FastAPI
+
+from api.config import get_settings
+
+_APPS: dict[tuple[object, ...], FastAPI] = {}
+
+
+def shared_app() -> FastAPI:
+    from api.main import create_app
+
+    settings = get_settings()
+    key = (settings.sync_max_bytes, settings.webclient_dir)
+    if key not in _APPS:
+        _APPS[key] = create_app()
+    return _APPS[key]
