@@ -21,6 +21,11 @@ EXAMPLES = os.environ.get("HEARKEN_CONTRACT_EXAMPLES", "3")
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance," \
          "response_headers_conformance"
 ST = Path(sys.executable).with_name("st")
+# The coverage phase (every boundary value of every parameter: ~4,800 requests, half a minute a caller) runs for the
+# callers whose requests reach the handlers. No token is refused everywhere and a tool's token everywhere but the
+# pull API (whose handlers the admin's run reaches too), before a handler reads its input; the middleware in front
+# sees the same requests in the admin's run. For those two it sent thousands of requests to the same refusal.
+SHALLOW_CALLERS = {"client", "anonymous"}
 
 
 @pytest.fixture
@@ -57,5 +62,7 @@ def test_every_endpoint_keeps_its_contract(live: LiveServer, tokens: dict[str, s
                "--exclude-path", "/api/v1/auth/logout"]
     if tokens[role]:
         command += ["--header", f"Authorization: Bearer {tokens[role]}"]
+    if role in SHALLOW_CALLERS:
+        command += ["--phases", "examples,fuzzing,stateful"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-6000:]
