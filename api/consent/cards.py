@@ -6,7 +6,6 @@ import io
 import secrets
 
 import segno
-from fpdf import FPDF
 
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # as the phone's labels: no 0/O or 1/I to misread
 COLUMNS, ROWS = 2, 4  # eight cards on an A4 sheet, big enough to cut out by hand
@@ -27,6 +26,8 @@ def _latin1(text: str) -> str:
 
 
 def sheet(project_name: str, contact: str, labels: list[str]) -> bytes:
+    from fpdf import FPDF  # when a sheet is printed: its import is a quarter of a second of every start
+
     pdf = FPDF(format="A4", unit="mm")
     pdf.set_auto_page_break(False)
     pdf.set_title(_latin1(f"Receipt cards - {project_name}"))

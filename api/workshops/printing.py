@@ -6,15 +6,19 @@ Noto Sans CJK), so a clean install prints every script without anything from the
 it is read only when a card needs it.
 """
 
+from __future__ import annotations
+
 import re
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-
-from fpdf import FPDF
+from typing import TYPE_CHECKING
 
 from api.workshops.models import Card
+
+if TYPE_CHECKING:  # fpdf2 takes a quarter of a second to import: every server and CLI start paid it
+    from fpdf import FPDF
 
 PT = 0.3528  # mm per point
 
@@ -63,6 +67,8 @@ def _font_files() -> dict[str, Path]:
 def new_pdf(paper: Paper, texts: list[str], title: str) -> FPDF:
     """A PDF with the fonts these texts need, shaping on."""
     width, height = PAPER_MM[paper]
+    from fpdf import FPDF
+
     pdf = FPDF(unit="mm", format=(width, height))
     pdf.set_auto_page_break(False)
     pdf.set_title(title)

@@ -20,12 +20,22 @@ from api.people.deps import Actor
 from api.people.models import AuthToken
 from api.tags.models import FragmentTag
 from tests.factories import World, capture_batch, make_world, sync
+from tests.support.snapshot import built_once
 
 N = 3000
 
 
 @pytest.fixture
 def world(session: Session, client, engine) -> World:
+    world = _seeded(session, client, engine)
+    # Statistics as `hearken maintain` keeps them: PostgreSQL keeps them outside the tables put back.
+    maintenance.refresh_statistics()
+    session.rollback()
+    return world
+
+
+@built_once
+def _seeded(session: Session, client, engine) -> World:
     world = make_world(session)
     items = capture_batch(world, 1)
     sync(client, world, items)
@@ -50,7 +60,6 @@ def world(session: Session, client, engine) -> World:
         conn.execute(sa.insert(Fragment.__table__), rows)
         conn.execute(sa.insert(FragmentTag.__table__), [
             {"fragment_id": f, "tag_id": t, "tagged_by": world.coordinator.id, "tagged_at": start} for f, t in tagged])
-    maintenance.refresh_statistics()
     session.rollback()  # a fresh look: the test's read began before these rows
     return world
 

@@ -1,24 +1,27 @@
 """A test world built once per worker and backend, then put back for each test that wants it.
 
 The permission table and the bad-input tests each start from the same world (two projects, a synced
-conversation, an uploaded clip, workshops: ~30 API calls). Building it for each of their ~1,600 tests was half
-the suite's time; putting back its rows and files takes milliseconds. What is put back is everything the build
+conversation, an uploaded clip, workshops: ~30 API calls), the query-plan tests from 3,000 seeded fragments.
+Building it for each of their ~1,600 tests was half the suite's time; putting back its rows and files takes
+milliseconds. What is put back is everything the build
 left: every table (SQLite: the whole file, full-text index and sequences included; PostgreSQL: every table of the
 schema and every sequence) and the data directory (clips). The build's answer (ids, raw tokens) is kept beside
-it. A test still gets a database of its own: it changes its restored copy, never the snapshot.
+it, its rows (a World's users, project …) handed to each test in that test's session. A test still gets a database
+of its own: it changes its restored copy, never the snapshot. Planner statistics are not rows: a test that
+needs them fresh refreshes them after the put-back.
 """
 
+import dataclasses
 import functools
 import shutil
 import sqlite3
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
 from api.config import get_settings
 
@@ -26,7 +29,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-@dataclass
+@dataclasses.dataclass
 class _Snapshot:
     answer: Any
     files: Path  # a copy of the data directory
@@ -55,12 +58,25 @@ def built_once(build: Callable[P, R]) -> Callable[P, R]:
         if key in _KEPT:
             _put_back(engine, _KEPT[key], data_dir)
             session.rollback()  # the test's next read sees the restored rows
-            return _KEPT[key].answer  # type: ignore[no-any-return]
+            return _in_session(_KEPT[key].answer, session)  # type: ignore[no-any-return]
         answer = build(*args, **kwargs)
         _KEPT[key] = _take(engine, answer, data_dir, _HOME / f"{key[0]}-{key[1]}")
         return answer
 
     return restore_or_build
+
+
+def _in_session(answer: Any, session: Session) -> Any:
+    """The answer with its rows (a World's users, project, places …) in this test's session: the build's session is
+    gone, and its objects would load nothing more."""
+    if isinstance(answer, SQLModel):
+        return session.merge(answer, load=False)
+    if isinstance(answer, list):
+        return [_in_session(item, session) for item in answer]
+    if dataclasses.is_dataclass(answer) and not isinstance(answer, type):
+        return dataclasses.replace(answer, **{f.name: _in_session(getattr(answer, f.name), session)
+                                              for f in dataclasses.fields(answer) if f.init})
+    return answer
 
 
 def _take(engine: Engine, answer: Any, data_dir: Path, home: Path) -> _Snapshot:
