@@ -22,6 +22,7 @@ from api import db
 from api.cli import migrate
 from api.config import get_settings
 from tests.support.apps import shared_app
+from tests.support.snapshot import tables_with_rows
 
 # argon2 at its real cost is ~0.3 s of CPU per hash or check, and the suite makes thousands (users created and
 # logged in through the API, the CLI and live servers). Set before any settings are read, so the in-process app,
@@ -86,8 +87,11 @@ def _empty_pg(engine: Engine) -> None:
     """DELETE rather than TRUNCATE: TRUNCATE gives every table and index a new file, most of a second for the
     schema under load, where deleting a test's few rows takes milliseconds. Sequences start again at 1, as with
     TRUNCATE … RESTART IDENTITY."""
-    with engine.begin() as conn:  # one round trip for all the tables
-        conn.exec_driver_sql("; ".join(f'DELETE FROM "{t.name}"' for t in reversed(SQLModel.metadata.sorted_tables)))
+    with engine.begin() as conn:
+        children_first = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
+        full = {name for (name,) in conn.exec_driver_sql(tables_with_rows(children_first))}
+        if full:
+            conn.exec_driver_sql("; ".join(f'DELETE FROM "{name}"' for name in children_first if name in full))
         conn.exec_driver_sql("SELECT setval((quote_ident(schemaname) || '.' || quote_ident(sequencename))::regclass, "
                              "1, false) FROM pg_sequences")
 
