@@ -174,14 +174,8 @@ def make_engine(url: str) -> Engine:
     # psycopg prepares a statement run five times, and PostgreSQL may then plan it once for any value: for a search
     # word, a tag or a place that generic plan guesses a fixed selectivity and reads every match (a common word's
     # page: 2.8 s at a million fragments, against 1 ms planned for the word). Plan each execution for its values.
-    engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
-                              connect_args={"options": "-c plan_cache_mode=force_custom_plan"})
-    # Many rows inserted at once (a sync batch's fragments, a bulk tagging) go as one INSERT … VALUES (…), (…) a
-    # thousand rows, as SQLAlchemy does for psycopg2, not psycopg's one statement a row: each statement fires the
-    # overview's statement-level triggers, and a batch of 500 fragments upserted the same counts 500 times in one
-    # transaction, each time walking every earlier version of those rows (quadratic: 50,000 rows took 290 s).
-    engine.dialect.use_insertmanyvalues_wo_returning = True
-    return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
+                            connect_args={"options": "-c plan_cache_mode=force_custom_plan"})
 
 
 def write_queue(engine: Engine) -> WriteQueue | None:

@@ -8,6 +8,7 @@ import uuid
 import xml.etree.ElementTree as ET
 import zipfile
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -47,8 +48,7 @@ def _seed(client, world: World, n: int) -> tuple[str, str]:
              "received_at": start, "updated_at": start, "status": "active", "version": 1, "sync_hash": "seed"}
             for i in range(n)]
     with open_session() as s:
-        for at in range(0, n, 5000):
-            s.execute(sa.insert(Fragment.__table__), rows[at:at + 5000])
+        _bulk_load(s.connection(), Fragment.__table__, rows)
         s.commit()
     return items[0]["id"], items[1]["id"]
 
@@ -64,6 +64,20 @@ def test_the_first_bytes_leave_before_the_last_rows_are_read(client, world, sess
     assert sync(client, world, late).json()["results"][2]["status"] == "created"
     lines = (first + b"".join(stream)).decode().splitlines()
     assert len(lines) == 3 * service.PAGE + 2 and json.loads(lines[-1])["id"] == late[2]["id"]
+
+
+def _bulk_load(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """As a bulk load would: PostgreSQL's COPY, one statement. psycopg's executemany sends a statement a row, and each
+    fires the overview's statement-level trigger, upserting the same weekly counts again in this one transaction
+    and walking every earlier version of them: 50,000 rows took 290 s (a sync batch, at most 500, pays little)."""
+    if conn.dialect.name != "postgresql":
+        conn.execute(table.insert(), rows)
+        return
+    columns = list(rows[0])
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor, cursor.copy(f'COPY "{table.name}" ({", ".join(columns)}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row([row[c] for c in columns])
 
 
 def _peak_while(chunks, sink) -> int:

@@ -58,20 +58,3 @@ def test_a_batch_of_many_records_sends_no_more_statements_than_a_batch_of_one(cl
     assert results == [["created"] * 3, ["created"] * 42]
     assert len(seen_many) == len(seen_one), "\n".join(seen_many)
 
-
-@pytest.mark.parametrize("backend", ["postgresql"])  # SQLite keeps row-level triggers: one statement or many is alike
-def test_a_batch_reaches_postgresql_as_one_insert_per_table_not_one_a_row(client, world, engine, backend) -> None:
-    """Each INSERT fires the overview's statement-level triggers. psycopg's executemany sends one statement a row,
-    and the counts of a 500-record batch were then upserted 500 times in one transaction."""
-    inserts: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
-        if statement.startswith("INSERT INTO fragments "):
-            inserts.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        assert created(sync(client, world, capture_batch(world, 40))) == ["created"] * 42
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-    assert len(inserts) == 1 and inserts[0].count("), (") == 39, inserts
