@@ -3,12 +3,11 @@
 The permission table and the bad-input tests each start from the same world (two projects, a synced
 conversation, an uploaded clip, workshops: ~30 API calls), the query-plan tests from 3,000 seeded fragments.
 Building it for each of their ~1,600 tests was half the suite's time; putting back its rows and files takes
-milliseconds. What is put back is everything the build
-left: every table (SQLite: the whole file, full-text index and sequences included; PostgreSQL: every table of the
-schema and every sequence) and the data directory (clips). The build's answer (ids, raw tokens) is kept beside
-it, its rows (a World's users, project …) handed to each test in that test's session. A test still gets a database
-of its own: it changes its restored copy, never the snapshot. Planner statistics are not rows: a test that
-needs them fresh refreshes them after the put-back.
+milliseconds. What is put back is everything the build left: every table (SQLite: the whole file, full-text index
+and sequences included; PostgreSQL: every table of the schema and every sequence) and the data directory (clips).
+The build's answer (ids, raw tokens) is kept beside it, its rows (a World's users, project …) handed to each test
+in that test's session. A test still gets a database of its own: it changes its restored copy, never the snapshot.
+Planner statistics are not rows: a test that needs them fresh refreshes them after the put-back.
 """
 
 import dataclasses
