@@ -20,4 +20,7 @@ def shared_app() -> FastAPI:
     key = (settings.sync_max_bytes, settings.webclient_dir)
     if key not in _APPS:
         _APPS[key] = create_app()
-    return _APPS[key]
+    app = _APPS[key]
+    # What makes sharing safe, checked: state kept on the app would pass from one test to the next.
+    assert not app.state._state, "the app keeps state now: give each test its own app (tests/support/apps.py)"
+    return app
