@@ -66,9 +66,9 @@ def _font_files() -> dict[str, Path]:
 
 def new_pdf(paper: Paper, texts: list[str], title: str) -> FPDF:
     """A PDF with the fonts these texts need, shaping on."""
-    width, height = PAPER_MM[paper]
     from fpdf import FPDF
 
+    width, height = PAPER_MM[paper]
     pdf = FPDF(unit="mm", format=(width, height))
     pdf.set_auto_page_break(False)
     pdf.set_title(title)

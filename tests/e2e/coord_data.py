@@ -9,7 +9,7 @@ import io
 import uuid
 import wave
 
-from tests.e2e.helpers import RESEARCHER_PASSWORD, World, open_app
+from tests.e2e.helpers import COORDINATOR, RESEARCHER_PASSWORD, World, login_ui, open_app
 from tests.support.live_server import ok
 
 LAPTOP = {"width": 1280, "height": 800}
@@ -64,10 +64,7 @@ def open_workspace(browser, server, email: str, project_id: str, page_name: str)
     context.set_default_timeout(15_000)
     page = context.new_page()
     open_app(page, server)
-    page.fill("#login input[name=email]", email)
-    page.fill("#login input[name=password]", RESEARCHER_PASSWORD)
-    page.click("#login button[type=submit]")
-    page.wait_for_selector("body[data-screen=coordinator] .co[data-page] h1")  # a coordinator lands here
+    login_ui(page, email, RESEARCHER_PASSWORD, lands_on=COORDINATOR + " .co[data-page] h1")  # a coordinator lands here
     goto(page, project_id, page_name)
     return context, page
 

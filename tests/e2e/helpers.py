@@ -155,11 +155,15 @@ def wait_worker(page) -> None:
                            timeout=15_000)
 
 
-def login_ui(page, email: str, password: str) -> None:
+COORDINATOR = "body[data-screen=coordinator]"  # where a coordinator or an admin lands after logging in
+
+
+def login_ui(page, email: str, password: str, lands_on: str = "body[data-screen=home]") -> None:
+    """Log in through the form; done once `lands_on` shows (a researcher's home by default)."""
     page.fill("#login input[name=email]", email)
     page.fill("#login input[name=password]", password)
     page.click("#login button[type=submit]")
-    page.wait_for_selector("body[data-screen=home]")
+    page.wait_for_selector(lands_on)
 
 
 def start_conversation_ui(page, place_index: int = 1) -> str:

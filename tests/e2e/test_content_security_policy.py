@@ -4,7 +4,7 @@ home, trips it (a style attribute, an inline script or a foreign fetch would be 
 import pytest
 
 from tests.e2e.coord_data import goto
-from tests.e2e.helpers import open_app
+from tests.e2e.helpers import COORDINATOR, login_ui, open_app
 from tests.e2e.test_coord_admin import LAPTOP, coordinator, seed_conversation
 from tests.support.live_server import ok
 
@@ -29,10 +29,7 @@ def test_no_page_of_the_workspace_trips_the_policy(browser, server, world):
         page = context.new_page()
         open_app(page, server)
         assert page.evaluate("window.__csp") == []
-        page.fill("#login input[name=email]", email)
-        page.fill("#login input[name=password]", password)
-        page.click("#login button[type=submit]")
-        page.wait_for_selector("body[data-screen=coordinator] .co[data-page] h1")
+        login_ui(page, email, password, lands_on=COORDINATOR + " .co[data-page] h1")
         for name in PAGES:
             goto(page, pid, name)
             page.wait_for_timeout(200)  # a report is queued as a task after the refusal

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import RESEARCHER_PASSWORD, make_world, new_phone, open_app, shot
+from tests.e2e.helpers import COORDINATOR, RESEARCHER_PASSWORD, login_ui, make_world, new_phone, open_app, shot
 from tests.e2e.test_accessibility import AUDIT
 from tests.support.live_server import ADMIN_EMAIL, ADMIN_PASSWORD, admin_client, ensure_admin, login_client, ok
 
@@ -35,10 +35,7 @@ def desk(browser):
 
 def login_desk(page, server, email: str, password: str) -> None:
     open_app(page, server)
-    page.fill("#login input[name=email]", email)
-    page.fill("#login input[name=password]", password)
-    page.click("#login button[type=submit]")
-    page.wait_for_selector("body[data-screen=coordinator]")
+    login_ui(page, email, password, lands_on=COORDINATOR)
 
 
 def coordinator(world) -> tuple[str, str]:
@@ -407,10 +404,7 @@ def test_c_a_withdrawal_through_the_register_erases_the_fragments_everywhere(des
 def test_d_a_researcher_is_refused_the_coordinator_pages(desk, world, server):
     page = desk.new_page()
     open_app(page, server)
-    page.fill("#login input[name=email]", world.email)
-    page.fill("#login input[name=password]", world.password)
-    page.click("#login button[type=submit]")
-    page.wait_for_selector("body[data-screen=home]")
+    login_ui(page, world.email, world.password)
     for where in ("consents", "people", "project", "audit"):
         page.goto(f"{server.url}/app/#/co/{world.project_id}/{where}")
         page.wait_for_selector("#coord-refused")

@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.e2e.helpers import RESEARCHER_PASSWORD, open_app, shot
+from tests.e2e.helpers import COORDINATOR, RESEARCHER_PASSWORD, login_ui, open_app, shot
 from tests.e2e.test_device_projects import second_project
 from tests.support.live_server import login_client, ok
 
@@ -34,10 +34,7 @@ def test_the_register_shows_phones_enrolled_elsewhere_and_password_logins_but_no
     try:
         page = desk.new_page()
         open_app(page, server)
-        page.fill("#login input[name=email]", coord)
-        page.fill("#login input[name=password]", RESEARCHER_PASSWORD)
-        page.click("#login button[type=submit]")
-        page.wait_for_selector("body[data-screen=coordinator]")
+        login_ui(page, coord, RESEARCHER_PASSWORD, lands_on=COORDINATOR)
         page.goto(f"{server.url}/app/#/co/{world.project_id}/people/{uid}")
         page.wait_for_selector("#device-table")
         rows = page.locator("#device-table tbody tr")

@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from tests.e2e.helpers import (
+    COORDINATOR,
     RESEARCHER_PASSWORD,
     app_eval,
     capture_ui,
@@ -38,10 +39,7 @@ def test_a_coordinator_shortens_the_keep_on_the_settings_page(browser, world, se
     try:
         page = desk.new_page()
         open_app(page, server)
-        page.fill("#login input[name=email]", email)
-        page.fill("#login input[name=password]", RESEARCHER_PASSWORD)
-        page.click("#login button[type=submit]")
-        page.wait_for_selector("body[data-screen=coordinator]")
+        login_ui(page, email, RESEARCHER_PASSWORD, lands_on=COORDINATOR)
         page.goto(f"{server.url}/app/#/co/{pid}/project")
         keep = page.locator("#project-details input[name=phone_keep_days]")
         keep.wait_for()

@@ -17,6 +17,7 @@ import segno
 from pypdf import PdfReader
 
 from tests.e2e.helpers import (
+    COORDINATOR,
     RESEARCHER_PASSWORD,
     SCREENSHOTS,
     app_eval,
@@ -92,7 +93,7 @@ def test_a_coordinator_prints_receipt_cards_with_qr_codes_of_their_labels_and_th
     ok(world.admin.patch(f"/projects/{world.project_id}", json={"withdrawal_contact": ""}))
     page = desk.new_page()
     open_app(page, server)
-    login_ui_desk(page, _coordinator(world))
+    login_ui(page, _coordinator(world), RESEARCHER_PASSWORD, lands_on=COORDINATOR)
     page.goto(f"{server.url}/app/#/co/{world.project_id}/project")
     page.wait_for_selector("#receipt-cards")
     assert page.locator("#cards-no-contact").is_visible()  # the cards would not say whom to contact
@@ -128,13 +129,6 @@ def test_a_coordinator_prints_receipt_cards_with_qr_codes_of_their_labels_and_th
         assert not want.is_micro
         assert _qr_modules(image, len(want.matrix)) == [[bool(v) for v in row] for row in want.matrix], label
     assert text.count(CONTACT.split(",")[0]) == 10
-
-
-def login_ui_desk(page, email: str) -> None:
-    page.fill("#login input[name=email]", email)
-    page.fill("#login input[name=password]", RESEARCHER_PASSWORD)
-    page.click("#login button[type=submit]")
-    page.wait_for_selector("body[data-screen=coordinator]")
 
 
 def _open_consent(page) -> str:
@@ -233,7 +227,7 @@ def test_the_register_finds_the_code_on_a_receipt_first_however_it_is_read_out(d
                     "scopes": ["quote"], "method": "verbal", "given_at": at}}]}))
     page = desk.new_page()
     open_app(page, server)
-    login_ui_desk(page, coord)
+    login_ui(page, coord, RESEARCHER_PASSWORD, lands_on=COORDINATOR)
     page.goto(f"{server.url}/app/#/co/{world.project_id}/consents")
     page.wait_for_selector("#consent-filters")
     spoken = f" {code[0].lower()} {code[2:].lower()} "  # "p 4kq7": as a participant reads it out

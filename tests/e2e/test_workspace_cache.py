@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.helpers import RESEARCHER_PASSWORD, login_ui, open_app, wait_worker
+from tests.e2e.helpers import COORDINATOR, RESEARCHER_PASSWORD, login_ui, open_app, wait_worker
 from tests.support.live_server import ADMIN_EMAIL, ADMIN_PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -39,10 +39,7 @@ def test_a_coordinators_browser_keeps_the_workspace_once_used(browser, server, w
         page = context.new_page()
         open_app(page, server)
         wait_worker(page)
-        page.fill("#login input[name=email]", ADMIN_EMAIL)
-        page.fill("#login input[name=password]", ADMIN_PASSWORD)
-        page.click("#login button[type=submit]")
-        page.wait_for_selector("body[data-screen=coordinator] .co-page h1")
+        login_ui(page, ADMIN_EMAIL, ADMIN_PASSWORD, lands_on=COORDINATOR + " .co-page h1")
         page.goto(f"{server.url}/app/#/co/{world.project_id}/review")
         page.wait_for_selector(".co[data-page=review]")
         cached = page.evaluate(CACHED_WORKSPACE)
