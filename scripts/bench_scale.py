@@ -3,7 +3,9 @@
 SQLite or PostgreSQL (`--database`), each figure over HTTP beside the same work done directly on the database in
 the same run, and their ratio. Run alone or through `scripts/bench --scale`.
 
-Seeding goes straight into the schema after `hearken migrate`, the fast way: secondary indexes (and on SQLite the
+Both modes (this table and `--queries`) seed once into a template database (kept: `--reuse` measures a fresh copy
+of it again without seeding; `--seed-only` only seeds). Seeding goes straight into the schema after
+`hearken migrate`, the fast way: secondary indexes (and on SQLite the
 FTS5 triggers) are dropped, rows go in by executemany (SQLite) or COPY with foreign-key triggers off (PostgreSQL,
 `session_replication_role = replica`), then the indexes are rebuilt, the FTS index filled in one statement, and
 statistics gathered. The data: 2,000 conversations, 50 places, 30 prompts, 200 tags, 3 consents a conversation,
@@ -306,32 +308,25 @@ class Table:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     n, dialect = args.fragments, args.database
-    tmp = Path(tempfile.mkdtemp(prefix=f"{args.prefix}hearken-scale-"))
     want = _selection(args.only)
-    env: dict[str, str] = {"HEARKEN_WEBHOOK_WORKER": "false"}
-    if dialect == "postgresql":
-        _fresh_pg()
-        url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + PG_DB
-        env["HEARKEN_DATABASE_URL"] = url
-    else:
-        url = f"sqlite:///{tmp / 'hearken.db'}"
     table = Table()
     results: dict[str, Any] = {"fragments": n, "database": dialect, "load_before": load()}
     print(f"Hearken at {n:,} fragments on {dialect} (load {load()})", flush=True)
-    server = LiveServer(tmp, env=env)
-    server.cli("migrate")
-    ensure_admin(server)
-    with server:
-        admin, phone, ids = set_up_capture(server)
-        ids["researcher"] = phone.get("/me").json()["user"]["id"]
-        empty_rate = _sync_rate(phone, ids, batches=6)
-    seeded = seed(url, dialect, ids, n)
-    results["seed"] = {k: v for k, v in seeded.items() if k != "tags"}
-    print(f"  seeded in {seeded['seconds_total']} s (rows {seeded['seconds_load']} s, then indexes and FTS)")
-    engine = sa.create_engine(url if dialect == "sqlite" else url)
+    ids = _prepare_template(args)
+    results["seed"] = ids.get("seed")
+    if args.seed_only:
+        return results
+    tmp = Path(tempfile.mkdtemp(prefix=f"{args.prefix}hearken-scale-"))
+    empty_rate = _empty_rate(dialect, tmp / "empty") if want("sync") else 0.0
+    url = _clone(args, tmp)
+    env = dict(QUIET_ENV)
+    if dialect == "postgresql":
+        env["HEARKEN_DATABASE_URL"] = url
+    engine = sa.create_engine(url)
     size = _size(engine, dialect, tmp)
     if want("size") and dialect == "sqlite":
         results["objects"] = _sqlite_objects(url, n)
+    server = LiveServer(tmp, env=env)
     with server:
         assert server.proc is not None
         pid = server.proc.pid
@@ -351,15 +346,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         def http(path: str) -> Callable[[], Any]:
             return lambda: admin.get(path).raise_for_status()
 
-        tag, place = seeded["tag"], seeded["place"]
+        tag, place = ids["tag"], ids["place"]
         for what, path, plain in () if not want("pages") else (
                 ("first page of /fragments", base, plain_page()),
                 ("/fragments?q=<rare word>", f"{base}&q={RARE}", None),
                 ("/fragments?q=<common word>", f"{base}&q=neighbours", None),
-                ("tag filter, most used tag", f"{base}&tag_id={tag}", plain_page(
+                ("tag filter, most used tag", f"{base}&tag={tag}", plain_page(
                     "AND id IN (SELECT fragment_id FROM fragment_tags WHERE tag_id = :t)",
                     {"t": _dbid(uuid.UUID(tag), dialect)})),
-                ("place + tag", f"{base}&tag_id={tag}&place_id={place}", None),
+                ("place + tag", f"{base}&tag={tag}&place={place}", None),
                 ("review queue, first page", f"/projects/{ids['project']}/review-queue", None),
                 ("project overview", f"/projects/{ids['project']}/overview", None)):
             runs = 3 if "overview" in what else 15
@@ -376,14 +371,34 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if want("sync"):
             _sync_rows(table, results, phone, ids, pid, url, n, empty_rate)
         if want("withdraw"):
-            _withdraw_row(table, results, admin, seeded)
+            _withdraw_row(table, results, admin, ids)
     table.add("database size", f"{size / 1e9:.2f} GB", f"{size / n / 1000:.2f} KB a fragment")
     results["db_bytes"] = size
     results["load_after"] = load()
     engine.dispose()
+    if dialect == "postgresql":
+        _pg_admin(f"DROP DATABASE IF EXISTS {args.prefix}hearken_scale_run WITH (FORCE)")
     shutil.rmtree(tmp, ignore_errors=True)
     print(f"(load average before {results['load_before']}, after {results['load_after']})")
     return results
+
+
+def _empty_rate(dialect: str, folder: Path) -> float:
+    """/sync fragments/s into an empty database (the baseline of the ingest row), measured in the same run."""
+    env = dict(QUIET_ENV)
+    if dialect == "postgresql":
+        _fresh_pg()
+        env["HEARKEN_DATABASE_URL"] = _pg_url(PG_DB)
+    folder.mkdir()
+    server = LiveServer(folder, env=env)
+    server.cli("migrate")
+    ensure_admin(server)
+    with server:
+        _, phone, ids = set_up_capture(server)
+        rate = _sync_rate(phone, ids, batches=6)
+    if dialect == "postgresql":
+        _pg_admin(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
+    return rate
 
 
 def _feed_and_exports(table: "Table", results: dict[str, Any], admin: httpx.Client, server: LiveServer,
@@ -414,9 +429,9 @@ def _feed_and_exports(table: "Table", results: dict[str, Any], admin: httpx.Clie
                             "rss_growth_mb": round(growth)}
 
 
-def _withdraw_row(table: "Table", results: dict[str, Any], admin: httpx.Client, seeded: dict[str, Any]) -> None:
+def _withdraw_row(table: "Table", results: dict[str, Any], admin: httpx.Client, ids: dict[str, Any]) -> None:
     t0 = time.perf_counter()
-    r = admin.post(f"/consents/{seeded['big_consent']}/withdraw", json={"reason": "other"})
+    r = admin.post(f"/consents/{ids['big_consent']}/withdraw", json={"reason": "other"})
     withdraw_s = time.perf_counter() - t0
     table.add("withdraw one consent of 500 fragments", f"{withdraw_s:.2f} s ({r.status_code})")
     results["withdraw_s"] = round(withdraw_s, 2)
@@ -707,6 +722,9 @@ def _fresh_pg() -> None:
 # retention for the purge row.
 
 EXPIRED = 3000
+# Servers measured run no background job: the template's expired fragments wait for the purge row, and no
+# webhook, media or statistics round runs in the middle of a timing.
+QUIET_ENV = {"HEARKEN_WEBHOOK_WORKER": "false", "HEARKEN_MEDIA_WORKER_SECONDS": "0", "HEARKEN_PURGE_HOURS": "0"}
 
 
 def _template_paths(prefix: str, dialect: str, n: int) -> tuple[str, Path]:
@@ -736,8 +754,7 @@ def _prepare_template(args: argparse.Namespace) -> dict[str, Any]:
         return json.loads(ids_file.read_text())
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    env: dict[str, str] = {"HEARKEN_WEBHOOK_WORKER": "false", "HEARKEN_MEDIA_WORKER_SECONDS": "0",
-                           "HEARKEN_PURGE_HOURS": "0"}
+    env = dict(QUIET_ENV)
     if dialect == "postgresql":
         _pg_admin(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)", f"CREATE DATABASE {db}")
         url = _pg_url(db)
@@ -767,6 +784,7 @@ def _prepare_template(args: argparse.Namespace) -> dict[str, Any]:
         rebuild_rollup(conn, dialect)
     engine.dispose()
     ids.update({k: v for k, v in seeded.items() if k in ("big_consent", "tag", "place")})
+    ids["seed"] = {k: seeded[k] for k in ("seconds_load", "seconds_total")}
     ids["prompt"] = str(_first(url, dialect, "SELECT prompt_id FROM fragments WHERE prompt_id IS NOT NULL LIMIT 1"))
     ids["rare_tag"] = str(_first(url, dialect, "SELECT tag_id FROM fragment_tags GROUP BY tag_id "
                                                "ORDER BY count(*) LIMIT 1"))
@@ -958,7 +976,7 @@ def run_queries(args: argparse.Namespace) -> dict[str, Any]:
     engine = make_engine(url)
     _forget_statistics(engine, dialect)
     # No background job: statistics stay absent until `hearken maintain`, the purge waits for its row.
-    env = {"HEARKEN_WEBHOOK_WORKER": "false", "HEARKEN_MEDIA_WORKER_SECONDS": "0", "HEARKEN_PURGE_HOURS": "0"}
+    env = dict(QUIET_ENV)
     if dialect == "postgresql":
         env["HEARKEN_DATABASE_URL"] = url
     table, plans = Table(), {}
@@ -1010,8 +1028,9 @@ def main() -> None:
                              "withdrawal and purge, each beside its plain SQL")
     parser.add_argument("--prefix", default="", help="prefix for bench database and file names (several people "
                                                      "share a machine)")
-    parser.add_argument("--reuse", action="store_true", help="--queries: reuse the seeded template if present")
-    parser.add_argument("--seed-only", action="store_true", help="--queries: only seed the template")
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse the seeded template if present (an earlier run's, same --prefix and N)")
+    parser.add_argument("--seed-only", action="store_true", help="only seed the template")
     parser.add_argument("--runs", type=int, default=20, help="--queries: samples per row")
     parser.add_argument("--only", help=f"comma-separated groups of rows to measure, of: {', '.join(ONLY)}")
     parser.add_argument("--workers", action="store_true",
