@@ -1,6 +1,8 @@
 """create_app(): the routers, the one error handler, and the web client at /app/."""
 
 import asyncio
+import functools
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -110,10 +112,22 @@ def allowed_methods(request: Request) -> str:
                             for route in request.app.router.routes))
 
 
+@functools.cache
+def freeze_startup_objects() -> None:
+    """Takes what is alive once the app is built (modules, routes, schemas, some 100k+ objects) out of the garbage
+    collector's sight, once a process. A full collection then walks only what requests made since: before, the
+    overview's few thousand rows set one off every few calls, 50-100 ms each at a million fragments (its p95 126 ms
+    against a p50 of 22 ms). What is frozen is still freed when its last reference goes; only a cycle among these
+    long-lived objects would stay, and they live as long as the process."""
+    gc.collect()
+    gc.freeze()
+
+
 @asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     """Runs the webhook delivery worker beside the API unless HEARKEN_WEBHOOK_WORKER=false."""
     settings = get_settings()
+    freeze_startup_objects()
     halt = webhook_worker.start_in_background(settings.webhook_worker_seconds) if settings.webhook_worker else None
     yield
     if halt:
