@@ -3,6 +3,8 @@
 - media (every HEARKEN_MEDIA_WORKER_SECONDS, 60 s): retry queued erasures of audio bytes, forget abandoned uploads.
 - compaction (as often, and at once after an erasure in this process): erased words out of the database files
   (api/fragments/compaction.py).
+- search index (SQLite, every 10 s while media runs): merge the FTS5 segments syncs wrote, which FTS5 no longer does
+  inside each write (api/fragments/compaction.py's merge_new_segments).
 - webhooks (every HEARKEN_WEBHOOK_WORKER_SECONDS, 2 s, at once while work is due): deliveries (api/webhooks).
 - statistics (every 6 hours; the first at start if the fragments have none, else a minute after): below.
 - purge (every HEARKEN_PURGE_HOURS, 24; 0: off): what is past its project's retention (api/fragments/retention.py).
@@ -41,6 +43,8 @@ from api.db import get_engine
 log = logging.getLogger(__name__)
 
 STATISTICS_EVERY_SECONDS = 6 * 3600
+# Each write leaves its words as a small FTS5 segment; searches read every segment, so they are merged soon.
+SEARCH_MERGE_SECONDS = 10.0
 # Rows SQLite's ANALYZE reads per index (its documented range for a quick, approximate analysis is 100–1000).
 SQLITE_ANALYSIS_LIMIT = 1000
 _LOCK_SPACE = 0x48524B4A  # "HRKJ": the advisory-lock key space of these jobs (compaction's own is "HERK")
@@ -74,10 +78,12 @@ def has_statistics() -> bool:
 
 
 def maintain(statistics: bool = True) -> dict[str, Any]:
-    """`hearken maintain`: the media round and planner statistics, once."""
+    """`hearken maintain`: the media round, the search index's pending merges and planner statistics, once."""
+    from api.fragments import compaction
     from api.media import service as media
 
     result: dict[str, Any] = dict(media.maintain())
+    result["search_index_slices"] = compaction.merge_new_segments(get_engine())
     if statistics:
         result.update(refresh_statistics())
     return result
@@ -153,6 +159,8 @@ def jobs() -> list[Job]:
     return [
         Job("media", every, media.maintain),
         Job("compaction", every, compact, wake=compaction.wake_event()),
+        Job("search-index", SEARCH_MERGE_SECONDS if every > 0 and get_engine().dialect.name == "sqlite" else 0,
+            lambda: compaction.merge_new_segments(get_engine())),
         Job("webhooks", settings.webhook_worker_seconds if settings.webhook_worker else 0, deliver),
         # At once when the fragments have no statistics (a restore, a big import, autovacuum off), otherwise soon.
         Job("statistics", STATISTICS_EVERY_SECONDS if every > 0 else 0, refresh_statistics,

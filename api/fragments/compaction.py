@@ -27,6 +27,7 @@ erased words until they are recycled or rotated out.
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -123,27 +124,44 @@ def merge_search_index(engine: Engine, pages: int = MERGE_PAGES) -> int:
     """Merge every FTS5 segment of each search index (exact words and English word forms) into one, a slice of
     `pages` pages per write transaction, so entries marked deleted leave the file (freed pages are zeroed by
     secure_delete). Answers how many slices it took."""
-
-    def one_slice(table: str) -> Any:
-        def run(raw: Any) -> bool:
-            before = raw.total_changes
-            raw.execute("BEGIN IMMEDIATE")
-            try:
-                raw.execute(f"INSERT INTO {table} ({table}, rank) VALUES ('merge', {-abs(pages)})")
-                raw.execute("COMMIT")
-            except BaseException:
-                raw.execute("ROLLBACK")
-                raise
-            # FTS5's documented test for "nothing left to merge": the command itself counts as one change.
-            return raw.total_changes - before >= 2
-        return run
-
     slices = 0
     for table in SEARCH_INDEXES:
         slices += 1
-        while _in_write_turn(engine, one_slice(table)):
+        while _in_write_turn(engine, _merge_slice(table, -abs(pages))):
             slices += 1
     return slices
+
+
+def merge_new_segments(engine: Engine, pages: int = MERGE_PAGES) -> int:
+    """SQLite: the merging FTS5 would otherwise do inside every write (automerge is off, see the migration
+    search_index_merged_in_background): segments are merged where a level holds 'usermerge' (4) or more, or a merge
+    is under way, a slice of `pages` pages per short write transaction, until none is due. Answers the slices that
+    did work."""
+    if engine.dialect.name != "sqlite":
+        return 0
+    worked = 0
+    for table in SEARCH_INDEXES:
+        while _in_write_turn(engine, _merge_slice(table, pages)):
+            worked += 1
+    return worked
+
+
+def _merge_slice(table: str, pages: int) -> Callable[[Any], bool]:
+    """One 'merge' command of `pages` pages (negative: everything into one segment) in its own write transaction;
+    the callable answers whether it merged anything (FTS5's documented test: the command itself counts as one
+    change, work as more)."""
+
+    def run(raw: Any) -> bool:
+        before = raw.total_changes
+        raw.execute("BEGIN IMMEDIATE")
+        try:
+            raw.execute(f"INSERT INTO {table} ({table}, rank) VALUES ('merge', {pages})")
+            raw.execute("COMMIT")
+        except BaseException:
+            raw.execute("ROLLBACK")
+            raise
+        return raw.total_changes - before >= 2
+    return run
 
 
 def _newest_erasure(session: Session, after: int) -> int | None:

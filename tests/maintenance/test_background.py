@@ -51,7 +51,7 @@ def test_a_failing_round_releases_the_lock(engine) -> None:
 
 def test_serve_starts_every_background_job_from_one_place(engine, monkeypatch) -> None:
     names = [j.name for j in maintenance.jobs()]
-    assert names == ["media", "compaction", "webhooks", "statistics", "purge"]
+    assert names == ["media", "compaction", "search-index", "webhooks", "statistics", "purge"]
     started: list[str] = []
     monkeypatch.setattr(maintenance, "jobs", lambda: [maintenance.Job("x", 0, lambda: None),
                                                      maintenance.Job("y", 3600, lambda: started.append("y"))])
