@@ -114,6 +114,7 @@ class WriteQueue:
             self._cond.notify_all()
 
 
+WAL_AUTOCHECKPOINT_PAGES = 10_000
 _WRITE_LOCK_HELD = "hearken_write_lock_held"
 _WRITE_QUEUES: "weakref.WeakKeyDictionary[Engine, WriteQueue]" = weakref.WeakKeyDictionary()
 
@@ -134,6 +135,11 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
+            # The background loop checkpoints the WAL every second (api/maintenance.py): left to SQLite's default
+            # (1,000 pages), the write that crossed it copied the pages back and fsynced, inside its request —
+            # 0.5 s at a time in a 2 GB file, every batch a phone syncs at a million fragments. A write still does
+            # it past this many pages (~40 MB), should no loop run.
+            cur.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
             # Another process (the CLI's purge, a second worker) may hold the write lock; within one process
             # writers queue in WriteQueue and never reach this wait.
             cur.execute(f"PRAGMA busy_timeout={busy_ms}")

@@ -3,6 +3,8 @@
 - media (every HEARKEN_MEDIA_WORKER_SECONDS, 60 s): retry queued erasures of audio bytes, forget abandoned uploads.
 - compaction (as often, and at once after an erasure in this process): erased words out of the database files
   (api/fragments/compaction.py).
+- checkpoint (SQLite, every second): the WAL's pages copied back into the database file, off the request path
+  (api/db.py's wal_autocheckpoint).
 - search index (SQLite, every 10 s while media runs): merge the FTS5 segments syncs wrote, which FTS5 no longer does
   inside each write (api/fragments/compaction.py's merge_new_segments).
 - webhooks (every HEARKEN_WEBHOOK_WORKER_SECONDS, 2 s, at once while work is due): deliveries (api/webhooks).
@@ -43,6 +45,7 @@ from api.db import get_engine
 log = logging.getLogger(__name__)
 
 STATISTICS_EVERY_SECONDS = 6 * 3600
+CHECKPOINT_SECONDS = 1.0
 # Each write leaves its words as a small FTS5 segment; searches read every segment, so they are merged soon.
 SEARCH_MERGE_SECONDS = 10.0
 # Rows SQLite's ANALYZE reads per index (its documented range for a quick, approximate analysis is 100–1000).
@@ -62,6 +65,17 @@ def refresh_statistics() -> dict[str, Any]:
             conn.execute(sa.text("ANALYZE"))
         conn.commit()
     return {"statistics_seconds": round(time.perf_counter() - started, 2)}
+
+
+def checkpoint() -> dict[str, int]:
+    """SQLite: copy what the WAL holds back into the database file (PASSIVE: it waits for no reader or writer, and
+    what they still use is left to the next round). The WAL then starts again from its beginning."""
+    raw: Any = get_engine().raw_connection()  # no transaction: a checkpoint cannot run inside one
+    try:
+        _, frames, copied = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    finally:
+        raw.close()
+    return {"wal_frames": frames, "checkpointed": copied}
 
 
 def has_statistics() -> bool:
@@ -137,6 +151,7 @@ def jobs() -> list[Job]:
 
     settings = get_settings()
     every = settings.media_worker_seconds
+    sqlite = get_engine().dialect.name == "sqlite"
     first_compaction = [True]
 
     def compact() -> None:
@@ -159,7 +174,8 @@ def jobs() -> list[Job]:
     return [
         Job("media", every, media.maintain),
         Job("compaction", every, compact, wake=compaction.wake_event()),
-        Job("search-index", SEARCH_MERGE_SECONDS if every > 0 and get_engine().dialect.name == "sqlite" else 0,
+        Job("checkpoint", CHECKPOINT_SECONDS if sqlite else 0, checkpoint),
+        Job("search-index", SEARCH_MERGE_SECONDS if every > 0 and sqlite else 0,
             lambda: compaction.merge_new_segments(get_engine())),
         Job("webhooks", settings.webhook_worker_seconds if settings.webhook_worker else 0, deliver),
         # At once when the fragments have no statistics (a restore, a big import, autovacuum off), otherwise soon.
