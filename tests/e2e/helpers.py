@@ -166,6 +166,17 @@ def login_ui(page, email: str, password: str, lands_on: str = "body[data-screen=
     page.wait_for_selector(lands_on)
 
 
+def new_researcher_ui(phone, world: World, name: str):
+    """A researcher of the test's own (`name-…@example.org`: the shared researcher's records are counted by other
+    tests), logged in on a new page of `phone`. Answers (page, email, user id)."""
+    email = f"{name}-{uuid.uuid4().hex[:6]}@example.org"
+    user_id = world.add_researcher(email)
+    page = phone.new_page()
+    open_app(page, world.server)
+    login_ui(page, email, RESEARCHER_PASSWORD)
+    return page, email, user_id
+
+
 def start_conversation_ui(page, place_index: int = 1) -> str:
     try:
         page.wait_for_selector("body[data-ready=capture]")

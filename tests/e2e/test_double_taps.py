@@ -3,14 +3,11 @@ button — Start, Save consent, Save fragment — stores exactly one conversatio
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from tests.e2e.helpers import (
     RESEARCHER_PASSWORD,
-    login_ui,
-    open_app,
+    new_researcher_ui,
     shot,
     wait_counts,
 )
@@ -37,11 +34,7 @@ def _double(page, selector: str, gap_ms: int | None) -> None:
 
 @pytest.mark.parametrize("gap_ms", [0, 20, 40, None], ids=["touch-0ms", "touch-20ms", "touch-40ms", "one-task"])
 def test_a_double_tap_on_every_save_button_stores_one_record(phone, world, server, gap_ms):
-    email = f"tapper-{uuid.uuid4().hex[:6]}@example.org"
-    world.add_researcher(email)
-    page = phone.new_page()
-    open_app(page, server)
-    login_ui(page, email, RESEARCHER_PASSWORD)
+    page, email, _ = new_researcher_ui(phone, world, "tapper")
     page.wait_for_selector("body[data-ready=capture]")
 
     page.click("#start")

@@ -3,14 +3,10 @@ agreed to, and whom to contact to withdraw (the project's withdrawal contact).""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from tests.e2e.helpers import (
-    RESEARCHER_PASSWORD,
-    login_ui,
-    open_app,
+    new_researcher_ui,
     shot,
     start_conversation_ui,
     take_consent_ui,
@@ -23,11 +19,7 @@ CONTACT = "Ana at Belong, 01752 000 000, belong@example.org"
 
 def test_after_consent_the_participant_gets_a_receipt_with_their_code_and_a_contact(phone, world, server):
     ok(world.admin.patch(f"/projects/{world.project_id}", json={"withdrawal_contact": CONTACT}))
-    email = f"receipt-{uuid.uuid4().hex[:6]}@example.org"
-    world.add_researcher(email)
-    page = phone.new_page()
-    open_app(page, server)
-    login_ui(page, email, RESEARCHER_PASSWORD)
+    page, _, _ = new_researcher_ui(phone, world, "receipt")
     start_conversation_ui(page)
     label = take_consent_ui(page, {"audio": False, "quote": True, "share": True, "publish": False})
     page.click("#to-receipt")
@@ -47,11 +39,7 @@ def test_after_consent_the_participant_gets_a_receipt_with_their_code_and_a_cont
 
 
 def test_a_removal_from_the_project_says_so_on_the_phone(phone, world, server):
-    email = f"removed-{uuid.uuid4().hex[:6]}@example.org"
-    user_id = world.add_researcher(email)
-    page = phone.new_page()
-    open_app(page, server)
-    login_ui(page, email, RESEARCHER_PASSWORD)
+    page, _, user_id = new_researcher_ui(phone, world, "removed")
     page.wait_for_selector("body[data-ready=capture]")
     assert page.locator("#removed").count() == 0
     r = world.admin.delete(f"/projects/{world.project_id}/members/{user_id}")

@@ -22,6 +22,7 @@ from tests.e2e.helpers import (
     SCREENSHOTS,
     app_eval,
     login_ui,
+    new_researcher_ui,
     open_app,
     shot,
     start_conversation_ui,
@@ -150,12 +151,8 @@ def _stored_labels(page) -> list[str]:
 
 
 def test_scanning_a_card_on_the_phone_stores_the_cards_label(phone, world, server):
-    email = f"scan-{uuid.uuid4().hex[:6]}@example.org"
-    world.add_researcher(email)
     phone.add_init_script(FAKE_CAMERA)
-    page = phone.new_page()
-    open_app(page, server)
-    login_ui(page, email, RESEARCHER_PASSWORD)
+    page, email, _ = new_researcher_ui(phone, world, "scan")
     _open_consent(page)
     page.evaluate("() => { window.__card = ' p-7hqx '; }")
     page.tap("#scan-card")
@@ -188,11 +185,7 @@ def test_scanning_a_card_on_the_phone_stores_the_cards_label(phone, world, serve
 
 
 def test_without_a_qr_reader_the_researcher_types_the_cards_label_which_is_checked(phone, world, server):
-    email = f"type-{uuid.uuid4().hex[:6]}@example.org"
-    world.add_researcher(email)
-    page = phone.new_page()
-    open_app(page, server)
-    login_ui(page, email, RESEARCHER_PASSWORD)
+    page, _, _ = new_researcher_ui(phone, world, "type")
     _open_consent(page)
     assert page.evaluate("() => 'BarcodeDetector' in window") is False  # as in headless Chromium on Linux
     page.tap("#scan-card")

@@ -3,16 +3,12 @@ server" only when no record, clip or needs-attention item is left on the phone. 
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from tests.e2e.helpers import (
-    RESEARCHER_PASSWORD,
     app_eval,
     capture_ui,
-    login_ui,
-    open_app,
+    new_researcher_ui,
     shot,
     start_conversation_ui,
     take_consent_ui,
@@ -47,11 +43,7 @@ def add_fragment(page, *, kind: str = "paraphrase", clip: bool = False) -> None:
 
 
 def test_the_status_line_tells_the_truth_in_every_state(phone, world, server):
-    email = f"status-{uuid.uuid4().hex[:6]}@example.org"
-    world.add_researcher(email)
-    page = phone.new_page()
-    open_app(page, server)
-    login_ui(page, email, RESEARCHER_PASSWORD)
+    page, _, _ = new_researcher_ui(phone, world, "status")
     start_conversation_ui(page)
     take_consent_ui(page, {"audio": True, "quote": False, "share": True, "publish": False})
     capture_ui(page, "Online and sent.")

@@ -3,16 +3,12 @@ that began before the receipt and ended after it (a click needs its down and up 
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from tests.e2e.helpers import (
-    RESEARCHER_PASSWORD,
     app_eval,
     capture_ui,
-    login_ui,
-    open_app,
+    new_researcher_ui,
     shot,
     start_conversation_ui,
     take_consent_ui,
@@ -25,11 +21,7 @@ pytestmark = pytest.mark.browser
 
 def _conversation_with_unsent_records(phone, server, world):
     # A researcher of its own: the session's shared researcher's fragments are counted by other tests.
-    email = f"taps-{uuid.uuid4().hex[:6]}@example.org"
-    world.add_researcher(email)
-    page = phone.new_page()
-    open_app(page, server)
-    login_ui(page, email, RESEARCHER_PASSWORD)
+    page, _, _ = new_researcher_ui(phone, world, "taps")
     page.wait_for_selector("body[data-ready=capture]")
     phone.set_offline(True)
     conv = start_conversation_ui(page)

@@ -6,17 +6,14 @@ phone confirmed the erasure."""
 from __future__ import annotations
 
 import time
-import uuid
 
 import pytest
 
 from tests.e2e.helpers import (
-    RESEARCHER_PASSWORD,
     app_eval,
     capture_ui,
     idb_text,
-    login_ui,
-    open_app,
+    new_researcher_ui,
     shot,
     start_conversation_ui,
     take_consent_ui,
@@ -32,11 +29,7 @@ CLIP = "clip bytes that must leave the phone"
 
 
 def test_a_withdrawal_erases_the_participants_records_from_the_phone(phone, world, server):
-    email = f"withdrawn-{uuid.uuid4().hex[:6]}@example.org"
-    world.add_researcher(email)
-    page = phone.new_page()
-    open_app(page, server)
-    login_ui(page, email, RESEARCHER_PASSWORD)
+    page, _, _ = new_researcher_ui(phone, world, "withdrawn")
     conv = start_conversation_ui(page)
     label = take_consent_ui(page, {"audio": True, "quote": True, "share": True, "publish": False}, method="signed")
     capture_ui(page, SENT, slider=30)
@@ -94,11 +87,7 @@ def test_a_withdrawal_erases_the_participants_records_from_the_phone(phone, worl
 
 
 def test_the_phone_keeps_the_words_of_synced_records_for_two_weeks_then_a_stub(phone, world, server):
-    email = f"keeper-{uuid.uuid4().hex[:6]}@example.org"
-    world.add_researcher(email)
-    page = phone.new_page()
-    open_app(page, server)
-    login_ui(page, email, RESEARCHER_PASSWORD)
+    page, _, _ = new_researcher_ui(phone, world, "keeper")
     conv = start_conversation_ui(page)
     take_consent_ui(page, {"audio": False, "quote": True, "share": True, "publish": False}, method="signed")
     capture_ui(page, "Old words, safely on the server.")
