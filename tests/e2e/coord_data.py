@@ -15,14 +15,6 @@ from tests.support.live_server import ok
 LAPTOP = {"width": 1280, "height": 800}
 
 
-def add_coordinator(world: World) -> str:
-    email = f"coordinator-{uuid.uuid4().hex[:6]}@example.org"
-    user = ok(world.admin.post("/users", json={"email": email, "password": RESEARCHER_PASSWORD,
-                                               "display_name": "Aisha Coordinator"}))
-    ok(world.admin.put(f"/projects/{world.project_id}/members/{user['id']}", json={"role": "coordinator"}))
-    return email
-
-
 def seed(world: World, texts: list[str], *, sensitive: frozenset[int] = frozenset(), place: int = 0,
          prompt: int = 0, kind: str = "paraphrase", start: dt.datetime | None = None,
          step: dt.timedelta = dt.timedelta(minutes=1)) -> list[str]:

@@ -59,6 +59,16 @@ class World:
                                      "expires_on": str(today + dt.timedelta(days=335))}))
         return user["id"]
 
+    def add_coordinator(self, name: str = "coordinator", project_id: str | None = None) -> str:
+        """A new coordinator (`name-…@example.org`, password RESEARCHER_PASSWORD) of this project or `project_id`;
+        answers the email."""
+        email = f"{name}-{uuid.uuid4().hex[:6]}@example.org"
+        user = ok(self.admin.post("/users", json={"email": email, "password": RESEARCHER_PASSWORD,
+                                                  "display_name": "Aisha Coordinator"}))
+        ok(self.admin.put(f"/projects/{project_id or self.project_id}/members/{user['id']}",
+                          json={"role": "coordinator"}))
+        return email
+
     def fragments_on_server(self) -> list[dict]:
         return self.fragments_on_server_of(self.email)
 

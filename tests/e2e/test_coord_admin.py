@@ -39,11 +39,7 @@ def login_desk(page, server, email: str, password: str) -> None:
 
 
 def coordinator(world) -> tuple[str, str]:
-    email = f"coord-{uuid.uuid4().hex[:6]}@example.org"
-    user = ok(world.admin.post("/users", json={"email": email, "password": RESEARCHER_PASSWORD,
-                                               "display_name": "Aisha Coordinator"}))
-    ok(world.admin.put(f"/projects/{world.project_id}/members/{user['id']}", json={"role": "coordinator"}))
-    return email, RESEARCHER_PASSWORD
+    return world.add_coordinator("coord"), RESEARCHER_PASSWORD
 
 
 def iso(minutes: int = 0) -> str:

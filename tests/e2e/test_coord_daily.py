@@ -13,7 +13,7 @@ import zipfile
 
 import pytest
 
-from tests.e2e.coord_data import add_coordinator, attach_clip, audit, goto, laptop_workspace, make_tags, seed
+from tests.e2e.coord_data import attach_clip, audit, goto, laptop_workspace, make_tags, seed
 from tests.e2e.helpers import make_world, shot
 from tests.support.live_server import ok
 
@@ -33,7 +33,7 @@ def tag_all(world, tag_id: str, fragment_ids: list[str]) -> None:
 
 def test_codebook_counts_cooccurrence_and_deleting_a_tag_after_a_preview(workspace, server):
     world = make_world(server)
-    email = add_coordinator(world)
+    email = world.add_coordinator()
     ids = seed(world, [f"Saying number {n}" for n in range(6)])
     tags = make_tags(world, {"transport": "#1d5c8f", "isolation": "#8a3b12", "money": "#7a6a00"})
     child = ok(world.admin.post(f"/projects/{world.project_id}/tags",
@@ -95,7 +95,7 @@ def test_codebook_counts_cooccurrence_and_deleting_a_tag_after_a_preview(workspa
 
 def test_review_newest_first_with_filters_and_cards_that_say_who(workspace, server):
     world = make_world(server)
-    email = add_coordinator(world)
+    email = world.add_coordinator()
     now = dt.datetime.now(dt.UTC)
     old = seed(world, ["An old one from last week.", "Another old one, flagged."], sensitive=frozenset({1}),
                start=now - dt.timedelta(days=7))
@@ -143,7 +143,7 @@ def test_review_newest_first_with_filters_and_cards_that_say_who(workspace, serv
 
 def test_exports_downloaded_from_the_data_page_and_parsed(workspace, server):
     world = make_world(server)
-    email = add_coordinator(world)
+    email = world.add_coordinator()
     ids = seed(world, ["Buses stop at six.", "The library is warm.", "Nobody calls, and I wait."])
     there = seed(world, ["In the other place."], place=1)
     tags = make_tags(world, {"transport": "#1d5c8f"})
@@ -182,7 +182,7 @@ def test_exports_downloaded_from_the_data_page_and_parsed(workspace, server):
 
 def test_memos_linked_beside_a_fragment_and_erased_on_withdrawal(workspace, server):
     world = make_world(server)
-    email = add_coordinator(world)
+    email = world.add_coordinator()
     ids = seed(world, ["The last bus goes at six and after that I am stuck at home.", "The library is warm."])
     tags = make_tags(world, {"transport": "#1d5c8f"})
     page = workspace(email, world.project_id, "tagging")

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from tests.e2e.coord_data import add_coordinator, attach_clip, audit, goto, laptop_workspace, make_tags, seed
+from tests.e2e.coord_data import attach_clip, audit, goto, laptop_workspace, make_tags, seed
 from tests.e2e.helpers import make_world, shot
 from tests.support.live_server import ok
 
@@ -25,7 +25,7 @@ def queue(world) -> list[str]:
 
 def test_review_queue_sensitive_first_mark_reviewed_and_conflict(workspace, server):
     world = make_world(server)
-    email = add_coordinator(world)
+    email = world.add_coordinator()
     ids = seed(world, ["Getting to the hospital is two buses and a walk up the hill.",
                        "The park is where I feel most at home, watching the kids play.",
                        "I have not left the flat since he shouted at me in the stairwell. I am scared of him."],
@@ -126,7 +126,7 @@ def test_review_queue_sensitive_first_mark_reviewed_and_conflict(workspace, serv
 
 def test_search_with_two_filters_saved_and_reopened(workspace, server):
     world = make_world(server)
-    email = add_coordinator(world)
+    email = world.add_coordinator()
     seed(world, ["The bus to town is every two hours now.", "The bus driver knows everyone by name."],
          place=0, kind="quote")
     seed(world, ["The bus stop has no shelter.", "Nobody takes the bus after dark."], place=1, kind="quote")
@@ -175,7 +175,7 @@ def test_search_with_two_filters_saved_and_reopened(workspace, server):
 
 def test_overview_draws_a_series_per_place_prompt_and_tag(workspace, server):
     world = make_world(server)
-    email = add_coordinator(world)
+    email = world.add_coordinator()
     now = dt.datetime.now(dt.UTC)
     today = now.date()  # trained long enough ago to have captured in every week shown
     ok(world.admin.post(f"/projects/{world.project_id}/members/{world.user_id}/training",

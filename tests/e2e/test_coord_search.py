@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.coord_data import add_coordinator, goto, laptop_workspace, seed
+from tests.e2e.coord_data import goto, laptop_workspace, seed
 from tests.e2e.helpers import make_world, shot
 from tests.support.live_server import ok
 
@@ -27,7 +27,7 @@ def search(page, q: str) -> None:
 
 def test_search_hint_word_forms_and_the_total_line(workspace, server):
     world = make_world(server)
-    email = add_coordinator(world)
+    email = world.add_coordinator()
     seed(world, ["Two buses a day, if you are lucky.", "The bus driver says hello to everyone.",
                  "You are always welcome at the community hub.", "A quiet street after dark."])
     page = workspace(email, world.project_id, "search")
@@ -65,7 +65,7 @@ def test_search_hint_word_forms_and_the_total_line(workspace, server):
 
 def test_a_total_past_the_cap_says_more_than(workspace, server):
     world = make_world(server)
-    email = add_coordinator(world)
+    email = world.add_coordinator()
     texts = [f"Fragment number {i} about the bus." for i in range(1002)]
     for start in range(0, len(texts), 490):  # a sync batch holds at most 500 items
         seed(world, texts[start:start + 490])

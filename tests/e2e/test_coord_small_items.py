@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from tests.e2e.coord_data import add_coordinator, goto, laptop_workspace, seed
+from tests.e2e.coord_data import goto, laptop_workspace, seed
 from tests.e2e.helpers import make_world
 from tests.support.live_server import ok
 
@@ -43,7 +43,7 @@ def signed_consent(world) -> str:
 
 def test_register_names_the_researcher_and_shows_a_signature_on_request(workspace, server):
     world = make_world(server)
-    email = add_coordinator(world)
+    email = world.add_coordinator()
     consent = signed_consent(world)
     seed(world, ["A verbal one."])
     page = workspace(email, world.project_id, "consents")
@@ -67,7 +67,7 @@ def test_register_names_the_researcher_and_shows_a_signature_on_request(workspac
 
 def test_audit_who_filter_lists_the_emails_its_rows_show(workspace, server):
     world = make_world(server)
-    email = add_coordinator(world)
+    email = world.add_coordinator()
     page = workspace(email, world.project_id, "audit")
     options = page.locator("form select[name=who] option").all_inner_texts()
     members = ok(world.admin.get(f"/projects/{world.project_id}/members"))
@@ -76,7 +76,7 @@ def test_audit_who_filter_lists_the_emails_its_rows_show(workspace, server):
 
 def test_settings_places_hint_prompt_numbers_and_slider_preview(workspace, server):
     world = make_world(server)
-    email = add_coordinator(world)
+    email = world.add_coordinator()
     project = ok(world.admin.post("/projects", json={"name": "Empty settings"}))
     coordinator = next(m["user_id"] for m in ok(world.admin.get(f"/projects/{world.project_id}/members"))
                        if m["role"] == "coordinator")
@@ -106,7 +106,7 @@ def test_settings_places_hint_prompt_numbers_and_slider_preview(workspace, serve
 
 def test_researchers_wording_and_overview_axis_text(workspace, server):
     world = make_world(server)
-    email = add_coordinator(world)
+    email = world.add_coordinator()
     seed(world, ["One fragment for the charts."])
     page = workspace(email, world.project_id, "people")
     page.wait_for_selector("h1")

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.e2e.coord_data import add_coordinator, audit, goto, laptop_workspace, make_tags, seed
+from tests.e2e.coord_data import audit, goto, laptop_workspace, make_tags, seed
 from tests.e2e.helpers import make_world, shot
 from tests.support.live_server import ok
 
@@ -32,7 +32,7 @@ def tagged(world, tag_id: str) -> set[str]:
 
 def test_twenty_fragments_tagged_with_the_keyboard_alone(workspace, server):
     world = make_world(server)
-    email = add_coordinator(world)
+    email = world.add_coordinator()
     ids = seed(world, [f"{SAYINGS[n % 5]} ({n + 1})" for n in range(20)])
     tags = make_tags(world, {"isolation": "#8a3b12", "transport": "#1d5c8f", "neighbours": "#6b2f6b",
                              "money worries": "#7a6a00"})
@@ -114,7 +114,7 @@ def test_twenty_fragments_tagged_with_the_keyboard_alone(workspace, server):
 
 def test_codebook_merge_moves_fragments_and_export_imports_elsewhere(workspace, server):
     world = make_world(server)
-    email = add_coordinator(world)
+    email = world.add_coordinator()
     ids = seed(world, SAYINGS[:4])
     tags = make_tags(world, {"buses": "#1d5c8f", "transport": "#2f6b2f", "health services": "#9c2f4b"})
     for fid in ids[:2]:

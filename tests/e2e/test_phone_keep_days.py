@@ -32,9 +32,7 @@ DAY = 24 * 3600 * 1000
 
 def test_a_coordinator_shortens_the_keep_on_the_settings_page(browser, world, server):
     pid, _ = second_project(world.admin, world.user_id)
-    email = f"keep-coord-{uuid.uuid4().hex[:6]}@example.org"
-    user = ok(world.admin.post("/users", json={"email": email, "password": RESEARCHER_PASSWORD}))
-    ok(world.admin.put(f"/projects/{pid}/members/{user['id']}", json={"role": "coordinator"}))
+    email = world.add_coordinator("keep-coord", project_id=pid)
     desk = browser.new_context(viewport=LAPTOP, device_scale_factor=1)
     try:
         page = desk.new_page()

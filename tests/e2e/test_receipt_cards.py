@@ -67,13 +67,6 @@ def desk(browser):
     context.close()
 
 
-def _coordinator(world) -> str:
-    email = f"cards-coord-{uuid.uuid4().hex[:6]}@example.org"
-    user = ok(world.admin.post("/users", json={"email": email, "password": RESEARCHER_PASSWORD}))
-    ok(world.admin.put(f"/projects/{world.project_id}/members/{user['id']}", json={"role": "coordinator"}))
-    return email
-
-
 def _qr_modules(image, size: int) -> list[list[bool]]:
     """The dark/light modules of a QR code image drawn with a quiet zone of four modules."""
     gray = image.convert("L")
@@ -94,7 +87,7 @@ def test_a_coordinator_prints_receipt_cards_with_qr_codes_of_their_labels_and_th
     ok(world.admin.patch(f"/projects/{world.project_id}", json={"withdrawal_contact": ""}))
     page = desk.new_page()
     open_app(page, server)
-    login_ui(page, _coordinator(world), RESEARCHER_PASSWORD, lands_on=COORDINATOR)
+    login_ui(page, world.add_coordinator("cards-coord"), RESEARCHER_PASSWORD, lands_on=COORDINATOR)
     page.goto(f"{server.url}/app/#/co/{world.project_id}/project")
     page.wait_for_selector("#receipt-cards")
     assert page.locator("#cards-no-contact").is_visible()  # the cards would not say whom to contact
@@ -205,7 +198,7 @@ def test_without_a_qr_reader_the_researcher_types_the_cards_label_which_is_check
 
 
 def test_the_register_finds_the_code_on_a_receipt_first_however_it_is_read_out(desk, world, server):
-    coord = _coordinator(world)
+    coord = world.add_coordinator("cards-coord")
     code = f"P-{uuid.uuid4().hex[:4].upper()}"
     start = dt.datetime.now(dt.UTC) - dt.timedelta(days=3)
     with world.researcher() as client:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.coord_data import add_coordinator, goto, laptop_workspace, seed
+from tests.e2e.coord_data import goto, laptop_workspace, seed
 from tests.e2e.helpers import make_world, new_phone, shot
 from tests.support.live_server import ok
 
@@ -64,7 +64,7 @@ def agree(a, b) -> None:
 def test_two_boards_converge_a_withdrawal_leaves_both_and_an_offline_facilitator_catches_up(
         workspace, browser, server):
     world = make_world(server)
-    email = add_coordinator(world)
+    email = world.add_coordinator()
     w, ids, consent = running_workshop(world)
     laptop = workspace(email, world.project_id, "workshops")
     goto(laptop, world.project_id, "workshops", f"/{w['id']}/board")
@@ -111,7 +111,7 @@ def test_two_boards_converge_a_withdrawal_leaves_both_and_an_offline_facilitator
 
 def test_paper_themes_typed_from_the_keyboard_then_closing_makes_the_tags(workspace, server):
     world = make_world(server)
-    email = add_coordinator(world)
+    email = world.add_coordinator()
     w, ids, _ = running_workshop(world, state="ready")
     page = workspace(email, world.project_id, "workshops")
     goto(page, world.project_id, "workshops", f"/{w['id']}")
@@ -136,7 +136,7 @@ def test_paper_themes_typed_from_the_keyboard_then_closing_makes_the_tags(worksp
 
 def test_preparing_a_pack_from_a_search_selection(workspace, server):
     world = make_world(server)
-    email = add_coordinator(world)
+    email = world.add_coordinator()
     ids = seed(world, ["The bus to town stopped.", "The bus driver knows my name.", "The park is lovely."])
     w = ok(world.admin.post(f"/projects/{world.project_id}/workshops", json={
         "title": "Getting about", "starts_at": "2026-12-10T18:00:00+00:00", "audience": "mixed"}))
