@@ -216,8 +216,8 @@ def main() -> int:
         import bench_scale  # scripts/bench_scale.py, beside this file
 
         for database in ("sqlite", "postgresql"):
-            results[f"scale_{database}"] = bench_scale.run(argparse.Namespace(fragments=args.scale,
-                                                                              database=database))
+            options = bench_scale.arguments().parse_args(["--fragments", str(args.scale), "--database", database])
+            results[f"scale_{database}"] = bench_scale.run(options)
     if not args.skip_workshops:
         import bench_workshops  # scripts/bench_workshops.py: board convergence, the 500-card PDF, a 300-card board
 

@@ -67,7 +67,8 @@ def load() -> str:
 # --- seeding --------------------------------------------------------------------------------------------------
 
 def _secondary_ddl(conn: sa.Connection, dialect: str, tables: tuple[str, ...]) -> list[tuple[str, str]]:
-    """(drop, create) statements for the secondary indexes and triggers of `tables`, to build after loading."""
+    """(drop, create) statements for what is built again after loading `tables`: on SQLite their triggers, on
+    PostgreSQL their secondary indexes."""
     out = []
     if dialect == "sqlite":
         # Triggers only: an index built after the load packs its leaves full, so the first ~20,000 fragments synced
@@ -411,7 +412,7 @@ def _empty_rate(dialect: str, folder: Path) -> float:
     ensure_admin(server)
     with server:
         _, phone, ids = set_up_capture(server)
-        rate = _sync_rate(phone, ids, batches=6)
+        rate = _sync_rate(phone, ids)
     if dialect == "postgresql":
         _pg_admin(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
     return rate
@@ -454,6 +455,11 @@ def _withdraw_row(table: "Table", results: dict[str, Any], admin: httpx.Client, 
 
 
 ONLY = ("pages", "feed", "exports", "sync", "withdraw", "size")
+# The sync rows: one-record syncs, then batches near the 500-item limit, then the ingest rate (also into the empty
+# database), each the same number of times in every run.
+ONE_RECORD_SYNCS = 100
+BATCH, BATCHES = 498, 4
+RATE_BATCH, RATE_BATCHES = 490, 6
 
 
 def _selection(only: str | None) -> Callable[[str], bool]:
@@ -467,19 +473,20 @@ def _selection(only: str | None) -> Callable[[str], bool]:
 
 def _sync_rows(table: "Table", results: dict[str, Any], phone: httpx.Client, ids: dict[str, str], pid: int,
                url: str, n: int, empty_rate: float) -> None:
-    """Server CPU of a one-record /sync and of a batch of 498, beside the CPU the same rows cost inserted
+    """Server CPU of a one-record /sync and of a batch of BATCH, beside the CPU the same rows cost inserted
     directly (Core executemany, triggers and all, in this process); then the ingest rate at N against empty."""
-    one = _sync_cpu(phone, ids, pid, records=1, batches=100)
-    many = _sync_cpu(phone, ids, pid, records=498, batches=4)
-    raw_one, raw_many = _raw_insert_cpu(url, ids, records=1, batches=100), _raw_insert_cpu(url, ids, 498, 4)
+    one = _sync_cpu(phone, ids, pid, records=1, batches=ONE_RECORD_SYNCS)
+    many = _sync_cpu(phone, ids, pid, records=BATCH, batches=BATCHES)
+    raw_one = _raw_insert_cpu(url, ids, records=1, batches=ONE_RECORD_SYNCS)
+    raw_many = _raw_insert_cpu(url, ids, records=BATCH, batches=BATCHES)
     table.add("one-record /sync, server CPU", f"{one * 1000:.2f} ms a request",
               f"{raw_one * 1000:.2f} ms raw insert", f"×{one / raw_one:.1f}")
-    table.add("batch of 498, server CPU", f"{many * 1000:.3f} ms a record",
+    table.add(f"batch of {BATCH}, server CPU", f"{many * 1000:.3f} ms a record",
               f"{raw_many * 1000:.3f} ms raw insert", f"×{many / raw_many:.1f}")
     results["sync_cpu_ms"] = {"one_record": round(one * 1000, 2), "per_record_in_498": round(many * 1000, 3),
                               "raw_one_record": round(raw_one * 1000, 2),
                               "raw_per_record_in_498": round(raw_many * 1000, 3)}
-    full_rate = _sync_rate(phone, ids, batches=6)
+    full_rate = _sync_rate(phone, ids)
     table.add(f"/sync ingest at {n:,}", f"{full_rate:,.0f}/s", f"{empty_rate:,.0f}/s into an empty DB",
               f"{full_rate / empty_rate:.2f}")
     results["sync_rate"] = {"at_n": round(full_rate), "empty": round(empty_rate)}
@@ -494,7 +501,7 @@ def _sync_rows(table: "Table", results: dict[str, Any], phone: httpx.Client, ids
         slices = compaction.merge_new_segments(engine)
         merged = time.perf_counter() - t0
         engine.dispose()
-        synced = 100 + 4 * 498 + 7 * 490
+        synced = ONE_RECORD_SYNCS + BATCH * BATCHES + RATE_BATCH * (RATE_BATCHES + 1)  # the rate's warm-up too
         table.add("search index merges left by them (background)", f"{merged:.2f} s, {slices} slices",
                   f"{merged / synced * 1000:.3f} ms a fragment synced")
         results["search_merge"] = {"seconds": round(merged, 2), "slices": slices, "fragments_synced": synced}
@@ -679,13 +686,14 @@ def _sync_cpu(phone: httpx.Client, ids: dict[str, str], pid: int, records: int, 
     return used / batches / records
 
 
-def _sync_rate(phone: httpx.Client, ids: dict[str, str], batches: int) -> float:
-    phone.post("/sync", json=_batch(ids, 490)).raise_for_status()  # warm-up, not counted
-    bodies = [json.dumps(_batch(ids, 490)).encode() for _ in range(batches)]
+def _sync_rate(phone: httpx.Client, ids: dict[str, str]) -> float:
+    """Fragments/s over RATE_BATCHES batches of RATE_BATCH, after one more as a warm-up."""
+    phone.post("/sync", json=_batch(ids, RATE_BATCH)).raise_for_status()  # warm-up, not counted
+    bodies = [json.dumps(_batch(ids, RATE_BATCH)).encode() for _ in range(RATE_BATCHES)]
     t0 = time.perf_counter()
     for body in bodies:
         phone.post("/sync", content=body, headers={"Content-Type": "application/json"}).raise_for_status()
-    return batches * 490 / (time.perf_counter() - t0)
+    return RATE_BATCHES * RATE_BATCH / (time.perf_counter() - t0)
 
 
 class WorkersServer(LiveServer):
@@ -753,8 +761,9 @@ def _fresh_pg() -> None:
 # retention for the purge row.
 
 EXPIRED = 3000
-# Servers measured run no background job: the template's expired fragments wait for the purge row, and no
-# webhook, media or statistics round runs in the middle of a timing.
+# Servers measured run no optional background job: the template's expired fragments wait for the purge row, and no
+# webhook, media, search-merge or statistics round runs in the middle of a timing (SQLite's WAL checkpoint, part of
+# what every write costs, still runs; the search index's merges are timed as a row of their own).
 QUIET_ENV = {"HEARKEN_WEBHOOK_WORKER": "false", "HEARKEN_MEDIA_WORKER_SECONDS": "0", "HEARKEN_PURGE_HOURS": "0"}
 
 
@@ -1050,7 +1059,8 @@ def run_queries(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
-def main() -> None:
+def arguments() -> argparse.ArgumentParser:
+    """This script's options (also what `scripts/bench --scale` parses its own run from)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fragments", type=int, default=100_000)
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
@@ -1066,7 +1076,11 @@ def main() -> None:
     parser.add_argument("--only", help=f"comma-separated groups of rows to measure, of: {', '.join(ONLY)}")
     parser.add_argument("--workers", action="store_true",
                         help="only: /sync with 4 phones at once against 1 and 2 workers on PostgreSQL")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = arguments().parse_args()
     global PG_DB
     PG_DB = args.prefix + PG_DB
     if args.workers:
