@@ -224,14 +224,7 @@ def enrol_qr_svg(link: str) -> str:
 def enrol(session: Session, code: str, device_label: str | None, address: str) -> tuple[AuthToken, str, User]:
     """Exchange a one-time code for a device token. Tries are counted per client address and overall (a right
     code is taken back off both), so guessing is refused with 429 long before the code space is searched."""
-    settings = get_settings()
-    window = timedelta(minutes=settings.login_lock_minutes)
-    per_address, overall = throttle.count([throttle.key("enrol-address", address), "enrol:*"], window)
-    refused = [c for c, limit in ((per_address, settings.enrol_address_lock_after),
-                                  (overall, settings.enrol_global_lock_after)) if c.attempts > limit]
-    if refused:
-        raise TooManyRequests("Too many wrong enrolment codes; try again later.", code="too_many_attempts",
-                              headers={"Retry-After": str(max(throttle.retry_after(c, window) for c in refused))})
+    tries = throttle.count_code_guess("enrol", address, "Too many wrong enrolment codes; try again later.")
     row = session.exec(select(EnrolmentCode).where(
         EnrolmentCode.code_hash == digest(normalise_enrolment_code(code)))).first()
     if row is None or row.used_at is not None or row.expires_at <= utcnow():
@@ -240,10 +233,15 @@ def enrol(session: Session, code: str, device_label: str | None, address: str) -
     user = session.get(User, row.user_id)
     if user is None or not user.is_active or session.get(Membership, (row.project_id, row.user_id)) is None:
         raise Unauthorized("That enrolment code is no longer valid.", code="invalid_code")
-    row.used_at = utcnow()
-    session.add(row)
-    throttle.uncount(session, per_address.key)
-    throttle.uncount(session, overall.key)
+    # Claimed in one statement that wants it still unused: two phones sending the same code at once both read it
+    # unused, and on PostgreSQL the second waits for the first's row lock, then matches nothing.
+    claimed = session.execute(sa.update(EnrolmentCode).where(col(EnrolmentCode.id) == row.id,
+                                                            col(EnrolmentCode.used_at).is_(None))
+                              .values(used_at=utcnow()).execution_options(synchronize_session=False))
+    if claimed.rowcount != 1:
+        raise Unauthorized("That enrolment code is not valid, was used already, or has expired.",
+                           code="invalid_code")
+    throttle.uncount_all(session, tries)
     token, secret = _issue(session, user, TokenKind.device,
                            timedelta(days=get_settings().device_token_ttl_days),
                            project_id=row.project_id, device_label=device_label)

@@ -1,4 +1,4 @@
-"""Throttling of guesses (logins and enrolment codes): counters per key in fixed windows, race-free.
+"""Throttling of guesses (logins, enrolment and workshop codes): counters per key in fixed windows, race-free.
 
 Each attempt is counted *before* the secret is checked, with one atomic statement (INSERT … ON CONFLICT DO
 UPDATE … RETURNING) in a short transaction of its own. Thirty parallel guesses therefore see thirty different
@@ -23,7 +23,9 @@ from fastapi import Request
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from api.config import get_settings
 from api.db import open_session, utcnow
+from api.errors import TooManyRequests
 from api.people.models import LoginThrottle
 from api.people.security import digest
 
@@ -67,6 +69,26 @@ def count(keys: list[str], window: timedelta) -> list[Count]:
         counts = [_bump(session, k, now, window) for k in keys]
         session.commit()
     return counts
+
+
+def count_code_guess(kind: str, address: str, refusal: str) -> list[Count]:
+    """Count a try of a short code (a phone's enrolment code, a workshop's join code) per client address and
+    overall, and refuse it with 429 past either limit: the overall count stops a guesser who has many addresses.
+    A right code is taken back off both (`uncount_all`), so a room of phones behind one address all get in."""
+    settings = get_settings()
+    window = timedelta(minutes=settings.login_lock_minutes)
+    counts = count([key(f"{kind}-address", address), f"{kind}:*"], window)
+    refused = [c for c, limit in zip(counts, (settings.enrol_address_lock_after, settings.enrol_global_lock_after),
+                                     strict=True) if c.attempts > limit]
+    if refused:
+        raise TooManyRequests(refusal, code="too_many_attempts",
+                              headers={"Retry-After": str(max(retry_after(c, window) for c in refused))})
+    return counts
+
+
+def uncount_all(session: Session, counts: list[Count]) -> None:
+    for c in counts:
+        uncount(session, c.key)
 
 
 def count_in(session: Session, k: str, window: timedelta) -> Count:

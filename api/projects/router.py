@@ -91,7 +91,8 @@ def _member_public(session: SessionDep, project: Project, membership: Membership
 def set_member(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID, user_id: uuid.UUID,
                body: MembershipSet) -> MembershipPublic:
     """Add a user to the project, or change their role in it. Coordinators add users they already see
-    (members of their projects, accounts they created); anyone else is 404 like an unknown id."""
+    (members of their projects, accounts they created); anyone else is 404 like an unknown id. Only an admin
+    changes another coordinator's role (403 `coordinator_target`)."""
     project = service.require_coordinator(session, actor, project_id)
     membership = service.set_member(session, actor, project, user_id, body.role)
     return _member_public(session, project, membership)
@@ -100,7 +101,8 @@ def set_member(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID, 
 @router.delete("/{project_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT,
                responses=responses(NotFound, Forbidden, Conflict))
 def remove_member(session: SessionDep, actor: CurrentActor, project_id: uuid.UUID, user_id: uuid.UUID) -> None:
-    """Remove a user from the project. What they captured stays; they can capture no more."""
+    """Remove a user from the project. What they captured stays; they can capture no more. Only an admin removes
+    a coordinator (403 `coordinator_target`; 409 for yourself)."""
     project = service.require_coordinator(session, actor, project_id)
     service.remove_member(session, actor, project, user_id)
 

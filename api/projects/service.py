@@ -173,6 +173,8 @@ def set_member(session: Session, actor: Actor, project: Project, user_id: uuid.U
     if user.is_admin and not actor.is_admin:
         raise Forbidden("Only an admin can add an admin to a project or change their role.", code="admin_target")
     membership = session.get(Membership, (project.id, user_id))
+    if membership is not None and membership.role != role:
+        _refuse_peer_change(actor, membership)
     if membership is None:
         membership = Membership(project_id=project.id, user_id=user_id, role=role)
     else:
@@ -183,12 +185,22 @@ def set_member(session: Session, actor: Actor, project: Project, user_id: uuid.U
     return membership
 
 
+def _refuse_peer_change(actor: Actor, membership: Membership) -> None:
+    """Only an admin demotes or removes a coordinator (their own role aside). A coordinator who could would take
+    over a peer's account: once the peer is only a researcher of the coordinator's projects, `manages` lets the
+    coordinator set their password or mint a phone for them."""
+    if membership.role == Role.coordinator and membership.user_id != actor.id and not actor.is_admin:
+        raise Forbidden("Only an admin can change or remove another coordinator's membership.",
+                        code="coordinator_target")
+
+
 def remove_member(session: Session, actor: Actor, project: Project, user_id: uuid.UUID) -> None:
     membership = session.get(Membership, (project.id, user_id))
     if membership is None:
         raise NotFound("That user is not a member of this project.")
     if membership.role == Role.coordinator and user_id == actor.id and not actor.is_admin:
-        raise Conflict("You cannot remove yourself as coordinator; ask another coordinator or an admin.")
+        raise Conflict("You cannot remove yourself as coordinator; ask an admin.")
+    _refuse_peer_change(actor, membership)
     session.delete(membership)
     audit.record(session, actor_id=actor.id, action="member.remove", entity="user", entity_id=user_id,
                  project_id=project.id)

@@ -87,7 +87,8 @@ class WorkshopPublic(WorkshopBase):
     id: uuid.UUID
     project_id: uuid.UUID
     state: WorkshopState
-    short_code: str
+    # The board's join code; null for an API client (the code alone lets anyone join the board).
+    short_code: str | None
     locked: bool
     parent_tag_id: uuid.UUID | None
     created_at: datetime

@@ -91,7 +91,7 @@ def create_workshop(session: SessionDep, actor: CurrentActor, project_id: uuid.U
 def list_workshops(session: SessionDep, reader: CurrentReader, project_id: uuid.UUID) -> list[WorkshopPublic]:
     """The project's workshops, newest first (coordinators; API clients need `workshops:read`)."""
     pid = service.project_for_reader(session, reader, project_id)
-    out = [service.public(w) for w in service.list_for_project(session, pid)]
+    out = [service.public(w, reader) for w in service.list_for_project(session, pid)]
     clients.audit_read(reader, "workshops.list", {"count": len(out)})
     return out
 

@@ -10,7 +10,6 @@ import re
 import secrets
 import uuid
 from collections import Counter
-from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,9 +18,8 @@ from sqlmodel import Session, col, select
 from api.audit import service as audit
 from api.clients.deps import ClientActor, Reader
 from api.clients.models import Audience, ClientScope
-from api.config import get_settings
 from api.db import utcnow
-from api.errors import Conflict, Forbidden, Invalid, NotFound, TooManyRequests, Unauthorized
+from api.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from api.fragments import service as fragments
 from api.fragments.models import SEARCH_FILTERS, Fragment, FragmentStatus, SavedSearch
 from api.memos import service as memos
@@ -61,8 +59,13 @@ NEXT_STATES = {WorkshopState.draft: {WorkshopState.ready},
                WorkshopState.closed: set()}
 
 
-def public(w: Workshop) -> WorkshopPublic:
-    return WorkshopPublic.model_validate(w)
+def public(w: Workshop, reader: Reader | None = None) -> WorkshopPublic:
+    """The workshop as its coordinators see it. An API client gets no `short_code`: the code alone lets anyone
+    join the board, whose audience may be wider than the client's own consent scope."""
+    out = WorkshopPublic.model_validate(w)
+    if isinstance(reader, ClientActor):
+        out.short_code = None
+    return out
 
 
 def _audit(session: Session, actor: Actor, w: Workshop, action: str, detail: dict[str, Any] | None = None) -> None:
@@ -259,6 +262,11 @@ def change_state(session: Session, actor: Actor, w: Workshop, to: WorkshopState)
             item.number = None
             session.add(item)
         w.frozen_at = None
+        # Whoever joined was let in for that pack and that audience, which may now change: every guest's session
+        # ends, and the board gets a new code (the old one, printed on the cards, opens nothing again).
+        session.execute(sa.update(Guest).where(col(Guest.workshop_id) == w.id, col(Guest.removed_at).is_(None))
+                        .values(removed_at=utcnow()))
+        w.short_code = _new_code(session)
     elif to == WorkshopState.closed:
         _close(session, actor, w, c)
     w.state = to
@@ -360,19 +368,14 @@ def join_qr_svg(link: str) -> str:
 
 
 def join(session: Session, code: str, name: str, address: str) -> tuple[Workshop, str]:
-    """A join token for the board a short code opens. Tries are counted per client address as enrolment codes
-    are (a right code is taken back, so a hall full of phones behind one address all get in), so the code space
-    cannot be searched."""
-    settings = get_settings()
-    window = timedelta(minutes=settings.login_lock_minutes)
-    (tries,) = throttle.count([throttle.key("join-address", address)], window)
-    if tries.attempts > settings.enrol_address_lock_after:
-        raise TooManyRequests("Too many wrong workshop codes; try again later.", code="too_many_attempts",
-                              headers={"Retry-After": str(throttle.retry_after(tries, window))})
+    """A join token for the board a short code opens. Tries are counted per client address and overall, with the
+    enrolment codes' limits (a right code is taken back off both, so a hall full of phones behind one address all
+    get in): the code space cannot be searched, however many addresses a guesser has."""
+    tries = throttle.count_code_guess("join", address, "Too many wrong workshop codes; try again later.")
     w = session.exec(select(Workshop).where(Workshop.short_code == code.strip().upper())).first()
     if w is None or w.state not in OPEN_FOR_GUESTS:
         raise NotFound("No board is open with that code.", code="no_such_board")
-    throttle.uncount(session, tries.key)
+    throttle.uncount_all(session, tries)
     secret = JOIN_TOKEN_PREFIX + secrets.token_urlsafe(24)
     session.add(Guest(workshop_id=w.id, token_hash=digest(secret), name=name.strip()[:60]))
     session.flush()
@@ -658,7 +661,7 @@ def report(session: Session, w: Workshop, reader: Reader | None = None) -> dict[
             "places": dict(Counter(x.place or "—" for x in mine)),
             "prompts": dict(Counter(x.prompt or "—" for x in mine)),
             "notes": [n.text for n in notes if n.theme_id == t.id]})
-    return {"workshop": public(w).model_dump(mode="json"), "question": w.question,
+    return {"workshop": public(w, reader).model_dump(mode="json"), "question": w.question,
             "date": w.starts_at.date().isoformat(), "themes": out_themes,
             "notes": [n.text for n in notes if n.theme_id is None],
             "unthemed_cards": len([x for x in shown if x.theme_id is None])}

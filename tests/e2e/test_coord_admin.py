@@ -252,6 +252,7 @@ def test_b_a_phone_enrolled_by_code_appears_among_the_researchers_phones(desk, b
 
     page.wait_for_selector("#device-table tbody tr")
     assert "Hearken web app" in page.inner_text("#device-table")
+    leaving = world.add_researcher(f"leaving-{uuid.uuid4().hex[:6]}@example.org")  # listed when the page reloads
     page.wait_for_function("() => document.querySelector('#enrol .status').textContent.includes('enrolled')")
     page.click("#member a")  # everyone, with their training and phones
     page.wait_for_selector(f"#members tr[data-user='{uid}']")
@@ -269,11 +270,17 @@ def test_b_a_phone_enrolled_by_code_appears_among_the_researchers_phones(desk, b
     page.wait_for_selector(f"{other} .status.saved")
     roles = {m["user_id"]: m["role"] for m in ok(world.admin.get(f"/projects/{world.project_id}/members"))}
     assert roles[world.user_id] == "coordinator"
+    gone = f"#members tr[data-user='{leaving}']"
     page.once("dialog", lambda dialog: dialog.accept())
-    page.click(f"{other} button:has-text('Remove')")
-    page.wait_for_selector(other, state="detached")
+    page.click(f"{gone} button:has-text('Remove')")
+    page.wait_for_selector(gone, state="detached")
     members = ok(world.admin.get(f"/projects/{world.project_id}/members"))
-    assert world.user_id not in [m["user_id"] for m in members]
+    assert leaving not in [m["user_id"] for m in members]
+    # A fellow coordinator is out of a coordinator's reach: only an admin changes or removes them.
+    page.reload()
+    page.wait_for_selector(other)
+    assert "Only an admin changes a coordinator" in page.inner_text(other)
+    assert page.locator(f"{other} select, {other} button").count() == 0
 
     page.click(f"#members tr[data-user='{uid}'] a")
     page.wait_for_selector("#device-table tbody tr")

@@ -151,3 +151,28 @@ def test_a_coordinator_resets_only_a_researcher_they_manage(client, world, sessi
     assert r.status_code == 403
     r = client.patch(f"/api/v1/users/{world.researcher.id}", json={"display_name": "renamed"}, headers=headers)
     assert r.status_code == 403
+
+
+def test_a_coordinator_cannot_demote_or_remove_a_fellow_coordinator_to_take_over_their_account(
+        client, world, session) -> None:
+    """Demoted to researcher, a fellow coordinator became someone `manages` allows: the demoter could set their
+    password, or mint a phone for them, and then give the role back. Only an admin changes a coordinator."""
+    peer = make_user(session)
+    add_member(session, world.project, peer, Role.coordinator)
+    headers = world.headers("coordinator")
+    r = put_member(client, world, peer.id, role="researcher")
+    assert r.status_code == 403 and r.json()["code"] == "coordinator_target"
+    r = client.delete(f"/api/v1/projects/{world.project.id}/members/{peer.id}", headers=headers)
+    assert r.status_code == 403 and r.json()["code"] == "coordinator_target"
+    r = client.patch(f"/api/v1/users/{peer.id}", json={"password": "taken over"}, headers=headers)
+    assert r.status_code == 403 and r.json()["code"] == "not_managed"
+    r = make_code(client, world, peer.id)
+    assert r.status_code == 409 and r.json()["code"] == "not_a_researcher"
+    assert put_member(client, world, peer.id, role="coordinator").status_code == 200  # no change is no change
+    # A researcher may still be made coordinator, and an admin may change any coordinator.
+    assert put_member(client, world, world.researcher.id, role="coordinator").status_code == 200
+    assert put_member(client, world, world.researcher.id, who="admin").status_code == 200
+    assert client.delete(f"/api/v1/projects/{world.project.id}/members/{peer.id}",
+                         headers=world.headers("admin")).status_code == 204
+    # Your own role is yours to give up (removing yourself stays refused: a project must not lose its last one).
+    assert put_member(client, world, world.coordinator.id, role="researcher").status_code == 200

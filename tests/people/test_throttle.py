@@ -1,18 +1,23 @@
 """Guessing is throttled race-free, per (email, client address) and per client address, so a guesser is
 stopped without locking the owner out; enrolment codes are limited per address and overall."""
 
+import threading
 from collections.abc import Iterator
+from datetime import datetime
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
-from sqlmodel import Session
+from sqlmodel import Session, func, select
 
 from api.config import get_settings
+from api.db import utcnow
+from api.errors import Unauthorized
+from api.people import service
+from api.people.models import AuthToken, TokenKind
 from tests.factories import PASSWORD, World, make_world
-from tests.support.apps import shared_app
+from tests.support.apps import from_address
 from tests.support.live_server import LiveServer
 
 
@@ -29,10 +34,6 @@ def settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     get_settings.cache_clear()
     yield monkeypatch
     get_settings.cache_clear()
-
-
-def from_address(host: str) -> TestClient:
-    return TestClient(shared_app(), client=(host, 50000), raise_server_exceptions=False)
 
 
 def login(client, email: str, password: str = PASSWORD) -> httpx.Response:  # type: ignore[no-untyped-def]
@@ -140,6 +141,37 @@ def test_enrolment_code_guessing_spread_over_addresses_is_limited_overall(client
              for i in range(6)]
     assert codes == [401] * 5 + [429], codes
     assert from_address("198.51.100.41").post("/api/v1/auth/enrol", json={"code": code}).status_code == 429
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # SQLite has one writer: the two enrols cannot overlap
+def test_one_code_sent_by_two_phones_at_once_enrols_one_phone(client, world, engine, monkeypatch) -> None:
+    """Both requests read the code unused before either claims it: only one may get a device token."""
+    code = _code(client, world)
+    both_checked = threading.Barrier(2, timeout=10)
+    checks: set[int] = set()
+
+    def now_after_both_checked() -> datetime:  # the expiry check, right after the code was read
+        if threading.get_ident() not in checks:
+            checks.add(threading.get_ident())
+            both_checked.wait()
+        return utcnow()
+
+    monkeypatch.setattr(service, "utcnow", now_after_both_checked)
+
+    def enrol(label: str) -> str:
+        with Session(engine) as s:
+            try:
+                service.enrol(s, code, label, f"198.51.100.{60 + len(label)}")
+            except Unauthorized:
+                return "refused"
+            s.commit()
+            return "enrolled"
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = sorted(pool.map(enrol, ["a phone", "another phone"]))
+    assert answers == ["enrolled", "refused"]
+    with Session(engine) as s:
+        assert s.exec(select(func.count()).select_from(AuthToken).where(AuthToken.kind == TokenKind.device)).one() == 1
 
 
 def test_a_training_day_enrols_many_phones_from_one_address(client, world, settings) -> None:

@@ -7,6 +7,7 @@ setting create_app() reads gets an app built with it.
 """
 
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from api.config import get_settings
 
@@ -24,3 +25,8 @@ def shared_app() -> FastAPI:
     # What makes sharing safe, checked: state kept on the app would pass from one test to the next.
     assert not app.state._state, "the app keeps state now: give each test its own app (tests/support/apps.py)"
     return app
+
+
+def from_address(host: str) -> TestClient:
+    """A client of the shared app whose requests come from this address (throttles count per address)."""
+    return TestClient(shared_app(), client=(host, 50000), raise_server_exceptions=False)

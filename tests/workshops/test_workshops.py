@@ -19,6 +19,7 @@ from api.tags.models import FragmentTag, Tag
 from api.workshops import service
 from api.workshops.models import Theme, Workshop
 from tests.factories import World, make_world
+from tests.support.apps import from_address
 from tests.workshops.helpers import add, capture, make_workshop, pack, set_state
 
 
@@ -222,6 +223,40 @@ def test_guessing_join_codes_is_refused_from_that_address_while_right_codes_stil
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
 
 
+def test_join_code_guessing_spread_over_addresses_is_limited_overall(client, world, monkeypatch) -> None:
+    """A guesser with many addresses (an IPv6 /48 holds 65,536 /64s) still meets the overall limit."""
+    w, _, _ = ready_workshop(client, world, 1)
+    monkeypatch.setenv("HEARKEN_ENROL_GLOBAL_LOCK_AFTER", "5")
+    get_settings.cache_clear()
+    try:
+        answers = [from_address(f"203.0.113.{20 + i}").post("/api/v1/join", json={"code": "ZZZZZZ"}).status_code
+                   for i in range(6)]
+        assert answers == [404] * 5 + [429], answers
+        assert from_address("198.51.100.41").post("/api/v1/join", json={"code": w["short_code"]}).status_code == 429
+    finally:
+        get_settings.cache_clear()
+
+
+def test_back_to_draft_signs_every_participant_out_and_gives_the_board_a_new_code(client, world) -> None:
+    """A guest was let in for one pack and one audience: when the coordinator unfreezes the pack (and may widen what
+    the board shows), neither their token nor the old code opens the board again."""
+    w, _, _ = ready_workshop(client, world, 2, audience="mixed")
+    guest = join(client, w["short_code"])
+    assert client.get("/api/v1/board", headers=guest).status_code == 200
+    assert set_state(client, world, w["id"], "draft").status_code == 200
+    assert client.get("/api/v1/board", headers=guest).status_code == 401
+    coordinator = world.headers("coordinator")
+    client.patch(f"/api/v1/workshops/{w['id']}", json={"audience": "project"}, headers=coordinator)
+    assert set_state(client, world, w["id"], "ready").status_code == 200
+    assert client.get("/api/v1/board", headers=guest).status_code == 401
+    now = client.get(f"/api/v1/workshops/{w['id']}", headers=coordinator).json()
+    assert now["audience"] == "project" and now["short_code"] != w["short_code"]
+    assert client.post("/api/v1/join", json={"code": w["short_code"]}).status_code == 404
+    board = client.get(f"/api/v1/workshops/{w['id']}/board", headers=coordinator).json()
+    assert board["guests"] == []
+    assert client.get("/api/v1/board", headers=join(client, now["short_code"])).status_code == 200
+
+
 def test_a_removed_participant_is_shut_out_at_once(client, world) -> None:
     w, _, _ = ready_workshop(client, world, 1)
     guest = join(client, w["short_code"])
@@ -310,6 +345,24 @@ def test_an_api_client_reads_workshops_with_workshops_read_within_its_audience(c
     assert texts == ["for everyone"]
     r = client.get(f"/api/v1/workshops/{w['id']}/report", headers=without)
     assert r.status_code == 403 and r.json()["code"] == "scope_missing"
+
+
+def test_an_api_client_never_gets_a_join_code(client, world) -> None:
+    """The code alone joins the board, which may show more than a partner's or the public's consent scope."""
+    inside, _ = capture(client, world, scopes=["quote"], text="project members only")
+    w = make_workshop(client, world, "project")
+    add(client, world, w["id"], [inside])
+    set_state(client, world, w["id"], "ready")
+    h = world.headers("coordinator")
+    r = client.post(f"/api/v1/projects/{world.project.id}/clients",
+                    json={"name": "partner", "scopes": ["workshops:read"], "audience": "partner"}, headers=h)
+    partner = {"Authorization": f"Bearer {r.json()['token']}"}
+    listed = client.get(f"/api/v1/projects/{world.project.id}/workshops", headers=partner).json()
+    assert [x["short_code"] for x in listed] == [None]
+    report = client.get(f"/api/v1/workshops/{w['id']}/report", headers=partner).json()
+    assert report["workshop"]["short_code"] is None and w["short_code"] not in str(report)
+    mine = client.get(f"/api/v1/projects/{world.project.id}/workshops", headers=h).json()
+    assert [x["short_code"] for x in mine] == [w["short_code"]]
 
 
 def test_the_join_details_give_the_code_a_link_and_a_qr_code(client, world) -> None:

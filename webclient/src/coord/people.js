@@ -1,7 +1,7 @@
 // Researchers: the project's members with their role and training; one member's page (#/co/<p>/people/<user>)
 // records training, enrols a phone by a one-time code (text and QR code) and lists and revokes their phones.
 
-import { go } from '../app.js';
+import { A, go } from '../app.js';
 import { h, field, fmtDateTime } from '../dom.js';
 import { C } from './strings.js';
 import { api, saveForm, problem, table, fmtDate } from './ui.js';
@@ -10,6 +10,8 @@ const T = C.ppl;
 const who = (m) => m.display_name || m.email || T.unknown;
 const day = (d) => d.toISOString().slice(0, 10);
 const refuse = (detail) => Object.assign(new Error(detail), { status: 422, detail });
+// Only an admin changes or removes another coordinator (the server refuses it too).
+const mayChange = (m) => A.me.user.is_admin || m.role !== 'coordinator' || m.user_id === A.me.user.id;
 const roleSelect = (value) => h('select', { name: 'role' },
   ['researcher', 'coordinator'].map((r) => h('option', { value: r, selected: r === value }, C.roles[r])));
 
@@ -42,6 +44,7 @@ export async function page(ctx) {
   const rows = table([
     [T.person, (m) => [h('a', { href: ctx.href('people', m.user_id) }, who(m)), h('br'), h('span', { class: 'hint' }, m.email)]],
     [T.role, (m) => {
+      if (!mayChange(m)) return [C.roles[m.role], h('br'), h('span', { class: 'hint' }, T.adminChanges)];
       const sel = roleSelect(m.role);
       sel.setAttribute('aria-label', T.roleOf(who(m)));
       return saveForm({ class: 'co-row' }, sel, () => api('PUT', `${base}/members/${m.user_id}`, { role: sel.value }),
@@ -56,14 +59,14 @@ export async function page(ctx) {
       return mine.length ? T.phonesN(mine.length, any ? fmtDateTime(any) : T.never)
         : [T.noPhones, any ? ` · ${T.lastSync}: ${fmtDateTime(any)}` : ''];
     }],
-    [C.actions, (m) => h('button', { type: 'button', class: 'small danger', onclick: async (e) => {
+    [C.actions, (m) => (!mayChange(m) ? '' : h('button', { type: 'button', class: 'small danger', onclick: async (e) => {
       if (!window.confirm(T.confirmRemove(who(m)))) return;
       try {
         await api('DELETE', `${base}/members/${m.user_id}`);
         e.target.closest('tr').remove();
         status.textContent = T.removed(who(m));
       } catch (err) { status.replaceChildren(problem(err)); }
-    } }, T.remove)],
+    } }, T.remove))],
   ], members, { id: 'members', rowProps: (m) => ({ 'data-user': m.user_id }) });
   return h('div', { id: 'people' }, h('h1', {}, T.title), status, rows, addMember(ctx, base, members, users));
 }

@@ -67,6 +67,7 @@ async function detail(ctx, w) {
   const states = h('div', { class: 'workshop-states no-print' }, NEXT[w.state].map((to) => h('button', {
     type: 'button', class: to === 'closed' ? 'danger' : 'primary', 'data-to': to, onclick: async () => {
       if (to === 'closed' && !confirm(T.confirmClose)) return;
+      if (to === 'draft' && !confirm(T.confirmDraft)) return;
       try { await api('POST', `/workshops/${w.id}/state`, { state: to }); again(); } catch (err) { states.append(problem(err)); }
     } }, T.to[to])));
   const joinUrl = `${location.origin}${location.pathname.replace(/[^/]*$/, '')}join.html#${w.short_code}`;
