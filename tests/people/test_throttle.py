@@ -3,8 +3,8 @@ stopped without locking the owner out; enrolment codes are limited per address a
 
 import threading
 from collections.abc import Iterator
-from datetime import datetime
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
 import httpx
