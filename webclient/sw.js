@@ -82,8 +82,9 @@ self.addEventListener('fetch', (event) => {
   if (!url.pathname.startsWith(scope)) return;
   event.respondWith((async () => {
     const cache = await caches.open(CACHE);
-    // Every page of the app is the same shell (routes live in the hash; ?enrol=CODE is read by the page).
-    const key = req.mode === 'navigate' ? './' : req;
+    // Every page of the app is the same shell (routes live in the hash; ?enrol=CODE is read by the page); the
+    // workshop join page is a page of its own (a phone with the app installed scans the code too).
+    const key = req.mode !== 'navigate' ? req : url.pathname.endsWith('/join.html') ? 'join.html' : './';
     const hit = await cache.match(key, { ignoreSearch: req.mode === 'navigate' });
     if (hit) return hit;
     const res = await fetch(req);

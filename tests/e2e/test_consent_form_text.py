@@ -19,7 +19,7 @@ from tests.support.live_server import ok
 
 pytestmark = pytest.mark.browser
 BODY = ("We are listening to people in Plymouth.\n\nYou can:\n- stop at any time\n- ask us to delete what you said\n"
-        "* hear your words read back\n\n<b>Never</b> <script>alert(1)</script> your name.\n" + "More words. " * 120)
+        "* hear your words read back, or have them\n  read to someone you choose\n\n<b>Never</b> <script>alert(1)</script> your name.\n" + "More words. " * 120)
 
 
 def test_a_consent_form_body_is_paragraphs_and_lists_at_full_height(phone, private_server, private_world):
@@ -34,7 +34,8 @@ def test_a_consent_form_body_is_paragraphs_and_lists_at_full_height(phone, priva
     page.wait_for_selector("#consent")
     form = page.locator(".consent-form")
     assert form.locator("ul li").all_inner_texts() == [
-        "stop at any time", "ask us to delete what you said", "hear your words read back"]
+        "stop at any time", "ask us to delete what you said",
+        "hear your words read back, or have them read to someone you choose"]  # a wrapped point stays one point
     assert form.locator("b, script").count() == 0
     assert "<b>Never</b>" in form.inner_text()
     assert form.evaluate("(el) => el.scrollHeight <= el.clientHeight + 1")  # no inner scroll box

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from tests.e2e.coord_data import attach_clip, audit, goto, laptop_workspace, make_tags, seed
-from tests.e2e.helpers import make_world, shot
+from tests.e2e.helpers import COORDINATOR, RESEARCHER_PASSWORD, login_ui, make_world, shot
 from tests.support.live_server import ok
 
 pytestmark = pytest.mark.browser
@@ -208,3 +208,26 @@ def test_overview_draws_a_series_per_place_prompt_and_tag(workspace, server):
     assert "Nothing passes the retention period" in page.inner_text("#expiring")
     shot(page, "coord-overview")
     audit(page)
+
+
+def test_unsaved_edits_leave_the_laptop_with_a_logout_and_never_reach_the_next_coordinator(workspace, server):
+    """An edit kept for a reload holds a participant's words: a logout forgets it, the next person's login drops
+    what someone else left."""
+    world = make_world(server)
+    email, other = world.add_coordinator(), world.add_coordinator("next")
+    ids = seed(world, ["Words under review that a coordinator starts to correct."])
+    page = workspace(email, world.project_id, "review")
+    item = page.locator(f".review-item[data-id='{ids[0]}']")
+    item.wait_for()
+    item.locator("[data-action=edit]").click()
+    item.locator("textarea[name=text]").fill("Words under review, half corrected")
+    drafts = "Object.keys(localStorage).filter((k) => k.startsWith('hearken-draft:'))"
+    assert len(page.evaluate(drafts)) == 1
+    page.goto(page.url.split("#")[0] + "#/phone")
+    page.click("#logout")
+    page.wait_for_selector("body[data-screen=login]")
+    assert page.evaluate(drafts) == []
+    # A login that ended without a logout left its draft: the next person's login drops it.
+    page.evaluate("localStorage.setItem('hearken-draft:someone-else:review:x', '{\"values\": {\"text\": \"words\"}}')")
+    login_ui(page, other, RESEARCHER_PASSWORD, lands_on=COORDINATOR)
+    assert page.evaluate(drafts) == []

@@ -104,3 +104,38 @@ def test_the_phone_keeps_each_records_words_as_long_as_its_project_allows(phone,
     page.wait_for_selector("body[data-screen=conversation]")
     assert "2 days after reaching the server" in page.inner_text("#main")
     shot(page, "phone-keep-days-stub")
+
+
+def test_words_go_when_their_time_is_up_on_a_phone_left_logged_out_and_offline(phone, world, server):
+    """The trim needs neither a login nor a network: a lost phone lets words go when their project says."""
+    email = f"keep-out-{uuid.uuid4().hex[:6]}@example.org"
+    uid = world.add_researcher(email)
+    short, _ = second_project(world.admin, uid)
+    ok(world.admin.patch(f"/projects/{short}", json={"phone_keep_days": 2}))
+    page = phone.new_page()
+    open_app(page, server)
+    login_ui(page, email, RESEARCHER_PASSWORD)
+    page.select_option("#project", short)
+    wait_app(page, "return A.kit && A.kit.project.id === arg;", short)
+    start_conversation_ui(page)
+    take_consent_ui(page, SCOPES)
+    capture_ui(page, "Words that have had their two days")
+    wait_counts(page, local=0, synced=3)
+    page.goto(page.url.split("#")[0] + "#/phone")
+    page.click("#logout")
+    page.wait_for_selector("body[data-screen=login]")
+    app_eval(page, """  // as if they had reached the server three days ago
+      await A.db.tx(['records'], 'readwrite', (tx) => new Promise((done) => {
+        const store = tx.objectStore('records');
+        const all = store.getAll();
+        all.onsuccess = () => {
+          for (const r of all.result) store.put({ ...r, synced_at: r.synced_at - 3 * arg });
+          done();
+        };
+      }));""", DAY)
+    assert _stubbed(page) == {short: [False] * 3}
+    phone.set_offline(True)
+    page.reload()  # the app starts again: logged out, no network
+    wait_app(page, "const all = await A.db.allRecords(); return all.length === 3 && all.every((r) => r.stub);")
+    assert "Words that have had their two days" not in str(app_eval(page, "return await A.db.allRecords();"))
+    phone.set_offline(False)

@@ -4,6 +4,7 @@ whose they are — or, after a typed confirmation, erases them."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -115,3 +116,28 @@ def test_the_logout_warning_counts_each_kind_with_its_own_plural(phone, server):
     assert said[1].startswith("2 fragments and 1 consent of Jo are not on the server yet.")
     assert said[2].startswith("1 fragment and 1 audio clip of Jo are not")
     assert said[3].startswith("3 audio clips of Jo are not") and "they stay here and are sent" in said[3]
+
+
+def test_the_backup_file_holds_only_the_records_of_who_is_logged_in(phone, world, server, tmp_path):
+    """Jo's unsent words wait on the shared phone for Jo: Sam's backup file must not carry them off."""
+    jo, sam = _two_researchers(world)
+    page = phone.new_page()
+    open_app(page, server)
+    _jo_captures_offline_and_opens_logout(phone, page, jo)
+    page.click("#logout-keep")
+    page.wait_for_selector("body[data-screen=login]")
+    phone.set_offline(False)
+    login_ui(page, sam, RESEARCHER_PASSWORD)
+    page.wait_for_selector("body[data-ready=capture]")
+    start_conversation_ui(page)
+    take_consent_ui(page, {"audio": False, "quote": True, "share": True, "publish": False})
+    capture_ui(page, "Sam's own words")
+    page.goto(page.url.split("#")[0] + "#/phone")
+    page.wait_for_selector("#export")
+    with page.expect_download() as dl:
+        page.click("#export")
+    backup = tmp_path / "backup.json"
+    dl.value.save_as(backup)
+    records = json.loads(backup.read_text())["records"]
+    assert [r["data"]["text"] for r in records if r["type"] == "fragment"] == ["Sam's own words"]
+    assert len(records) == 3 and SENTINEL not in backup.read_text()

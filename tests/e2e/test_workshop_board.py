@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.coord_data import goto, laptop_workspace, seed
-from tests.e2e.helpers import make_world, new_phone, shot
+from tests.e2e.helpers import make_world, new_phone, open_app, shot, wait_worker
 from tests.support.live_server import ok
 
 pytestmark = pytest.mark.browser
@@ -151,3 +151,32 @@ def test_preparing_a_pack_from_a_search_selection(workspace, server):
     assert {c["fragment_id"] for c in pack["cards"]} == set(ids[:2])
     goto(page, world.project_id, "workshops", f"/{w['id']}")
     page.wait_for_selector("#pack-summary:has-text('2 cards')")
+
+
+def test_a_phone_with_the_app_installed_still_opens_the_join_page(browser, server):
+    """The app's service worker answers its own pages with the app; the join page is a page of its own."""
+    world = make_world(server)
+    w, _, _ = running_workshop(world)
+    context = new_phone(browser)
+    try:
+        page = context.new_page()
+        open_app(page, server)
+        wait_worker(page)
+        page.goto(f"{server.url}/app/join.html#{w['short_code']}")
+        page.fill("#join-name", "Ama")
+        page.click("#join-form button[type=submit]")
+        page.wait_for_selector(".board-card[data-number='6']")
+    finally:
+        context.close()
+
+
+def test_a_double_click_plans_one_workshop(workspace, server):
+    world = make_world(server)
+    email = world.add_coordinator()
+    page = workspace(email, world.project_id, "workshops")
+    page.fill("#workshop-new input[name=title]", "Double tap")
+    page.fill("#workshop-new input[name=starts_at]", "2026-12-10T18:00")
+    page.dblclick("#workshop-new button[type=submit]")
+    page.wait_for_function("() => /#\\/co\\/[^/]+\\/workshops\\/[0-9a-f-]{36}/.test(location.hash)")
+    page.wait_for_selector(".workshop-states")
+    assert [x["title"] for x in ok(world.admin.get(f"/projects/{world.project_id}/workshops"))] == ["Double tap"]

@@ -66,6 +66,7 @@ export function announce(text) {
 async function signedIn(auth) {
   A.session = { token: auth.token, kind: auth.kind, expires_at: auth.expires_at, user: auth.user };
   await A.db.setKV('session', A.session);
+  forgetDrafts(owner()); // someone else's unsaved edits (words of fragments) are not for this person
   await refreshRemote(4);
   A.outbox.resume();
   followErasures();
@@ -98,7 +99,11 @@ export async function unsentOfMine() {
 
 // `erase`: the researcher typed the confirmation: their records leave this phone now, sent or not.
 export async function logout({ erase = false } = {}) {
+  // The last look for withdrawals while the token still works: once logged out this phone cannot ask, and
+  // only the keep-days trim reaches the records until this researcher logs in again.
+  if (loggedIn() && A.online !== false) await Promise.race([followErasures(), new Promise((r) => setTimeout(r, 5000))]);
   if (erase && owner()) await A.db.eraseOwner(owner());
+  forgetDrafts();
   if (loggedIn()) {
     try { await A.api.logout(); } catch { /* the token ends on the server when it expires anyway */ }
   }
@@ -109,6 +114,15 @@ export async function logout({ erase = false } = {}) {
   A.outbox.state.lastError = null;
   await countRecords();
   go('#/login');
+}
+
+// A coordinator's unsaved edits (in localStorage, by user: `hearken-draft:<user>:…`) hold fragments' words: a
+// deliberate logout forgets them all, a login everyone else's.
+export const draftKey = (key) => `hearken-draft:${owner()}:${key}`;
+function forgetDrafts(keepUser = null) {
+  for (const k of Object.keys(localStorage)) {
+    if (k.startsWith('hearken-draft:') && !(keepUser && k.startsWith(`hearken-draft:${keepUser}:`))) localStorage.removeItem(k);
+  }
 }
 
 function sessionEnded() {
@@ -191,15 +205,22 @@ export async function selectProject(pid, fetchKit = true) {
 // ---- what happened to this researcher's records since we last looked ---------------------------------
 
 // Asks the server which of this researcher's records were erased (a withdrawal, retention) since the cursor,
-// erases them here, and confirms. Runs after each sync and every minute while the app is open.
+// erases them here, and confirms; then trims what has been kept long enough. Runs at start, after each sync and
+// every minute while the app is open. The trim needs no login and no network: a phone left logged out, offline
+// or with an ended login still lets words go when their project says.
 let erasing = null;
 export function followErasures() {
   if (!erasing) erasing = checkErasures().catch(() => {}).finally(() => { erasing = null; });
   return erasing;
 }
 async function checkErasures() {
-  const me = owner();
-  if (!loggedIn() || !me) return;
+  try {
+    if (loggedIn() && owner() && A.online !== false) await eraseWhatTheServerErased(owner());
+  } finally {
+    await trimKept();
+  }
+}
+async function eraseWhatTheServerErased(me) {
   const key = `erased_seq:${me}`;
   let after = (await A.db.getKV(key)) || 0;
   for (;;) {
@@ -215,13 +236,14 @@ async function checkErasures() {
     await A.db.setKV(key, after);
     if (!page.has_more) break;
   }
-  await trimKept();
 }
 
 // Each record keeps its words for as long as its own project allows; a record whose project's kit this phone
 // has never had (or lost) gets the strictest of the projects it knows, never the default if one is shorter.
 export async function trimKept(now = Date.now()) {
-  const ids = new Set([A.projectId, ...((A.me && A.me.memberships) || []).map((m) => m.project_id)].filter(Boolean));
+  const onPhone = (await A.db.allRecords()).filter((r) => r.type === 'conversation').map((r) => r.data.project_id);
+  const ids = new Set([A.projectId, ...((A.me && A.me.memberships) || []).map((m) => m.project_id), ...onPhone]
+    .filter(Boolean));
   const keep = {};
   for (const pid of ids) {
     const kit = pid === A.projectId ? A.kit : await A.db.getKV(`kit:${pid}`);
@@ -286,7 +308,8 @@ export async function discard(id) {
 }
 
 export async function exportFile() {
-  const dump = await A.db.exportAll(A.deviceId);
+  // Only this researcher's records, and nothing of what was erased: on a shared phone the file is theirs alone.
+  const dump = await A.db.exportAll(A.deviceId, (r) => isMine(r) && !r.erased);
   const blob = new Blob([JSON.stringify(dump, null, 1)], { type: 'application/json' });
   const a = h('a', { href: URL.createObjectURL(blob), download: `hearken-backup-${dump.exported_at.slice(0, 19).replace(/:/g, '')}.json` });
   document.body.append(a);
@@ -584,9 +607,10 @@ export async function start() {
   // The first screen is up: now fetch the others, so they are here even before the service worker is.
   ROUTES.filter(([re]) => re !== WORKSPACE_ROUTE || managesAny()).forEach(([, load]) => load().catch(() => {}));
   A.outbox.start();
-  if (loggedIn()) { refreshRemote(); followErasures(); }
+  followErasures();
+  if (loggedIn()) refreshRemote();
   else A.api.health().catch(() => {});
-  setInterval(() => { if (A.online !== false) followErasures(); }, 60 * 1000);
+  setInterval(followErasures, 60 * 1000);
   if (A.session) requestPersistence();
   else checkStorage();
 }

@@ -377,13 +377,13 @@ class Store {
     });
   }
 
-  async exportAll(deviceId) {
+  async exportAll(deviceId, keep = () => true) {
     return {
       format: 'hearken-phone-export',
       version: 1,
       exported_at: new Date().toISOString(),
       device_id: deviceId,
-      records: await this.allRecords(),
+      records: (await this.allRecords()).filter(keep),
     };
   }
 

@@ -3,6 +3,7 @@
 // has audio. Mark reviewed, or correct with the version check: a conflicting edit shows what you started from,
 // their version and yours, and where both of you changed a field you choose (nothing of theirs is dropped unseen).
 
+import { draftKey } from '../app.js';
 import { field, h } from '../dom.js';
 import { card, lookups, options, patch, withContext } from './fragments.js';
 import { C } from './strings.js';
@@ -133,7 +134,7 @@ function item(f, L, gone) {
 
   // An unsaved edit is kept in localStorage with the version it started from, so a reload (or a lost login)
   // brings it back, and saving it still meets the version check.
-  const key = `hearken-draft:review:${f.id}`;
+  const key = draftKey(`review:${f.id}`);
   function openEdit(restore = null, focus = true) {
     const base = restore ? restore.base : { version: f.version, text: f.text, kind: f.kind, sensitive: f.sensitive };
     const values = restore ? restore.values : base;

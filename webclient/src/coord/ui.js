@@ -1,6 +1,6 @@
 // Small shared pieces of the coordinator pages: server calls, saving without losing an edit, files, tables.
 
-import { A } from '../app.js';
+import { A, draftKey } from '../app.js';
 import { h } from '../dom.js';
 import { C } from './strings.js';
 
@@ -58,7 +58,7 @@ export const statusLine = (id) => h('p', { class: 'status', id, 'aria-live': 'po
 // An unsaved edit kept in localStorage until the server has it: `draft.bind(form)` restores and records
 // every named field; `draft.clear()` after a successful save.
 export function draft(key) {
-  const storeKey = `hearken-draft:${key}`;
+  const storeKey = draftKey(key);
   return {
     bind(form) {
       const saved = JSON.parse(localStorage.getItem(storeKey) || 'null');

@@ -6,7 +6,7 @@ import { A, go } from '../app.js';
 import { h, field } from '../dom.js';
 import { createBoard } from './board.js';
 import { C } from './strings.js';
-import { api, problem } from './ui.js';
+import { api, problem, saveForm } from './ui.js';
 
 const T = C.ws;
 const NEXT = { draft: ['ready'], ready: ['running', 'draft', 'closed'], running: ['closed'], closed: [] };
@@ -32,22 +32,19 @@ export async function page(ctx) {
 
 async function list(ctx) {
   const all = await api('GET', `/projects/${ctx.project.id}/workshops`);
-  const form = h('form', { id: 'workshop-new', class: 'co-form', onsubmit: async (e) => {
-    e.preventDefault();
+  // saveForm: the button is held while the request is out, so a double click plans one workshop, not two.
+  const form = saveForm({ id: 'workshop-new', class: 'co-form' }, [
+    field(T.name, h('input', { name: 'title', required: true, maxlength: 200 })),
+    field(T.when, h('input', { name: 'starts_at', type: 'datetime-local', required: true })),
+    field(T.venue, h('input', { name: 'venue', maxlength: 300 })),
+    field(T.question, h('textarea', { name: 'question', rows: 2, maxlength: 2000 })),
+    field(T.audience, h('select', { name: 'audience' }, Object.entries(T.audiences).map(([v, l]) => h('option', { value: v }, l))))],
+  () => {
     const f = form.elements;
-    try {
-      const w = await api('POST', `/projects/${ctx.project.id}/workshops`, {
-        title: f.title.value, starts_at: new Date(f.starts_at.value).toISOString(), venue: f.venue.value,
-        question: f.question.value, audience: f.audience.value });
-      go(ctx.href('workshops', w.id));
-    } catch (err) { form.append(problem(err)); }
-  } },
-  field(T.name, h('input', { name: 'title', required: true, maxlength: 200 })),
-  field(T.when, h('input', { name: 'starts_at', type: 'datetime-local', required: true })),
-  field(T.venue, h('input', { name: 'venue', maxlength: 300 })),
-  field(T.question, h('textarea', { name: 'question', rows: 2, maxlength: 2000 })),
-  field(T.audience, h('select', { name: 'audience' }, Object.entries(T.audiences).map(([v, l]) => h('option', { value: v }, l)))),
-  h('button', { type: 'submit', class: 'primary' }, T.create));
+    return api('POST', `/projects/${ctx.project.id}/workshops`, {
+      title: f.title.value, starts_at: new Date(f.starts_at.value).toISOString(), venue: f.venue.value,
+      question: f.question.value, audience: f.audience.value });
+  }, { label: T.create, done: (w) => go(ctx.href('workshops', w.id)) });
   return h('div', { id: 'workshops' }, h('h1', {}, T.title), h('p', { class: 'hint' }, T.intro),
     all.length ? h('ul', { class: 'workshop-list' }, all.map((w) => h('li', {},
       h('a', { href: ctx.href('workshops', w.id) }, w.title), ` — ${new Date(w.starts_at).toLocaleDateString()} · `,

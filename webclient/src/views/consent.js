@@ -25,6 +25,8 @@ export function formBody(text) {
         flush();
         if (!list) { list = h('ul', {}); out.push(list); }
         list.append(h('li', {}, item[1]));
+      } else if (list && /^\s/.test(raw)) {
+        list.lastChild.append(` ${line}`); // an indented line goes on with the point above it
       } else {
         list = null;
         para.push(line);
