@@ -333,9 +333,13 @@ def project_xml(reader: Reader, project: Project, filters: dict[str, Any], q: st
         f'<User guid="{g}" name="researcher {g[:8]}"/>' for g in names.users.values()) + "</Users>"
     if names.tags:
         yield "<CodeBook><Codes>" + codebook.codes_xml(names.tags.values()) + "</Codes></CodeBook>"
-    linked, exported = _memo_links(project.id), set[uuid.UUID]()
+    # Memos are the team's own notes and may quote any fragment, whatever its consent: only an export for the
+    # team (not a partner's or the public's, nor a coordinator's export for one of those audiences) carries them.
+    team = _shows_labels(reader) and filters.get("audience") in (None, Audience.internal)
+    linked, exported = _memo_links(project.id) if team else set(), set[uuid.UUID]()
     yield from _sources(reader, project, filters, q, names, linked, exported)
-    yield _memo_notes(project.id, exported)
+    if team:
+        yield _memo_notes(project.id, exported)
     if project.description:
         yield f"<Description>{escape(project.description)}</Description>"
     yield "</Project>\n"

@@ -133,3 +133,24 @@ def test_qdpx_carries_memos_as_notes_linked_to_their_sources_and_codes(client, w
     assert fids[0] in sources
     children = [c.tag.split("}")[1] for c in root]
     assert children.index("Sources") < children.index("Notes") < children.index("Links")
+
+
+def test_only_an_export_for_the_team_carries_memos(client, world) -> None:
+    """A memo may quote a fragment whose consent allows no sharing: a partner's or the public's .qdpx, or a
+    coordinator's export for one of those audiences, has none."""
+    fids, _ = captured(client, world, ["Shared with partners."])
+    write(client, world, 'P-1 said "my landlord locks the gate at nine"', fids)
+    h = world.headers("coordinator")
+
+    def qde(headers: dict[str, str], audience: str | None = None) -> str:
+        r = client.get(f"/api/v1/projects/{world.project.id}/export/project.qdpx", headers=headers,
+                       params={"audience": audience} if audience else {})
+        assert r.status_code == 200, r.text
+        return zipfile.ZipFile(io.BytesIO(r.content)).read("project.qde").decode()
+
+    assert "landlord" in qde(h) and "landlord" in qde(h, "internal")
+    for audience in ("partner", "public"):
+        assert "landlord" not in qde(h, audience)
+        r = client.post(f"/api/v1/projects/{world.project.id}/clients",
+                        json={"name": audience, "scopes": ["export"], "audience": audience}, headers=h)
+        assert "landlord" not in qde({"Authorization": f"Bearer {r.json()['token']}"})
