@@ -24,8 +24,8 @@ from api.people.deps import Actor
 from api.people.models import User
 from api.projects import service as projects
 from api.tags.models import Tag
+from api.workshops.models import BoardOp, Workshop
 from api.workshops.models import Note as WorkshopNote
-from api.workshops.models import Workshop
 
 WITHDRAWN = "[withdrawn]"
 MIN_QUOTED_WORDS = 4
@@ -165,8 +165,9 @@ def _may_occur(piece: str, haystack: str) -> bool:
 
 
 def erase_quotes(session: Session, fragments: Iterable[Fragment], actor_id: uuid.UUID | None = None) -> int:
-    """Before these fragments' text is erased: take their words out of every memo of their projects (and every
-    workshop note) and drop the memos' links to them. Answers how many memos changed."""
+    """Before these fragments' text is erased: take their words out of every memo of their projects, every
+    workshop note and the board operations that wrote those notes (a board's log is replayed to its screens), and
+    drop the memos' links to them. Answers how many memos changed."""
     by_project: dict[uuid.UUID, list[Fragment]] = {}
     for f in fragments:
         by_project.setdefault(f.project_id, []).append(f)
@@ -178,9 +179,12 @@ def erase_quotes(session: Session, fragments: Iterable[Fragment], actor_id: uuid
         # The sticky notes of the project's workshops too: a note the room wrote may quote a card.
         notes = list(session.exec(select(WorkshopNote).join(Workshop, col(Workshop.id) == WorkshopNote.workshop_id)
                                   .where(Workshop.project_id == project_id)))
-        if not memos and not notes:
+        note_ops = list(session.exec(select(BoardOp).join(Workshop, col(Workshop.id) == BoardOp.workshop_id)
+                                     .where(Workshop.project_id == project_id, BoardOp.kind == "note")))
+        if not memos and not notes and not note_ops:
             continue
-        haystack = "\n".join(x.text.lower() for x in (*memos, *notes))
+        haystack = "\n".join([x.text.lower() for x in (*memos, *notes)]
+                             + [str(o.data.get("text", "")).lower() for o in note_ops])
         patterns = [_quoted_pattern(p) for f in rows if f.text for p in _quoted_pieces(f.text)
                     if _may_occur(p, haystack)]
         if not patterns:
@@ -202,6 +206,13 @@ def erase_quotes(session: Session, fragments: Iterable[Fragment], actor_id: uuid
             if text != note.text:
                 note.text = text
                 session.add(note)
+        for op in note_ops:
+            text = str(op.data.get("text", ""))
+            for pattern in patterns:
+                text = pattern.sub(WITHDRAWN, text)
+            if text != op.data.get("text"):
+                op.data = {**op.data, "text": text}
+                session.add(op)
     return changed
 
 

@@ -257,6 +257,23 @@ def test_back_to_draft_signs_every_participant_out_and_gives_the_board_a_new_cod
     assert client.get("/api/v1/board", headers=join(client, now["short_code"])).status_code == 200
 
 
+def test_a_note_quoting_a_withdrawn_card_leaves_the_board_and_its_replayed_log(client, world) -> None:
+    """Screens catch up by replaying the board's operations: the note's words must go from the log as from the
+    note."""
+    w, _, consents = ready_workshop(client, world, 2)
+    set_state(client, world, w["id"], "running")
+    guest = join(client, w["short_code"])
+    note = op("note", note_id=str(uuid.uuid4()), text='She said "card words 0" and we all nodded', x=0, y=0)
+    assert client.post("/api/v1/board/ops", json={"ops": [note]}, headers=guest).json()["results"][0]["status"] \
+        == "applied"
+    assert "card words 0" in client.get("/api/v1/board/events?after=0&wait=0", headers=guest).text
+    r = client.post(f"/api/v1/consents/{consents[0]}/withdraw", json={}, headers=world.headers("coordinator"))
+    assert r.status_code == 200
+    assert "card words 0" not in client.get("/api/v1/board", headers=guest).text
+    events = client.get("/api/v1/board/events?after=0&wait=0", headers=guest).text
+    assert "card words 0" not in events and "[withdrawn]" in events and "and we all nodded" in events
+
+
 def test_a_removed_participant_is_shut_out_at_once(client, world) -> None:
     w, _, _ = ready_workshop(client, world, 1)
     guest = join(client, w["short_code"])
