@@ -48,8 +48,10 @@ _ERASED = "hearken_erased"
 # Audit actions after which personal words were erased from rows.
 ERASING_ACTIONS = ("consent.withdraw", "consent.narrow", "retention.purge")
 COMPACTED = "storage.compacted"
-# The tables whose rows an erasure empties (PostgreSQL rewrites these; their TOAST tables and indexes go along).
-ERASED_TABLES = ("fragments", "consents", "conversations", "audio_clips", "audio_uploads", "fragment_tags")
+# The tables whose rows an erasure empties or rewrites (PostgreSQL rewrites these; their TOAST tables and indexes go
+# along): the records themselves, and where the team quoted them (memos, workshop notes and the boards' logs).
+ERASED_TABLES = ("fragments", "consents", "conversations", "audio_clips", "audio_uploads", "fragment_tags", "memos",
+                 "workshop_notes", "workshop_ops")
 _PG_LOCK_KEY = 0x4845524B  # "HERK": one compaction at a time across processes
 CHECKPOINT_WAIT_SECONDS = 2.0
 LOCK_WAIT_SECONDS = 2.0  # how long VACUUM FULL waits for a table (PostgreSQL)

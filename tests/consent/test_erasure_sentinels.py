@@ -48,11 +48,25 @@ def plant(client, world: World, tails: dict[str, str]) -> dict[str, str]:  # typ
     coordinator = world.headers("coordinator")
     assert client.put(f"/api/v1/fragments/{frags[1]['id']}/tags/{world.tag.id}", headers=coordinator).status_code \
         in (200, 204)
+    # Quoted where the team works with it: a memo, and a note on a workshop board (a row and the board's log).
+    quote = f'Heard: "{frags[0]["data"]["text"]}"'
+    p = world.project.id
+    assert client.post(f"/api/v1/projects/{p}/memos", json={"text": quote, "fragment_ids": [frags[0]["id"]]},
+                       headers=coordinator).status_code == 201
+    w = client.post(f"/api/v1/projects/{p}/workshops", headers=coordinator, json={
+        "title": "Belonging", "starts_at": "2026-12-03T18:30:00+00:00", "audience": "project"}).json()
+    client.post(f"/api/v1/workshops/{w['id']}/pack", json={"fragment_ids": [frags[0]["id"]]}, headers=coordinator)
+    assert client.post(f"/api/v1/workshops/{w['id']}/state", json={"state": "ready"},
+                       headers=coordinator).status_code == 200
+    note = {"id": str(uuid.uuid4()), "kind": "note", "data": {"note_id": str(uuid.uuid4()), "text": quote, "x": 0,
+                                                              "y": 0}}
+    r = client.post(f"/api/v1/workshops/{w['id']}/board/ops", json={"ops": [note]}, headers=coordinator)
+    assert r.json()["results"][0]["status"] == "applied", r.text
     # The words are there and searchable before: the checks below would see them.
     found = client.get(f"/api/v1/fragments?project_id={world.project.id}&q=qtxt{tails['text']}",
                        headers=coordinator).json()["items"]
     assert len(found) == 2
-    return {"conversation": conv["id"], "consent": consent["id"], "fragment": frags[0]["id"]}
+    return {"conversation": conv["id"], "consent": consent["id"], "fragment": frags[0]["id"], "workshop": w["id"]}
 
 
 def everything_readable(client, world: World, ids: dict[str, str]) -> str:  # type: ignore[no-untyped-def]
@@ -70,6 +84,9 @@ def everything_readable(client, world: World, ids: dict[str, str]) -> str:  # ty
         f"/api/v1/projects/{p}/audit?limit=200",
         f"/api/v1/projects/{p}/export/fragments.csv",
         f"/api/v1/projects/{p}/export/fragments.jsonl",
+        f"/api/v1/projects/{p}/memos",
+        f"/api/v1/workshops/{ids['workshop']}/board",
+        f"/api/v1/workshops/{ids['workshop']}/board/events?after=0&wait=0",
     )]
     audio = client.get(f"/api/v1/fragments/{ids['fragment']}/audio", headers=h)
     parts.append(audio.content.decode("latin-1") if audio.status_code == 200 else "")
