@@ -199,12 +199,20 @@ def _erasable(session: Session, consent_id: uuid.UUID) -> dict[str, int]:
     return {"fragments": fragments_n, "clips": clips_n, "tagged_fragments": tagged_n}
 
 
+def lock(session: Session, consent: Consent) -> None:
+    """Read the consent again, locked FOR UPDATE (PostgreSQL), before taking anything away: a sync that read it
+    live holds it FOR SHARE until its fragments are committed, so they are there to be erased too; a sync that
+    comes later waits, and finds it withdrawn or narrowed (api/sync/service.py, _CONSENTS)."""
+    session.refresh(consent, with_for_update=True)
+
+
 def narrow_scopes(session: Session, actor: Actor, consent: Consent, data: ConsentUpdate,
                   expected_version: int) -> Consent:
     """Take scopes away (a participant may agree to less later). Fragments that needed a scope taken away
     are erased: a quote needs `quote`."""
     if not projects.is_manager(projects.role_in(session, actor, consent.project_id)):
         raise Forbidden("Only coordinators change a consent after it is given.")
+    lock(session, consent)
     if consent.withdrawn_at is not None:
         raise Conflict("This consent has been withdrawn.", code="consent_withdrawn")
     if consent.version != expected_version:
@@ -242,6 +250,7 @@ def withdraw(session: Session, actor: Actor, consent: Consent, reason: WithdrawR
     the withdrawn consent, as the record that this person withdrew (README: What erasure guarantees)."""
     if not projects.is_manager(projects.role_in(session, actor, consent.project_id)):
         raise Forbidden("Only coordinators withdraw consent.")
+    lock(session, consent)
     if consent.withdrawn_at is not None:
         raise Conflict("This consent was already withdrawn.", code="already_withdrawn")
     held = _erasable(session, consent.id)

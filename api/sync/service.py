@@ -51,8 +51,13 @@ _HELD = sa.union_all(*(
     for rtype, t in ((r, TABLES[r].__table__) for r in TABLES)))
 _CONVERSATIONS = sa.select(*(Conversation.__table__.c[k] for k in ("id", "project_id", "researcher_id", "place_id"))
                            ).where(Conversation.__table__.c.id.in_(_IDS))
+# FOR SHARE (PostgreSQL; SQLite has one writer): a withdrawal or narrowing locks the consent FOR UPDATE, so it
+# either waits for this batch to commit and then erases its fragments too, or this batch waits for it and reads
+# the consent as it left it. (The fragments' foreign key takes only FOR KEY SHARE, which a withdrawal's UPDATE
+# does not wait for.)
 _CONSENTS = sa.select(*(Consent.__table__.c[k] for k in ("id", "project_id", "conversation_id", "withdrawn_at")),
-                      *(Consent.__table__.c[f"scope_{s.value}"] for s in Scope)).where(Consent.__table__.c.id.in_(_IDS))
+                      *(Consent.__table__.c[f"scope_{s.value}"] for s in Scope)).where(Consent.__table__.c.id.in_(_IDS)
+                                                                                       ).with_for_update(read=True)
 _PROJECTS = (sa.select(Project.__table__.c.id, Project.__table__.c.questions, Membership.__table__.c.role)
              .select_from(Project.__table__)
              .outerjoin(Membership.__table__, sa.and_(Membership.__table__.c.project_id == Project.__table__.c.id,
