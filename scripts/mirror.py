@@ -4,8 +4,9 @@
     HEARKEN_URL=https://hearken.example.org HEARKEN_TOKEN=hkc_... python scripts/mirror.py mirror.db
 
 It keeps one table of fragments, applies upserts, deletes on tombstones (a participant withdrew, or the
-retention period ran out: your copy must go too), and remembers the last `seq`, so a restart resumes where it
-stopped. With --follow it keeps a long poll open and applies changes as they happen. Needs only httpx.
+retention period ran out: your copy must go too; a consent's tombstone means every fragment under that consent, as
+when a partner's or the public's tool loses the consent's `share` or `publish`), and remembers the last `seq`, so a
+restart resumes where it stopped. With --follow it keeps a long poll open and applies changes as they happen. Needs only httpx.
 """
 
 import argparse
@@ -35,6 +36,8 @@ def apply(db: sqlite3.Connection, page: dict) -> int:
     """Apply one page and its new position in one transaction, so a crash never half-applies it."""
     with db:
         for change in page["items"]:
+            if change["entity"] == "consent" and change["op"] == "tombstone":
+                db.execute("DELETE FROM fragments WHERE json_extract(record, '$.consent_id') = ?", (change["id"],))
             if change["entity"] != "fragment":
                 continue
             if change["op"] == "tombstone" or change["record"]["status"] != "active":

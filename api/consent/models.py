@@ -102,6 +102,10 @@ class Consent(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
     withdrawn_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
     withdrawn_by: uuid.UUID | None = Field(default=None, foreign_key="users.id")
+    # When `share` / `publish` was taken away: a partner's or the public's tool may hold this consent's fragments
+    # from before, and is told to delete them (api/feed/reading.py, api/webhooks/service.py).
+    share_removed_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
+    publish_removed_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
     version: int = 1
     # SHA-256 of the record as the phone first sent it: a replay matches it, a different record does not.
     sync_hash: str = Field(max_length=64)

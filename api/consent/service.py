@@ -225,6 +225,9 @@ def narrow_scopes(session: Session, actor: Actor, consent: Consent, data: Consen
     removed = set(consent.scopes) - wanted
     for scope in Scope:
         setattr(consent, f"scope_{scope.value}", scope.value in wanted)
+    for scope in (Scope.share, Scope.publish):  # a partner's or the public's tool is told to delete its copies
+        if scope.value in removed:
+            setattr(consent, f"{scope.value}_removed_at", utcnow())
     consent.version += 1
     session.add(consent)
     erased = 0

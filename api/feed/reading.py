@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from api.clients.deps import ClientActor, Reader
-from api.clients.models import Audience, ClientScope
+from api.clients.models import ClientScope
 from api.consent import service as consent
 from api.consent.models import Consent, Participant
 from api.conversations.models import Conversation, ConversationPublic
@@ -39,6 +39,10 @@ def page(session: Session, reader: Reader, project_id: uuid.UUID | None, after: 
         session.rollback()  # end the read, so the next look sees what has committed since
         time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
     shown = rows[:limit]
+    if isinstance(reader, ClientActor):
+        # Another tool sees a consent only as a tombstone: "delete what you hold of its fragments".
+        shown = [(seq, entity, id_, ChangeOp.tombstone if entity == "consent" else op, at, record)
+                 for seq, entity, id_, op, at, record in shown]
     tags: dict[str, list[str]] = {}
     audio: dict[str, str] = {}
     if shown:
@@ -135,18 +139,27 @@ def _in(column: Any, ids: list[uuid.UUID]) -> Any:
 
 def _client_condition(reader: ClientActor, project_id: uuid.UUID | None) -> Any:
     """Another tool follows fragments (within its audience), consent withdrawals, and the codebook with
-    `tags:read`; never conversations or consent details."""
+    `tags:read`; never conversations or consent details. A partner's or the public's tool also hears of what
+    left its audience: the erasure of a fragment it could once see, and a consent that lost its scope (shown as
+    a tombstone: delete that consent's fragments)."""
     reader.require(ClientScope.changes_read)
     client = reader.client
     if project_id not in (None, client.project_id):
         raise NotFound("No such project.")
-    kinds = [sa.and_(Change.entity == "fragment", fragments.audience_condition(reader, col(Change.entity_id)))]
-    withdrawn = sa.and_(Change.entity == "consent", Change.op == ChangeOp.tombstone)
-    if client.audience != Audience.internal:
-        scope = Consent.scope_share if client.audience == Audience.partner else Consent.scope_publish
-        withdrawn = sa.and_(withdrawn, col(Change.entity_id).in_(
-            select(Consent.id).where(Consent.project_id == client.project_id, col(scope).is_(True))))
-    kinds.append(withdrawn)
+    entity_id = col(Change.entity_id)
+    upsert, tombstone = Change.op == ChangeOp.upsert, Change.op == ChangeOp.tombstone
+    kinds = [sa.and_(Change.entity == "fragment", upsert, fragments.audience_condition(reader, entity_id)),
+             sa.and_(Change.entity == "fragment", tombstone,
+                     fragments.audience_condition(reader, entity_id, once=True))]
+    once = fragments.audience_consents(client.audience, once=True)
+    if once is None:
+        kinds.append(sa.and_(Change.entity == "consent", tombstone))
+    else:
+        def consents(condition: Any) -> Any:
+            return entity_id.in_(select(Consent.id).where(Consent.project_id == client.project_id, condition))
+
+        lost = sa.and_(once, sa.not_(fragments.audience_consents(client.audience)))
+        kinds.append(sa.and_(Change.entity == "consent", sa.or_(sa.and_(tombstone, consents(once)), consents(lost))))
     if client.allows(ClientScope.tags_read):
         kinds.append(Change.entity == "tag")
     return sa.and_(Change.project_id == client.project_id, sa.or_(*kinds))

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from api.audit import service as audit
 from api.clients.deps import ClientActor, Reader
 from api.clients.models import Audience, ClientScope
-from api.consent.models import Consent
+from api.consent.models import Consent, Scope
 from api.db import utcnow
 from api.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
 from api.feed import service as feed
@@ -77,13 +77,25 @@ def _audience_allows(session: Session, reader: ClientActor, fragment: Fragment) 
     return consent is not None and bool(getattr(consent, scope))
 
 
-def audience_condition(reader: ClientActor, fragment_id: Any) -> Any:
-    """SQL: the fragment's consent lets this client's audience see it (True for internal tools)."""
-    scope = _audience_scope(reader)
+def audience_consents(audience: Audience, *, once: bool = False) -> Any | None:
+    """SQL on Consent: its scopes let this audience see its fragments (None for the team: every consent). With
+    `once`: let it at some time, the scope being there or taken away since, so a tool of that audience may hold
+    copies to delete (a tombstone must reach it)."""
+    scope = {Audience.partner: Scope.share, Audience.public: Scope.publish}.get(audience)
     if scope is None:
+        return None
+    now = getattr(Consent, f"scope_{scope.value}").is_(True)
+    return sa.or_(now, col(getattr(Consent, f"{scope.value}_removed_at")).is_not(None)) if once else now
+
+
+def audience_condition(reader: ClientActor, fragment_id: Any, *, once: bool = False) -> Any:
+    """SQL: the fragment's consent lets this client's audience see it, or with `once` let it at some time (see
+    audience_consents). True for internal tools."""
+    allowed_consents = audience_consents(reader.client.audience, once=once)
+    if allowed_consents is None:
         return sa.true()
     allowed = select(Fragment.id).join(Consent, Consent.id == Fragment.consent_id).where(  # type: ignore[arg-type]
-        Fragment.project_id == reader.client.project_id, getattr(Consent, scope).is_(True))
+        Fragment.project_id == reader.client.project_id, allowed_consents)
     return fragment_id.in_(allowed)
 
 

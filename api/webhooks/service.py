@@ -40,7 +40,6 @@ SECRET_PREFIX = "whsec_"
 RETRY_WINDOW = timedelta(hours=24)
 MAX_ENDPOINTS_PER_CLIENT = 10
 _TAGGED = "webhooks_tagged"
-_AUDIENCE_SCOPE = {Audience.partner: "scope_share", Audience.public: "scope_publish"}
 
 
 # --- endpoints, managed by the client itself ---------------------------------------------------------------
@@ -137,7 +136,8 @@ def _drop_tag_notes(session: Session) -> None:
 
 
 def _notifies(p: dict[str, Any]) -> bool:
-    return p["entity"] in ("fragment", "tag") or (p["entity"] == "consent" and p["op"] == ChangeOp.tombstone)
+    # A consent's upsert notifies only a tool whose audience it just left (a narrowing; see enqueue).
+    return p["entity"] in ("fragment", "tag", "consent")
 
 
 # Built once: every writing request asks it (building it costs more than running it on an empty table).
@@ -163,19 +163,21 @@ def enqueue(session: Session, pending: Iterable[dict[str, Any]]) -> None:
     if not endpoints:
         return
     events = _events(session, changes, tagged)
-    visible: dict[tuple[str, str], set[uuid.UUID]] = {}
+    visible: dict[tuple[str, ChangeOp, Audience], set[uuid.UUID]] = {}
     rows = []
     for endpoint_id, project_id, subscribed, audience in endpoints:
+        audience = Audience(audience)
         for p, kind in events:
             if p["project_id"] != project_id or kind.value not in subscribed:
                 continue
-            scope = _AUDIENCE_SCOPE.get(Audience(audience))
-            if scope and p["entity"] != "tag":
-                if (p["entity"], scope) not in visible:
-                    visible[(p["entity"], scope)] = _with_scope(session, p["entity"], scope,
-                                                                [q["entity_id"] for q, _ in events
-                                                                 if q["entity"] == p["entity"]])
-                if p["entity_id"] not in visible[(p["entity"], scope)]:
+            if p["entity"] == "consent" and p["op"] != ChangeOp.tombstone and audience == Audience.internal:
+                continue
+            if audience != Audience.internal and p["entity"] != "tag":
+                key = (p["entity"], p["op"], audience)
+                if key not in visible:
+                    visible[key] = _heard_of(session, *key, [q["entity_id"] for q, _ in events
+                                                            if (q["entity"], q["op"]) == key[:2]])
+                if p["entity_id"] not in visible[key]:
                     continue
             rows.append({"id": new_id(), "endpoint_id": endpoint_id, "project_id": project_id, "event": kind.value,
                          "entity": p["entity"], "entity_id": p["entity_id"], "created_at": now,
@@ -211,13 +213,18 @@ def _events(session: Session, changes: list[dict[str, Any]],
     return out
 
 
-def _with_scope(session: Session, entity: str, scope: str, ids: list[uuid.UUID]) -> set[uuid.UUID]:
-    """Which of these fragments (or consents) a partner or public audience may hear of."""
+def _heard_of(session: Session, entity: str, op: ChangeOp, audience: Audience,
+              ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these changes a partner's or the public's tool hears of: a fragment's upsert within its audience;
+    an erasure of a fragment, or a consent's withdrawal, that its audience could see at some time; a consent's
+    upsert that took its scope away (sent as `consent.withdrawn`: delete that consent's fragments)."""
+    now, once = fragments.audience_consents(audience), fragments.audience_consents(audience, once=True)
     if entity == "consent":
-        stmt = sa.select(Consent.id).where(col(Consent.id).in_(ids), getattr(Consent, scope).is_(True))
+        condition = once if op == ChangeOp.tombstone else sa.and_(once, sa.not_(now))
+        stmt = sa.select(Consent.id).where(col(Consent.id).in_(ids), condition)
     else:
         stmt = (sa.select(Fragment.id).join(Consent, col(Consent.id) == Fragment.consent_id)
-                .where(col(Fragment.id).in_(ids), getattr(Consent, scope).is_(True)))
+                .where(col(Fragment.id).in_(ids), now if op == ChangeOp.upsert else once))
     return set(session.execute(stmt).scalars())
 
 

@@ -75,6 +75,48 @@ def test_audiences_see_only_what_consent_allows(client, world) -> None:
         assert not [c for c in feed if c["entity"] in ("conversation", "consent")]
 
 
+def test_a_partner_following_the_feed_deletes_what_leaves_its_audience(client, world) -> None:
+    """Taking `share` away is, for a partner, a withdrawal: its feed says so with the consent's tombstone (delete
+    that consent's fragments), and a later withdrawal's erasures still reach it. A consent the partner never saw
+    stays unheard of."""
+    public, shared, private = shared_and_private(client, world)
+    token = make_client(client, world, audience="partner")["token"]
+    mirror: dict[str, dict] = {}
+    after = 0
+
+    def follow() -> list[dict]:
+        nonlocal after
+        page = client.get(f"/api/v1/changes?after={after}", headers=bearer(token)).json()
+        for c in page["items"]:
+            if c["op"] == "tombstone":
+                for fid in [fid for fid, r in mirror.items() if c["id"] in (fid, r["consent_id"])]:
+                    del mirror[fid]
+            elif c["entity"] == "fragment":
+                mirror[c["id"]] = c["record"]
+        after = page["last_seq"]
+        return page["items"]
+
+    def listed() -> set[str]:
+        return {f["id"] for f in client.get("/api/v1/fragments", headers=bearer(token)).json()["items"]}
+
+    follow()
+    assert set(mirror) == listed() == set(public + shared)
+    h = world.headers("coordinator")
+    consent_of = {f: client.get(f"/api/v1/fragments/{f}", headers=h).json()["consent_id"] for f in shared + private}
+    narrowed, never = consent_of[shared[0]], consent_of[private[0]]
+    assert client.patch(f"/api/v1/consents/{narrowed}", json={"scopes": ["quote"]},
+                        headers={**h, "If-Match": '"1"'}).status_code == 200
+    told = follow()
+    assert [(c["entity"], c["id"], c["op"], c["record"]) for c in told] == [("consent", narrowed, "tombstone", None)]
+    assert set(mirror) == listed() == set(public)
+    for consent in (narrowed, never):
+        assert client.post(f"/api/v1/consents/{consent}/withdraw", json={}, headers=h).status_code == 200
+    told = follow()
+    assert sorted((c["entity"], c["id"]) for c in told) == sorted(
+        [("consent", narrowed)] + [("fragment", f) for f in shared])
+    assert set(mirror) == listed() == set(public)
+
+
 def test_scopes_gate_each_endpoint(client, world) -> None:
     token = make_client(client, world, scopes=["tags:read"])["token"]
     assert client.get("/api/v1/fragments", headers=bearer(token)).status_code == 403

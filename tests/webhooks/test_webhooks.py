@@ -540,6 +540,27 @@ def test_a_partner_hears_of_tag_changes_and_withdrawals_only_where_consent_allow
                            ("consent.withdrawn", shr["id"])])
 
 
+def test_a_partner_is_told_to_delete_what_it_holds_once_sharing_is_taken_away(client, world, session) -> None:
+    """Narrowing away `share` is a withdrawal as far as the partner is concerned; a withdrawal after it still
+    reaches the partner, although the consent no longer has `share`. A consent never shared stays unheard of."""
+    partner = make_api_client(client, world, audience="partner")
+    register(client, partner, "http://127.0.0.1:9/unused", ["consent.withdrawn", "fragment.withdrawn"])
+    conv = conversation_item(world)
+    shared = consent_item(world, conv["id"], participant_label="P-SHR", scopes=["quote", "share"])
+    never = consent_item(world, conv["id"], participant_label="P-PRV", scopes=["quote"])
+    f_shared, f_never = fragment_item(conv["id"], shared["id"]), fragment_item(conv["id"], never["id"])
+    sync(client, world, [conv, shared, never, f_shared, f_never])
+    h = world.headers("coordinator")
+    assert client.patch(f"/api/v1/consents/{shared['id']}", json={"scopes": ["quote"]},
+                        headers={**h, "If-Match": '"1"'}).status_code == 200
+    assert [(d.event, str(d.entity_id)) for d in deliveries(session)] == [("consent.withdrawn", shared["id"])]
+    for c in (shared, never):
+        assert client.post(f"/api/v1/consents/{c['id']}/withdraw", json={}, headers=h).status_code == 200
+    got = Counter((d.event, str(d.entity_id)) for d in deliveries(session))
+    assert got == Counter([("consent.withdrawn", shared["id"]), ("consent.withdrawn", shared["id"]),
+                           ("fragment.withdrawn", f_shared["id"])])
+
+
 def test_events_outlive_a_killed_server_and_hearken_serve_delivers_them_after_restart(
         engine, session, database_url, receiver, tmp_path) -> None:
     import httpx
