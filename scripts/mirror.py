@@ -6,7 +6,8 @@
 It keeps one table of fragments, applies upserts, deletes on tombstones (a participant withdrew, or the
 retention period ran out: your copy must go too; a consent's tombstone means every fragment under that consent, as
 when a partner's or the public's tool loses the consent's `share` or `publish`), and remembers the last `seq`, so a
-restart resumes where it stopped. With --follow it keeps a long poll open and applies changes as they happen. Needs only httpx.
+restart resumes where it stopped. With --follow it keeps a long poll open and applies changes as they happen.
+Needs only httpx.
 """
 
 import argparse
