@@ -187,7 +187,7 @@ def new_researcher_ui(phone, world: World, name: str):
     return page, email, user_id
 
 
-def start_conversation_ui(page, place_index: int = 1) -> str:
+def start_conversation_ui(page, place_index: int = 1, note: str = "") -> str:
     try:
         page.wait_for_selector("body[data-ready=capture]")
     except Exception:
@@ -197,6 +197,8 @@ def start_conversation_ui(page, place_index: int = 1) -> str:
     page.wait_for_selector("#new-conversation")
     page.select_option("select[name=place]", index=place_index)
     page.check("input[name=prompt] >> nth=0")
+    if note:
+        page.fill("#new-conversation textarea[name=note]", note)
     page.click("#new-conversation button[type=submit]")
     page.wait_for_selector("body[data-screen=conversation]")
     return page.url.split("#/c/")[1]

@@ -215,14 +215,22 @@ def test_unsaved_edits_leave_the_laptop_with_a_logout_and_never_reach_the_next_c
     what someone else left."""
     world = make_world(server)
     email, other = world.add_coordinator(), world.add_coordinator("next")
-    ids = seed(world, ["Words under review that a coordinator starts to correct."])
+    ids = seed(world, ["Words under review that a coordinator starts to correct.",
+                       "Words withdrawn while a coordinator corrects them."])
     page = workspace(email, world.project_id, "review")
-    item = page.locator(f".review-item[data-id='{ids[0]}']")
-    item.wait_for()
-    item.locator("[data-action=edit]").click()
-    item.locator("textarea[name=text]").fill("Words under review, half corrected")
     drafts = "Object.keys(localStorage).filter((k) => k.startsWith('hearken-draft:'))"
-    assert len(page.evaluate(drafts)) == 1
+    for fid in ids:
+        item = page.locator(f".review-item[data-id='{fid}']")
+        item.wait_for()
+        item.locator("[data-action=edit]").click()
+        item.locator("textarea[name=text]").fill("Words under review, half corrected")
+    assert len(page.evaluate(drafts)) == 2
+    # Withdrawn while the edit was open: saving says so, and the draft's words go.
+    consent = ok(world.admin.get(f"/fragments/{ids[1]}"))["consent_id"]
+    ok(world.admin.post(f"/consents/{consent}/withdraw", json={}))
+    item.locator("button:has-text('Save the edit')").click()
+    item.locator(".status:has-text('erased')").wait_for()
+    assert item.locator("textarea").count() == 0 and len(page.evaluate(drafts)) == 1
     page.goto(page.url.split("#")[0] + "#/phone")
     page.click("#logout")
     page.wait_for_selector("body[data-screen=login]")

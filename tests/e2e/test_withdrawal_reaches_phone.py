@@ -26,11 +26,12 @@ pytestmark = pytest.mark.browser
 SENT = "Words that must leave the phone: the warden's name"
 UNSENT = "Unsent words that must leave the phone too"
 CLIP = "clip bytes that must leave the phone"
+NOTE = "Met her outside the pharmacy on Union Street"
 
 
 def test_a_withdrawal_erases_the_participants_records_from_the_phone(phone, world, server):
     page, _, _ = new_researcher_ui(phone, world, "withdrawn")
-    conv = start_conversation_ui(page)
+    conv = start_conversation_ui(page, note=NOTE)  # about the one participant: it goes with her consent
     label = take_consent_ui(page, {"audio": True, "quote": True, "share": True, "publish": False}, method="signed")
     capture_ui(page, SENT, slider=30)
     consent_id = app_eval(page, "return (await A.db.allRecords()).find((r) => r.type === 'consent').id;")
@@ -44,7 +45,7 @@ def test_a_withdrawal_erases_the_participants_records_from_the_phone(phone, worl
         await A.outbox.sync();
     """, [consent_id, CLIP])
     wait_counts(page, local=0, synced=4)
-    assert SENT in idb_text(page) and signature in idb_text(page)
+    assert SENT in idb_text(page) and signature in idb_text(page) and NOTE in idb_text(page)
 
     phone.set_offline(True)
     capture_ui(page, UNSENT)
@@ -54,8 +55,8 @@ def test_a_withdrawal_erases_the_participants_records_from_the_phone(phone, worl
     wait_app(page, "return (await A.db.getRecord(arg)).erased === 'withdrawn';", consent_id, timeout=30)
 
     stored = idb_text(page)
-    for words in (SENT, UNSENT, CLIP, signature, "With a clip."):
-        assert words not in stored
+    for words in (SENT, UNSENT, CLIP, signature, "With a clip.", NOTE):
+        assert words not in stored, words
     page.goto(page.url.split("#")[0] + f"#/c/{conv}")
     page.wait_for_selector("#fragments [data-state=withdrawn]")
     assert page.locator("#fragments [data-state=withdrawn]").count() == 3

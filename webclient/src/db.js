@@ -307,7 +307,8 @@ class Store {
     return this.tx(['records', 'clips'], 'readwrite', async (tx) => {
       const store = tx.objectStore('records');
       const erased = [];
-      for (const rec of await req(store.getAll())) {
+      const all = await req(store.getAll());
+      for (const rec of all) {
         const hit = gone.has(rec.id) || (rec.type === 'fragment' && gone.has(rec.data.consent_id));
         if (!hit || rec.erased) continue;
         const d = rec.data;
@@ -326,6 +327,15 @@ class Store {
         rec.erased = 'withdrawn';
         await req(store.put(rec));
         erased.push(rec.id);
+      }
+      // A conversation's note goes once none of its consents is left, as on the server (it is about them).
+      const consents = all.filter((r) => r.type === 'consent');
+      for (const conv of all.filter((r) => r.type === 'conversation' && r.data.note)) {
+        const its = consents.filter((c) => c.data.conversation_id === conv.id);
+        if (its.some((c) => gone.has(c.id)) && its.every((c) => c.erased)) {
+          delete conv.data.note;
+          await req(store.put(conv));
+        }
       }
       return erased;
     });

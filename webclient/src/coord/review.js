@@ -162,6 +162,8 @@ function item(f, L, gone) {
           draw(await saving(save, status, () => patch({ id: f.id, version: base.version }, mine)));
         } catch (err) {
           if (err.current) conflict(err.current, mine, base);
+          // Withdrawn meanwhile: the edit holds words that must not stay (the status line says why).
+          if (err.code === 'fragment_erased') { localStorage.removeItem(key); panel.replaceChildren(); }
           return;
         }
         closeEdit();
