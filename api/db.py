@@ -120,11 +120,14 @@ _WRITE_QUEUES: "weakref.WeakKeyDictionary[Engine, WriteQueue]" = weakref.WeakKey
 
 
 def make_engine(url: str) -> Engine:
+    """The app's engine. `hide_parameters`: a database error's message (and so the log of a failed request) never
+    carries the statement's values, which may be a participant's words."""
     if url.startswith("sqlite"):
         settings = get_settings()
         queue = WriteQueue(settings.sqlite_write_wait_seconds)
         busy_ms = int(settings.sqlite_busy_timeout_seconds * 1000)
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_ms / 1000})
+        engine = sa.create_engine(url, hide_parameters=True,
+                                  connect_args={"check_same_thread": False, "timeout": busy_ms / 1000})
         _WRITE_QUEUES[engine] = queue
 
         @event.listens_for(engine, "connect")
@@ -180,7 +183,7 @@ def make_engine(url: str) -> Engine:
     # psycopg prepares a statement run five times, and PostgreSQL may then plan it once for any value: for a search
     # word, a tag or a place that generic plan guesses a fixed selectivity and reads every match (a common word's
     # page: 2.8 s at a million fragments, against 1 ms planned for the word). Plan each execution for its values.
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True,
                             connect_args={"options": "-c plan_cache_mode=force_custom_plan"})
 
 
