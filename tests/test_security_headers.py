@@ -50,6 +50,10 @@ def test_docs_allow_exactly_their_inline_script_and_the_cdn(client) -> None:
         assert f"'sha256-{digest}'" in script_src
     assert "'unsafe-inline'" not in script_src and "'unsafe-eval'" not in script_src
     assert client.get("/openapi.json").status_code == 200
+    # Its files come from the CDN pinned to one version and checked (SRI): a changed file is refused, not run here.
+    loaded = re.findall(r'<(?:script|link)[^>]*(?:src|href)="(https://[^"]+)"([^>]*)>', r.text)
+    assert len(loaded) == 2 and all("@5." in url and 'integrity="sha384-' in rest and "crossorigin" in rest
+                                    for url, rest in loaded), loaded
 
 
 def test_api_answers_carry_no_store_and_etags_still_work(client, world) -> None:
