@@ -3,6 +3,7 @@
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -11,6 +12,15 @@ from sqlmodel import Session
 
 from tests.factories import capture_batch, make_world
 from tests.support.live_server import REPO, LiveServer
+
+
+def mirror_of(server: LiveServer, token: str, mirror: Path) -> Callable[[], set[str]]:
+    """Runs scripts/mirror.py once (it catches up and stops); answers the fragment ids its file then holds."""
+    def run() -> set[str]:
+        subprocess.run([sys.executable, str(REPO / "scripts" / "mirror.py"), str(mirror), "--url", server.url,
+                        "--token", token], check=True, capture_output=True, timeout=60)
+        return {r[0] for r in sqlite3.connect(mirror).execute("SELECT id FROM fragments")}
+    return run
 
 
 def test_the_mirror_follows_the_feed_and_deletes_withdrawn_fragments(engine: Engine, session: Session,
@@ -23,13 +33,7 @@ def test_the_mirror_follows_the_feed_and_deletes_withdrawn_fragments(engine: Eng
         phone = httpx.Client(base_url=server.api, headers=world.headers("researcher"))
         keep, withdraw = capture_batch(world, 3), capture_batch(world, 2)
         phone.post("/sync", json={"device_id": "p", "items": keep + withdraw}).raise_for_status()
-        mirror = tmp_path / "mirror.db"
-
-        def run() -> set[str]:
-            subprocess.run([sys.executable, str(REPO / "scripts" / "mirror.py"), str(mirror), "--url", server.url,
-                            "--token", token], check=True, capture_output=True, timeout=60)
-            return {r[0] for r in sqlite3.connect(mirror).execute("SELECT id FROM fragments")}
-
+        run = mirror_of(server, token, tmp_path / "mirror.db")
         assert run() == {i["id"] for i in keep + withdraw if i["type"] == "fragment"}
         http.post(f"/consents/{withdraw[1]['id']}/withdraw").raise_for_status()
         more = capture_batch(world, 1)
@@ -47,13 +51,7 @@ def test_a_partners_mirror_lets_go_of_a_consent_that_no_longer_allows_sharing(en
         phone = httpx.Client(base_url=server.api, headers=world.headers("researcher"))
         keep, narrow = capture_batch(world, 2), capture_batch(world, 2)
         phone.post("/sync", json={"device_id": "p", "items": keep + narrow}).raise_for_status()
-        mirror = tmp_path / "mirror.db"
-
-        def run() -> set[str]:
-            subprocess.run([sys.executable, str(REPO / "scripts" / "mirror.py"), str(mirror), "--url", server.url,
-                            "--token", token], check=True, capture_output=True, timeout=60)
-            return {r[0] for r in sqlite3.connect(mirror).execute("SELECT id FROM fragments")}
-
+        run = mirror_of(server, token, tmp_path / "mirror.db")
         assert run() == {i["id"] for i in keep + narrow if i["type"] == "fragment"}
         http.patch(f"/consents/{narrow[1]['id']}", json={"scopes": ["quote"]},
                    headers={"If-Match": '"1"'}).raise_for_status()

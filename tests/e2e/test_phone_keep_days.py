@@ -69,14 +69,20 @@ def _stubbed(page) -> dict[str, list[bool]]:
       return out;""")
 
 
-def test_the_phone_keeps_each_records_words_as_long_as_its_project_allows(phone, world, server):
-    email = f"keep-{uuid.uuid4().hex[:6]}@example.org"
-    uid = world.add_researcher(email)
-    short, _ = second_project(world.admin, uid)
+def _researcher_also_in_a_two_day_project(phone, world, server, name: str):
+    """A researcher of the world's project (14 days, the default) and of a second one that keeps words 2 days,
+    logged in on a new page. Answers (page, the second project's id)."""
+    email = f"{name}-{uuid.uuid4().hex[:6]}@example.org"
+    short, _ = second_project(world.admin, world.add_researcher(email))
     ok(world.admin.patch(f"/projects/{short}", json={"phone_keep_days": 2}))
     page = phone.new_page()
     open_app(page, server)
     login_ui(page, email, RESEARCHER_PASSWORD)
+    return page, short
+
+
+def test_the_phone_keeps_each_records_words_as_long_as_its_project_allows(phone, world, server):
+    page, short = _researcher_also_in_a_two_day_project(phone, world, server, "keep")
     for pid in (world.project_id, short):  # the world's project keeps the default, 14 days
         page.goto(page.url.split("#")[0] + "#/")
         page.wait_for_selector("body[data-screen=home]")
@@ -108,13 +114,7 @@ def test_the_phone_keeps_each_records_words_as_long_as_its_project_allows(phone,
 
 def test_words_go_when_their_time_is_up_on_a_phone_left_logged_out_and_offline(phone, world, server):
     """The trim needs neither a login nor a network: a lost phone lets words go when their project says."""
-    email = f"keep-out-{uuid.uuid4().hex[:6]}@example.org"
-    uid = world.add_researcher(email)
-    short, _ = second_project(world.admin, uid)
-    ok(world.admin.patch(f"/projects/{short}", json={"phone_keep_days": 2}))
-    page = phone.new_page()
-    open_app(page, server)
-    login_ui(page, email, RESEARCHER_PASSWORD)
+    page, short = _researcher_also_in_a_two_day_project(phone, world, server, "keep-out")
     page.select_option("#project", short)
     wait_app(page, "return A.kit && A.kit.project.id === arg;", short)
     start_conversation_ui(page)
