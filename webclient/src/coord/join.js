@@ -25,7 +25,7 @@ function showBoard(token, title, question) {
 }
 
 function showForm(message = '') {
-  const code = h('input', { name: 'code', id: 'join-code', autocomplete: 'off', maxlength: 12, required: true,
+  const code = h('input', { name: 'code', id: 'join-code', autocomplete: 'off', autocapitalize: 'characters', maxlength: 12, required: true,
     value: decodeURIComponent(location.hash.slice(1)) });
   const name = h('input', { name: 'name', id: 'join-name', maxlength: 60 });
   const status = h('p', { class: 'status', role: 'alert' }, message);
@@ -37,7 +37,7 @@ function showForm(message = '') {
     const r = await res.json();
     sessionStorage.setItem(KEY, JSON.stringify({ token: r.token, title: r.workshop.title, question: r.workshop.question }));
     showBoard(r.token, r.workshop.title, r.workshop.question);
-  } }, field(J.code, code), field(J.name, name, J.nameHint), h('button', { type: 'submit' }, J.join), status);
+  } }, field(J.code, code), field(J.name, name, J.nameHint), h('button', { type: 'submit', class: 'primary' }, J.join), status);
   main.replaceChildren(h('h1', {}, J.title), h('p', {}, J.intro), form);
 }
 

@@ -12,6 +12,8 @@ const day = (d) => d.toISOString().slice(0, 10);
 const refuse = (detail) => Object.assign(new Error(detail), { status: 422, detail });
 // Only an admin changes or removes another coordinator (the server refuses it too).
 const mayChange = (m) => A.me.user.is_admin || m.role !== 'coordinator' || m.user_id === A.me.user.id;
+// Nor removes themself as coordinator (a project must keep one; an admin can).
+const mayRemove = (m) => mayChange(m) && (A.me.user.is_admin || m.role !== 'coordinator' || m.user_id !== A.me.user.id);
 const roleSelect = (value) => h('select', { name: 'role' },
   ['researcher', 'coordinator'].map((r) => h('option', { value: r, selected: r === value }, C.roles[r])));
 
@@ -59,7 +61,7 @@ export async function page(ctx) {
       return mine.length ? T.phonesN(mine.length, any ? fmtDateTime(any) : T.never)
         : [T.noPhones, any ? ` · ${T.lastSync}: ${fmtDateTime(any)}` : ''];
     }],
-    [C.actions, (m) => (!mayChange(m) ? '' : h('button', { type: 'button', class: 'small danger', onclick: async (e) => {
+    [C.actions, (m) => (!mayRemove(m) ? '' : h('button', { type: 'button', class: 'small danger', onclick: async (e) => {
       if (!window.confirm(T.confirmRemove(who(m)))) return;
       try {
         await api('DELETE', `${base}/members/${m.user_id}`);
