@@ -8,6 +8,7 @@ import pytest
 
 from tests.e2e.coord_data import goto, laptop_workspace, seed
 from tests.e2e.helpers import make_world, new_phone, open_app, shot, wait_worker
+from tests.e2e.test_accessibility import AUDIT
 from tests.support.live_server import ok
 
 pytestmark = pytest.mark.browser
@@ -163,6 +164,9 @@ def test_a_phone_with_the_app_installed_still_opens_the_join_page(browser, serve
         open_app(page, server)
         wait_worker(page)
         page.goto(f"{server.url}/app/join.html#{w['short_code']}")
+        page.wait_for_selector("#join-form")
+        # A resident's first screen: styled for a phone, every control a finger's size, nothing else amiss.
+        assert page.evaluate(AUDIT) == []
         page.fill("#join-name", "Ama")
         page.click("#join-form button[type=submit]")
         page.wait_for_selector(".board-card[data-number='6']")
