@@ -102,6 +102,9 @@ def audience_condition(reader: ClientActor, fragment_id: Any, *, once: bool = Fa
 def update(session: Session, actor: Actor, fragment: Fragment, role: str, data: FragmentUpdate,
            expected_version: int | None) -> Fragment:
     manager = projects.is_manager(role)
+    # Read again, locked (PostgreSQL): an erasure in flight either finishes first and is seen here, or waits for
+    # this edit and then erases what it wrote. Unlocked, the edit wrote its words into the tombstone.
+    session.refresh(fragment, with_for_update=True)
     if fragment.status != FragmentStatus.active:
         raise Conflict("This fragment was erased and cannot be edited.", code="fragment_erased")
     if not manager and fragment.reviewed_at is not None:

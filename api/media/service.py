@@ -163,7 +163,9 @@ def _fragment_for_upload(session: Session, actor: Actor, fragment_id: uuid.UUID,
         raise Conflict("This fragment was erased; its audio cannot be kept.", code="fragment_erased")
     consent = session.get(Consent, fragment.consent_id)
     if lock and consent is not None:
-        session.refresh(consent)
+        # FOR SHARE: a narrowing that takes `audio` away (it locks the consent FOR UPDATE first) either waits for
+        # this clip and then erases it, or this upload waits for it and is refused.
+        session.refresh(consent, with_for_update={"read": True})
     if consent is None or consent.withdrawn_at is not None or not consent.allows(Scope.audio):
         raise Conflict("The participant's consent does not cover audio.", code="audio_not_consented")
     return fragment

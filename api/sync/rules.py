@@ -48,7 +48,8 @@ def check_fragment_edit(session: Session, fragment: Fragment, changes: dict[str,
     """An edit may not do what a new record could not: a quote without the scope, unknown answers or prompts."""
     from api.errors import Invalid
 
-    consent = session.get(Consent, fragment.consent_id)
+    # FOR SHARE: a narrowing (which locks the consent FOR UPDATE) cannot take a scope away under this edit.
+    consent = session.get(Consent, fragment.consent_id, with_for_update={"read": True}, populate_existing=True)
     project = session.get(Project, fragment.project_id)
     assert consent is not None and project is not None
     try:

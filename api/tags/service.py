@@ -93,6 +93,8 @@ def tag_fragment(session: Session, actor: Actor, fragment: Fragment, tag: Tag) -
     """Apply a tag; answers False when the fragment already had it."""
     if tag.project_id != fragment.project_id:
         raise NotFound("No such tag in this fragment's project.")
+    # FOR SHARE (PostgreSQL): an erasure in flight finishes first and is seen here, or waits and drops this tag.
+    session.refresh(fragment, with_for_update={"read": True})
     if fragment.status != FragmentStatus.active:
         raise Conflict("This fragment was erased.", code="fragment_erased")
     if session.get(FragmentTag, (fragment.id, tag.id)) is not None:
@@ -146,10 +148,10 @@ def change_fragments(session: Session, actor: Actor, tag: Tag, data: TagFragment
     wanted = add + remove
     if not wanted:
         return TagFragmentsResult(added=0, removed=0)
-    owners = dict(session.execute(
+    owners = dict(session.execute(  # FOR SHARE: as in tag_fragment, against an erasure in flight
         select(Fragment.id, Fragment.researcher_id)
         .where(col(Fragment.id).in_(wanted), Fragment.project_id == tag.project_id,
-               Fragment.status == FragmentStatus.active)).all())
+               Fragment.status == FragmentStatus.active).with_for_update(read=True)).all())
     if bad := [i for i in wanted if i not in owners]:
         # One answer for unknown, erased and other projects' fragments: which is which is not the caller's business.
         raise Invalid(f"{len(bad)} of these fragments are unknown, erased or not in this tag's project; "
