@@ -198,9 +198,12 @@ class _Names:
         return sorted(self.tags[t].name for t in tag_ids.split(",") if t in self.tags)
 
 
-def _shows_labels(reader: Reader) -> bool:
-    # Participant labels are pseudonymous, but only the project's own team needs them.
-    return not isinstance(reader, ClientActor) or reader.client.audience == Audience.internal
+def _for_the_team(reader: Reader, filters: dict[str, Any]) -> bool:
+    """An export for the project's own team: not for a partner's or the public's tool, nor a coordinator's export
+    for one of those audiences. Only the team's exports carry participants' labels (pseudonymous, but only the team
+    needs them) and memos (the team's notes, which may quote any fragment)."""
+    internal = not isinstance(reader, ClientActor) or reader.client.audience == Audience.internal
+    return internal and filters.get("audience") in (None, Audience.internal)
 
 
 class _Lines(list[str]):
@@ -217,7 +220,7 @@ def csv_stream(reader: Reader, project_id: uuid.UUID, filters: dict[str, Any], q
         lines = _Lines()
         csv.writer(lines).writerow(CSV_COLUMNS)
         yield "\ufeff" + lines[0]  # a BOM, so spreadsheet programs read UTF-8 right
-        names = _Names(project_id, labels=_shows_labels(reader))
+        names = _Names(project_id, labels=_for_the_team(reader, filters))
         dashed, places, prompts, printed = names.dashed, names.places.get, names.prompts.get, names.printed
         labels = names.labels.known if names.labels is not None else {}
         tags = _Cache(lambda tag_ids: "; ".join(names.tag_names(tag_ids)))
@@ -248,7 +251,7 @@ def jsonl_stream(reader: Reader, project_id: uuid.UUID, filters: dict[str, Any],
         return "null" if value is None else encode_basestring(value)
 
     def pages() -> Iterator[str]:
-        names = _Names(project_id, labels=_shows_labels(reader))
+        names = _Names(project_id, labels=_for_the_team(reader, filters))
         dashed, printed = names.dashed, names.printed
         labels = names.labels.known if names.labels is not None else {}
         places = {raw: encode_basestring(name) for raw, name in names.places.items()}
@@ -333,9 +336,7 @@ def project_xml(reader: Reader, project: Project, filters: dict[str, Any], q: st
         f'<User guid="{g}" name="researcher {g[:8]}"/>' for g in names.users.values()) + "</Users>"
     if names.tags:
         yield "<CodeBook><Codes>" + codebook.codes_xml(names.tags.values()) + "</Codes></CodeBook>"
-    # Memos are the team's own notes and may quote any fragment, whatever its consent: only an export for the
-    # team (not a partner's or the public's, nor a coordinator's export for one of those audiences) carries them.
-    team = _shows_labels(reader) and filters.get("audience") in (None, Audience.internal)
+    team = _for_the_team(reader, filters)
     linked, exported = _memo_links(project.id) if team else set(), set[uuid.UUID]()
     yield from _sources(reader, project, filters, q, names, linked, exported)
     if team:

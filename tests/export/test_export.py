@@ -68,6 +68,10 @@ def test_filters_and_audiences_narrow_the_export(client, world) -> None:
     h = world.headers("coordinator")
     partner = client.get(f"{base(world)}/fragments.jsonl?audience=partner", headers=h).text.splitlines()
     assert [json.loads(line)["id"] for line in partner] == [fs["id"]]
+    # An export made for partners is theirs to read: no participant labels, whoever downloads it.
+    assert json.loads(partner[0])["participant_label"] is None
+    assert "P-S" not in client.get(f"{base(world)}/fragments.csv?audience=partner", headers=h).text
+    assert "P-S" in client.get(f"{base(world)}/fragments.csv", headers=h).text
     found = client.get(f"{base(world)}/fragments.jsonl?q=shared", headers=h).text.splitlines()
     assert [json.loads(line)["id"] for line in found] == [fs["id"]]
     token = client.post(f"/api/v1/projects/{world.project.id}/clients", headers=h,
