@@ -5,6 +5,7 @@ import uuid
 from sqlmodel import Session, col, select
 
 from api.audit import service as audit
+from api.consent.models import Consent
 from api.conversations.models import Conversation, ConversationUpdate
 from api.db import utcnow
 from api.errors import Conflict, Invalid, NotFound, PreconditionFailed
@@ -48,6 +49,14 @@ def update(session: Session, actor: Actor, conv: Conversation, data: Conversatio
         if not set(ids) <= known:
             raise Invalid("A prompt is not one of this project's.", code="unknown_prompt")
         changes["prompt_ids"] = [str(i) for i in ids]
+    if changes.get("note"):
+        # The note is about the people in the conversation: once all of them withdrew, it was erased and cannot be
+        # written back. FOR SHARE: a withdrawal in flight (it locks the consent FOR UPDATE) is waited for.
+        withdrawn = session.exec(select(Consent.withdrawn_at).where(Consent.conversation_id == conv.id)
+                                 .with_for_update(read=True)).all()
+        if withdrawn and all(at is not None for at in withdrawn):
+            raise Conflict("Everyone in this conversation withdrew their consent: a note about them cannot be kept.",
+                           code="no_live_consent")
     for key, value in changes.items():
         setattr(conv, key, value)
     conv.version += 1

@@ -162,3 +162,10 @@ def test_the_note_goes_with_the_last_live_consent_of_its_conversation(client, wo
     # The phone's replay of the conversation (note and all) is a duplicate: the note does not come back.
     assert sync(client, world, [conv]).json()["results"][0]["status"] == "duplicate"
     assert client.get(f"/api/v1/conversations/{conv['id']}", headers=coordinator).json()["note"] is None
+    # Nor can it be written back by hand: it is about people who all withdrew.
+    for who in ("researcher", "coordinator"):
+        version = client.get(f"/api/v1/conversations/{conv['id']}", headers=coordinator).json()["version"]
+        r = client.patch(f"/api/v1/conversations/{conv['id']}", json={"note": "Met Sandra again"},
+                         headers={**world.headers(who), "If-Match": f'"{version}"'})
+        assert r.status_code == 409 and r.json()["code"] == "no_live_consent", (who, r.text)
+    assert client.get(f"/api/v1/conversations/{conv['id']}", headers=coordinator).json()["note"] is None
