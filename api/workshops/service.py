@@ -203,18 +203,31 @@ def include_sensitive(session: Session, actor: Actor, w: Workshop, fragment_id: 
            {"fragment_id": str(fragment_id)})
 
 
+# Why a numbered card may no longer be shown, said to the coordinator holding the printed pack.
+NO_LONGER = {card_rule.NO_SHARE: "its consent no longer allows sharing",
+             card_rule.NO_PUBLISH: "its consent no longer allows publishing",
+             card_rule.NO_QUOTE: "its consent no longer allows quoting",
+             card_rule.SENSITIVE: "it was flagged sensitive", card_rule.SENSITIVE_PUBLIC: "it was flagged sensitive"}
+
+
 def withdrawn_cards(cards: card_rule.Cards) -> list[WithdrawnCard]:
-    """Numbered (so maybe printed) cards whose fragment has been erased since, not yet confirmed taken out."""
+    """Numbered (so maybe printed) cards the audience may no longer see, not yet confirmed taken out: the fragment
+    was erased, or its consent lost the scope this audience needs, or it was flagged sensitive since."""
+    reasons = {x.fragment_id: x.reason for x in cards.left_out}
     out = []
     for item in cards.items:
-        f = cards.fragments.get(item.fragment_id)
-        if item.number is None or item.withdrawal_confirmed_at is not None:
+        reason = reasons.get(item.fragment_id)
+        if item.number is None or item.withdrawal_confirmed_at is not None or reason is None:
             continue
-        if f is None or f.status != FragmentStatus.active:
+        f = cards.fragments.get(item.fragment_id)
+        if reason == card_rule.ERASED:
             when = (f.erased_at if f is not None else None) or utcnow()
-            out.append(WithdrawnCard(number=item.number, withdrawn_on=when,
-                                     message=f"card {item.number} was withdrawn on {when:%Y-%m-%d} "
-                                             "— take it out of the printed pack"))
+            message = f"card {item.number} was withdrawn on {when:%Y-%m-%d} — take it out of the printed pack"
+        else:
+            when = utcnow()
+            message = f"card {item.number} may no longer be shown: {NO_LONGER[reason]} — take it out of the " \
+                      "printed pack"
+        out.append(WithdrawnCard(number=item.number, withdrawn_on=when, message=message))
     return sorted(out, key=lambda c: c.number)
 
 

@@ -151,6 +151,12 @@ def test_narrowing_a_consent_takes_the_card_off_a_mixed_board(client, world) -> 
     assert r.status_code == 200, r.text
     board = client.get(f"/api/v1/workshops/{w['id']}/board", headers=world.headers("coordinator")).json()
     assert [c["number"] for c in board["cards"]] == [2]
+    # Card 1 may have been printed for a mixed room: the pack says to take it out, until confirmed.
+    listed = pack(client, world, w["id"])["withdrawn"]
+    assert [(x["number"], "no longer allows sharing" in x["message"]) for x in listed] == [(1, True)]
+    assert client.post(f"/api/v1/workshops/{w['id']}/withdrawn/1/confirm",
+                       headers=world.headers("coordinator")).status_code in (200, 204)
+    assert pack(client, world, w["id"])["withdrawn"] == []
 
 
 def op(kind: str, **data: Any) -> dict[str, Any]:
