@@ -77,12 +77,16 @@ def count_code_guess(kind: str, address: str, refusal: str) -> list[Count]:
     A right code is taken back off both (`uncount_all`), so a room of phones behind one address all get in."""
     settings = get_settings()
     window = timedelta(minutes=settings.login_lock_minutes)
-    counts = count([key(f"{kind}-address", address), f"{kind}:*"], window)
-    refused = [c for c, limit in zip(counts, (settings.enrol_address_lock_after, settings.enrol_global_lock_after),
-                                     strict=True) if c.attempts > limit]
-    if refused:
-        raise TooManyRequests(refusal, code="too_many_attempts",
-                              headers={"Retry-After": str(max(retry_after(c, window) for c in refused))})
+    counts: list[Count] = []
+    # The address first: once it is refused, its tries no longer count overall, so one address cannot use up the
+    # overall limit and lock everyone else out (it takes many addresses).
+    for k, limit in ((key(f"{kind}-address", address), settings.enrol_address_lock_after),
+                     (f"{kind}:*", settings.enrol_global_lock_after)):
+        (c,) = count([k], window)
+        counts.append(c)
+        if c.attempts > limit:
+            raise TooManyRequests(refusal, code="too_many_attempts",
+                                  headers={"Retry-After": str(retry_after(c, window))})
     return counts
 
 

@@ -174,6 +174,18 @@ def test_one_code_sent_by_two_phones_at_once_enrols_one_phone(client, world, eng
         assert s.exec(select(func.count()).select_from(AuthToken).where(AuthToken.kind == TokenKind.device)).one() == 1
 
 
+def test_one_address_cannot_use_up_the_overall_limit(client, world, settings) -> None:
+    """Past its own limit an address is refused without counting overall: locking out everyone takes many."""
+    settings.setenv("HEARKEN_ENROL_GLOBAL_LOCK_AFTER", "15")
+    get_settings.cache_clear()
+    code = _code(client, world)
+    guesser = from_address("203.0.113.70")
+    answers = [guesser.post("/api/v1/auth/enrol", json={"code": "WRONGCODE"}).status_code for _ in range(40)]
+    limit = get_settings().enrol_address_lock_after
+    assert answers == [401] * limit + [429] * (40 - limit)
+    assert from_address("198.51.100.70").post("/api/v1/auth/enrol", json={"code": code}).status_code == 200
+
+
 def test_a_training_day_enrols_many_phones_from_one_address(client, world, settings) -> None:
     """Right codes are not guesses: a coordinator enrolling a room full of phones is never refused."""
     room = from_address("198.51.100.50")
