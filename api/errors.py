@@ -69,12 +69,13 @@ class Unavailable(AppError):
 
 
 class Busy(AppError):
-    """Too many writers queued on SQLite; try again after Retry-After seconds."""
+    """Too much of one kind of work at once (writers queued on SQLite, password hashes); try again after
+    Retry-After seconds."""
 
     status, code = 503, "busy"
 
-    def __init__(self, detail: str = "The server is busy; try again in a moment.") -> None:
-        super().__init__(detail, headers={"Retry-After": "2"})
+    def __init__(self, detail: str = "The server is busy; try again in a moment.", retry_after: int = 2) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
 
 
 class Invalid(AppError):

@@ -3,7 +3,7 @@ import uuid
 from fastapi import APIRouter, Request, status
 
 from api.db import SessionDep
-from api.errors import Conflict, Forbidden, Invalid, NotFound, TooManyRequests, responses
+from api.errors import Busy, Conflict, Forbidden, Invalid, NotFound, TooManyRequests, responses
 from api.people import service, throttle
 from api.people.deps import CurrentActor
 from api.people.models import (
@@ -27,7 +27,7 @@ def _address(request: Request) -> str:
     return throttle.client_address(request)
 
 
-@router.post("/auth/login", response_model=TokenPublic, responses=responses(TooManyRequests))
+@router.post("/auth/login", response_model=TokenPublic, responses=responses(TooManyRequests, Busy))
 def login(session: SessionDep, request: Request, body: LoginRequest) -> TokenPublic:
     """Log in with email and password; answers a session bearer token. Repeated failures from one address are
     slowed, then refused (429 with Retry-After), per email and across emails."""

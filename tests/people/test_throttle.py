@@ -14,7 +14,7 @@ from sqlmodel import Session, func, select
 from api.config import get_settings
 from api.db import utcnow
 from api.errors import Unauthorized
-from api.people import service
+from api.people import security, service
 from api.people.models import AuthToken, TokenKind
 from tests.factories import PASSWORD, World, make_world
 from tests.support.apps import from_address
@@ -172,6 +172,21 @@ def test_one_code_sent_by_two_phones_at_once_enrols_one_phone(client, world, eng
     assert answers == ["enrolled", "refused"]
     with Session(engine) as s:
         assert s.exec(select(func.count()).select_from(AuthToken).where(AuthToken.kind == TokenKind.device)).one() == 1
+
+
+def test_password_hashes_run_a_few_at_a_time_and_a_burst_is_told_to_come_back(client, world, monkeypatch) -> None:
+    """Each argon2 hash holds its memory cost (64 MiB) while it runs: past the slots, a login waits a little, then
+    answers 503 with Retry-After instead of piling up in memory and in the threads phones sync on."""
+    slots = threading.BoundedSemaphore(1)
+    monkeypatch.setattr(security, "HASH_SLOTS", slots)
+    monkeypatch.setattr(security, "HASH_WAIT_SECONDS", 0.2)
+    assert slots.acquire()  # another sign-in is hashing
+    try:
+        r = login(client, world.researcher.email)
+        assert r.status_code == 503 and r.json()["code"] == "busy" and r.headers["Retry-After"] == "5"
+    finally:
+        slots.release()
+    assert login(client, world.researcher.email).status_code == 200
 
 
 def test_one_address_cannot_use_up_the_overall_limit(client, world, settings) -> None:
