@@ -388,6 +388,8 @@ def join(session: Session, code: str, name: str, address: str) -> tuple[Workshop
     w = session.exec(select(Workshop).where(Workshop.short_code == code.strip().upper())).first()
     if w is None or w.state not in OPEN_FOR_GUESTS:
         raise NotFound("No board is open with that code.", code="no_such_board")
+    if session.exec(select(sa.func.count()).select_from(Guest).where(Guest.workshop_id == w.id)).one() >= GUESTS_MAX:
+        raise Conflict("This board is full.", code="board_full")
     throttle.uncount_all(session, tries)
     secret = JOIN_TOKEN_PREFIX + secrets.token_urlsafe(24)
     session.add(Guest(workshop_id=w.id, token_hash=digest(secret), name=name.strip()[:60]))
@@ -421,6 +423,14 @@ def guests(session: Session, w: Workshop) -> list[Guest]:
 # --- the board -------------------------------------------------------------------------------------------------
 
 GUEST_OPS = {"move", "note"}
+# What one participant's phone may put on a board (a flood from one join token grew a board to 61,500 notes and held
+# the write lock phones sync through): operations answered per request (the rest wait in the phone's queue and go
+# next time), in all, notes, a note's length; and how many may join one board.
+GUEST_BATCH = 50
+GUEST_OPS_MAX = 2000
+GUEST_NOTES_MAX = 30
+GUEST_NOTE_CHARS = 500
+GUESTS_MAX = 300
 OP_KINDS = {"move", "theme", "theme_remove", "note", "note_remove", "vote", "lock"}
 Float = (int, float)
 
@@ -546,6 +556,11 @@ def apply_ops(session: Session, w: Workshop, ops: list[dict[str, Any]], *, user:
         raise Conflict("The board is open only while the workshop is ready or running.", code="board_not_open")
     visible = {c.id for c in card_rule.cards(session, w).shown}
     results: list[dict[str, Any]] = []
+    made: dict[str, int] = {}
+    if guest is not None:
+        ops = ops[:GUEST_BATCH]
+        made = dict(session.execute(select(BoardOp.kind, sa.func.count()).where(
+            BoardOp.workshop_id == w.id, BoardOp.by_participant == guest.id).group_by(BoardOp.kind)).all())
     for op in ops:
         op_id, kind, data = op.get("id"), op.get("kind"), op.get("data") or {}
         try:
@@ -566,6 +581,9 @@ def apply_ops(session: Session, w: Workshop, ops: list[dict[str, Any]], *, user:
         if not isinstance(data, dict) or kind not in OP_KINDS:
             results.append({"id": str(oid), "status": "rejected", "reason": "bad_op"})
             continue
+        if guest is not None and (limit := _guest_limit(kind, data, made)):
+            results.append({"id": str(oid), "status": "rejected", "reason": limit})
+            continue
         try:
             with session.begin_nested():
                 stored = _apply(session, w, kind, data, visible)
@@ -574,12 +592,24 @@ def apply_ops(session: Session, w: Workshop, ops: list[dict[str, Any]], *, user:
             results.append({"id": str(oid), "status": "rejected", "reason": exc.code, "detail": exc.detail})
             continue
         w.board_seq += 1
+        made[kind] = made.get(kind, 0) + 1
         session.add(BoardOp(id=oid, workshop_id=w.id, seq=w.board_seq, kind=kind, data=stored,
                             by_user=user.id if user else None, by_participant=guest.id if guest else None))
         results.append({"id": str(oid), "status": "applied", "seq": w.board_seq})
     session.add(w)
     session.flush()
     return results
+
+
+def _guest_limit(kind: str, data: dict[str, Any], made: dict[str, int]) -> str | None:
+    """Why a participant's operation goes past what one phone may put on a board, given what it made already."""
+    if sum(made.values()) >= GUEST_OPS_MAX:
+        return "too_many_operations"
+    if kind == "note" and made.get("note", 0) >= GUEST_NOTES_MAX:
+        return "too_many_notes"
+    if kind == "note" and len(str(data.get("text", ""))) > GUEST_NOTE_CHARS:
+        return "note_too_long"
+    return None
 
 
 def ops_after(session: Session, workshop_id: uuid.UUID, after: int, limit: int = 500) -> list[dict[str, Any]]:

@@ -280,6 +280,35 @@ def test_a_note_quoting_a_withdrawn_card_leaves_the_board_and_its_replayed_log(c
     assert "card words 0" not in events and "[withdrawn]" in events and "and we all nodded" in events
 
 
+def test_one_participant_cannot_flood_a_board(client, world, monkeypatch) -> None:
+    """A join token may move cards and add a few short notes: answered a batch at a time (the rest wait in the
+    phone's queue), with a cap on notes and on all its operations, and a cap on who may join."""
+    w, _, _ = ready_workshop(client, world, 1)
+    set_state(client, world, w["id"], "running")
+    guest = join(client, w["short_code"])
+
+    def note(text: str = "we all said so") -> dict[str, Any]:
+        return op("note", note_id=str(uuid.uuid4()), text=text, x=0, y=0)
+
+    sent = [note() for _ in range(service.GUEST_NOTES_MAX + 40)]
+    answered = client.post("/api/v1/board/ops", json={"ops": sent}, headers=guest).json()["results"]
+    assert [r["id"] for r in answered] == [o["id"] for o in sent[:service.GUEST_BATCH]]
+    answered += client.post("/api/v1/board/ops", json={"ops": sent[service.GUEST_BATCH:]},
+                            headers=guest).json()["results"]
+    assert [r["status"] for r in answered] == ["applied"] * service.GUEST_NOTES_MAX + ["rejected"] * 40
+    assert {r.get("reason") for r in answered[service.GUEST_NOTES_MAX:]} == {"too_many_notes"}
+    other = join(client, w["short_code"])
+    long = client.post("/api/v1/board/ops", json={"ops": [note("x" * (service.GUEST_NOTE_CHARS + 1))]},
+                       headers=other).json()["results"]
+    assert long[0]["reason"] == "note_too_long"
+    coordinator = client.post(f"/api/v1/workshops/{w['id']}/board/ops", json={"ops": [note("x" * 1500)]},
+                              headers=world.headers("coordinator")).json()["results"]
+    assert coordinator[0]["status"] == "applied"  # the facilitator is not a guest
+    monkeypatch.setattr(service, "GUESTS_MAX", 2)
+    full = client.post("/api/v1/join", json={"code": w["short_code"], "name": "Three"})
+    assert full.status_code == 409 and full.json()["code"] == "board_full"
+
+
 def test_a_removed_participant_is_shut_out_at_once(client, world) -> None:
     w, _, _ = ready_workshop(client, world, 1)
     guest = join(client, w["short_code"])

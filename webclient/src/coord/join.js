@@ -33,7 +33,7 @@ function showForm(message = '') {
     e.preventDefault();
     const res = await fetch('/api/v1/join', { method: 'POST', headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ code: code.value.trim(), name: name.value.trim() }) }).catch(() => null);
-    if (!res || !res.ok) { status.textContent = res ? J.noBoard : J.offline; return; }
+    if (!res || !res.ok) { status.textContent = !res ? J.offline : res.status === 409 ? J.full : J.noBoard; return; }
     const r = await res.json();
     sessionStorage.setItem(KEY, JSON.stringify({ token: r.token, title: r.workshop.title, question: r.workshop.question }));
     showBoard(r.token, r.workshop.title, r.workshop.question);

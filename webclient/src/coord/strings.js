@@ -542,6 +542,7 @@ export const C = {
     intro: 'Type the code the facilitator shows. You need no account, and nobody sees who you are.',
     code: 'Code', name: 'Your first name (optional)', nameHint: 'Only the facilitator sees it.', join: 'Join',
     noBoard: 'No board is open with that code. Check it with the facilitator.',
+    full: 'This board is full. Ask the facilitator.',
     offline: 'No connection. Try again in a moment.',
     closed: 'That board has closed.',
     howTo: 'Drag cards into the groups the room makes. Add a note with the button.',
