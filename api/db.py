@@ -119,6 +119,13 @@ _WRITE_LOCK_HELD = "hearken_write_lock_held"
 _WRITE_QUEUES: "weakref.WeakKeyDictionary[Engine, WriteQueue]" = weakref.WeakKeyDictionary()
 
 
+# Connections a process may hold at once: at least one for every thread that may want one (anyio's 40 request
+# threads, the board streams' 4, the background jobs). With fewer, a burst of requests (sixty workshop screens
+# joining at once) took every connection, and the sessions holding them waited for a free thread to end them while
+# every thread waited for a connection: nothing moved until the pool's 30 s timeout, then 500s.
+POOL_CONNECTIONS = 50
+
+
 def make_engine(url: str) -> Engine:
     """The app's engine. `hide_parameters`: a database error's message (and so the log of a failed request) never
     carries the statement's values, which may be a participant's words."""
@@ -126,7 +133,7 @@ def make_engine(url: str) -> Engine:
         settings = get_settings()
         queue = WriteQueue(settings.sqlite_write_wait_seconds)
         busy_ms = int(settings.sqlite_busy_timeout_seconds * 1000)
-        engine = sa.create_engine(url, hide_parameters=True,
+        engine = sa.create_engine(url, hide_parameters=True, pool_size=5, max_overflow=POOL_CONNECTIONS - 5,
                                   connect_args={"check_same_thread": False, "timeout": busy_ms / 1000})
         _WRITE_QUEUES[engine] = queue
 
@@ -183,7 +190,8 @@ def make_engine(url: str) -> Engine:
     # psycopg prepares a statement run five times, and PostgreSQL may then plan it once for any value: for a search
     # word, a tag or a place that generic plan guesses a fixed selectivity and reads every match (a common word's
     # page: 2.8 s at a million fragments, against 1 ms planned for the word). Plan each execution for its values.
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True,
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=POOL_CONNECTIONS - 10,
+                            hide_parameters=True,
                             connect_args={"options": "-c plan_cache_mode=force_custom_plan"})
 
 

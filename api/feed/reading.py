@@ -1,5 +1,6 @@
 """What each caller may read of the change feed, and the records its upserts carry."""
 
+import asyncio
 import functools
 import time
 import uuid
@@ -7,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
+from starlette.concurrency import run_in_threadpool
 
 from api.clients.deps import ClientActor, Reader
 from api.clients.models import ClientScope
@@ -25,19 +27,25 @@ from api.tags.models import FragmentTag, Tag, TagPublic
 POLL_SECONDS = 0.5
 
 
-def page(session: Session, reader: Reader, project_id: uuid.UUID | None, after: int, limit: int,
-         wait: float = 0) -> dict[str, Any]:
-    """The next page after `after`: `items` (each change as JSON text, in ChangePage's item shape), their `ids`,
-    `last_seq` and `has_more`; with `wait`, hold the request until a change comes or the time is up. Fragment
-    records are JSON text made by the database (this is the hot path of every consumer); `encode` writes the
-    page."""
+async def waited_page(session: Session, reader: Reader, project_id: uuid.UUID | None, after: int, limit: int,
+                      wait: float) -> dict[str, Any]:
+    """`page`, or with `wait` the first page that has something, looking again every POLL_SECONDS until the time
+    is up. The waiting is in the event loop, each look in a worker thread: a long poll holds no thread (forty
+    waiting consumers held all of them, and phones could not sync)."""
     deadline = time.monotonic() + wait
     while True:
-        rows = _visible(session, reader, project_id, after, limit + 1)
-        if rows or time.monotonic() >= deadline:
-            break
-        session.rollback()  # end the read, so the next look sees what has committed since
-        time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+        result = await run_in_threadpool(page, session, reader, project_id, after, limit)
+        if result["ids"] or time.monotonic() >= deadline:
+            return result
+        await run_in_threadpool(session.rollback)  # end the read, so the next look sees what has committed since
+        await asyncio.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+
+
+def page(session: Session, reader: Reader, project_id: uuid.UUID | None, after: int, limit: int) -> dict[str, Any]:
+    """The next page after `after`: `items` (each change as JSON text, in ChangePage's item shape), their `ids`,
+    `last_seq` and `has_more`. Fragment records are JSON text made by the database (this is the hot path of every
+    consumer); `encode` writes the page."""
+    rows = _visible(session, reader, project_id, after, limit + 1)
     shown = rows[:limit]
     if isinstance(reader, ClientActor):
         # Another tool sees a consent only as a tombstone: "delete what you hold of its fragments".

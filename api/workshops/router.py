@@ -1,6 +1,7 @@
 import asyncio
 import json
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -288,6 +289,24 @@ def guest_events(session: SessionDep, guest: CurrentGuest, after: Annotated[int,
 # --- the event stream ---------------------------------------------------------------------------------------------
 
 POLL_SECONDS = 0.15  # a move reaches other screens within this (plus a request), well under a second
+# A stream looks in full (its new operations, the cards it may show, whether its guest was removed) only when its
+# board or the project's consents changed, or this long since its last full look: sixty screens on one board asked
+# 400 full looks a second of a 2-core server, and every other request waited behind them.
+FULL_LOOK_SECONDS = 2.0
+_peeked: dict[uuid.UUID, tuple[float, tuple[Any, ...]]] = {}  # workshop -> (when, what a peek saw)
+# The streams' looks at the database take turns on a few threads of their own (per event loop), not the pool every
+# request runs on: sixty open boards had taken all forty threads and the database connections, and phones could
+# not sync. Many streams then see changes later; nothing else waits for them.
+POLL_THREADS = 4
+_poll_limiters: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter]" = \
+    weakref.WeakKeyDictionary()
+
+
+def _poll_limiter() -> anyio.CapacityLimiter:
+    loop = asyncio.get_running_loop()
+    if loop not in _poll_limiters:
+        _poll_limiters[loop] = anyio.CapacityLimiter(POLL_THREADS)
+    return _poll_limiters[loop]
 
 
 def _poll(workshop_id: uuid.UUID, project_id: uuid.UUID, after: int, change_seq: int | None,
@@ -314,14 +333,42 @@ def _poll(workshop_id: uuid.UUID, project_id: uuid.UUID, after: int, change_seq:
         return {"ops": ops, "change_seq": latest, "visible": now_visible, "removed": removed}
 
 
+def _peek(workshop_id: uuid.UUID, project_id: uuid.UUID) -> tuple[Any, ...]:
+    """What says a board changed: its state and operation count, and the project's latest consent or fragment
+    change. One query pair a board every POLL_SECONDS, whatever the number of screens following it."""
+    with open_session(read_only=True) as session:
+        board = session.exec(select(Workshop.state, Workshop.board_seq).where(Workshop.id == workshop_id)).first()
+        latest = session.exec(select(Change.seq).where(Change.project_id == project_id,
+                                                       col(Change.entity).in_(("fragment", "consent")))
+                              .order_by(col(Change.seq).desc()).limit(1)).first()
+    return (tuple(board) if board else None, latest)
+
+
+async def _peeked_state(workshop_id: uuid.UUID, project_id: uuid.UUID) -> tuple[Any, ...]:
+    when, seen = _peeked.get(workshop_id, (-1.0, ()))
+    if anyio.current_time() - when >= POLL_SECONDS:
+        seen = await anyio.to_thread.run_sync(_peek, workshop_id, project_id, limiter=_poll_limiter())
+        _peeked[workshop_id] = (anyio.current_time(), seen)
+    return seen
+
+
 def _stream(workshop_id: uuid.UUID, project_id: uuid.UUID, after: int, wait: float,
             guest_id: uuid.UUID | None) -> StreamingResponse:
     async def events() -> AsyncIterator[str]:
         seq, change_seq, visible = after, None, None
         deadline = anyio.current_time() + min(wait, get_settings().long_poll_max_seconds)
+        looked, last_look = None, -FULL_LOOK_SECONDS
         yield "retry: 1000\n\n"
         while True:
-            got = await anyio.to_thread.run_sync(_poll, workshop_id, project_id, seq, change_seq, guest_id, visible)
+            state = await _peeked_state(workshop_id, project_id)
+            if state == looked and anyio.current_time() - last_look < FULL_LOOK_SECONDS:
+                if anyio.current_time() >= deadline:
+                    return
+                await asyncio.sleep(POLL_SECONDS)
+                continue
+            looked, last_look = state, anyio.current_time()
+            got = await anyio.to_thread.run_sync(_poll, workshop_id, project_id, seq, change_seq, guest_id, visible,
+                                                 limiter=_poll_limiter())
             if "end" in got:
                 yield f"event: end\ndata: {json.dumps({'reason': got['end']})}\n\n"
                 return

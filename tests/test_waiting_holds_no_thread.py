@@ -1,0 +1,44 @@
+"""Requests that wait (long polls on the change feed; a workshop board's event streams) hold no worker thread and no
+database connection while they wait: with more of them open than the server has threads, a phone's sync still
+answers while they all wait. (Both kinds at once past a hundred still slow a 2-core server down: see the README.)"""
+
+import asyncio
+
+import httpx
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from tests.factories import capture_batch, make_world
+from tests.support.live_server import LiveServer
+from tests.workshops.helpers import add, capture, make_workshop, set_state
+
+POLLS, STREAMS = 45, 60  # uvicorn runs requests on 40 threads
+
+
+def test_waiting_requests_hold_no_thread_and_a_sync_answers_while_they_wait(
+        client, engine: Engine, session: Session, database_url: str, tmp_path) -> None:
+    world = make_world(session)
+    fragment, _ = capture(client, world, scopes=["quote", "share"])
+    w = make_workshop(client, world)
+    add(client, world, w["id"], [fragment])
+    set_state(client, world, w["id"], "ready")
+    guest = {"Authorization": f"Bearer {client.post('/api/v1/join', json={'code': w['short_code']}).json()['token']}"}
+    phone = world.headers("researcher")
+
+    async def crowd(server: LiveServer, path: str, n: int, params: dict, headers: dict) -> None:
+        async with httpx.AsyncClient(base_url=server.api, timeout=60,
+                                     limits=httpx.Limits(max_connections=n + 10)) as http:
+            waiting = [asyncio.create_task(http.get(path, params={**params, "wait": 20}, headers=headers))
+                       for _ in range(n)]
+            await asyncio.sleep(3)  # every one of them is in and waiting
+            synced = await http.post("/sync", json={"device_id": "p", "items": capture_batch(world, 1)}, headers=phone)
+            assert synced.status_code == 200, synced.text
+            done = [(i, t.result().status_code, t.result().text[:80]) for i, t in enumerate(waiting) if t.done()]
+            assert done == [], "the sync answered only once they ended"
+            for t in waiting:
+                t.cancel()
+            await asyncio.gather(*waiting, return_exceptions=True)
+
+    with LiveServer(tmp_path / "server", env={"HEARKEN_DATABASE_URL": database_url}) as server:
+        asyncio.run(crowd(server, "/changes", POLLS, {"after": 2**60}, phone))
+        asyncio.run(crowd(server, "/board/events", STREAMS, {}, guest))
