@@ -65,23 +65,23 @@ def get_for_reader(session: Session, reader: Reader, fragment_id: uuid.UUID) -> 
     raise NotFound("No such fragment.")
 
 
-def _audience_scope(reader: ClientActor) -> str | None:
-    return {Audience.partner: "scope_share", Audience.public: "scope_publish"}.get(reader.client.audience)
+# The consent scope each outside audience needs (the team's own tools need none).
+AUDIENCE_SCOPE = {Audience.partner: Scope.share, Audience.public: Scope.publish}
 
 
 def _audience_allows(session: Session, reader: ClientActor, fragment: Fragment) -> bool:
-    scope = _audience_scope(reader)
+    scope = AUDIENCE_SCOPE.get(reader.client.audience)
     if scope is None:
         return True
     consent = session.get(Consent, fragment.consent_id)
-    return consent is not None and bool(getattr(consent, scope))
+    return consent is not None and consent.allows(scope)
 
 
 def audience_consents(audience: Audience, *, once: bool = False) -> Any | None:
     """SQL on Consent: its scopes let this audience see its fragments (None for the team: every consent). With
     `once`: let it at some time, the scope being there or taken away since, so a tool of that audience may hold
     copies to delete (a tombstone must reach it)."""
-    scope = {Audience.partner: Scope.share, Audience.public: Scope.publish}.get(audience)
+    scope = AUDIENCE_SCOPE.get(audience)
     if scope is None:
         return None
     now = getattr(Consent, f"scope_{scope.value}").is_(True)
