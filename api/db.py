@@ -1,5 +1,7 @@
 """The database: engine, naming convention, column types, and the one place a transaction commits."""
 
+import asyncio
+import contextlib
 import threading
 import time
 import uuid
@@ -8,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import anyio
 import sqlalchemy as sa
 from fastapi import Depends, Request
 from sqlalchemy import event
@@ -225,23 +228,72 @@ def open_session(read_only: bool = False) -> Session:
     return Session(bind, expire_on_commit=False)
 
 
+# Requests that may hold a session at once, each in its turn; the rest wait in the event loop, holding nothing. A
+# request holds its connection between its hops to a worker thread (its authentication, its handler, its commit);
+# without turns, a burst of them (sixty board screens joining while forty long polls waited) held every connection
+# and waited for a thread, while every thread waited for a connection: nothing moved until the pool's 30 s timeout,
+# then 500s. The rest of the pool is for the board streams' looks (4), the background jobs (7) and a request's
+# second connection (an API client's audit row).
+SESSION_TURNS = 32
+_TURNS = "request_turns"
+
+
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """One request, one transaction: the only commit, or a rollback on any exception.
 
-    Async so that opening the session (no I/O: the connection is taken at the first query) costs no hop to a
-    worker thread; the commit or rollback, which does I/O, and the close go to one together."""
-    session = open_session(read_only=request.method in ("GET", "HEAD"))
+    Async so that waiting for a turn and opening the session (no I/O: the connection is taken at the first query)
+    cost no hop to a worker thread; the commit or rollback, which does I/O, and the close go to one together."""
+    turns = _turns()
+    await turns.acquire()
     try:
-        yield session
-    except AppError as exc:
-        await run_in_threadpool(_finish, session, exc.keep_changes)
-        raise
-    except BaseException:
-        # Here, not in a worker thread: a cancelled request (the client went away) must not be able to skip it
-        # and leave the connection, and SQLite's write queue, held.
-        _finish(session, False)
-        raise
-    await run_in_threadpool(_finish, session, True)
+        session = open_session(read_only=request.method in ("GET", "HEAD"))
+        session.info[_TURNS] = turns
+        try:
+            yield session
+        except AppError as exc:
+            await run_in_threadpool(_finish, session, exc.keep_changes)
+            raise
+        except BaseException:
+            # Here, not in a worker thread: a cancelled request (the client went away) must not be able to skip it
+            # and leave the connection, and SQLite's write queue, held.
+            _finish(session, False)
+            raise
+        await run_in_threadpool(_finish, session, True)
+    finally:
+        turns.release()
+
+
+@contextlib.asynccontextmanager
+async def turn_given_up(session: Session) -> AsyncIterator[None]:
+    """A request that waits with its read ended (a long poll between its looks) lets others have its turn."""
+    turns = session.info.get(_TURNS)
+    if turns is None:
+        yield
+        return
+    turns.release()
+    try:
+        yield
+    finally:
+        await turns.acquire()
+
+
+_turns_by_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]" = \
+    weakref.WeakKeyDictionary()
+_limiters: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, anyio.CapacityLimiter]]" = \
+    weakref.WeakKeyDictionary()
+
+
+def _turns() -> asyncio.Semaphore:
+    return _turns_by_loop.setdefault(asyncio.get_running_loop(), asyncio.Semaphore(SESSION_TURNS))
+
+
+def thread_limiter(name: str, threads: int) -> anyio.CapacityLimiter:
+    """`threads` worker threads of their own for one kind of work, apart from the request threads (a limiter
+    belongs to the event loop it was made in: one per loop)."""
+    mine = _limiters.setdefault(asyncio.get_running_loop(), {})
+    if name not in mine:
+        mine[name] = anyio.CapacityLimiter(threads)
+    return mine[name]
 
 
 def _finish(session: Session, commit: bool) -> None:

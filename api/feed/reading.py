@@ -15,6 +15,7 @@ from api.clients.models import ClientScope
 from api.consent import service as consent
 from api.consent.models import Consent, Participant
 from api.conversations.models import Conversation, ConversationPublic
+from api.db import turn_given_up
 from api.errors import NotFound
 from api.feed.models import Change, ChangeOp
 from api.fragments import render
@@ -31,14 +32,21 @@ async def waited_page(session: Session, reader: Reader, project_id: uuid.UUID | 
                       wait: float) -> dict[str, Any]:
     """`page`, or with `wait` the first page that has something, looking again every POLL_SECONDS until the time
     is up. The waiting is in the event loop, each look in a worker thread: a long poll holds no thread (forty
-    waiting consumers held all of them, and phones could not sync)."""
+    waiting consumers held all of them, and phones could not sync), and no connection either (a look that finds
+    nothing ends its read in its own thread)."""
     deadline = time.monotonic() + wait
-    while True:
-        result = await run_in_threadpool(page, session, reader, project_id, after, limit)
+
+    def look() -> dict[str, Any] | None:
+        result = page(session, reader, project_id, after, limit)
         if result["ids"] or time.monotonic() >= deadline:
             return result
-        await run_in_threadpool(session.rollback)  # end the read, so the next look sees what has committed since
-        await asyncio.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+        session.rollback()  # gives the connection back; the next look sees what has committed since
+        return None
+
+    while (result := await run_in_threadpool(look)) is None:
+        async with turn_given_up(session):
+            await asyncio.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+    return result
 
 
 def page(session: Session, reader: Reader, project_id: uuid.UUID | None, after: int, limit: int) -> dict[str, Any]:

@@ -1,7 +1,6 @@
 import asyncio
 import json
 import uuid
-import weakref
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -15,7 +14,7 @@ from sqlmodel import col, select
 from api.clients import service as clients
 from api.clients.deps import CurrentReader
 from api.config import get_settings
-from api.db import SessionDep, open_session
+from api.db import SessionDep, open_session, thread_limiter
 from api.errors import Conflict, Forbidden, Invalid, NotFound, TooManyRequests, Unauthorized, responses
 from api.feed.models import Change
 from api.inputs import StrictBool, Text
@@ -298,15 +297,10 @@ _peeked: dict[uuid.UUID, tuple[float, tuple[Any, ...]]] = {}  # workshop -> (whe
 # request runs on: sixty open boards had taken all forty threads and the database connections, and phones could
 # not sync. Many streams then see changes later; nothing else waits for them.
 POLL_THREADS = 4
-_poll_limiters: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter]" = \
-    weakref.WeakKeyDictionary()
 
 
 def _poll_limiter() -> anyio.CapacityLimiter:
-    loop = asyncio.get_running_loop()
-    if loop not in _poll_limiters:
-        _poll_limiters[loop] = anyio.CapacityLimiter(POLL_THREADS)
-    return _poll_limiters[loop]
+    return thread_limiter("board looks", POLL_THREADS)
 
 
 def _poll(workshop_id: uuid.UUID, project_id: uuid.UUID, after: int, change_seq: int | None,
