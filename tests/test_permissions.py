@@ -210,7 +210,7 @@ def _workshops(client: Any, world: Any, fragment_id: str) -> dict[str, str]:
     made = []
     for _ in range(2):
         made.append(client.post(f"/api/v1/projects/{world.project.id}/workshops",
-                                json={"title": "W", "starts_at": "2026-12-01T18:00:00Z"},
+                                json={"title": "W", "starts_at": "2026-12-01T18:00:00Z", "audience": "mixed"},
                                 headers=world.headers("coordinator")).json())
         client.post(f"/api/v1/workshops/{made[-1]['id']}/pack", json={"fragment_ids": [fragment_id]},
                     headers=world.headers("coordinator"))

@@ -23,7 +23,7 @@ def test_waiting_requests_hold_no_thread_and_a_sync_answers_while_they_wait(
         client, engine: Engine, session: Session, database_url: str, tmp_path) -> None:
     world = make_world(session)
     fragment, _ = capture(client, world, scopes=["quote", "share"])
-    w = make_workshop(client, world)
+    w = make_workshop(client, world, "mixed")
     add(client, world, w["id"], [fragment])
     set_state(client, world, w["id"], "ready")
     guest = {"Authorization": f"Bearer {client.post('/api/v1/join', json={'code': w['short_code']}).json()['token']}"}

@@ -388,6 +388,10 @@ def join(session: Session, code: str, name: str, address: str) -> tuple[Workshop
     w = session.exec(select(Workshop).where(Workshop.short_code == code.strip().upper())).first()
     if w is None or w.state not in OPEN_FOR_GUESTS:
         raise NotFound("No board is open with that code.", code="no_such_board")
+    if w.audience == WorkshopAudience.project:
+        # Its cards need no `share`: they are for the project's own people, and a code proves no one is one of them.
+        raise Forbidden("This board is for the project's own team, on the facilitator's screen; join codes open "
+                        "mixed and public boards.", code="board_for_team")
     if session.exec(select(sa.func.count()).select_from(Guest).where(Guest.workshop_id == w.id)).one() >= GUESTS_MAX:
         raise Conflict("This board is full.", code="board_full")
     throttle.uncount_all(session, tries)
@@ -401,7 +405,8 @@ def guest_for_token(session: Session, secret: str) -> tuple[Guest, Workshop]:
     """The guest a join token belongs to, while it may still open its board: not removed, workshop not closed."""
     guest = session.exec(select(Guest).where(Guest.token_hash == digest(secret))).first()
     w = session.get(Workshop, guest.workshop_id) if guest else None
-    if guest is None or w is None or guest.removed_at is not None or w.state not in OPEN_FOR_GUESTS:
+    if guest is None or w is None or guest.removed_at is not None or w.state not in OPEN_FOR_GUESTS \
+            or w.audience == WorkshopAudience.project:
         raise Unauthorized("This join code no longer opens a board.", code="board_closed")
     return guest, w
 

@@ -260,7 +260,9 @@ def test_back_to_draft_signs_every_participant_out_and_gives_the_board_a_new_cod
     assert client.post("/api/v1/join", json={"code": w["short_code"]}).status_code == 404
     board = client.get(f"/api/v1/workshops/{w['id']}/board", headers=coordinator).json()
     assert board["guests"] == []
-    assert client.get("/api/v1/board", headers=join(client, now["short_code"])).status_code == 200
+    # Now a board for the project's own people: its cards need no `share`, and a code proves no one is one of them.
+    refused = client.post("/api/v1/join", json={"code": now["short_code"]})
+    assert (refused.status_code, refused.json()["code"]) == (403, "board_for_team")
 
 
 def test_a_note_quoting_a_withdrawn_card_leaves_the_board_and_its_replayed_log(client, world) -> None:

@@ -517,6 +517,7 @@ export const C = {
     printPage: 'Print this page as cards',
     board: 'Open the board', report: 'Report', reportPdf: 'Report PDF',
     qrAlt: 'QR code: participants scan it to join the board', code: 'Join code', joinAt: (url) => `Participants join at ${url}`,
+    teamBoard: 'A board for the project team: show it on the facilitator\'s screen. Join codes open mixed and public boards only (their cards need the participant\'s consent to share).',
     paper: 'Themes from a paper workshop',
     paperHint: 'One theme a line: “Feeling invisible: 3 17 22 40”. A line starting with “-” under a theme is a note on it.',
     paperSave: 'Record the themes',

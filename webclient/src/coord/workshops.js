@@ -69,7 +69,7 @@ async function detail(ctx, w) {
     } }, T.to[to])));
   const joinUrl = `${location.origin}${location.pathname.replace(/[^/]*$/, '')}join.html#${w.short_code}`;
   const qr = h('span', { class: 'join-qr' });
-  api('GET', `/workshops/${w.id}/join`).then((j) => qr.append(h('img', { alt: T.qrAlt, width: 180, height: 180,
+  if (w.audience !== 'project') api('GET', `/workshops/${w.id}/join`).then((j) => qr.append(h('img', { alt: T.qrAlt, width: 180, height: 180,
     src: URL.createObjectURL(new Blob([j.qr_svg], { type: 'image/svg+xml' })) }))).catch(() => {});
   const left = Object.entries(pack.left_out);
   const withdrawn = pack.withdrawn.length ? h('section', { class: 'notice warn no-print', id: 'withdrawn-cards', role: 'alert' },
@@ -88,7 +88,8 @@ async function detail(ctx, w) {
     h('header', { class: 'no-print' }, h('h1', {}, w.title),
       h('p', {}, `${new Date(w.starts_at).toLocaleString()} · ${w.venue} · ${T.audiences[w.audience]} · ${T.states[w.state]}`),
       w.question ? h('p', { class: 'question' }, w.question) : null,
-      h('p', {}, `${T.code}: `, h('strong', { id: 'workshop-code' }, w.short_code), ' — ', T.joinAt(joinUrl)), qr,
+      w.audience === 'project' ? h('p', { id: 'team-board' }, T.teamBoard)
+        : [h('p', {}, `${T.code}: `, h('strong', { id: 'workshop-code' }, w.short_code), ' — ', T.joinAt(joinUrl)), qr],
       states,
       h('p', { class: 'workshop-links' },
         ['ready', 'running'].includes(w.state) ? h('a', { class: 'button', id: 'open-board', href: ctx.href('workshops', `${w.id}/board`) }, T.board) : null,
@@ -120,7 +121,7 @@ function board(ctx, w) {
   b.start().catch(() => {});
   window.__board = b;
   const qr = h('span', { class: 'join-qr board-qr' });
-  api('GET', `/workshops/${w.id}/join`).then((j) => qr.append(h('img', { alt: T.qrAlt, width: 120, height: 120,
+  if (w.audience !== 'project') api('GET', `/workshops/${w.id}/join`).then((j) => qr.append(h('img', { alt: T.qrAlt, width: 120, height: 120,
     src: URL.createObjectURL(new Blob([j.qr_svg], { type: 'image/svg+xml' })) }))).catch(() => {});
   return h('div', { id: 'workshop-board', class: 'board-page' }, qr,
     h('p', { class: 'no-print' }, h('a', { href: ctx.href('workshops', w.id) }, w.title), ` · ${T.code} `, h('strong', {}, w.short_code)),
