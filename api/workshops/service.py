@@ -488,8 +488,10 @@ def _theme_of(session: Session, w: Workshop, theme_id: uuid.UUID | None) -> Them
     return t
 
 
-def _apply(session: Session, w: Workshop, kind: str, data: dict[str, Any], visible: set[uuid.UUID]) -> dict[str, Any]:
-    """Apply one operation to the board's state; answers the data as it went into the log (normalised)."""
+def _apply(session: Session, w: Workshop, kind: str, data: dict[str, Any], visible: set[uuid.UUID],
+           guest: Guest | None = None) -> dict[str, Any]:
+    """Apply one operation to the board's state; answers the data as it went into the log (normalised). A guest
+    writes new notes and edits its own, never another's nor one taken off the board."""
     if kind == "move":
         card_id = _uuid(data, "card_id")
         item = session.get(PackItem, card_id)
@@ -532,7 +534,8 @@ def _apply(session: Session, w: Workshop, kind: str, data: dict[str, Any], visib
             raise Invalid("A note needs some text.", code="bad_op")
         theme = _theme_of(session, w, _uuid(data, "theme_id", optional=True))
         n = session.get(Note, nid)
-        if n is not None and n.workshop_id != w.id:
+        if n is not None and (n.workshop_id != w.id
+                              or guest is not None and (n.removed or not _note_ops(session, w, n.id, guest))):
             raise Invalid("No such note on this board.", code="bad_op")
         n = n or Note(id=nid, workshop_id=w.id, text=text)
         n.text, n.theme_id, n.x, n.y, n.removed = text, theme.id if theme else None, _num(data, "x"), \
@@ -546,11 +549,23 @@ def _apply(session: Session, w: Workshop, kind: str, data: dict[str, Any], visib
             raise Invalid("No such note on this board.", code="bad_op")
         n.removed = True
         session.add(n)
+        # Its words leave the log too, which replays to every screen (a note naming someone, taken down).
+        for written in _note_ops(session, w, n.id):
+            written.data = {**written.data, "text": ""}
+            session.add(written)
         return {"note_id": str(n.id)}
     if kind == "lock":
         w.locked = bool(data.get("locked"))
         return {"locked": w.locked}
     raise Invalid(f"Unknown operation {kind!r}.", code="bad_op")
+
+
+def _note_ops(session: Session, w: Workshop, note_id: uuid.UUID, guest: Guest | None = None) -> list[BoardOp]:
+    """The operations that wrote this note (by this guest): a board has a few thousand at most."""
+    stmt = select(BoardOp).where(BoardOp.workshop_id == w.id, BoardOp.kind == "note")
+    if guest is not None:
+        stmt = stmt.where(BoardOp.by_participant == guest.id)
+    return [o for o in session.exec(stmt) if o.data.get("note_id") == str(note_id)]
 
 
 def apply_ops(session: Session, w: Workshop, ops: list[dict[str, Any]], *, user: Actor | None = None,
@@ -591,7 +606,7 @@ def apply_ops(session: Session, w: Workshop, ops: list[dict[str, Any]], *, user:
             continue
         try:
             with session.begin_nested():
-                stored = _apply(session, w, kind, data, visible)
+                stored = _apply(session, w, kind, data, visible, guest)
                 session.flush()
         except Invalid as exc:
             results.append({"id": str(oid), "status": "rejected", "reason": exc.code, "detail": exc.detail})

@@ -282,6 +282,31 @@ def test_a_note_quoting_a_withdrawn_card_leaves_the_board_and_its_replayed_log(c
     assert "card words 0" not in events and "[withdrawn]" in events and "and we all nodded" in events
 
 
+def test_a_participant_edits_only_its_own_notes_and_a_note_taken_down_leaves_the_replayed_log(client, world) -> None:
+    """A hostile phone could rewrite anyone's note (the facilitator's too) or put back one the facilitator took
+    down, and a note taken down was still replayed, words and all, to every screen that caught up."""
+    w, _, _ = ready_workshop(client, world, 1)
+    set_state(client, world, w["id"], "running")
+    h, sam, kim = world.headers("coordinator"), join(client, w["short_code"]), join(client, w["short_code"])
+    ops_path = f"/api/v1/workshops/{w['id']}/board/ops"
+
+    def send(headers: dict[str, str], *ops: dict[str, Any], path: str = "/api/v1/board/ops") -> list[str]:
+        return [r["status"] for r in client.post(path, json={"ops": list(ops)}, headers=headers).json()["results"]]
+
+    facilitator_note, sams_note = str(uuid.uuid4()), str(uuid.uuid4())
+    assert send(h, op("note", note_id=facilitator_note, text="Bus routes", x=0, y=0), path=ops_path) == ["applied"]
+    assert send(sam, op("note", note_id=sams_note, text="That was Mrs Jones from Flat 4", x=0, y=0)) == ["applied"]
+    assert send(sam, op("note", note_id=sams_note, text="Someone from the flats", x=0, y=0)) == ["applied"]
+    assert send(kim, op("note", note_id=sams_note, text="hijacked", x=0, y=0)) == ["rejected"]
+    assert send(sam, op("note", note_id=facilitator_note, text="hijacked", x=0, y=0)) == ["rejected"]
+    assert send(h, op("note_remove", note_id=sams_note), path=ops_path) == ["applied"]
+    assert send(sam, op("note", note_id=sams_note, text="Mrs Jones again", x=0, y=0)) == ["rejected"]
+    board = client.get("/api/v1/board", headers=kim).json()
+    assert [n["text"] for n in board["notes"]] == ["Bus routes"]
+    replayed = client.get("/api/v1/board/events?after=0&wait=0", headers=kim).text
+    assert "Jones" not in replayed and "flats" not in replayed and "hijacked" not in replayed
+
+
 def test_one_participant_cannot_flood_a_board(client, world, monkeypatch) -> None:
     """A join token may move cards and add a few short notes: answered a batch at a time (the rest wait in the
     phone's queue), with a cap on notes and on all its operations, and a cap on who may join."""
