@@ -46,10 +46,12 @@ def _write_pending_changes(session: Session) -> None:
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
         session.execute(sa.select(sa.func.pg_advisory_xact_lock(FEED_LOCK_KEY)))
-    from api.webhooks import service as webhooks  # here, not at the top: webhooks reads the fragments domain
+    from api.webhooks import service as webhooks  # here, not at the top: these read the fragments domain
+    from api.workshops import service as workshops
 
     # Before the old change rows go: whether a fragment had one tells `fragment.updated` from `created`.
     webhooks.enqueue(session, pending.values())
+    workshops.reload_boards_showing(session, list(pending.values()))
     now = utcnow()
     for entity in {e for e, _ in pending}:
         ids = [i for e, i in pending if e == entity]

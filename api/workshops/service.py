@@ -632,6 +632,32 @@ def _guest_limit(kind: str, data: dict[str, Any], made: dict[str, int]) -> str |
     return None
 
 
+def reload_boards_showing(session: Session, changes: list[dict[str, Any]]) -> None:
+    """Open boards holding a card whose fragment or consent is among these changes (the change feed's, about to
+    commit) get a `reload` operation, and every screen on them loads the board again: a withdrawn, narrowed or
+    sensitive card leaves, an edited one shows its new words, a note an erasure rewrote shows rewritten. In the log,
+    not only in a live stream's memory: a screen that was offline, or between two streams, replays it too."""
+    fragment_ids = [c["entity_id"] for c in changes if c["entity"] == "fragment"]
+    consent_ids = [c["entity_id"] for c in changes if c["entity"] == "consent"]
+    if not fragment_ids and not consent_ids:
+        return
+    project_ids = {c["project_id"] for c in changes if c["entity"] in ("fragment", "consent")}
+    # One statement (every sync pays for it): the open boards of these projects, then their cards among these.
+    held = list(session.exec(
+        select(PackItem.workshop_id).join(Workshop, col(Workshop.id) == PackItem.workshop_id)
+        .join(Fragment, col(Fragment.id) == PackItem.fragment_id)
+        .where(col(Workshop.project_id).in_(project_ids), col(Workshop.state).in_(OPEN_FOR_GUESTS),
+               sa.or_(col(Fragment.id).in_(fragment_ids), col(Fragment.consent_id).in_(consent_ids))).distinct()))
+    if not held:
+        return
+    # Locked and read again, as a board operation takes them (apply_ops): two writers never take the same seq.
+    for w in session.exec(select(Workshop).where(col(Workshop.id).in_(held)).order_by(col(Workshop.id))
+                          .with_for_update().execution_options(populate_existing=True)):
+        w.board_seq += 1
+        session.add(w)
+        session.add(BoardOp(id=uuid.uuid4(), workshop_id=w.id, seq=w.board_seq, kind="reload", data={}))
+
+
 def ops_after(session: Session, workshop_id: uuid.UUID, after: int, limit: int = 500) -> list[dict[str, Any]]:
     rows = session.exec(select(BoardOp).where(BoardOp.workshop_id == workshop_id, BoardOp.seq > after)
                         .order_by(col(BoardOp.seq)).limit(limit))

@@ -184,3 +184,43 @@ def test_a_double_click_plans_one_workshop(workspace, server):
     page.wait_for_function("() => /#\\/co\\/[^/]+\\/workshops\\/[0-9a-f-]{36}/.test(location.hash)")
     page.wait_for_selector(".workshop-states")
     assert [x["title"] for x in ok(world.admin.get(f"/projects/{world.project_id}/workshops"))] == ["Double tap"]
+
+
+def _joined_phone(browser, server, code: str, *, events_blocked: bool = False):
+    context = new_phone(browser)
+    page = context.new_page()
+    if events_blocked:  # no signal for the board's event stream yet
+        page.route("**/api/v1/board/events*", lambda route: route.abort())
+    page.goto(f"{server.url}/app/join.html#{code}")
+    page.fill("#join-name", "Sam")
+    page.click("#join-form button[type=submit]")
+    page.wait_for_selector(".board-card[data-number='6']")
+    return context, page
+
+
+def test_a_card_withdrawn_while_a_phone_had_no_signal_leaves_it_when_the_signal_returns(browser, server):
+    """The phone misses the live `removed` event; catching up on the board's log after its last seq, it finds the
+    board changed and loads it again."""
+    world = make_world(server)
+    w, _, consent = running_workshop(world)
+    context, page = _joined_phone(browser, server, w["short_code"], events_blocked=True)
+    ok(world.admin.post(f"/consents/{consent}/withdraw", json={}))
+    page.unroute("**/api/v1/board/events*")
+    page.wait_for_function("() => window.__board.state().cards.size === 3", timeout=15_000)
+    assert page.locator(".board-card[data-number='1']").count() == 0
+    context.close()
+
+
+def test_a_failed_board_load_keeps_the_participant_joined(browser, server):
+    """A reload while the server answers 503 (restarting, busy) tries again with the same token; only a refused
+    token ends the visit."""
+    world = make_world(server)
+    w, _, _ = running_workshop(world)
+    context, page = _joined_phone(browser, server, w["short_code"])
+    page.route("**/api/v1/board", lambda route: route.fulfill(status=503, body="busy"))
+    page.reload()
+    page.wait_for_timeout(1500)
+    assert page.evaluate("() => sessionStorage.getItem('hearken-join')") is not None
+    page.unroute("**/api/v1/board")
+    page.wait_for_selector(".board-card[data-number='6']", timeout=15_000)
+    context.close()

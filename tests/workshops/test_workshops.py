@@ -307,6 +307,23 @@ def test_a_participant_edits_only_its_own_notes_and_a_note_taken_down_leaves_the
     assert "Jones" not in replayed and "flats" not in replayed and "hijacked" not in replayed
 
 
+def test_a_card_leaving_reaches_a_screen_that_catches_up_after_being_away(client, world) -> None:
+    """A screen that was offline (or between two streams) when a card was withdrawn catches up by replaying the
+    board's log after its last seq: the log tells it to load the board again, so the card leaves that screen too.
+    Only changes to what a board holds touch it: a new fragment elsewhere in the project does not."""
+    w, frags, consents = ready_workshop(client, world, 2)
+    set_state(client, world, w["id"], "running")
+    guest = join(client, w["short_code"])
+    seq = client.get("/api/v1/board", headers=guest).json()["seq"]
+    capture(client, world, scopes=["quote", "share"], text="not on any board")
+    assert client.get("/api/v1/board", headers=guest).json()["seq"] == seq
+    assert client.post(f"/api/v1/consents/{consents[0]}/withdraw", json={},
+                       headers=world.headers("coordinator")).status_code == 200
+    caught_up = client.get(f"/api/v1/board/events?after={seq}&wait=0", headers=guest).text
+    assert '"kind": "reload"' in caught_up
+    assert [c["text"] for c in client.get("/api/v1/board", headers=guest).json()["cards"]] == ["card words 1"]
+
+
 def test_one_participant_cannot_flood_a_board(client, world, monkeypatch) -> None:
     """A join token may move cards and add a few short notes: answered a batch at a time (the rest wait in the
     phone's queue), with a cap on notes and on all its operations, and a cap on who may join."""

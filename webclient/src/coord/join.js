@@ -18,9 +18,15 @@ function showBoard(token, title, question) {
   main.replaceChildren(h('h1', {}, title), question ? h('p', { class: 'board-question' }, question) : null,
     h('p', { class: 'hint' }, J.howTo), board.root);
   window.__board = board;
-  board.start().catch(() => {
-    sessionStorage.removeItem(KEY);
-    showForm(J.closed);
+  // Only a refused token ends the visit: a failed load (no signal, a server restarting) tries again, keeping the
+  // token and what this phone has not sent yet.
+  board.start().catch((err) => {
+    if (err && (err.status === 401 || err.status === 404)) {
+      sessionStorage.removeItem(KEY);
+      showForm(J.closed);
+      return;
+    }
+    setTimeout(() => showBoard(token, title, question), 3000);
   });
 }
 
