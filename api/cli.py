@@ -28,6 +28,47 @@ def migrate(url: str | None = None) -> None:
     command.upgrade(cfg, "head")
 
 
+class Refused(Exception):
+    """A command that cannot go on, with the one line that says why (exit status 2, no traceback)."""
+
+
+def require_schema() -> None:
+    """For a command that works on a database someone has set up (all but serve, migrate and demo, which migrate
+    it): refuse one that is missing, empty, or at another schema than this code's, naming it. A scheduled purge
+    run from another folder had made itself a new empty database and reported nothing to do."""
+    import sqlalchemy as sa
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    from api.config import get_settings
+
+    url = get_settings().resolved_database_url()
+    shown = sa.engine.make_url(url).render_as_string(hide_password=True)
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:") \
+            and not Path(url.removeprefix("sqlite:///")).exists():
+        raise Refused(f"No database at {shown}: set HEARKEN_DATA_DIR (an absolute path) or HEARKEN_DATABASE_URL to "
+                      "the server's, or run `hearken migrate` to make a new one.")
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+    scripts = ScriptDirectory.from_config(Config(str(REPO / "alembic.ini")))
+    if current == scripts.get_current_head():
+        return
+    if current is None:
+        raise Refused(f"{shown} holds no Hearken tables: run `hearken migrate` first (or point HEARKEN_DATA_DIR / "
+                      "HEARKEN_DATABASE_URL at the server's database).")
+    try:
+        scripts.get_revision(current)
+    except CommandError:
+        raise Refused(f"{shown} was migrated by a newer Hearken (schema {current}): run that version.") from None
+    raise Refused(f"{shown} is at an older schema ({current}): run `hearken migrate` first.")
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -89,8 +130,14 @@ def _create_user(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from api.config import get_settings
     from api.demo import seed
 
+    if get_settings().environment == "production":
+        # Its accounts (an admin among them) share one password, printed in the README: a door on a real server.
+        print("The demo makes accounts that share one known password, an admin among them: not on a server with "
+              "HEARKEN_ENVIRONMENT=production.", file=sys.stderr)
+        return 2
     migrate()
     print(seed(password=args.password))
     return 0
@@ -140,7 +187,6 @@ def _purge(args: argparse.Namespace) -> int:
     """Erase everything past its project's retention period, a chunk per transaction, and say what was done."""
     from api.fragments import retention
 
-    migrate()
     projects = retention.purge_all(dry_run=args.dry_run)
     for project, report in projects:
         verb = "would erase" if args.dry_run else "erased"
@@ -233,7 +279,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import api.models  # noqa: F401  (every table known before the first query, whatever the command)
 
-    return int(args.func(args) or 0)
+    try:
+        if args.func not in (_serve, _demo, _bench) and args.command != "migrate":
+            require_schema()
+        return int(args.func(args) or 0)
+    except Refused as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        if exc.title != "Settings":
+            raise
+        for error in exc.errors():  # a HEARKEN_* variable that is not a valid value: name it, no traceback
+            print(f"HEARKEN_{str(error['loc'][0]).upper()}: {error['msg']}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
