@@ -9,14 +9,13 @@ import csv
 import functools
 import hashlib
 import json
-import re
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import quoteattr
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -27,6 +26,7 @@ from api.consent.models import Consent, Participant
 from api.conversations.models import Conversation
 from api.db import open_session
 from api.errors import Forbidden, NotFound
+from api.export import xmltext
 from api.fragments import render
 from api.fragments import service as fragments
 from api.fragments.models import Fragment, FragmentStatus
@@ -355,7 +355,7 @@ def project_xml(reader: Reader, project: Project, filters: dict[str, Any], q: st
     if team:
         yield _memo_notes(project.id, exported)
     if project.description:
-        yield f"<Description>{escape(project.description)}</Description>"
+        yield f"<Description>{xmltext.text(project.description)}</Description>"
     yield "</Project>\n"
 
 
@@ -381,9 +381,6 @@ def _sources(reader: Reader, project: Project, filters: dict[str, Any], q: str |
 
 
 # Characters XML 1.0 cannot hold, replaced one for one so selection positions still count the fragment's text.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-
 def _uuid5(namespace: bytes, name: str) -> str:
     """str(uuid.uuid5(UUID(bytes=namespace), name)), without the two UUID objects (a few per tagged row)."""
     digest = bytearray(hashlib.sha1(namespace + name.encode()).digest()[:16])
@@ -400,7 +397,7 @@ class _TextSources:
     def __init__(self, names: _Names) -> None:
         self.dashed = names.dashed
         self.creating = {raw: f' creatingUser="{user}"' for raw, user in names.users.items()}
-        self.descriptions = {raw: f"<Description>{escape(text)}</Description>"
+        self.descriptions = {raw: f"<Description>{xmltext.text(text)}</Description>"
                              for raw, text in names.prompts.items() if text}
         # quoteattr of the title without its date: the date (digits and dashes) changes neither the escaping nor
         # the choice of quote, so each row puts its date in after the opening quote.
@@ -421,7 +418,7 @@ class _TextSources:
             title = titles[place, kind]
             add(f'<TextSource guid="{guid}" name={title[0]}{when[:10]} {title[1:]}{creating} '
                 f'creationDateTime="{when}">{descriptions(prompt, "")}'
-                f'<PlainTextContent>{escape(_NOT_XML.sub(chr(0xFFFD), text))}</PlainTextContent>')
+                f'<PlainTextContent>{xmltext.text(text)}</PlainTextContent>')
             codes = codes_of[tag_ids] if tag_ids else None
             if codes and text:
                 # One selection over the whole fragment carries its codings: Hearken tags fragments, not spans.

@@ -10,7 +10,6 @@ import re
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from xml.sax.saxutils import escape, quoteattr
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -18,6 +17,7 @@ from sqlmodel import Session, col, select
 from api.audit import service as audit
 from api.db import utcnow
 from api.errors import Invalid, NotFound
+from api.export import xmltext
 from api.fragments.models import Fragment, FragmentStatus
 from api.memos.models import Memo, MemoFragment, MemoPublic, MemoTag, MemoUpdate
 from api.people.deps import Actor
@@ -239,9 +239,9 @@ def qdpx_notes(session: Session, project_id: uuid.UUID, exported: set[uuid.UUID]
     for m in public(session, memos):
         guid = str(m.id)
         title = m.text.strip().splitlines()[0][:60] if m.text.strip() else "memo"
-        notes.append(f'<Note guid="{guid}" name={quoteattr(title)} '
+        notes.append(f'<Note guid="{guid}" name={xmltext.attribute(title)} '
                      f'creationDateTime="{_iso(m.created_at)}" modifiedDateTime="{_iso(m.updated_at)}">'
-                     f"<PlainTextContent>{escape(m.text)}</PlainTextContent></Note>")
+                     f"<PlainTextContent>{xmltext.text(m.text)}</PlainTextContent></Note>")
         targets = [f for f in m.fragment_ids if f in exported] + list(m.tag_ids)
         for target in targets:
             link = uuid.uuid5(m.id, str(target))

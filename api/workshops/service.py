@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from api import inputs
 from api.audit import service as audit
 from api.clients.deps import ClientActor, Reader
 from api.clients.models import Audience, ClientScope
@@ -473,9 +474,12 @@ def _uuid(data: dict[str, Any], key: str, optional: bool = False) -> uuid.UUID |
 
 
 def _text(data: dict[str, Any], key: str, limit: int) -> str:
+    """A note's or theme's words, held to the API's rule for text (no control characters but tab, newline and CR:
+    a guest's note becomes a memo at closing, and went into every later .qdpx as XML no tool could read)."""
     v = data.get(key, "")
-    if not isinstance(v, str) or len(v) > limit or "\x00" in v:
-        raise Invalid(f"{key} must be text of at most {limit} characters.", code="bad_op")
+    if not isinstance(v, str) or len(v) > limit or inputs.control_char(v) is not None:
+        raise Invalid(f"{key} must be text of at most {limit} characters, without control characters.",
+                      code="bad_op")
     return v
 
 

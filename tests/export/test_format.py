@@ -159,3 +159,26 @@ def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_written_as_text(
     assert (first[col["place"]], first[col["tags"]]) == ("'+44 Quay Road", "'@home")
     lines = client.get(f"/api/v1/projects/{world.project.id}/export/fragments.jsonl", headers=h).text.splitlines()
     assert {json.loads(line)["text"] for line in lines} == set(texts)
+
+
+def test_qdpx_carries_carriage_returns_exactly_and_stays_readable_whatever_a_memo_holds(client, world,
+                                                                                          session) -> None:
+    """A parser reads a literal carriage return as a line feed (the words, and the selection's end, would differ),
+    and one character XML cannot hold (a board note kept from before the rule) made every later .qdpx unreadable."""
+    from api.memos.models import Memo
+
+    conv = conversation_item(world)
+    consent = consent_item(world, conv["id"])
+    text = "first line\r\nsecond 😀 مرحبا\rthird"
+    fragment = fragment_item(conv["id"], consent["id"], text=text)
+    sync(client, world, [conv, consent, fragment])
+    h = world.headers("coordinator")
+    assert client.put(f"/api/v1/fragments/{fragment['id']}/tags/{world.tag.id}", headers=h).status_code == 204
+    session.add(Memo(project_id=world.project.id, text="hi\x0b\x1b[2Jthere", created_by=world.coordinator.id))
+    session.commit()
+    r = client.get(f"/api/v1/projects/{world.project.id}/export/project.qdpx", headers=h)
+    root = ET.fromstring(zipfile.ZipFile(io.BytesIO(r.content)).read("project.qde"))
+    source = root.find("q:Sources/q:TextSource", NS)
+    assert source.find("q:PlainTextContent", NS).text == text
+    assert source.find("q:PlainTextSelection", NS).get("endPosition") == str(len(text))
+    assert root.find("q:Notes/q:Note/q:PlainTextContent", NS).text == "hi\ufffd\ufffd[2Jthere"

@@ -298,6 +298,8 @@ def test_a_participant_edits_only_its_own_notes_and_a_note_taken_down_leaves_the
     assert send(sam, op("note", note_id=sams_note, text="That was Mrs Jones from Flat 4", x=0, y=0)) == ["applied"]
     assert send(sam, op("note", note_id=sams_note, text="Someone from the flats", x=0, y=0)) == ["applied"]
     assert send(kim, op("note", note_id=sams_note, text="hijacked", x=0, y=0)) == ["rejected"]
+    # Text under the API's rule: a control character would go into the memo this note becomes, and every .qdpx.
+    assert send(kim, op("note", note_id=str(uuid.uuid4()), text="hi\x0b\x1b[2Jthere", x=0, y=0)) == ["rejected"]
     assert send(sam, op("note", note_id=facilitator_note, text="hijacked", x=0, y=0)) == ["rejected"]
     assert send(h, op("note_remove", note_id=sams_note), path=ops_path) == ["applied"]
     assert send(sam, op("note", note_id=sams_note, text="Mrs Jones again", x=0, y=0)) == ["rejected"]
