@@ -341,6 +341,8 @@ def project_xml(reader: Reader, project: Project, filters: dict[str, Any], q: st
     """project.qde as text pieces, in the order Project.xsd wants its sections (Users, CodeBook, Variables, Cases,
     Sources, Notes, Links, Sets, Graphs, Description): a new section is one more step here."""
     names = _Names(project.id)
+    if not _for_the_team(reader, filters):
+        names.users = {}  # who heard each fragment is the team's to know: no researcher, no creatingUser
     creator = _guid(uuid.uuid5(uuid.NAMESPACE_URL, f"hearken:{project.id}"))
     yield '<?xml version="1.0" encoding="utf-8"?>\n'
     yield (f'<Project xmlns="{QDA_NS}" name={quoteattr(project.name)} origin="Hearken" '

@@ -732,6 +732,7 @@ def record_paper(session: Session, actor: Actor, w: Workshop, text: str) -> dict
 
 CLIENT_AUDIENCE = {Audience.internal: None, Audience.partner: WorkshopAudience.mixed,
                    Audience.public: WorkshopAudience.public}
+AUDIENCE_RANK = {WorkshopAudience.project: 0, WorkshopAudience.mixed: 1, WorkshopAudience.public: 2}  # narrower up
 
 
 def report(session: Session, w: Workshop, reader: Reader | None = None) -> dict[str, Any]:
@@ -739,20 +740,26 @@ def report(session: Session, w: Workshop, reader: Reader | None = None) -> dict[
     API client, its own too), the notes, and per theme the spread over places and prompts."""
     c = card_rule.cards(session, w)
     shown = c.shown
+    # A tool for a narrower audience than the room's sees its cards only, and none of the room's words about the
+    # others: no notes (they quote and name what it may not see), no theme left without a card it may see.
+    narrower = False
     if isinstance(reader, ClientActor) and (extra := CLIENT_AUDIENCE[reader.client.audience]) is not None:
+        narrower = AUDIENCE_RANK[extra] > AUDIENCE_RANK[w.audience]
         strict = Workshop.model_validate(w, update={"audience": extra})
         allowed = {x.id for x in card_rule.cards(session, strict).shown}
         shown = [x for x in shown if x.id in allowed]
     themes = session.exec(select(Theme).where(Theme.workshop_id == w.id, col(Theme.removed).is_(False))
                           .order_by(col(Theme.y), col(Theme.x), col(Theme.id))).all()
-    notes = session.exec(select(Note).where(Note.workshop_id == w.id, col(Note.removed).is_(False))
-                         .order_by(col(Note.created_at))).all()
+    notes = [] if narrower else session.exec(select(Note).where(Note.workshop_id == w.id, col(Note.removed).is_(False))
+                                             .order_by(col(Note.created_at))).all()
     out_themes = []
     for t in themes:
         mine = sorted((x for x in shown if x.theme_id == t.id), key=lambda x: x.number or 0)
+        if narrower and not mine:
+            continue
         out_themes.append({
             "id": str(t.id), "name": t.name, "votes": t.votes, "tag_id": str(t.tag_id) if t.tag_id else None,
-            "card_count": t.card_count if t.card_count is not None else len(mine),
+            "card_count": len(mine) if narrower or t.card_count is None else t.card_count,
             "cards": [x.model_dump(mode="json", include=set(card_rule.Card.model_fields)) for x in mine],
             "places": dict(Counter(x.place or "—" for x in mine)),
             "prompts": dict(Counter(x.prompt or "—" for x in mine)),

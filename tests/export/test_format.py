@@ -182,3 +182,21 @@ def test_qdpx_carries_carriage_returns_exactly_and_stays_readable_whatever_a_mem
     assert source.find("q:PlainTextContent", NS).text == text
     assert source.find("q:PlainTextSelection", NS).get("endPosition") == str(len(text))
     assert root.find("q:Notes/q:Note/q:PlainTextContent", NS).text == "hi\ufffd\ufffd[2Jthere"
+
+
+def test_a_qdpx_for_another_audience_names_no_researcher(client, world) -> None:
+    """CSV and JSON Lines carry no researcher; a partner's .qdpx listed each as a User and marked every source
+    with who heard it (creatingUser). The team's keeps them."""
+    conv = conversation_item(world)
+    consent = consent_item(world, conv["id"], scopes=["quote", "share"])
+    sync(client, world, [conv, consent, fragment_item(conv["id"], consent["id"], text="shared words")])
+    h = world.headers("coordinator")
+    token = client.post(f"/api/v1/projects/{world.project.id}/clients", headers=h, json={
+        "name": "council", "scopes": ["export"], "audience": "partner"}).json()["token"]
+    path = f"/api/v1/projects/{world.project.id}/export/project.qdpx"
+
+    def qde(headers: dict[str, str]) -> str:
+        return zipfile.ZipFile(io.BytesIO(client.get(path, headers=headers).content)).read("project.qde").decode()
+
+    assert str(world.researcher.id) not in qde(bearer(token)) and "creatingUser=" not in qde(bearer(token))
+    assert str(world.researcher.id) in qde(h)

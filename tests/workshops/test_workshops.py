@@ -18,7 +18,7 @@ from api.people.models import AuthToken
 from api.tags.models import FragmentTag, Tag
 from api.workshops import service
 from api.workshops.models import Theme, Workshop
-from tests.factories import World, make_world
+from tests.factories import World, bearer, make_world
 from tests.support.apps import from_address
 from tests.workshops.helpers import add, capture, make_workshop, pack, set_state
 
@@ -324,6 +324,33 @@ def test_a_card_leaving_reaches_a_screen_that_catches_up_after_being_away(client
     caught_up = client.get(f"/api/v1/board/events?after={seq}&wait=0", headers=guest).text
     assert '"kind": "reload"' in caught_up
     assert [c["text"] for c in client.get("/api/v1/board", headers=guest).json()["cards"]] == ["card words 1"]
+
+
+def test_a_partner_tools_report_leaves_out_the_rooms_words_about_cards_it_may_not_see(client, world) -> None:
+    """A project workshop's report, read by a partner's tool: the card without `share` is not there, and neither
+    is the note quoting it nor the theme named after it."""
+    private, _ = capture(client, world, scopes=["quote"], text="My son is in prison in Exeter")
+    shared, _ = capture(client, world, scopes=["quote", "share"], text="The bus is late")
+    w = make_workshop(client, world, "project")
+    add(client, world, w["id"], [private, shared])
+    set_state(client, world, w["id"], "ready")
+    set_state(client, world, w["id"], "running")
+    h = world.headers("coordinator")
+    cards = {c["text"]: c["id"] for c in client.get(f"/api/v1/workshops/{w['id']}/board", headers=h).json()["cards"]}
+    prison, buses = str(uuid.uuid4()), str(uuid.uuid4())
+    client.post(f"/api/v1/workshops/{w['id']}/board/ops", headers=h, json={"ops": [
+        op("theme", theme_id=prison, name="Prison families", x=0, y=0),
+        op("move", card_id=cards["My son is in prison in Exeter"], x=1, y=1, theme_id=prison),
+        op("note", note_id=str(uuid.uuid4()), text="Card 1: 'my son is in prison'", theme_id=prison, x=0, y=0),
+        op("theme", theme_id=buses, name="Buses", x=400, y=0),
+        op("move", card_id=cards["The bus is late"], x=401, y=1, theme_id=buses)]})
+    token = client.post(f"/api/v1/projects/{world.project.id}/clients", headers=h, json={
+        "name": "council", "scopes": ["workshops:read"], "audience": "partner"}).json()["token"]
+    report = client.get(f"/api/v1/workshops/{w['id']}/report", headers=bearer(token))
+    assert report.status_code == 200 and "prison" not in report.text.lower()
+    assert [(t["name"], t["card_count"]) for t in report.json()["themes"]] == [("Buses", 1)]
+    # The team's own report keeps everything.
+    assert "prison" in client.get(f"/api/v1/workshops/{w['id']}/report", headers=h).text.lower()
 
 
 def test_one_participant_cannot_flood_a_board(client, world, monkeypatch) -> None:
