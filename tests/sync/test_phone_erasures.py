@@ -134,3 +134,22 @@ def test_a_phones_question_reads_the_tombstone_index_not_every_change(client, en
             plan = conn.exec_driver_sql(("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ") + statement,
                                         parameters).all()
             assert "ix_changes_owner_tombstones" in "\n".join(str(r[-1]) for r in plan), plan
+
+
+def test_receipt_cards_print_any_script_and_keep_how_to_withdraw_readable():
+    """The core PDF fonts printed a Polish contact and an Arabic name as question marks, and a long project name ran
+    into the line that says how to withdraw. Labels have six characters (a billion), so sheets printed before any
+    is used do not share one."""
+    import io
+
+    from pypdf import PdfReader
+
+    from api.consent import cards
+
+    labels = cards.new_labels(8, set())
+    assert all(len(label) == 8 and set(label[2:]) <= set(cards.ALPHABET) for label in labels)
+    contact = "Małgorzata Wróbel, Ośrodek Kultury, 58 123 45 67"
+    name = "بيت الجيران — Łódź " + "listening to the neighbourhood " * 5
+    text = " ".join(PdfReader(io.BytesIO(cards.sheet(name, contact, labels))).pages[0].extract_text().split())
+    assert "Małgorzata Wróbel" in text and "Ośrodek" in text and "?" not in text
+    assert text.count("To take your words out") == 8 and "…" in text

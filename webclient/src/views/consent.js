@@ -39,7 +39,7 @@ export function formBody(text) {
 
 export function suggestLabel(taken = []) {
   for (;;) {
-    const b = crypto.getRandomValues(new Uint8Array(4));
+    const b = crypto.getRandomValues(new Uint8Array(6)); // six characters, as printed receipt cards: a billion labels
     const label = `P-${[...b].map((x) => ALPHABET[x % ALPHABET.length]).join('')}`;
     if (!taken.includes(label)) return label;
   }
