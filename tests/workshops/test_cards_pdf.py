@@ -55,6 +55,24 @@ def test_text_too_long_for_a_card_continues_on_a_second_card_marked_as_such() ->
     assert "word399" in flat
 
 
+@pytest.mark.parametrize("letter", ["x", "ب"])
+def test_a_word_wider_than_a_card_is_cut_by_its_characters_each_measured_once(letter: str) -> None:
+    """A researcher's 5,000-character word (no spaces) took seconds a card to print, measuring ever shorter
+    prefixes; every line it is cut into fits, nothing is lost, and the measuring is linear in the word."""
+    from api.workshops.printing import Wrapper, new_pdf
+
+    pdf = new_pdf(Paper.a4, [letter], "t")
+    measured: list[str] = []
+    real = pdf.get_string_width
+    pdf.get_string_width = lambda s, *a, **k: measured.append(s) or real(s, *a, **k)  # type: ignore[method-assign]
+    word = letter * 5000
+    lines = Wrapper(pdf).lines(word, 10, 60)
+    assert "".join(lines) == word and len(lines) > 20
+    pdf.set_font("sans", size=10)
+    assert max(real(line) for line in lines) <= 60 * 1.02  # (shaped together, a few joined letters differ)
+    assert sum(len(s) for s in measured) <= 3 * len(word)
+
+
 def test_arabic_polish_and_chinese_come_out_as_text_not_boxes() -> None:
     cards = [card(1, "Zażółć gęślą jaźń — nikt tu nie puka do drzwi.", "pl"),
              card(2, "مرحبا بكم في المكتبة", "ar"), card(3, "我们在这里住了二十年", "zh")]
