@@ -3,6 +3,7 @@
 import argparse
 import getpass
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -75,6 +76,18 @@ def _serve(args: argparse.Namespace) -> int:
     from api import maintenance
     from api.config import get_settings
 
+    if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
+        raise Refused("HTTPS needs both --ssl-certfile and --ssl-keyfile.")
+    for path in (args.ssl_certfile, args.ssl_keyfile):
+        if path and not os.access(path, os.R_OK):
+            raise Refused(f"Cannot read {path}.")
+    if args.workers > 1 and get_settings().resolved_database_url().startswith("sqlite"):
+        # One writer, and the erasure guarantee (WAL truncated right after a withdrawal) assumes one process.
+        raise Refused("SQLite is one writer: serve it with one worker, or use PostgreSQL (HEARKEN_DATABASE_URL).")
+    try:  # say so now, not after "Hearken is running at …"
+        socket.create_server((args.host, args.port)).close()
+    except OSError as exc:
+        raise Refused(f"Cannot listen on {args.host}:{args.port}: {exc.strerror}.") from None
     migrate()
     # All background work (media, compaction, webhooks, statistics, purge: api/maintenance.py) runs once, in this
     # process, however many workers answer requests; the app's own webhook thread is then not wanted (the workers
@@ -220,14 +233,38 @@ def _bench(args: argparse.Namespace) -> int:
     return subprocess.call([sys.executable, str(REPO / "scripts" / "bench.py"), *args.rest])
 
 
+def _port(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port (1 to 65535; PORT sets the default)")
+    return int(value)
+
+
+def _at_least(least: int):  # type: ignore[no-untyped-def]
+    def number(value: str) -> int:
+        if not value.lstrip("-").isdigit() or int(value) < least:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least {least}")
+        return int(value)
+    return number
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds above 0")
+    return seconds
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hearken", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="migrate, then serve the API and the web client")
     p.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--port", type=_port, default=os.environ.get("PORT") or "8000")
+    p.add_argument("--workers", type=_at_least(1), default=1)
     p.add_argument("--log-level", default="info")
     p.add_argument("--ssl-certfile", help="serve HTTPS (phones need it for offline use)")
     p.add_argument("--ssl-keyfile")
@@ -255,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("worker", help="deliver webhooks (for set-ups that serve with HEARKEN_WEBHOOK_WORKER=false; "
                        "any number may run)")
-    p.add_argument("--interval", type=float, help="seconds between looks when idle (default: 2)")
+    p.add_argument("--interval", type=_seconds, help="seconds between looks when idle (default: 2)")
     p.add_argument("--once", action="store_true", help="deliver what is due now, then exit")
     p.set_defaults(func=_worker)
 

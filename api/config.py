@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,11 +18,11 @@ class Settings(BaseSettings):
 
     # argon2id cost of a new password hash (passes, memory in KiB): argon2-cffi's defaults, above OWASP's floor. Only
     # the test suite lowers them (tests/conftest.py): it creates and logs in thousands of users.
-    password_hash_time_cost: int = 3
-    password_hash_memory_kib: int = 65536
+    password_hash_time_cost: PositiveInt = 3
+    password_hash_memory_kib: PositiveInt = 65536
 
-    session_ttl_hours: int = 12
-    device_token_ttl_days: int = 365
+    session_ttl_hours: PositiveInt = 12
+    device_token_ttl_days: PositiveInt = 365
     enrolment_code_ttl_minutes: int = 30
 
     # Throttling (api/people/throttle.py; README "Security"), counted in fixed windows of `login_lock_minutes`.
@@ -30,27 +30,26 @@ class Settings(BaseSettings):
     # `login_lock_after` attempts that address may not try that email again until the window ends. Per client
     # address across emails (password spraying): slowed after `login_address_slow_after` failures, refused
     # after `login_address_lock_after`. The owner's right password from another address always gets in.
-    login_slow_after: int = 3
-    login_lock_after: int = 10
-    login_lock_minutes: int = 15
-    login_address_slow_after: int = 10
-    login_address_lock_after: int = 30
+    login_slow_after: NonNegativeInt = 3
+    login_lock_after: PositiveInt = 10
+    login_lock_minutes: PositiveInt = 15
+    login_address_slow_after: NonNegativeInt = 10
+    login_address_lock_after: PositiveInt = 30
     # Enrolment codes tried per client address, and wrong ones overall (a guesser spread over many addresses).
-    enrol_address_lock_after: int = 10
-    enrol_global_lock_after: int = 200
+    enrol_address_lock_after: PositiveInt = 10
+    enrol_global_lock_after: PositiveInt = 200
 
-    long_poll_max_seconds: float = 30.0  # GET /changes?wait= holds a request at most this long
-    sync_max_items: int = 500
-    sync_max_bytes: int = 2 * 1024 * 1024
-    clock_skew_hours: int = 24
-    fragment_max_chars: int = 5000
+    long_poll_max_seconds: NonNegativeFloat = 30.0  # GET /changes?wait= holds a request at most this long
+    sync_max_items: PositiveInt = 500
+    sync_max_bytes: PositiveInt = 2 * 1024 * 1024
+    clock_skew_hours: NonNegativeInt = 24
 
     # Audio clips: where their bytes live ("fs": data_dir/media; "s3": an S3-compatible bucket), how big one
     # may be, when an unfinished upload counts as abandoned, how often the media worker retries erasures.
     media_backend: Literal["fs", "s3"] = "fs"
-    media_max_bytes: int = 50 * 1024 * 1024
-    upload_abandoned_days: int = 7
-    media_worker_seconds: float = 60.0
+    media_max_bytes: PositiveInt = 50 * 1024 * 1024
+    upload_abandoned_days: PositiveInt = 7
+    media_worker_seconds: NonNegativeFloat = 60.0
     s3_bucket: str = ""
     s3_endpoint_url: str | None = None  # empty means AWS itself
     s3_region: str = "us-east-1"
@@ -61,13 +60,13 @@ class Settings(BaseSettings):
     # Webhooks: `hearken serve` runs a delivery worker thread unless this is false (then run `hearken worker`);
     # how often an idle worker looks for due deliveries; the connect/read timeout of each delivery.
     webhook_worker: bool = True
-    webhook_worker_seconds: float = 2.0
-    webhook_timeout_seconds: float = 10.0
+    webhook_worker_seconds: PositiveFloat = 2.0
+    webhook_timeout_seconds: PositiveFloat = 10.0
 
     # SQLite writers queue in the process (api.db.WriteQueue); one that waited this long answers 503 + Retry-After
     # (phones give up after 30 s). busy_timeout is SQLite's own wait for a writer in another process.
-    sqlite_write_wait_seconds: float = 10.0
-    sqlite_busy_timeout_seconds: float = 10.0
+    sqlite_write_wait_seconds: PositiveFloat = 10.0
+    sqlite_busy_timeout_seconds: NonNegativeFloat = 10.0
 
     # Webhook targets must be https and resolve to public addresses; hosts listed here (comma-separated names
     # or IPs, e.g. "127.0.0.1,hooks.internal") may be private and plain http (tests, closed networks).
@@ -75,9 +74,9 @@ class Settings(BaseSettings):
 
     # PostgreSQL keeps erased values in old row versions until a VACUUM FULL rewrites the table; the maintenance
     # worker runs one on the tables an erasure touched, at most this often (0: only `hearken compact-erased`).
-    erasure_compact_minutes: float = 10.0
+    erasure_compact_minutes: NonNegativeFloat = 10.0
     # `hearken serve` purges what is past retention this often (api/maintenance.py; 0: only `hearken purge`).
-    purge_hours: float = 24.0
+    purge_hours: NonNegativeFloat = 24.0
 
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> "Settings":

@@ -14,6 +14,7 @@ from tests.support.live_server import REPO
 
 def hearken(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("HEARKEN_")}
+    environment.pop("PORT", None)
     environment.update({"HEARKEN_DATA_DIR": str(tmp_path / "data"), **env})
     return subprocess.run([sys.executable, "-m", "api.cli", *args], cwd=tmp_path, env=environment,
                           capture_output=True, text=True, timeout=120)
@@ -51,3 +52,25 @@ def test_the_demo_will_not_run_in_production(tmp_path) -> None:
     r = hearken(tmp_path, "demo", HEARKEN_ENVIRONMENT="production")
     assert r.returncode == 2 and "known password" in r.stderr
     assert not (tmp_path / "data" / "hearken.db").exists()
+
+
+def test_serve_says_what_is_wrong_before_it_says_it_is_running(tmp_path) -> None:
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = str(taken.getsockname()[1])
+        r = hearken(tmp_path, "serve", "--port", port)
+    assert r.returncode == 2 and "Cannot listen on 127.0.0.1:" in r.stderr and "running" not in r.stdout
+    r = hearken(tmp_path, "serve", "--port", "99999")
+    assert r.returncode == 2 and "not a port" in r.stderr
+    r = hearken(tmp_path, "serve", "--workers", "2")
+    assert r.returncode == 2 and "SQLite is one writer" in r.stderr
+    r = hearken(tmp_path, "serve", "--ssl-certfile", str(tmp_path / "missing.pem"))
+    assert r.returncode == 2 and "both --ssl-certfile and --ssl-keyfile" in r.stderr
+    r = hearken(tmp_path, "worker", "--interval", "-1")
+    assert r.returncode == 2 and "above 0" in r.stderr
+    # PORT is serve's default only: an empty or odd one does not break every other command.
+    assert hearken(tmp_path, "migrate", PORT="").returncode == 0
+    assert hearken(tmp_path, "migrate", PORT="abc").returncode == 0
+    r = hearken(tmp_path, "migrate", HEARKEN_SESSION_TTL_HOURS="-5")
+    assert r.returncode == 2 and r.stderr.startswith("HEARKEN_SESSION_TTL_HOURS:")
