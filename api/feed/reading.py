@@ -56,8 +56,11 @@ def page(session: Session, reader: Reader, project_id: uuid.UUID | None, after: 
     rows = _visible(session, reader, project_id, after, limit + 1)
     shown = rows[:limit]
     if isinstance(reader, ClientActor):
-        # Another tool sees a consent only as a tombstone: "delete what you hold of its fragments".
-        shown = [(seq, entity, id_, ChangeOp.tombstone if entity == "consent" else op, at, record)
+        # Another tool sees a consent only as a tombstone: "delete what you hold of its fragments"; and a fragment
+        # it may no longer see (flagged sensitive, its consent's scope gone) as a tombstone too.
+        hidden = _no_longer_visible(session, reader, [id_ for _, entity, id_, op, _, _ in shown
+                                                      if entity == "fragment" and op == ChangeOp.upsert])
+        shown = [(seq, entity, id_, ChangeOp.tombstone if entity == "consent" or id_ in hidden else op, at, record)
                  for seq, entity, id_, op, at, record in shown]
     tags: dict[str, list[str]] = {}
     audio: dict[str, str] = {}
@@ -85,6 +88,16 @@ def page(session: Session, reader: Reader, project_id: uuid.UUID | None, after: 
                      f'"record":{record}}}')
     return {"items": items, "ids": [r[2] for r in shown], "last_seq": shown[-1][0] if shown else after,
             "has_more": len(rows) > limit}
+
+
+def _no_longer_visible(session: Session, reader: ClientActor, upserted: list[str]) -> set[str]:
+    """Of these fragments (ids as text), those the tool's audience may no longer see."""
+    if not upserted or fragments.audience_consents(reader.client.audience) is None:
+        return set()
+    ids = [uuid.UUID(i) for i in upserted]
+    visible = session.exec(select(Fragment.id).where(col(Fragment.id).in_(ids),
+                                                     fragments.audience_condition(reader, col(Fragment.id))))
+    return set(upserted) - {str(i) for i in visible}
 
 
 def encode(result: dict[str, Any]) -> str:
@@ -164,7 +177,8 @@ def _client_condition(reader: ClientActor, project_id: uuid.UUID | None) -> Any:
         raise NotFound("No such project.")
     entity_id = col(Change.entity_id)
     upsert, tombstone = Change.op == ChangeOp.upsert, Change.op == ChangeOp.tombstone
-    kinds = [sa.and_(Change.entity == "fragment", upsert, fragments.audience_condition(reader, entity_id)),
+    # Upserts of fragments it may see now, or may have seen (sent as tombstones: flagged sensitive since).
+    kinds = [sa.and_(Change.entity == "fragment", upsert, fragments.audience_condition(reader, entity_id, once=True)),
              sa.and_(Change.entity == "fragment", tombstone,
                      fragments.audience_condition(reader, entity_id, once=True))]
     once = fragments.audience_consents(client.audience, once=True)

@@ -73,6 +73,8 @@ def _audience_allows(session: Session, reader: ClientActor, fragment: Fragment) 
     scope = AUDIENCE_SCOPE.get(reader.client.audience)
     if scope is None:
         return True
+    if fragment.sensitive:
+        return False
     consent = session.get(Consent, fragment.consent_id)
     return consent is not None and consent.allows(scope)
 
@@ -89,13 +91,15 @@ def audience_consents(audience: Audience, *, once: bool = False) -> Any | None:
 
 
 def audience_condition(reader: ClientActor, fragment_id: Any, *, once: bool = False) -> Any:
-    """SQL: the fragment's consent lets this client's audience see it, or with `once` let it at some time (see
-    audience_consents). True for internal tools."""
+    """SQL: this client's audience may see the fragment (its consent allows it, and it is not flagged sensitive),
+    or with `once` may have seen it at some time (see audience_consents; a fragment flagged since was seen before).
+    True for internal tools."""
     allowed_consents = audience_consents(reader.client.audience, once=once)
     if allowed_consents is None:
         return sa.true()
     allowed = select(Fragment.id).join(Consent, Consent.id == Fragment.consent_id).where(  # type: ignore[arg-type]
-        Fragment.project_id == reader.client.project_id, allowed_consents)
+        Fragment.project_id == reader.client.project_id, allowed_consents,
+        *(() if once else (col(Fragment.sensitive).is_(False),)))
     return fragment_id.in_(allowed)
 
 
@@ -327,7 +331,8 @@ def _select(session: Session, actor: Reader, *, project_id: uuid.UUID | None, fi
         stmt = stmt.where(col(Fragment.id).in_(erased_ids))
     if filters.get("audience") in (Audience.partner, Audience.public):
         scope = Consent.scope_share if filters["audience"] == Audience.partner else Consent.scope_publish
-        stmt = stmt.where(col(Fragment.consent_id).in_(select(Consent.id).where(col(scope).is_(True))))
+        stmt = stmt.where(col(Fragment.consent_id).in_(select(Consent.id).where(col(scope).is_(True))),
+                          col(Fragment.sensitive).is_(False))
     if filters.get("sensitive") is not None:
         stmt = stmt.where(Fragment.sensitive == filters["sensitive"])
     if filters.get("captured_after"):

@@ -5,7 +5,7 @@ import base64
 import secrets
 import uuid
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -178,13 +178,34 @@ def enqueue(session: Session, pending: Iterable[dict[str, Any]]) -> None:
                     visible[key] = _heard_of(session, *key, [q["entity_id"] for q, _ in events
                                                             if (q["entity"], q["op"]) == key[:2]])
                 if p["entity_id"] not in visible[key]:
+                    # A fragment its audience could see, flagged sensitive since: "delete your copy".
+                    gone = ("flagged", audience)
+                    if key[:2] == ("fragment", ChangeOp.upsert) and WebhookEvent.fragment_withdrawn.value in subscribed:
+                        if gone not in visible:
+                            visible[gone] = _flagged(session, audience, [q["entity_id"] for q, _ in events
+                                                                         if (q["entity"], q["op"]) == key[:2]])
+                        if p["entity_id"] in visible[gone]:
+                            rows.append(_delivery(endpoint_id, project_id, WebhookEvent.fragment_withdrawn, p, now))
                     continue
-            rows.append({"id": new_id(), "endpoint_id": endpoint_id, "project_id": project_id, "event": kind.value,
-                         "entity": p["entity"], "entity_id": p["entity_id"], "created_at": now,
-                         "state": DeliveryState.pending.value, "attempts": 0, "next_attempt_at": now,
-                         "retry_until": now + RETRY_WINDOW})
+            rows.append(_delivery(endpoint_id, project_id, kind, p, now))
     if rows:
         session.execute(sa.insert(WebhookDelivery.__table__), rows)
+
+
+def _delivery(endpoint_id: uuid.UUID, project_id: uuid.UUID, kind: WebhookEvent, p: dict[str, Any],
+              now: datetime) -> dict[str, Any]:
+    return {"id": new_id(), "endpoint_id": endpoint_id, "project_id": project_id, "event": kind.value,
+            "entity": p["entity"], "entity_id": p["entity_id"], "created_at": now,
+            "state": DeliveryState.pending.value, "attempts": 0, "next_attempt_at": now,
+            "retry_until": now + RETRY_WINDOW}
+
+
+def _flagged(session: Session, audience: Audience, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these fragments a partner's or the public's tool could see but for being flagged sensitive."""
+    stmt = (sa.select(Fragment.id).join(Consent, col(Consent.id) == Fragment.consent_id)
+            .where(col(Fragment.id).in_(ids), col(Fragment.sensitive).is_(True),
+                   fragments.audience_consents(audience, once=True)))
+    return set(session.execute(stmt).scalars())
 
 
 def _events(session: Session, changes: list[dict[str, Any]],
@@ -224,7 +245,8 @@ def _heard_of(session: Session, entity: str, op: ChangeOp, audience: Audience,
         stmt = sa.select(Consent.id).where(col(Consent.id).in_(ids), condition)
     else:
         stmt = (sa.select(Fragment.id).join(Consent, col(Consent.id) == Fragment.consent_id)
-                .where(col(Fragment.id).in_(ids), now if op == ChangeOp.upsert else once))
+                .where(col(Fragment.id).in_(ids),
+                       sa.and_(now, col(Fragment.sensitive).is_(False)) if op == ChangeOp.upsert else once))
     return set(session.execute(stmt).scalars())
 
 
