@@ -136,7 +136,9 @@ def login_client(server: LiveServer, email: str, password: str) -> httpx.Client:
     """An httpx client for /api/v1 carrying a fresh session token of this user."""
     r = httpx.post(f"{server.api}/auth/login", json={"email": email, "password": password}, timeout=10)
     r.raise_for_status()
-    return httpx.Client(base_url=server.api, timeout=30,
+    # Idle connections are dropped before uvicorn's 5 s keep-alive ends: a request sent on one as the server closes
+    # it is lost ("Server disconnected without sending a response"), and httpx resends no POST.
+    return httpx.Client(base_url=server.api, timeout=30, limits=httpx.Limits(keepalive_expiry=2.0),
                         headers={"Authorization": f"Bearer {r.json()['token']}"})
 
 
