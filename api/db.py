@@ -235,7 +235,23 @@ def open_session(read_only: bool = False) -> Session:
 # then 500s. The rest of the pool is for the board streams' looks (4), the background jobs (7) and a request's
 # second connection (an API client's audit row).
 SESSION_TURNS = 32
-_TURNS = "request_turns"
+_TURN = "request_turn"
+
+
+class _Turn:
+    """A request's turn; given back once however its waiting ends (a wait for it again may be cancelled)."""
+
+    def __init__(self, turns: asyncio.Semaphore) -> None:
+        self.turns, self.held = turns, False
+
+    async def take(self) -> None:
+        await self.turns.acquire()
+        self.held = True
+
+    def give(self) -> None:
+        if self.held:
+            self.held = False
+            self.turns.release()
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
@@ -243,11 +259,11 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
 
     Async so that waiting for a turn and opening the session (no I/O: the connection is taken at the first query)
     cost no hop to a worker thread; the commit or rollback, which does I/O, and the close go to one together."""
-    turns = _turns()
-    await turns.acquire()
+    turn = _Turn(_turns())
+    await turn.take()
     try:
         session = open_session(read_only=request.method in ("GET", "HEAD"))
-        session.info[_TURNS] = turns
+        session.info[_TURN] = turn
         try:
             yield session
         except AppError as exc:
@@ -260,21 +276,21 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
             raise
         await run_in_threadpool(_finish, session, True)
     finally:
-        turns.release()
+        turn.give()
 
 
 @contextlib.asynccontextmanager
 async def turn_given_up(session: Session) -> AsyncIterator[None]:
     """A request that waits with its read ended (a long poll between its looks) lets others have its turn."""
-    turns = session.info.get(_TURNS)
-    if turns is None:
+    turn = session.info.get(_TURN)
+    if turn is None:
         yield
         return
-    turns.release()
+    turn.give()
     try:
         yield
     finally:
-        await turns.acquire()
+        await turn.take()
 
 
 _turns_by_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]" = \

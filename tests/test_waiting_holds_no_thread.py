@@ -49,3 +49,33 @@ def test_waiting_requests_hold_no_thread_and_a_sync_answers_while_they_wait(
             ThreadPoolExecutor(1) as apart:
         apart.submit(asyncio.run, crowd(server)).result()
         assert "Traceback" not in server.log_path.read_text()
+
+
+def test_a_turn_is_given_back_once_however_the_wait_for_it_again_ends() -> None:
+    """A long poll gives up its turn while it sleeps; if its wait to take it back is cancelled (the server stopping),
+    the turn must not be given back a second time, or more requests than the pool serves would hold sessions."""
+    from api import db
+
+    async def scene() -> int:
+        turns = asyncio.Semaphore(1)
+        turn = db._Turn(turns)
+        await turn.take()
+
+        class Session:
+            info = {db._TURN: turn}
+
+        async def long_poll() -> None:
+            async with db.turn_given_up(Session()):  # type: ignore[arg-type]
+                await asyncio.sleep(0.01)
+
+        waiting = asyncio.create_task(long_poll())
+        await asyncio.sleep(0.001)  # the poll has given up its turn and sleeps
+        await turns.acquire()  # someone else takes it
+        await asyncio.sleep(0.03)  # the poll wakes and waits to take it back...
+        waiting.cancel()  # ...and is cancelled while it waits
+        await asyncio.gather(waiting, return_exceptions=True)
+        turn.give()  # what get_session does at the end
+        turns.release()  # the other one ends
+        return turns._value
+
+    assert asyncio.run(scene()) == 1
