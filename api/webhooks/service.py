@@ -168,7 +168,11 @@ def enqueue(session: Session, pending: Iterable[dict[str, Any]]) -> None:
     for endpoint_id, project_id, subscribed, audience in endpoints:
         audience = Audience(audience)
         for p, kind in events:
-            if p["project_id"] != project_id or kind.value not in subscribed:
+            # A partner's or the public's tool that follows deletions hears of a fragment flagged sensitive since
+            # it could see it ("delete your copy"), whatever else it follows.
+            may_be_gone = (audience != Audience.internal and (p["entity"], p["op"]) == ("fragment", ChangeOp.upsert)
+                           and WebhookEvent.fragment_withdrawn.value in subscribed)
+            if p["project_id"] != project_id or (kind.value not in subscribed and not may_be_gone):
                 continue
             if p["entity"] == "consent" and p["op"] != ChangeOp.tombstone and audience == Audience.internal:
                 continue
@@ -178,16 +182,15 @@ def enqueue(session: Session, pending: Iterable[dict[str, Any]]) -> None:
                     visible[key] = _heard_of(session, *key, [q["entity_id"] for q, _ in events
                                                             if (q["entity"], q["op"]) == key[:2]])
                 if p["entity_id"] not in visible[key]:
-                    # A fragment its audience could see, flagged sensitive since: "delete your copy".
-                    gone = ("flagged", audience)
-                    if key[:2] == ("fragment", ChangeOp.upsert) and WebhookEvent.fragment_withdrawn.value in subscribed:
-                        if gone not in visible:
-                            visible[gone] = _flagged(session, audience, [q["entity_id"] for q, _ in events
-                                                                         if (q["entity"], q["op"]) == key[:2]])
-                        if p["entity_id"] in visible[gone]:
-                            rows.append(_delivery(endpoint_id, project_id, WebhookEvent.fragment_withdrawn, p, now))
+                    gone = ("flagged", ChangeOp.upsert, audience)
+                    if may_be_gone and gone not in visible:
+                        visible[gone] = _flagged(session, audience, [q["entity_id"] for q, _ in events
+                                                                     if (q["entity"], q["op"]) == key[:2]])
+                    if may_be_gone and p["entity_id"] in visible[gone]:
+                        rows.append(_delivery(endpoint_id, project_id, WebhookEvent.fragment_withdrawn, p, now))
                     continue
-            rows.append(_delivery(endpoint_id, project_id, kind, p, now))
+            if kind.value in subscribed:
+                rows.append(_delivery(endpoint_id, project_id, kind, p, now))
     if rows:
         session.execute(sa.insert(WebhookDelivery.__table__), rows)
 

@@ -52,14 +52,18 @@ def test_a_fragment_flagged_after_a_partner_saw_it_reaches_the_partner_as_a_dele
                               audience="partner")
     register(client, partner, "http://127.0.0.1:9/unused", ["fragment.created", "fragment.updated",
                                                             "fragment.withdrawn"])
+    deletions_only = make_api_client(client, world, audience="public")
+    register(client, deletions_only, "http://127.0.0.1:9/unused", ["fragment.withdrawn"])
     fragment = _shared(client, world, "My neighbour drinks")
     page = client.get("/api/v1/changes", params={"after": 0}, headers=bearer(partner)).json()
     assert [(i["id"], i["op"]) for i in page["items"] if i["entity"] == "fragment"] == [(fragment["id"], "upsert")]
     _flag(client, world, fragment["id"])
     later = client.get("/api/v1/changes", params={"after": page["last_seq"]}, headers=bearer(partner)).json()
     assert [(i["id"], i["op"], i["record"]) for i in later["items"]] == [(fragment["id"], "tombstone", None)]
-    assert [(d.event, str(d.entity_id)) for d in deliveries(session)] == [
-        ("fragment.created", fragment["id"]), ("fragment.withdrawn", fragment["id"])]
+    # The public tool follows deletions only: it hears of this one too.
+    assert sorted((d.event, str(d.entity_id)) for d in deliveries(session)) == [
+        ("fragment.created", fragment["id"]), ("fragment.withdrawn", fragment["id"]),
+        ("fragment.withdrawn", fragment["id"])]
     # The team's own tool still follows it as an upsert.
     team = make_api_client(client, world, scopes=["changes:read"])
     mine = client.get("/api/v1/changes", params={"after": 0}, headers=bearer(team)).json()["items"]
