@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from pydantic import ValidationError
+from sqlalchemy import exc as sa_exc
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -148,9 +149,8 @@ def _demo(args: argparse.Namespace) -> int:
 
     if get_settings().environment == "production":
         # Its accounts (an admin among them) share one password, printed in the README: a door on a real server.
-        print("The demo makes accounts that share one known password, an admin among them: not on a server with "
-              "HEARKEN_ENVIRONMENT=production.", file=sys.stderr)
-        return 2
+        raise Refused("The demo makes accounts that share one known password, an admin among them: not on a server "
+                      "with HEARKEN_ENVIRONMENT=production.")
     migrate()
     print(seed(password=args.password))
     return 0
@@ -239,12 +239,10 @@ def _port(value: str) -> int:
     return int(value)
 
 
-def _at_least(least: int):  # type: ignore[no-untyped-def]
-    def number(value: str) -> int:
-        if not value.lstrip("-").isdigit() or int(value) < least:
-            raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least {least}")
-        return int(value)
-    return number
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 1")
+    return int(value)
 
 
 def _seconds(value: str) -> float:
@@ -264,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("serve", help="migrate, then serve the API and the web client")
     p.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     p.add_argument("--port", type=_port, default=os.environ.get("PORT") or "8000")
-    p.add_argument("--workers", type=_at_least(1), default=1)
+    p.add_argument("--workers", type=_positive, default=1)
     p.add_argument("--log-level", default="info")
     p.add_argument("--ssl-certfile", help="serve HTTPS (phones need it for offline use)")
     p.add_argument("--ssl-keyfile")
@@ -322,6 +320,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except Refused as exc:
         print(exc, file=sys.stderr)
+        return 2
+    except (sa_exc.OperationalError, sa_exc.ArgumentError) as exc:
+        # A database that is not there, refuses us, or a URL that is not one: its first line, no traceback.
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        print(f"The database could not be used (HEARKEN_DATABASE_URL, HEARKEN_DATA_DIR): {reason}", file=sys.stderr)
         return 2
     except ValidationError as exc:
         if exc.title != "Settings":

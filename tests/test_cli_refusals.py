@@ -46,6 +46,8 @@ def test_a_bad_setting_is_named_in_one_line(tmp_path) -> None:
     r = hearken(tmp_path, "migrate", HEARKEN_SESSION_TTL_HOURS="abc")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.startswith("HEARKEN_SESSION_TTL_HOURS:")
+    r = hearken(tmp_path, "migrate", HEARKEN_DATABASE_URL="notaurl")
+    assert (r.returncode, r.stderr.count("\n")) == (2, 1) and "could not be used" in r.stderr
 
 
 def test_the_demo_will_not_run_in_production(tmp_path) -> None:
