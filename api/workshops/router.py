@@ -257,7 +257,7 @@ def board_events(session: SessionDep, actor: CurrentActor, workshop_id: uuid.UUI
 
 # --- the board: participants joined by code -----------------------------------------------------------------------
 
-@router.post("/join", status_code=201, responses=responses(NotFound, TooManyRequests, Conflict))
+@router.post("/join", status_code=201, responses=responses(NotFound, Forbidden, TooManyRequests, Conflict))
 def join(session: SessionDep, request: Request, body: JoinIn) -> dict[str, Any]:
     """Join a board with its short code: no account; the token opens this board alone and dies when it closes.
     Wrong codes are counted per client address (429 after too many)."""
