@@ -64,6 +64,14 @@ def load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
+def phone_id(at: datetime | None = None, rnd: random.Random | None = None) -> uuid.UUID:
+    """An id as the phone makes one (webclient/src/db.js `uuid`): UUIDv7, the milliseconds of `at` (now) then 74
+    random bits, so the seeded file and the bodies synced against it have the ids a deployment's phones send."""
+    ms = int((at or datetime.now(UTC)).timestamp() * 1000)
+    bits = (rnd or random).getrandbits(74)
+    return uuid.UUID(int=(ms << 80) | (0x7 << 76) | (bits >> 62 << 64) | (0b10 << 62) | (bits & ((1 << 62) - 1)))
+
+
 # --- seeding --------------------------------------------------------------------------------------------------
 
 def _secondary_ddl(conn: sa.Connection, dialect: str, tables: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -103,8 +111,8 @@ def seed(url: str, dialect: str, ids: dict[str, str], n: int) -> dict[str, Any]:
     places = [uuid.UUID(ids["place"])] + [uuid.uuid4() for _ in range(PLACES - 1)]
     prompts = [uuid.uuid4() for _ in range(PROMPTS)]
     tags = [uuid.uuid4() for _ in range(TAGS)]
-    convs = [uuid.uuid4() for _ in range(CONVERSATIONS + 1)]
-    consents = [[uuid.uuid4() for _ in range(3)] for _ in convs]
+    convs = [phone_id(start, rnd) for _ in range(CONVERSATIONS + 1)]
+    consents = [[phone_id(start, rnd) for _ in range(3)] for _ in convs]
     big_consent = consents[-1][0]  # the last conversation: one consent holding 500 fragments
     started = time.perf_counter()
     with engine.begin() as conn:
@@ -143,7 +151,7 @@ def seed(url: str, dialect: str, ids: dict[str, str], n: int) -> dict[str, Any]:
             text = texts[i % len(texts)]
             if i in rare:
                 text = f"{RARE} {text}"
-            fid = uuid.uuid4()
+            fid = phone_id(start + step * i, rnd)
             yield {"id": fid, "project_id": project, "conversation_id": convs[ci],
                    "consent_id": big_consent if big else rnd.choice(consents[ci]), "researcher_id": researcher,
                    "place_id": places[ci % PLACES], "prompt_id": rnd.choice(prompts),
@@ -522,7 +530,7 @@ def _raw_insert_cpu(url: str, ids: dict[str, str], records: int, batches: int) -
     place, now = uuid.UUID(ids["place"]), datetime.now(UTC)
 
     def parents(conn: sa.Connection) -> tuple[uuid.UUID, uuid.UUID]:
-        conv, part, consent = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        conv, part, consent = phone_id(), uuid.uuid4(), phone_id()
         conn.execute(t["conversations"].insert(), [{
             "id": conv, "project_id": project, "researcher_id": researcher, "place_id": place, "prompt_ids": [],
             "started_at": now, "received_at": now, "updated_at": now, "version": 1, "sync_hash": "raw"}])
@@ -536,7 +544,7 @@ def _raw_insert_cpu(url: str, ids: dict[str, str], records: int, batches: int) -
         return conv, consent
 
     def fragments(conv: uuid.UUID, consent: uuid.UUID) -> list[dict[str, Any]]:
-        return [{"id": uuid.uuid4(), "project_id": project, "conversation_id": conv, "consent_id": consent,
+        return [{"id": phone_id(), "project_id": project, "conversation_id": conv, "consent_id": consent,
                  "researcher_id": researcher, "place_id": place, "prompt_id": None, "kind": "paraphrase",
                  "text": " ".join(WORDS[i % 50:][:30]), "answers": None, "language": "en", "sensitive": False,
                  "captured_at": now, "received_at": now, "updated_at": now, "status": "active", "version": 1,
@@ -657,14 +665,14 @@ def _download(client: httpx.Client, path: str) -> tuple[float, int, float]:
 
 def _batch(ids: dict[str, str], records: int) -> dict[str, Any]:
     at = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
-    conv, consent = str(uuid.uuid4()), str(uuid.uuid4())
+    conv, consent = str(phone_id()), str(phone_id())
     items: list[dict[str, Any]] = [
         {"type": "conversation", "id": conv, "data": {"project_id": ids["project"], "place_id": ids["place"],
                                                       "prompt_ids": [], "started_at": at}},
         {"type": "consent", "id": consent, "data": {"conversation_id": conv, "participant_label": "P-BNCH",
                                                     "consent_form_id": ids["form"], "scopes": ["quote", "share"],
                                                     "method": "verbal", "given_at": at}}]
-    items += [{"type": "fragment", "id": str(uuid.uuid4()), "data": {
+    items += [{"type": "fragment", "id": str(phone_id()), "data": {
         "conversation_id": conv, "consent_id": consent, "kind": "paraphrase", "text": " ".join(WORDS[i % 50:][:30]),
         "language": "en", "captured_at": at, "sensitive": False}} for i in range(records)]
     return {"device_id": "bench", "items": items}

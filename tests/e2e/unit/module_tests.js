@@ -264,10 +264,17 @@ test('export and import move every record to another phone without doubling', as
   b.close();
 });
 
-test('uuid makes version 4 UUIDs even without crypto.randomUUID', async () => {
-  const ids = new Set(Array.from({ length: 200 }, () => uuid()));
-  eq(ids.size, 200);
-  for (const id of ids) assert(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(id), id);
+test('uuid makes time-ordered version 7 UUIDs: the time in its first 48 bits, then random bits', async () => {
+  const ids = Array.from({ length: 200 }, () => uuid());
+  eq(new Set(ids).size, 200);
+  for (const id of ids) assert(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(id), id);
+  const made = Date.parse('2026-11-30T12:00:00.123Z');
+  const id = uuid(made);
+  eq(parseInt(id.slice(0, 8) + id.slice(9, 13), 16), made, 'the first 48 bits are the milliseconds');
+  // Made later sorts later (as the server's indexes compare them), whatever the random bits.
+  const later = Array.from({ length: 50 }, (_, i) => uuid(made + i));
+  eq([...later].sort(), later);
+  assert(uuid(made) !== uuid(made), 'two ids in the same millisecond differ');
 });
 
 // ---- outbox.js ------------------------------------------------------------------------------------
