@@ -132,6 +132,8 @@ def update(session: Session, actor: Actor, fragment: Fragment, role: str, data: 
         from api.sync import rules  # the capture rules apply to edits as much as to new records
 
         rules.check_fragment_edit(session, fragment, changes)
+    if changes.get("text") is not None and changes["text"] != fragment.text:
+        memos.follow_edit(session, fragment, changes["text"], actor.id)  # quotes of it take the new words
     for key, value in changes.items():
         setattr(fragment, key, value)
     fragment.version += 1

@@ -1,14 +1,17 @@
 """Memos: a coordinator's notes on what is emerging, linked to the fragments and tags behind them.
 
-A memo may quote a fragment. When that fragment is erased (withdrawal, retention) its words leave every memo of
-the project too: the fragment's whole text, and each of its sentences of four words or more, wherever a memo
-repeats them (ignoring case and spacing), become "[withdrawn]", and links to it go. A paraphrase in the
-coordinator's own words is theirs and stays; a verbatim quote of the participant does not.
+A memo may quote a fragment, and so may a workshop's notes and themes and the tags a workshop leaves. A quote
+follows its fragment. When the fragment is erased (withdrawal, retention) its words leave every one of those in
+its project: the fragment's whole text, and each of its sentences of four words or more, wherever they are repeated
+(ignoring case and spacing), become "[withdrawn]", and memos' links to it go. When its text is edited, quotes of
+what changed take the new words (a redacted name leaves the memos too). A paraphrase in the coordinator's own
+words is theirs and stays; a verbatim quote of the participant does not.
 """
 
+import difflib
 import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -18,16 +21,18 @@ from api.audit import service as audit
 from api.db import utcnow
 from api.errors import Invalid, NotFound
 from api.export import xmltext
+from api.feed import service as feed
 from api.fragments.models import Fragment, FragmentStatus
 from api.memos.models import Memo, MemoFragment, MemoPublic, MemoTag, MemoUpdate
 from api.people.deps import Actor
 from api.people.models import User
 from api.projects import service as projects
 from api.tags.models import Tag
-from api.workshops.models import BoardOp, Workshop
+from api.workshops.models import BoardOp, Theme, Workshop
 from api.workshops.models import Note as WorkshopNote
 
 WITHDRAWN = "[withdrawn]"
+EDITED_OUT = "[edited out]"
 MIN_QUOTED_WORDS = 4
 
 
@@ -140,21 +145,55 @@ def public(session: Session, memos: Sequence[Memo]) -> list[MemoPublic]:
                                                  "author": authors.get(m.created_by, "")}) for m in memos]
 
 
-# --- erasure ------------------------------------------------------------------------------------------------
+# --- quotes follow their fragment: erasure and edits ----------------------------------------------------------
+
+# Where the team may repeat a fragment's words, besides memos: the workshops' notes and themes (a room often names a
+# theme with a card's words; closing makes it a tag), the board operations that wrote them (a board's log is
+# replayed to its screens) and the codebook. Column limits, so a longer replacement still fits.
+NOTE_CHARS, THEME_CHARS, TAG_NAME_CHARS, TAG_DESCRIPTION_CHARS = 2000, 200, 120, 2000
+SENTENCE_BREAK = re.compile(r"(?<=[.!?…])\s+|\n+")
+
+
+def _trim(piece: str) -> str:
+    return piece.strip().strip(".!?…,;:\"'“”‘’ ")
+
 
 def _quoted_pieces(text: str) -> list[str]:
     """The whole text, then each sentence of at least MIN_QUOTED_WORDS words, longest first."""
-    pieces = [text] + [s for s in re.split(r"(?<=[.!?…])\s+|\n+", text) if len(s.split()) >= MIN_QUOTED_WORDS]
-    trimmed = (p.strip().strip(".!?…,;:\"'“”‘’ ") for p in pieces)
-    return sorted(dict.fromkeys(p for p in trimmed if p), key=len, reverse=True)
+    pieces = [text] + [s for s in SENTENCE_BREAK.split(text) if len(s.split()) >= MIN_QUOTED_WORDS]
+    return sorted(dict.fromkeys(p for p in map(_trim, pieces) if p), key=len, reverse=True)
 
 
-def _quoted_pattern(piece: str) -> re.Pattern[str]:
+def _edited_pieces(old: str, new: str) -> dict[str, str]:
+    """What an edit of a fragment's text means for quotes of it: each piece of the old text a quote may hold (as
+    `_quoted_pieces`) that the edit changed, and what takes its place — the whole text the new text, a sentence the
+    sentence(s) that replaced it, a sentence the edit took out EDITED_OUT. A redacted name leaves the memos that
+    quoted it, and an erasure later finds the quotes by the words the fragment then holds."""
+    a = [s for s in SENTENCE_BREAK.split(old) if s.strip()]
+    b = [s for s in SENTENCE_BREAK.split(new) if s.strip()]
+    out: dict[str, str] = {}
+    matcher = difflib.SequenceMatcher(a=[" ".join(s.lower().split()) for s in a],
+                                      b=[" ".join(s.lower().split()) for s in b], autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op in ("equal", "insert"):
+            continue
+        if i2 - i1 == j2 - j1:
+            pairs = list(zip(a[i1:i2], b[j1:j2], strict=True))
+        else:
+            instead = " ".join(s.strip() for s in b[j1:j2]) or EDITED_OUT
+            pairs = [(" ".join(s.strip() for s in a[i1:i2]), instead)] + [(s, instead) for s in a[i1:i2]]
+        out.update({_trim(s): r.strip() for s, r in pairs if len(s.split()) >= MIN_QUOTED_WORDS and _trim(s)})
+    if _trim(old) and _trim(old) != _trim(new):
+        out[_trim(old)] = new.strip()
+    return out
+
+
+def _quoted_body(piece: str) -> str:
     """Blind to case and spacing, whole words only, with or without the sentence's closing punctuation."""
     body = r"\s+".join(re.escape(w) for w in piece.split())
     start = r"\b" if piece[0].isalnum() else ""
     end = r"\b" if piece[-1].isalnum() else ""
-    return re.compile(f"{start}{body}{end}[.!?…]?", re.IGNORECASE)
+    return f"{start}{body}{end}[.!?…]?"
 
 
 def _may_occur(piece: str, haystack: str) -> bool:
@@ -164,56 +203,115 @@ def _may_occur(piece: str, haystack: str) -> bool:
     return all(not w.isascii() or w.lower() in haystack for w in piece.split())
 
 
+def _substitution(replacements: dict[str, str], haystack: str) -> Callable[[str], str] | None:
+    """A function that makes every replacement in a text at once (longest piece first), or None when no piece can
+    occur in the (lower-cased) haystack."""
+    pieces = sorted((p for p in replacements if _may_occur(p, haystack)), key=len, reverse=True)
+    if not pieces:
+        return None
+    pattern = re.compile("|".join(f"({_quoted_body(p)})" for p in pieces), re.IGNORECASE)
+    return lambda text: pattern.sub(lambda m: replacements[pieces[(m.lastindex or 1) - 1]], text)
+
+
 def erase_quotes(session: Session, fragments: Iterable[Fragment], actor_id: uuid.UUID | None = None) -> int:
-    """Before these fragments' text is erased: take their words out of every memo of their projects, every
-    workshop note and the board operations that wrote those notes (a board's log is replayed to its screens), and
-    drop the memos' links to them. Answers how many memos changed."""
+    """Before these fragments' text is erased: their words become WITHDRAWN wherever the team repeated them (see
+    `_rewrite_quotes`), and memos' links to them go. Answers how many memos changed."""
     by_project: dict[uuid.UUID, list[Fragment]] = {}
     for f in fragments:
         by_project.setdefault(f.project_id, []).append(f)
     changed = 0
     for project_id, rows in by_project.items():
-        ids = [f.id for f in rows]
-        session.execute(sa.delete(MemoFragment).where(col(MemoFragment.fragment_id).in_(ids)))
-        memos = list(session.exec(select(Memo).where(Memo.project_id == project_id)))
-        # The sticky notes of the project's workshops too: a note the room wrote may quote a card.
-        notes = list(session.exec(select(WorkshopNote).join(Workshop, col(Workshop.id) == WorkshopNote.workshop_id)
-                                  .where(Workshop.project_id == project_id)))
-        note_ops = list(session.exec(select(BoardOp).join(Workshop, col(Workshop.id) == BoardOp.workshop_id)
-                                     .where(Workshop.project_id == project_id, BoardOp.kind == "note")))
-        if not memos and not notes and not note_ops:
-            continue
-        haystack = "\n".join([x.text.lower() for x in (*memos, *notes)]
-                             + [str(o.data.get("text", "")).lower() for o in note_ops])
-        patterns = [_quoted_pattern(p) for f in rows if f.text for p in _quoted_pieces(f.text)
-                    if _may_occur(p, haystack)]
-        if not patterns:
-            continue
-        for memo in memos:
-            text = memo.text
-            for pattern in patterns:
-                text = pattern.sub(WITHDRAWN, text)
-            if text != memo.text:
-                memo.text, memo.updated_at = text, utcnow()
-                session.add(memo)
-                changed += 1
-                audit.record(session, actor_id=actor_id, action="memo.erased", entity="memo", entity_id=memo.id,
-                             project_id=project_id)
-        for note in notes:
-            text = note.text
-            for pattern in patterns:
-                text = pattern.sub(WITHDRAWN, text)
-            if text != note.text:
-                note.text = text
-                session.add(note)
-        for op in note_ops:
-            text = str(op.data.get("text", ""))
-            for pattern in patterns:
-                text = pattern.sub(WITHDRAWN, text)
-            if text != op.data.get("text"):
-                op.data = {**op.data, "text": text}
-                session.add(op)
+        session.execute(sa.delete(MemoFragment).where(col(MemoFragment.fragment_id).in_([f.id for f in rows])))
+        pieces = {p: WITHDRAWN for f in rows if f.text for p in _quoted_pieces(f.text)}
+        changed += _rewrite_quotes(session, project_id, pieces, actor_id, "memo.erased")
     return changed
+
+
+def follow_edit(session: Session, fragment: Fragment, new_text: str, actor_id: uuid.UUID) -> int:
+    """Before a fragment's text changes: quotes of what the edit changed follow it (`_edited_pieces`). Answers how
+    many memos changed."""
+    if not fragment.text:
+        return 0
+    return _rewrite_quotes(session, fragment.project_id, _edited_pieces(fragment.text, new_text), actor_id,
+                           "memo.quote_edited")
+
+
+def _rewrite_quotes(session: Session, project_id: uuid.UUID, replacements: dict[str, str],
+                    actor_id: uuid.UUID | None, memo_action: str) -> int:
+    """Each piece (a key) becomes its replacement in every memo, workshop note and theme of the project, the board
+    operations that wrote them, and its tags' names and descriptions; in one pass, so a replacement is never
+    matched again. Answers how many memos changed."""
+    if not replacements:
+        return 0
+    in_project = (Workshop, col(Workshop.id) == BoardOp.workshop_id)
+    memos = list(session.exec(select(Memo).where(Memo.project_id == project_id)))
+    notes = list(session.exec(select(WorkshopNote).join(Workshop, col(Workshop.id) == WorkshopNote.workshop_id)
+                              .where(Workshop.project_id == project_id)))
+    themes = list(session.exec(select(Theme).join(Workshop, col(Workshop.id) == Theme.workshop_id)
+                               .where(Workshop.project_id == project_id)))
+    ops = list(session.exec(select(BoardOp).join(*in_project)
+                            .where(Workshop.project_id == project_id, col(BoardOp.kind).in_(_OP_TEXT))))
+    tags = list(session.exec(select(Tag).where(Tag.project_id == project_id)))
+    haystack = "\n".join([x.text.lower() for x in (*memos, *notes)] + [t.name.lower() for t in themes]
+                          + [str(o.data.get(_OP_TEXT[o.kind], "")).lower() for o in ops]
+                          + [f"{t.name}\n{t.description}".lower() for t in tags])
+    substitute = _substitution(replacements, haystack)
+    if substitute is None:
+        return 0
+
+    def rewrite(text: str, limit: int | None = None) -> str:
+        out = substitute(text)
+        return out[:limit] if limit and out != text else out
+
+    changed = 0
+    for memo in memos:
+        if (text := rewrite(memo.text)) != memo.text:
+            memo.text, memo.updated_at = text, utcnow()
+            session.add(memo)
+            changed += 1
+            audit.record(session, actor_id=actor_id, action=memo_action, entity="memo", entity_id=memo.id,
+                         project_id=project_id)
+    for note in notes:
+        if (text := rewrite(note.text, NOTE_CHARS)) != note.text:
+            note.text = text
+            session.add(note)
+    for theme in themes:
+        if (text := rewrite(theme.name, THEME_CHARS)) != theme.name:
+            theme.name = text
+            session.add(theme)
+    for op in ops:
+        key = _OP_TEXT[op.kind]
+        text = str(op.data.get(key, ""))
+        if (new := rewrite(text, NOTE_CHARS if op.kind == "note" else THEME_CHARS)) != text:
+            op.data = {**op.data, key: new}
+            session.add(op)
+    taken = {t.name for t in tags}
+    for tag in tags:
+        name, description = rewrite(tag.name, TAG_NAME_CHARS), rewrite(tag.description, TAG_DESCRIPTION_CHARS)
+        if (name, description) == (tag.name, tag.description):
+            continue
+        if name != tag.name:
+            taken.discard(tag.name)
+            name = _free_name(name, taken, TAG_NAME_CHARS)
+            taken.add(name)
+        tag.name, tag.description, tag.updated_at = name, description, utcnow()
+        session.add(tag)
+        feed.record(session, project_id=project_id, entity="tag", entity_id=tag.id)
+    session.flush()
+    return changed
+
+
+# The board operations that write words, and the key that holds them.
+_OP_TEXT = {"note": "text", "theme": "name"}
+
+
+def _free_name(name: str, taken: set[str], limit: int) -> str:
+    """`name`, or `name (2)`, `(3)`… when another tag has it (a project's tag names are unique)."""
+    candidate, n = name[:limit], 2
+    while candidate in taken:
+        suffix = f" ({n})"
+        candidate, n = name[:limit - len(suffix)] + suffix, n + 1
+    return candidate
 
 
 # --- REFI-QDA -----------------------------------------------------------------------------------------------

@@ -220,7 +220,7 @@ def merge(session: Session, actor: Actor, source: Tag, into: uuid.UUID) -> Tag:
     feed.record(session, project_id=source.project_id, entity="tag", entity_id=source.id, op=ChangeOp.tombstone)
     audit.record(session, actor_id=actor.id, action="tag.merge", entity="tag", entity_id=source.id,
                  project_id=source.project_id,
-                 detail={"into": str(target.id), "name": source.name, "fragments": len(tagged),
+                 detail={"into": str(target.id), "fragments": len(tagged),
                          "children": len(children)})
     session.delete(source)
     session.flush()
@@ -322,18 +322,20 @@ def delete(session: Session, actor: Actor, tag: Tag, children: str = "lift", if_
     session.execute(sa.delete(FragmentTag).where(col(FragmentTag.tag_id).in_(doomed)))
     for fragment_id, owner_id in tagged:
         _fragment_changed(session, fragment_id, tag.project_id, owner_id)
-    names = {}
+    deleted = []
     # Deepest first, so no row ever points at a parent already gone.
     for tag_id in reversed(doomed):
         doomed_tag = session.get(Tag, tag_id)
         if doomed_tag is None:
             continue
-        names[str(tag_id)] = doomed_tag.name
+        deleted.append(str(tag_id))
         feed.record(session, project_id=tag.project_id, entity="tag", entity_id=tag_id, op=ChangeOp.tombstone)
         session.delete(doomed_tag)
         session.flush()
     audit.record(session, actor_id=actor.id, action="tag.delete", entity="tag", entity_id=tag.id,
                  project_id=tag.project_id,
-                 detail={"name": names.get(str(tag.id)), "children": children, "deleted": names,
+                 # Ids, never names: a tag may be named with a participant's words (a workshop theme named
+                 # after a card), and the audit log keeps no content.
+                 detail={"children": children, "deleted": sorted(deleted),
                          "fragments": len(tagged), "moved": moved})
-    return TagDeletionResult(deleted=len(names), fragments=len(tagged), moved=moved)
+    return TagDeletionResult(deleted=len(deleted), fragments=len(tagged), moved=moved)
