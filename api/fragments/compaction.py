@@ -51,7 +51,7 @@ COMPACTED = "storage.compacted"
 # The tables whose rows an erasure empties or rewrites (PostgreSQL rewrites these; their TOAST tables and indexes go
 # along): the records themselves, and where the team quoted them (memos, workshop notes and the boards' logs).
 ERASED_TABLES = ("fragments", "consents", "conversations", "audio_clips", "audio_uploads", "fragment_tags", "memos",
-                 "workshop_notes", "workshop_ops")
+                 "workshop_notes", "workshop_themes", "workshop_ops", "tags")
 _PG_LOCK_KEY = 0x4845524B  # "HERK": one compaction at a time across processes
 CHECKPOINT_WAIT_SECONDS = 2.0
 LOCK_WAIT_SECONDS = 2.0  # how long VACUUM FULL waits for a table (PostgreSQL)
