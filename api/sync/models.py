@@ -100,6 +100,9 @@ class SyncResult(BaseModel):
     status: SyncStatus
     code: str | None = None
     detail: str | None = None
+    erased: bool | None = Field(default=None, description="On a `duplicate`: the server holds this record erased "
+                                "(withdrawn, or past retention). The phone erases its copy: a backup restored after "
+                                "a withdrawal must not bring the words back.")
 
 
 class SyncResponse(BaseModel):

@@ -188,6 +188,8 @@ def _one(session: Session, batch: Batch, item: SyncItem, data: BaseModel,
             same = batch.accepted[item.id] == digest
         if same:
             result.status = "duplicate"
+            if existing is not None and existing[1] == ERASED_HASH:
+                result.erased = True
         else:
             batch.failed.add(item.id)
             result.status, result.code = "conflict", "id_in_use"

@@ -13,7 +13,10 @@ from tests.e2e.helpers import (
     app_eval,
     capture_ui,
     idb_text,
+    login_ui,
+    new_phone,
     new_researcher_ui,
+    open_app,
     shot,
     start_conversation_ui,
     take_consent_ui,
@@ -85,6 +88,41 @@ def test_a_withdrawal_erases_the_participants_records_from_the_phone(phone, worl
         assert time.monotonic() < deadline, preview
         time.sleep(0.2)
     assert preview["phones_holding"] == 0
+
+
+def test_a_backup_restored_after_a_withdrawal_does_not_bring_the_words_back(browser, phone, world, server, tmp_path):
+    page, email, _ = new_researcher_ui(phone, world, "restored")
+    start_conversation_ui(page)
+    take_consent_ui(page, {"audio": False, "quote": True, "share": True, "publish": False})
+    capture_ui(page, SENT)
+    wait_counts(page, local=0, synced=3)
+    phone.set_offline(True)
+    capture_ui(page, UNSENT)
+    consent_id = app_eval(page, "return (await A.db.allRecords()).find((r) => r.type === 'consent').id;")
+    page.goto(page.url.split("#")[0] + "#/phone")
+    with page.expect_download() as dl:
+        page.click("#export")
+    backup = tmp_path / "backup.json"
+    dl.value.save_as(backup)
+    phone.set_offline(False)
+    app_eval(page, "A.outbox.sync();")
+    wait_counts(page, local=0, synced=4)
+    ok(world.admin.post(f"/consents/{consent_id}/withdraw", json={"reason": "participant_asked"}))
+
+    # The phone breaks; on the replacement (which heard of the withdrawal when it logged in) the researcher loads
+    # the backup: the withdrawn words do not come back, sent or unsent.
+    other = new_phone(browser)
+    restored = other.new_page()
+    open_app(restored, server)
+    login_ui(restored, email, world.password)
+    restored.goto(restored.url.split("#")[0] + "#/phone")
+    restored.set_input_files("#import-file", str(backup))
+    restored.wait_for_selector("#import-result:has-text('4')")
+    wait_app(restored, "return (await A.db.getRecord(arg)).erased === 'withdrawn';", consent_id, timeout=30)
+    wait_counts(restored, local=0)
+    stored = idb_text(restored)
+    assert SENT not in stored and UNSENT not in stored
+    other.close()
 
 
 def test_the_phone_keeps_the_words_of_synced_records_for_two_weeks_then_a_stub(phone, world, server):

@@ -153,3 +153,17 @@ def test_receipt_cards_print_any_script_and_keep_how_to_withdraw_readable():
     text = " ".join(PdfReader(io.BytesIO(cards.sheet(name, contact, labels))).pages[0].extract_text().split())
     assert "Małgorzata Wróbel" in text and "Ośrodek" in text and "?" not in text
     assert text.count("To take your words out") == 8 and "…" in text
+
+
+def test_a_replay_of_an_erased_record_says_so_so_a_restored_backup_erases_its_copy(client, world):
+    items = capture_batch(world, 2)  # a conversation, a consent, two fragments
+    first = sync(client, world, items).json()["results"]
+    assert [r.get("erased") for r in first] == [None] * 4
+    again = sync(client, world, items).json()["results"]
+    assert [(r["status"], r.get("erased")) for r in again] == [("duplicate", None)] * 4
+    r = client.post(f"/api/v1/consents/{items[1]['id']}/withdraw", json={"reason": "participant_asked"},
+                    headers=world.headers("coordinator"))
+    assert r.status_code == 200, r.text
+    after = sync(client, world, items).json()["results"]
+    # The consent and its fragments are held erased; the conversation (it had no note to erase) is not.
+    assert [(r["status"], r.get("erased")) for r in after] == [("duplicate", None)] + [("duplicate", True)] * 3

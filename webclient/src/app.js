@@ -321,6 +321,10 @@ export async function exportFile() {
 export async function importFile(file) {
   const dump = JSON.parse(await file.text());
   const out = await A.db.importRecords(dump);
+  // The file may be older than a withdrawal this phone already heard of: ask again from the start for everyone
+  // whose records it held (their next look, or this one for whoever is logged in).
+  for (const who of new Set(dump.records.map((r) => r && r.owner).filter(Boolean))) await A.db.delKV(`erased_seq:${who}`);
+  await followErasures();
   await countRecords();
   A.outbox.sync();
   return out;

@@ -129,6 +129,9 @@ export function createOutbox({
         batch.forEach((i) => st.sending.delete(i.id));
       }
       const applied = await db.applyReceipts(res && res.results);
+      // A record the server holds erased (a backup restored after a withdrawal) leaves this phone too.
+      const erased = ((res && res.results) || []).filter((r) => r && r.status === 'duplicate' && r.erased);
+      if (erased.length) await db.eraseWithdrawn(erased.map((r) => r.id));
       st.lastSyncAt = Date.now();
       st.lastError = null;
       if (!applied) {
