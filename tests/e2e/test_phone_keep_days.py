@@ -100,8 +100,10 @@ def test_the_phone_keeps_each_records_words_as_long_as_its_project_allows(phone,
     assert _stubbed(page) == {short: [True] * 3, world.project_id: [False] * 3}
     assert f"Kept words for {short}" not in str(app_eval(page, "return await A.db.allRecords();"))
 
-    # The default project's kit is gone from the phone: its records get the strictest setting the phone knows.
-    app_eval(page, "await A.db.delKV('kit:' + arg);", world.project_id)
+    # The phone no longer knows the default project's setting (neither its kit nor the keep-days it noted): its
+    # records get the strictest setting the phone knows.
+    app_eval(page, "await A.db.delKV('kit:' + arg); const keep = await A.db.getKV('keep_days'); delete keep[arg]; "
+                   "await A.db.setKV('keep_days', keep);", world.project_id)
     assert app_eval(page, trim, 3 * DAY) == 3
     assert _stubbed(page) == {short: [True] * 3, world.project_id: [True] * 3}
     page.goto(page.url.split("#")[0] + "#/")

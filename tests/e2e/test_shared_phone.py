@@ -141,3 +141,30 @@ def test_the_backup_file_holds_only_the_records_of_who_is_logged_in(phone, world
     records = json.loads(backup.read_text())["records"]
     assert [r["data"]["text"] for r in records if r["type"] == "fragment"] == ["Sam's own words"]
     assert len(records) == 3 and SENTINEL not in backup.read_text()
+
+
+def test_the_next_person_never_learns_the_last_ones_projects_or_email(phone, world, server):
+    """Jo works only in a project Sam is not in, whose name says who its participants are. After Jo logs out, the
+    phone keeps nothing of Jo's session: no email to fill in, no project, no capture kit, and Sam is not told
+    "you are no longer a member of" Jo's project."""
+    jo, sam = _two_researchers(world)
+    secret = f"Domestic abuse survivors {uuid.uuid4().hex[:4]}"
+    project = world.admin.post("/projects", json={"name": secret}).json()["id"]
+    world.admin.post(f"/projects/{project}/consent-forms", json={"title": "C", "body": "b", "scopes": ["quote"]})
+    jo_id = next(u["id"] for u in world.admin.get("/users").json() if u["email"] == jo)
+    world.admin.delete(f"/projects/{world.project_id}/members/{jo_id}")
+    assert world.admin.put(f"/projects/{project}/members/{jo_id}", json={"role": "researcher"}).status_code == 200
+    page = phone.new_page()
+    open_app(page, server)
+    login_ui(page, jo, RESEARCHER_PASSWORD)
+    page.wait_for_function("(s) => document.body.innerText.includes(s)", arg=secret)
+    page.goto(page.url.split("#")[0] + "#/phone")
+    page.click("#logout")
+    page.wait_for_selector("body[data-screen=login]")
+    assert page.input_value("#login input[name=email]") == ""
+    assert secret not in idb_text(page) and jo not in idb_text(page)
+
+    login_ui(page, sam, RESEARCHER_PASSWORD)
+    page.wait_for_selector("body[data-ready=capture]")
+    assert page.locator("#removed").count() == 0
+    assert secret not in page.inner_text("body") and secret not in idb_text(page)

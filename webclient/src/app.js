@@ -8,7 +8,7 @@ import { S } from './strings.js';
 import { h, fmtTime } from './dom.js';
 import { homeView } from './views/home.js';
 
-export const VERSION = '2026.11.30-8';
+export const VERSION = '2026.11.30-9';
 
 export const A = {
   db: null, api: null, outbox: null,
@@ -64,8 +64,10 @@ export function announce(text) {
 // ---- session ------------------------------------------------------------------------------------
 
 async function signedIn(auth) {
+  if (A.me && A.me.user && A.me.user.id !== auth.user.id) await forgetWhoWasHere();
   A.session = { token: auth.token, kind: auth.kind, expires_at: auth.expires_at, user: auth.user };
   await A.db.setKV('session', A.session);
+  A.removedFrom = (await A.db.getKV(`removed_from:${auth.user.id}`)) || '';
   forgetDrafts(owner()); // someone else's unsaved edits (words of fragments) are not for this person
   await refreshRemote(4);
   A.outbox.resume();
@@ -109,8 +111,10 @@ export async function logout({ erase = false } = {}) {
   }
   // After a deliberate logout nobody captures under this researcher's name; their unsent records stay
   // on the phone (they still carry their owner) and go when that researcher logs in again.
-  A.session = { token: null, user: null, lastEmail: A.session && A.session.user ? A.session.user.email : '' };
+  // Nor does the next person learn whose phone it was: no email to fill in, no projects, no capture kit.
+  A.session = { token: null, user: null, lastEmail: '' };
   await A.db.setKV('session', A.session);
+  await forgetWhoWasHere();
   A.outbox.state.lastError = null;
   await countRecords();
   go('#/login');
@@ -123,6 +127,18 @@ function forgetDrafts(keepUser = null) {
   for (const k of Object.keys(localStorage)) {
     if (k.startsWith('hearken-draft:') && !(keepUser && k.startsWith(`hearken-draft:${keepUser}:`))) localStorage.removeItem(k);
   }
+}
+
+// Who was logged in, their projects and capture kits: kept for working offline, forgotten when they log out or
+// someone else logs in. (Their records stay, with their owner, until they log in again.)
+async function forgetWhoWasHere() {
+  A.me = null;
+  A.kit = null;
+  A.projectId = '';
+  A.removedFrom = '';
+  await A.db.delKV('me');
+  await A.db.delKV('project_id');
+  await A.db.forgetKV('kit:');
 }
 
 function sessionEnded() {
@@ -144,19 +160,25 @@ export async function refreshRemote(fresh = 0) {
     const ids = (A.me.memberships || []).map((m) => m.project_id);
     // Removed from a project this phone knew for this researcher (the one it captures for or another):
     // say so, rather than let it quietly vanish from the list.
-    const gone = had && had.user && had.user.id === A.me.user.id
-      ? (had.memberships || []).filter((m) => !ids.includes(m.project_id)).map((m) => m.project_name) : [];
-    if (A.projectId && !ids.includes(A.projectId) && A.kit && A.kit.project && !gone.includes(A.kit.project.name)) {
+    // Only for the same person: on a shared phone the last one's projects are not the next one's business.
+    const same = Boolean(had && had.user && had.user.id === A.me.user.id);
+    const gone = same ? (had.memberships || []).filter((m) => !ids.includes(m.project_id)).map((m) => m.project_name) : [];
+    if (same && A.projectId && !ids.includes(A.projectId) && A.kit && A.kit.project && !gone.includes(A.kit.project.name)) {
       gone.push(A.kit.project.name);
     }
     if (gone.length) {
       A.removedFrom = gone.join('”, “');
-      await A.db.setKV('removed_from', A.removedFrom);
+      await A.db.setKV(`removed_from:${A.me.user.id}`, A.removedFrom);
     }
     if (!ids.includes(A.projectId)) await selectProject(ids[0] || '', false);
     if (A.projectId) {
       A.kit = await A.api.captureKit(A.projectId);
       await A.db.setKV(`kit:${A.projectId}`, A.kit);
+      // Kept apart from the kit (a logout forgets kits): the trim must still know it on a phone left logged out.
+      const keep = (await A.db.getKV('keep_days')) || {};
+      if (keep[A.projectId] !== A.kit.project.phone_keep_days) {
+        await A.db.setKV('keep_days', { ...keep, [A.projectId]: A.kit.project.phone_keep_days });
+      }
     }
     A.refreshError = null;
     refreshTries = 0;
@@ -245,9 +267,10 @@ export async function trimKept(now = Date.now()) {
   const ids = new Set([A.projectId, ...((A.me && A.me.memberships) || []).map((m) => m.project_id), ...onPhone]
     .filter(Boolean));
   const keep = {};
+  const known = (await A.db.getKV('keep_days')) || {};
   for (const pid of ids) {
     const kit = pid === A.projectId ? A.kit : await A.db.getKV(`kit:${pid}`);
-    const days = kit && kit.project && Number(kit.project.phone_keep_days);
+    const days = Number(kit && kit.project ? kit.project.phone_keep_days : known[pid]);
     if (days > 0) keep[pid] = days;
   }
   const n = await A.db.trimSynced(keep, Math.min(KEEP_DAYS, ...Object.values(keep)), now);
@@ -573,7 +596,8 @@ export async function start() {
   A.me = (await A.db.getKV('me')) || null;
   A.projectId = (await A.db.getKV('project_id')) || '';
   A.kit = A.projectId ? (await A.db.getKV(`kit:${A.projectId}`)) || null : null;
-  A.removedFrom = (await A.db.getKV('removed_from')) || '';
+  A.removedFrom = owner() ? (await A.db.getKV(`removed_from:${owner()}`)) || '' : '';
+  await A.db.delKV('removed_from'); // before 2026.11.30-9 one notice for the whole phone, whoever it was for
 
   const params = new URLSearchParams(location.search);
   if (params.get('enrol')) {

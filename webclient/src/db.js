@@ -116,6 +116,14 @@ class Store {
     return this.tx('kv', 'readwrite', (tx) => req(tx.objectStore('kv').delete(key)));
   }
 
+  // Deletes every key that starts with `prefix`.
+  forgetKV(prefix) {
+    return this.tx('kv', 'readwrite', (tx) => {
+      const store = tx.objectStore('kv');
+      return req(store.delete(IDBKeyRange.bound(prefix, `${prefix}\uffff`)));
+    });
+  }
+
   // Adds new records in the given order; `seq` keeps that order so parents are always sent first.
   // A fragment may bring its audio clip (`clip`: { blob, type, duration_ms }), stored in the same transaction.
   addRecords(items) {

@@ -11,7 +11,7 @@ export async function homeView() {
   const body = [h('h1', {}, S.homeTitle)];
   if (A.removedFrom) {
     body.push(h('div', { class: 'notice warn', role: 'status', id: 'removed' }, h('p', {}, S.removedFrom(A.removedFrom)),
-      h('button', { type: 'button', class: 'small', onclick: async () => { A.removedFrom = ''; await A.db.delKV('removed_from'); go('#/'); } }, S.understood)));
+      h('button', { type: 'button', class: 'small', onclick: async () => { A.removedFrom = ''; await A.db.delKV(`removed_from:${A.me.user.id}`); go('#/'); } }, S.understood)));
   }
   if (managesAny()) body.push(h('p', {}, h('a', { href: '#/co', id: 'to-workspace' }, S.workspaceLink)));
 
