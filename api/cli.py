@@ -161,7 +161,8 @@ def _media(args: argparse.Namespace) -> int:
 
     result = media.maintain(args.abandoned_days)
     print(f"Erased {result['erased']} queued audio file(s); {result['still_queued']} still queued "
-          f"(the store did not answer); forgot {result['abandoned_uploads']} abandoned upload(s).")
+          f"(the store did not answer); forgot {result['abandoned_uploads']} abandoned upload(s); deleted "
+          f"{result['partial_files_deleted']} partial file(s) of uploads gone.")
     return 1 if result["still_queued"] else 0
 
 

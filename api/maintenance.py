@@ -29,6 +29,7 @@ planners choose better among indexes with them.
 import contextlib
 import fcntl
 import logging
+import socket
 import threading
 import time
 import zlib
@@ -144,6 +145,13 @@ class Job:
             return self.work() if mine else None
 
 
+def _here() -> str:
+    """This server's disk, as a short name: the host and the folder partial uploads go to."""
+    from api.media.storage import partial_dir
+
+    return f"{zlib.crc32(f'{socket.gethostname()}:{partial_dir().resolve()}'.encode()):08x}"
+
+
 def jobs() -> list[Job]:
     from api.fragments import compaction, retention
     from api.media import service as media
@@ -173,6 +181,9 @@ def jobs() -> list[Job]:
 
     return [
         Job("media", every, media.maintain),
+        # Partial uploads lie on the disk of the server that took them: each server sweeps its own, whatever
+        # server holds the cluster's "media" lock (the lock is per data folder, so workers of one host take turns).
+        Job(f"media-partials-{_here()}", every, media.sweep_partials),
         Job("compaction", every, compact, wake=compaction.wake_event()),
         Job("checkpoint", CHECKPOINT_SECONDS if sqlite else 0, checkpoint),
         Job("search-index", SEARCH_MERGE_SECONDS if every > 0 and sqlite else 0,

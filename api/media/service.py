@@ -17,7 +17,6 @@ import io
 import logging
 import os
 import re
-import threading
 import time
 import uuid
 import wave
@@ -60,6 +59,7 @@ TUS_VERSION = "1.0.0"
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 SNIFF_BYTES = 64 * 1024
 _DRAIN_AFTER_COMMIT = "media_drain_after_commit"
+ORPHAN_GRACE_SECONDS = 60
 
 
 # --- what the bytes are ----------------------------------------------------------------------------------
@@ -155,17 +155,18 @@ def _fragment_for_upload(session: Session, actor: Actor, fragment_id: uuid.UUID,
     fragment, _ = fragments.get_for_reader(session, actor, fragment_id)
     if fragment.researcher_id != actor.id:
         raise Forbidden("Only the researcher who captured a fragment uploads its audio.", code="not_your_fragment")
+    consent = session.get(Consent, fragment.consent_id)
     if lock:
-        # Serialises with a withdrawal erasing this fragment: one of the two sees the other's result.
+        # The consent first, FOR SHARE, in the order a withdrawal or narrowing takes them (the consent FOR UPDATE,
+        # then its fragments), so the two never deadlock: either it waits for this upload and then erases it, or
+        # this upload waits for it and is refused. The fragment FOR UPDATE serialises with an erasure that locks
+        # no consent (a retention purge) and with another upload of the same fragment.
+        if consent is not None:
+            session.refresh(consent, with_for_update={"read": True})
         session.exec(select(Fragment.id).where(Fragment.id == fragment.id).with_for_update()).one()
         session.refresh(fragment)
     if fragment.status != FragmentStatus.active:
         raise Conflict("This fragment was erased; its audio cannot be kept.", code="fragment_erased")
-    consent = session.get(Consent, fragment.consent_id)
-    if lock and consent is not None:
-        # FOR SHARE: a narrowing that takes `audio` away (it locks the consent FOR UPDATE first) either waits for
-        # this clip and then erases it, or this upload waits for it and is refused.
-        session.refresh(consent, with_for_update={"read": True})
     if consent is None or consent.withdrawn_at is not None or not consent.allows(Scope.audio):
         raise Conflict("The participant's consent does not cover audio.", code="audio_not_consented")
     return fragment
@@ -186,7 +187,8 @@ def create_upload(session: Session, actor: Actor, length: int, metadata: dict[st
     sha256 = metadata.get("sha256", "").lower()
     if not SHA256_HEX.match(sha256):
         raise Invalid("Upload-Metadata needs sha256: the clip's SHA-256 as 64 hex digits.", code="invalid_metadata")
-    fragment = _fragment_for_upload(session, actor, fragment_id)
+    # Locked: a withdrawal landing meanwhile either finds this upload to erase or is seen here.
+    fragment = _fragment_for_upload(session, actor, fragment_id, lock=True)
     clip = session.get(AudioClip, fragment.id)
     if clip is not None:
         if clip.sha256 != sha256 or clip.size != length:
@@ -202,6 +204,8 @@ def create_upload(session: Session, actor: Actor, length: int, metadata: dict[st
                                                         col(AudioUpload.completed_at).is_(None))):
         if other.sha256 == sha256 and other.length == length:
             return other, False  # the phone lost the upload's address: carry on where it was
+        if other.offset == other.length:
+            continue  # all its bytes are here and it is being attached: the attach decides which clip stays
         _forget_upload(session, other, "superseded")
     upload = AudioUpload(id=uuid.uuid4(), fragment_id=fragment.id, uploaded_by=actor.id, length=length,
                          sha256=sha256, filename=(metadata.get("filename") or None) and metadata["filename"][:200],
@@ -233,9 +237,19 @@ def _begin_append(credentials: Any, upload_id: uuid.UUID, checks: Callable[[], i
             raise Conflict(f"Upload-Offset is {offset} but the server holds {upload.offset} bytes; "
                            "ask HEAD and continue from there.", code="offset_mismatch",
                            headers={"Upload-Offset": str(upload.offset), "Tus-Resumable": TUS_VERSION})
-        # No consent check per chunk: an erasure deletes the upload row, so a withdrawn fragment's upload is
-        # already gone here; the attach at the end checks again under a lock.
-        return actor, upload
+        if upload.completed_at is not None:
+            return actor, upload
+        # An erasure deletes the upload row, but a chunk must not rely on that alone: no byte of a withdrawn
+        # fragment's audio is taken (the attach at the end checks again under a lock).
+        try:
+            _fragment_for_upload(session, actor, upload.fragment_id)
+            return actor, upload
+        except Conflict as exc:
+            refused = exc
+    with open_session() as session:
+        _forget_upload(session, upload, "refused_at_append")
+        session.commit()
+    raise refused
 
 
 def _record_offset(upload_id: uuid.UUID, before: int, after: int) -> bool:
@@ -338,7 +352,11 @@ def _stored_head(upload: AudioUpload) -> tuple[str, bytes]:
 
 def _finish(actor: Actor, upload: AudioUpload, path: Path | None) -> None:
     """All bytes are here: check them, move them into the store, attach the clip to its fragment."""
-    sha256, head = _hash_and_head(path) if path else _stored_head(upload)
+    try:
+        sha256, head = _hash_and_head(path) if path else _stored_head(upload)
+    except FileNotFoundError as exc:
+        # An erasure (or the upload's replacement) deleted the partial file after its last offset was recorded.
+        raise NotFound("This upload was erased or abandoned meanwhile.") from exc
     if path is not None and sha256 != upload.sha256:
         _discard(upload, path)
         raise Invalid("The clip's bytes do not match the SHA-256 sent when the upload began; nothing was kept.",
@@ -355,6 +373,8 @@ def _finish(actor: Actor, upload: AudioUpload, path: Path | None) -> None:
         # upload's clean-up removes both.
         if path is not None:
             get_storage().put(key, path)
+    except FileNotFoundError as exc:  # as above, between the hash and the put (S3; the filesystem store says 503)
+        raise NotFound("This upload was erased or abandoned meanwhile.") from exc
     except StorageUnavailable as exc:
         log.warning("media store unavailable while finishing upload %s: %s", upload.id, exc)
         raise Unavailable("The audio store is not reachable; send the last chunk again in a moment.",
@@ -370,12 +390,21 @@ def _finish(actor: Actor, upload: AudioUpload, path: Path | None) -> None:
                            project_id=None)
             session.commit()
             raise
+        finished = session.execute(sa.update(AudioUpload).where(col(AudioUpload.id) == upload.id,
+                                                                col(AudioUpload.completed_at).is_(None))
+                                   .values(completed_at=utcnow(), updated_at=utcnow()))
+        if finished.rowcount != 1:  # type: ignore[attr-defined]
+            # The upload was forgotten meanwhile (replaced by a newer one, or abandoned): its object may already
+            # be queued for deletion, so nothing is attached, and the phone, told so, keeps its clip.
+            session.rollback()
+            _forget_upload(session, upload, "superseded", project_id=fragment.project_id)
+            session.commit()
+            raise Conflict("This upload was replaced by a newer one for the same fragment; nothing was kept "
+                           "from it.", code="upload_superseded")
         session.add(AudioClip(fragment_id=fragment.id, storage_key=key, content_type=content_type,
                               size=upload.length, sha256=sha256,
                               duration_ms=duration_ms(content_type, head) or upload.duration_ms,
                               uploaded_by=actor.id))
-        session.execute(sa.update(AudioUpload).where(col(AudioUpload.id) == upload.id)
-                        .values(completed_at=utcnow(), updated_at=utcnow()))
         feed.record(session, project_id=fragment.project_id, entity="fragment", entity_id=fragment.id,
                     owner_id=fragment.researcher_id)
         audit.record(session, actor_id=actor.id, action="audio.attach", entity="fragment", entity_id=fragment.id,
@@ -481,11 +510,17 @@ def _forget_pending_drain(session: Session) -> None:
     session.info.pop(_DRAIN_AFTER_COMMIT, None)
 
 
-def _delete_bytes(row: MediaDeletion) -> None:
+def _delete_bytes(row: MediaDeletion) -> bool:
+    """Delete the bytes; answers False for a partial file this server's disk does not hold (another host's goes
+    in that host's sweep_partials)."""
     if row.target == DeletionTarget.partial:
-        (partial_dir() / row.key).unlink(missing_ok=True)
-    else:
-        get_storage().delete(row.key)
+        try:
+            (partial_dir() / row.key).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+    get_storage().delete(row.key)
+    return True
 
 
 def drain_deletions(keys: Iterable[str] | None = None, limit: int = 500) -> tuple[int, int]:
@@ -498,7 +533,7 @@ def drain_deletions(keys: Iterable[str] | None = None, limit: int = 500) -> tupl
     done = failed = 0
     for row in rows:
         try:
-            _delete_bytes(row)
+            here = _delete_bytes(row)
         except (StorageUnavailable, OSError) as exc:
             failed += 1
             log.warning("could not erase %s %s yet (attempt %d): %s", row.target, row.key, row.attempts + 1, exc)
@@ -514,7 +549,8 @@ def drain_deletions(keys: Iterable[str] | None = None, limit: int = 500) -> tupl
                 audit.record(session, actor_id=None, action="media.erased", entity="fragment",
                              entity_id=row.fragment_id, project_id=project_id,
                              detail={"target": row.target, "key": row.key, "reason": row.reason,
-                                     "queued_at": row.queued_at.isoformat(), "attempts": row.attempts + 1})
+                                     "queued_at": row.queued_at.isoformat(), "attempts": row.attempts + 1,
+                                     "on_this_server": here})
                 done += 1
             session.commit()
     return done, failed
@@ -528,42 +564,43 @@ def clean_abandoned_uploads(days: int | None = None) -> int:
         stale = list(session.exec(select(AudioUpload).where(col(AudioUpload.updated_at) < cutoff)).all())
         for upload in stale:
             _forget_upload(session, upload, "abandoned")
-        known = set(session.exec(select(AudioUpload.id)))  # type: ignore[call-overload]
         session.commit()
+    return len(stale)
+
+
+def sweep_partials() -> int:
+    """Delete every partial file on this server's disk whose upload is gone. With several servers a partial file
+    lives on the one that took its chunks, while an erasure's queued deletion is done by whichever server erased:
+    this sweep, run by each server for its own disk (api/maintenance.py), is what reaches the others' files.
+    Answers how many it deleted."""
+    # Read before the listing, with a grace: a file whose upload was created after this read is spared (its row
+    # comes before its file).
+    with open_session() as session:
+        known = set(session.exec(select(AudioUpload.id)))  # type: ignore[call-overload]
+    grace = time.time() - ORPHAN_GRACE_SECONDS
+    deleted = 0
     for path in partial_dir().glob("*.part"):
         try:
             orphan = uuid.UUID(path.stem) not in known
         except ValueError:
             orphan = True
-        if orphan and path.stat().st_mtime < cutoff.timestamp():
-            path.unlink(missing_ok=True)
-    return len(stale)
+        try:
+            if orphan and path.stat().st_mtime < grace:
+                path.unlink()
+                deleted += 1
+                log.info("deleted partial upload %s: its upload is gone", path.name)
+        except FileNotFoundError:
+            pass  # a request or another sweep removed it meanwhile
+    return deleted
 
 
 def maintain(abandoned_days: int | None = None) -> dict[str, int]:
-    """One round of the media worker: retry queued erasures, clean abandoned uploads."""
+    """One round of media upkeep (`hearken media-maintenance`): clean abandoned uploads, sweep this server's
+    partial files, retry queued erasures."""
     cleaned = clean_abandoned_uploads(abandoned_days)
+    swept = sweep_partials()
     done, failed = drain_deletions()
-    return {"erased": done, "still_queued": failed, "abandoned_uploads": cleaned}
-
-
-def start_worker(interval: float | None = None) -> threading.Thread | None:
-    """Run maintain() every `interval` seconds in a daemon thread (started by `hearken serve`)."""
-    interval = get_settings().media_worker_seconds if interval is None else interval
-    if interval <= 0:
-        return None
-
-    def loop() -> None:
-        while True:
-            try:
-                maintain()
-            except Exception:  # the loop must outlive a bad round; the next one retries
-                log.exception("media worker round failed")
-            time.sleep(interval)
-
-    thread = threading.Thread(target=loop, name="hearken-media-worker", daemon=True)
-    thread.start()
-    return thread
+    return {"erased": done, "still_queued": failed, "abandoned_uploads": cleaned, "partial_files_deleted": swept}
 
 
 def queued_deletions(session: Session) -> list[MediaDeletion]:

@@ -142,7 +142,27 @@ class S3Storage:
             body.close()
 
     def delete(self, key: str) -> None:
-        self._call("delete_object", Key=self.prefix + key)
+        full = self.prefix + key
+        self._call("delete_object", Key=full)
+        # Erasure leaves nothing readable: a versioned bucket keeps a deleted object as an old version (and the
+        # delete above as a marker), and a multipart put that failed midway left parts that hold audio until
+        # aborted. The listings go by prefix: only this exact key's entries are taken.
+        found = self._listing("list_object_versions", Prefix=full)
+        for version in found.get("Versions", []) + found.get("DeleteMarkers", []):
+            if version["Key"] == full:
+                self._call("delete_object", Key=full, VersionId=version["VersionId"])
+        for upload in self._listing("list_multipart_uploads", Prefix=full).get("Uploads", []):
+            if upload["Key"] == full:
+                self._call("abort_multipart_upload", Key=full, UploadId=upload["UploadId"])
+
+    def _listing(self, name: str, **kw: Any) -> Any:
+        """A listing, or nothing where the store does not offer it (an S3-compatible store without versions)."""
+        try:
+            return self._call(name, **kw)
+        except StorageUnavailable as exc:
+            if getattr(exc.__cause__, "response", {}).get("Error", {}).get("Code") == "NotImplemented":
+                return {}
+            raise
 
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError

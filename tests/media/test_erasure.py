@@ -1,6 +1,8 @@
 """Withdrawal and a narrowed consent erase the clip's bytes from the store, at once or, if the store is down,
 as soon as it answers again; the audit log says when."""
 
+import os
+import time
 import uuid
 
 import pytest
@@ -147,3 +149,27 @@ def test_a_clip_stored_but_never_attached_goes_with_its_abandoned_upload(client,
     assert len(stored) == 1
     assert media.clean_abandoned_uploads(days=0) == 1
     assert not stored[0].exists()
+
+
+def test_a_partial_upload_on_another_server_goes_in_that_servers_next_round(client, world, session, monkeypatch,
+                                                                             tmp_path) -> None:
+    items = audio_fragment(client, world)
+    data = wav_bytes(60)
+    location = create(client, world.headers("researcher"), items[2]["id"], data).headers["Location"]
+    assert patch(client, world.headers("researcher"), location, 0, data[:512 * 1024]).status_code == 204
+    [partial] = partial_dir().glob("*.part")  # on this server's disk
+    with monkeypatch.context() as m:  # the withdrawal is served by another server, with a data directory of its own
+        m.setenv("HEARKEN_DATA_DIR", str(tmp_path / "other-server"))
+        get_settings.cache_clear()
+        withdraw(client, world, items[1]["id"])
+    get_settings.cache_clear()
+    assert partial.exists()
+    session.rollback()
+    erased = session.exec(select(AuditEntry).where(AuditEntry.action == "media.erased")).all()
+    assert [e.detail["on_this_server"] for e in erased if e.detail["target"] == "partial"] == [False]
+    media.maintain()  # this server's next round: a file just written may belong to an upload being created
+    assert partial.exists()
+    a_minute_ago = time.time() - media.ORPHAN_GRACE_SECONDS - 1
+    os.utime(partial, (a_minute_ago, a_minute_ago))
+    media.maintain()
+    assert not partial.exists()

@@ -19,7 +19,7 @@ from api.media import service as media
 from api.media import storage
 from api.media.models import MediaDeletion
 from tests.factories import World, make_world
-from tests.media.helpers import audio_fragment, clip_row, upload, wav_bytes
+from tests.media.helpers import audio_fragment, clip_row, ogg_bytes, upload, wav_bytes
 from tests.support.live_server import free_port
 
 
@@ -118,3 +118,42 @@ def test_withdrawal_deletes_the_object_and_a_bucket_out_of_reach_is_retried(clie
     session.rollback()
     entries = session.exec(select(AuditEntry).where(AuditEntry.action == "media.erased")).all()
     assert sorted(e.detail["attempts"] for e in entries) == [1, 2]
+
+
+def test_withdrawal_leaves_no_old_version_in_a_versioned_bucket(client, world, session, s3) -> None:
+    bucket = get_settings().s3_bucket
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    items = audio_fragment(client, world)
+    assert upload(client, world.headers("researcher"), items[2]["id"], wav_bytes(1)).status_code == 204
+    r = client.post(f"/api/v1/consents/{items[1]['id']}/withdraw", json={}, headers=world.headers("coordinator"))
+    assert r.status_code == 200
+    left = s3.list_object_versions(Bucket=bucket)
+    assert left.get("Versions", []) == [] and left.get("DeleteMarkers", []) == []
+
+
+def test_withdrawal_aborts_the_parts_a_failed_multipart_put_left(client, world, session, s3) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    items = audio_fragment(client, world)
+    data = ogg_bytes(9 * 1024 * 1024)  # above the 8 MB at which a put goes in parts
+    client_of_store = storage.get_storage().client  # type: ignore[attr-defined]
+
+    def network_drops(params, **kwargs):  # type: ignore[no-untyped-def]
+        # The first part arrives; the second, and the abort that would clean up, never reach the bucket.
+        if kwargs["model"].name == "AbortMultipartUpload" or params.get("PartNumber", 0) >= 2:
+            raise EndpointConnectionError(endpoint_url="http://s3")
+
+    for op in ("UploadPart", "AbortMultipartUpload"):
+        client_of_store.meta.events.register(f"before-parameter-build.s3.{op}", network_drops)
+    try:
+        r = upload(client, world.headers("researcher"), items[2]["id"], data, chunk=1024 * 1024)
+    finally:
+        for op in ("UploadPart", "AbortMultipartUpload"):
+            client_of_store.meta.events.unregister(f"before-parameter-build.s3.{op}", network_drops)
+    assert r.status_code == 503, r.text
+    bucket = get_settings().s3_bucket
+    assert len(s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])) == 1
+    r = client.post(f"/api/v1/consents/{items[1]['id']}/withdraw", json={}, headers=world.headers("coordinator"))
+    assert r.status_code == 200
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert objects(s3) == []
