@@ -87,7 +87,40 @@ def test_sync_interrupted_by_a_dying_server_resumes_without_duplicates(browser, 
     phone.close()
 
 
-def test_ended_login_keeps_the_queue_and_syncs_after_logging_in_again(phone, world, server):
+def test_an_expired_login_keeps_the_queue_and_syncs_after_logging_in_again(phone, world, server):
+    email = "expired@example.org"
+    world.add_researcher(email)
+    page = phone.new_page()
+    open_app(page, server)
+    login_ui(page, email, world.password)
+    wait_worker(page)
+    phone.set_offline(True)
+    start_conversation_ui(page)
+    take_consent_ui(page, SCOPES)
+    capture_ui(page, "Said while the token was running out.")
+    # The token expires while the phone is offline (as a login session does after its lifetime).
+    page.route("**/api/v1/**", lambda route: route.fulfill(status=401, content_type="application/json", body=json.dumps(
+        {"code": "token_expired", "detail": "This token has expired; log in again."})))
+    phone.set_offline(False)
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    app_eval(page, "A.outbox.sync();")
+    page.wait_for_selector("#status [role=alert]")
+    assert counts(page) == {"local": 3, "synced": 0, "attention": 0}
+    page.goto(page.url.split("#")[0] + "#/")
+    page.wait_for_selector("#status [role=alert]")
+    shot(page, "09-login-again")
+    page.unroute_all(behavior="ignoreErrors")
+
+    page.click("#status [role=alert] button")
+    page.wait_for_selector("#login")
+    assert page.input_value("#login input[name=email]") == email
+    page.fill("#login input[name=password]", world.password)
+    page.click("#login button[type=submit]")
+    wait_counts(page, local=0, synced=3)
+    assert [f["text"] for f in world.fragments_on_server_of(email)] == ["Said while the token was running out."]
+
+
+def test_a_revoked_login_locks_the_phone_and_its_queue_syncs_after_logging_in_again(phone, world, server):
     email = "revoked@example.org"
     world.add_researcher(email)
     page = phone.new_page()
@@ -104,15 +137,11 @@ def test_ended_login_keeps_the_queue_and_syncs_after_logging_in_again(phone, wor
 
     phone.set_offline(False)
     page.evaluate("window.dispatchEvent(new Event('online'))")
-    page.wait_for_selector("#status [role=alert]")
-    assert counts(page) == {"local": 3, "synced": 0, "attention": 0}
-    page.goto(page.url.split("#")[0] + "#/")
-    page.wait_for_selector("#status [role=alert]")
-    shot(page, "09-login-again")
-
-    page.click("#status [role=alert] button")
-    page.wait_for_selector("#login")
-    assert page.input_value("#login input[name=email]") == email
+    app_eval(page, "A.outbox.sync();")
+    page.wait_for_selector("#locked-out")
+    assert counts(page) == {"local": 3, "synced": 0, "attention": 0}  # nothing unsent is lost
+    assert page.input_value("#login input[name=email]") == ""
+    page.fill("#login input[name=email]", email)
     page.fill("#login input[name=password]", world.password)
     page.click("#login button[type=submit]")
     wait_counts(page, local=0, synced=3)

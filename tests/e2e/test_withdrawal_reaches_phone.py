@@ -6,6 +6,7 @@ phone confirmed the erasure."""
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 
@@ -123,6 +124,42 @@ def test_a_backup_restored_after_a_withdrawal_does_not_bring_the_words_back(brow
     stored = idb_text(restored)
     assert SENT not in stored and UNSENT not in stored
     other.close()
+
+
+def test_a_lost_phone_revoked_by_its_coordinator_lets_the_words_it_sent_go_and_shows_nothing(phone, world, server):
+    """Whoever finds the phone reads nothing without a login; the words the server holds leave the phone at once
+    (it could no longer learn of a withdrawal); what was never sent stays, for its researcher's next login."""
+    email = f"lost-{uuid.uuid4().hex[:6]}@example.org"
+    uid = world.add_researcher(email)
+    code = ok(world.admin.post(f"/projects/{world.project_id}/enrolment-codes", json={"user_id": uid}))
+    page = phone.new_page()
+    page.goto(f"{server.url}{code['enrol_url']}")
+    page.click("#enrol button[type=submit]")
+    conv = start_conversation_ui(page)
+    take_consent_ui(page, {"audio": False, "quote": True, "share": True, "publish": False})
+    capture_ui(page, SENT)
+    wait_counts(page, local=0, synced=3)
+    phone.set_offline(True)
+    capture_ui(page, UNSENT)
+    [device] = [d for d in ok(world.admin.get(f"/projects/{world.project_id}/devices")) if d["user_id"] == uid]
+    assert world.admin.delete(f"/devices/{device['id']}").status_code == 204
+
+    phone.set_offline(False)
+    app_eval(page, "A.outbox.sync();")
+    page.wait_for_selector("#locked-out")
+    stored = idb_text(page)
+    assert SENT not in stored and UNSENT in stored
+    page.goto(page.url.split("#")[0] + f"#/c/{conv}")
+    page.wait_for_selector("body[data-screen=login]")
+    assert UNSENT not in page.content()
+    shot(page, "lost-phone-locked")
+
+    # Its researcher logs in again on it: the unsent words go, the sent ones say where they went.
+    login_ui(page, email, world.password, lands_on="body[data-ready=capture]")
+    wait_counts(page, local=0, synced=4)
+    page.goto(page.url.split("#")[0] + f"#/c/{conv}")
+    page.wait_for_selector("body[data-screen=conversation]")
+    assert "when its login was ended" in page.inner_text("#fragments")
 
 
 def test_the_phone_keeps_the_words_of_synced_records_for_two_weeks_then_a_stub(phone, world, server):

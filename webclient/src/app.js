@@ -8,7 +8,7 @@ import { S } from './strings.js';
 import { h, fmtTime } from './dom.js';
 import { homeView } from './views/home.js';
 
-export const VERSION = '2026.11.30-9';
+export const VERSION = '2026.11.30-10';
 
 export const A = {
   db: null, api: null, outbox: null,
@@ -64,6 +64,7 @@ export function announce(text) {
 // ---- session ------------------------------------------------------------------------------------
 
 async function signedIn(auth) {
+  A.lockedOut = false;
   if (A.me && A.me.user && A.me.user.id !== auth.user.id) await forgetWhoWasHere();
   A.session = { token: auth.token, kind: auth.kind, expires_at: auth.expires_at, user: auth.user };
   await A.db.setKV('session', A.session);
@@ -141,7 +142,24 @@ async function forgetWhoWasHere() {
   await A.db.forgetKV('kit:');
 }
 
-function sessionEnded() {
+// A login the server ended for good — this phone's token revoked (it was lost), the account disabled — locks the
+// phone: the words the server holds leave it now (a lost phone could not learn of a withdrawal any more), and
+// nothing shows until someone logs in. Unsent records stay, with their owner, and go when that researcher logs
+// in again: deleting them would lose them for ever. Any other ended login (expired) only asks to log in again.
+const ENDED_FOR_GOOD = ['token_revoked', 'account_disabled'];
+async function sessionEnded(err) {
+  if (err && ENDED_FOR_GOOD.includes(err.code) && owner()) {
+    await A.db.trimSynced({}, 0, Date.now(), owner());
+    forgetDrafts();
+    A.session = { token: null, user: null, lastEmail: '' };
+    await A.db.setKV('session', A.session);
+    await forgetWhoWasHere();
+    A.lockedOut = true;
+    A.outbox.state.lastError = null;
+    await countRecords();
+    go('#/login');
+    return;
+  }
   A.outbox.state.authNeeded = true;
   changed();
 }
@@ -188,7 +206,7 @@ export async function refreshRemote(fresh = 0) {
       await new Promise((r) => setTimeout(r, 300));
       return refreshRemote(fresh - 1);
     }
-    if (err.status === 401) sessionEnded();
+    if (err.status === 401) await sessionEnded(err);
     // Without a capture kit the phone cannot capture at all: keep trying while the app is open.
     else if (!A.kit) setTimeout(refreshRemote, Math.min(60000, 2000 * 2 ** refreshTries++));
   }
@@ -597,7 +615,7 @@ export async function start() {
   A.projectId = (await A.db.getKV('project_id')) || '';
   A.kit = A.projectId ? (await A.db.getKV(`kit:${A.projectId}`)) || null : null;
   A.removedFrom = owner() ? (await A.db.getKV(`removed_from:${owner()}`)) || '' : '';
-  await A.db.delKV('removed_from'); // before 2026.11.30-9 one notice for the whole phone, whoever it was for
+  await A.db.delKV('removed_from'); // before 2026.11.30-10 one notice for the whole phone, whoever it was for
 
   const params = new URLSearchParams(location.search);
   if (params.get('enrol')) {
@@ -616,7 +634,7 @@ export async function start() {
     uploader: createUploader({ getToken: () => (A.session ? A.session.token : null), onReach: reach }),
     onChange: () => {
       const err = A.outbox.state.lastError;
-      if (err && err.status === 401) sessionEnded();
+      if (err && err.status === 401) sessionEnded(err);
       kitFollowsSync();
       erasuresFollowSync();
       changed();

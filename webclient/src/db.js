@@ -354,7 +354,8 @@ class Store {
 
   // Content of records the server has held for longer than their project allows (`keepDays`: days by project id;
   // `fallbackDays` for a project not listed) leaves the phone; a stub stays.
-  trimSynced(keepDays, fallbackDays, now = Date.now()) {
+  // `onlyOwner`: only that researcher's records (and those from before owners were kept), all of them at once.
+  trimSynced(keepDays, fallbackDays, now = Date.now(), onlyOwner = '') {
     return this.tx(['records', 'clips'], 'readwrite', async (tx) => {
       const store = tx.objectStore('records');
       const all = await req(store.getAll());
@@ -362,8 +363,9 @@ class Store {
       let n = 0;
       for (const rec of all) {
         if (rec.state !== 'synced' || rec.erased || rec.stub || !rec.synced_at) continue;
-        const days = keepDays[projectOf.get(rec.conv)] || fallbackDays;
-        if (now - rec.synced_at < days * 864e5) continue;
+        if (onlyOwner && rec.owner && rec.owner !== onlyOwner) continue;
+        const days = onlyOwner ? null : keepDays[projectOf.get(rec.conv)] || fallbackDays;
+        if (!onlyOwner && now - rec.synced_at < days * 864e5) continue;
         const d = rec.data;
         if (rec.type === 'fragment') {
           rec.data = { conversation_id: d.conversation_id, consent_id: d.consent_id, kind: d.kind, text: '',

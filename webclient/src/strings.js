@@ -208,6 +208,9 @@ export const S = {
     + 'more can be captured for them.',
   withdrawnUnsent: 'Cannot be sent: the participant withdrew consent. The words were erased; discard this item.',
   stubNote: (days) => `The words left this phone ${days} days after reaching the server.`,
+  stubLockedOut: 'The words left this phone when its login was ended; the server keeps them.',
+  lockedOut: 'This phone’s login was ended (the phone was revoked, or the account disabled), so the words it had '
+    + 'already sent have left it. Anything not yet sent stays, and goes when its researcher logs in again.',
   receiptTitle: 'Your receipt',
   receiptCodeIntro: 'Your code in this project (no name is kept):',
   receiptAgreed: 'You agreed that',

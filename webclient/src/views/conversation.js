@@ -85,7 +85,7 @@ export async function conversationView(convId) {
       : h('li', { class: 'item', 'data-id': f.id },
         h('span', { class: 'title' }, `${labelOf(consents, f.data.consent_id)} · ${S.kinds[f.data.kind] || f.data.kind}`),
         h('span', { class: 'meta text' }, f.data.text.length > 140 ? `${f.data.text.slice(0, 140)}…` : f.data.text),
-        f.stub ? h('span', { class: 'meta' }, S.stubNote(f.stub_days || KEEP_DAYS)) : null,
+        f.stub ? h('span', { class: 'meta' }, f.stub_days === null ? S.stubLockedOut : S.stubNote(f.stub_days || KEEP_DAYS)) : null,
         badge(f), clips.has(f.id) ? clipLine(clips.get(f.id)) : null)))));
   }
   return h('section', { class: 'screen' }, body);

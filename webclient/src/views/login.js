@@ -49,6 +49,7 @@ export async function loginView() {
   const enrolForm = form('enrol', S.enrolTitle, S.enrolIntro, [field(S.enrolCode, code)], S.enrolButton,
     () => enrol(code.value), S.badCode);
   const forms = A.enrolCode ? [enrolForm, loginForm] : [loginForm, enrolForm];
-  return h('section', { class: 'screen' }, h('h1', {}, S.appName), forms);
+  const notice = A.lockedOut ? h('p', { class: 'notice warn', role: 'status', id: 'locked-out' }, S.lockedOut) : null;
+  return h('section', { class: 'screen' }, h('h1', {}, S.appName), notice, forms);
 }
 loginView.screen = 'login';
