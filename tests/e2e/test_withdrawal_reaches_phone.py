@@ -162,6 +162,40 @@ def test_a_lost_phone_revoked_by_its_coordinator_lets_the_words_it_sent_go_and_s
     assert "when its login was ended" in page.inner_text("#fragments")
 
 
+def test_narrowing_away_audio_takes_the_unsent_recording_off_the_phone(phone, world, server):
+    """"Keep my words but not my voice": the clip the phone has not sent yet is refused by the server; the phone
+    then erases it at once (no "send again", no player) and stops offering to record that participant."""
+    page, _, _ = new_researcher_ui(phone, world, "voice")
+    conv = start_conversation_ui(page)
+    take_consent_ui(page, {"audio": True, "quote": True, "share": True, "publish": False})
+    capture_ui(page, "Words without a clip.")
+    wait_counts(page, local=0, synced=3)
+    consent_id = app_eval(page, "return (await A.db.allRecords()).find((r) => r.type === 'consent').id;")
+    phone.set_offline(True)
+    app_eval(page, """
+        const consent = await A.db.getRecord(arg[0]);
+        await A.db.addRecord('fragment', {
+          conversation_id: consent.data.conversation_id, consent_id: consent.id, kind: 'paraphrase',
+          text: 'With a clip.', language: 'en', captured_at: new Date().toISOString(), sensitive: false,
+        }, consent.owner, undefined, { blob: new Blob([arg[1]], { type: 'audio/webm' }), type: 'audio/webm' });
+    """, [consent_id, CLIP])
+    version = ok(world.admin.get(f"/consents/{consent_id}"))["version"]
+    r = world.admin.patch(f"/consents/{consent_id}", json={"scopes": ["quote", "share"]},
+                          headers={"If-Match": str(version)})
+    assert r.status_code == 200, r.text
+
+    phone.set_offline(False)
+    app_eval(page, "A.outbox.sync();")
+    wait_app(page, "return (await A.db.allClips()).some((c) => c.state === 'erased');", timeout=30)
+    assert CLIP not in idb_text(page)
+    assert app_eval(page, "return (await A.db.getRecord(arg)).data.scopes;", consent_id) == ["quote", "share"]
+    page.goto(page.url.split("#")[0] + f"#/c/{conv}")
+    page.wait_for_selector("[data-clip-state=erased]")
+    assert page.locator("[data-action=play]").count() == 0 and page.locator("[data-action=retry-clip]").count() == 0
+    page.goto(page.url.split("#")[0] + f"#/c/{conv}/capture/{consent_id}")
+    page.wait_for_selector("#no-audio", state="visible")
+
+
 def test_the_phone_keeps_the_words_of_synced_records_for_two_weeks_then_a_stub(phone, world, server):
     page, _, _ = new_researcher_ui(phone, world, "keeper")
     conv = start_conversation_ui(page)

@@ -162,7 +162,8 @@ class Store {
     return (await this.addRecords([{ type, data, owner, id, clip }]))[0];
   }
 
-  // ---- audio clips: state is local (on the phone), done (on the server, Blob let go) or attention.
+  // ---- audio clips: state is local (on the phone), done (on the server, Blob let go), attention, or erased (the
+  // server refused it for good: its consent no longer covers audio, or its fragment was erased; Blob let go).
 
   getClip(id) {
     return this.tx('clips', 'readonly', (tx) => req(tx.objectStore('clips').get(id)));
@@ -182,6 +183,19 @@ class Store {
       if (clip.state === 'done') clip.blob = null;
       await req(store.put(clip));
       return clip;
+    });
+  }
+
+  // The server says the consent of this fragment no longer allows `scope`: the phone's copy says so too.
+  dropScope(fragmentId, scope) {
+    return this.tx('records', 'readwrite', async (tx) => {
+      const store = tx.objectStore('records');
+      const fragment = await req(store.get(fragmentId));
+      const consent = fragment && (await req(store.get(fragment.data.consent_id)));
+      if (!consent || !(consent.data.scopes || []).includes(scope)) return false;
+      consent.data = { ...consent.data, scopes: consent.data.scopes.filter((s) => s !== scope) };
+      await req(store.put(consent));
+      return true;
     });
   }
 

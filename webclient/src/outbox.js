@@ -20,6 +20,8 @@ function transient(err) {
     || (err.status === 409 && err.code === 'upload_busy');
 }
 
+const REFUSED_FOR_GOOD = ['audio_not_consented', 'fragment_erased'];
+
 export function createOutbox({
   db, api, deviceId, getOwner = () => '', onChange = () => {}, uploader = null,
   batchItems = 200, batchBytes = 1500 * 1024, timers = globalThis,
@@ -54,7 +56,12 @@ export function createOutbox({
         st.lastError = err;
         if (err.status === 401) { st.authNeeded = true; return false; }
         if (transient(err)) { schedule(err.retryAfter); return false; }
-        await db.updateClip(clip.id, { state: 'attention', error: { status: err.status, code: err.code, detail: err.detail || '' } });
+        // Refused for good — the consent no longer covers audio, or the fragment was erased: the voice leaves
+        // this phone now, and (no audio) the phone's copy of the consent stops offering to record.
+        const gone = REFUSED_FOR_GOOD.includes(err.code);
+        await db.updateClip(clip.id, { state: gone ? 'erased' : 'attention', error: { status: err.status, code: err.code, detail: err.detail || '' },
+          ...(gone ? { blob: null } : {}) });
+        if (err.code === 'audio_not_consented') await db.dropScope(clip.id, 'audio');
       } finally {
         st.uploading = null;
         onChange();

@@ -171,6 +171,7 @@ export const S = {
     uploading: (pct) => `Clip uploading ${pct}%`,
     done: 'Clip on the server',
     attention: 'Clip needs attention',
+    erased: 'Recording erased from this phone',
   },
   playClip: 'Play the clip',
   clipUnavailable: 'The clip cannot be played now.',
