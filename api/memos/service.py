@@ -243,13 +243,12 @@ def _rewrite_quotes(session: Session, project_id: uuid.UUID, replacements: dict[
     matched again. Answers how many memos changed."""
     if not replacements:
         return 0
-    in_project = (Workshop, col(Workshop.id) == BoardOp.workshop_id)
     memos = list(session.exec(select(Memo).where(Memo.project_id == project_id)))
     notes = list(session.exec(select(WorkshopNote).join(Workshop, col(Workshop.id) == WorkshopNote.workshop_id)
                               .where(Workshop.project_id == project_id)))
     themes = list(session.exec(select(Theme).join(Workshop, col(Workshop.id) == Theme.workshop_id)
                                .where(Workshop.project_id == project_id)))
-    ops = list(session.exec(select(BoardOp).join(*in_project)
+    ops = list(session.exec(select(BoardOp).join(Workshop, col(Workshop.id) == BoardOp.workshop_id)
                             .where(Workshop.project_id == project_id, col(BoardOp.kind).in_(_OP_TEXT))))
     tags = list(session.exec(select(Tag).where(Tag.project_id == project_id)))
     haystack = "\n".join([x.text.lower() for x in (*memos, *notes)] + [t.name.lower() for t in themes]

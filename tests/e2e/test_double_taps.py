@@ -19,7 +19,10 @@ pytestmark = pytest.mark.browser
 def _double(page, selector: str, gap_ms: int | None) -> None:
     """Two taps of one button `gap_ms` apart with the touchscreen, or (None) two clicks in the same task."""
     button = page.locator(selector)
-    button.scroll_into_view_if_needed()
+    # Scrolled in one step inside the page: a screen re-rendered (a capture kit arriving) between Playwright's own
+    # steps left it holding a detached button.
+    button.wait_for()
+    page.eval_on_selector(selector, "(b) => b.scrollIntoView({ block: 'center' })")
     if gap_ms is None:
         page.evaluate("(s) => { const b = document.querySelector(s); b.click(); b.click(); }", selector)
         return

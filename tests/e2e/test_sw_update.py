@@ -69,7 +69,7 @@ def test_service_worker_update_keeps_queued_records(phone, copy_server):
     assert httpx.post(f"{server.api}/auth/logout", headers={"Authorization": f"Bearer {token}"}).status_code == 204
     phone.set_offline(False)
     page.evaluate("window.dispatchEvent(new Event('online'))")
-    page.wait_for_selector("#status [role=alert]")
+    page.wait_for_selector("#locked-out")  # a revoked login locks the phone; what was not sent stays
     assert counts(page) == {"local": 7, "synced": 0, "attention": 0}
 
     release_new_version(webclient)
@@ -89,6 +89,7 @@ def test_service_worker_update_keeps_queued_records(phone, copy_server):
 
     page.goto(f"{server.url}/app/#/login")
     page.wait_for_selector("#login")
+    page.fill("#login input[name=email]", world.email)
     page.fill("#login input[name=password]", world.password)
     page.click("#login button[type=submit]")
     wait_counts(page, local=0, synced=7)

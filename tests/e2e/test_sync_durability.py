@@ -240,8 +240,9 @@ def test_closing_the_app_mid_sync_loses_and_doubles_nothing(phone, world, server
     start_conversation_ui(page)
     take_consent_ui(page, SCOPES)
     app_eval(page, QUEUE_FRAGMENTS, 450)
-    phone.set_offline(False)
+    # Watched from before the network returns: the browser's own `online` event may start the sync at once.
     with page.expect_request("**/api/v1/sync"):
+        phone.set_offline(False)
         page.evaluate("window.dispatchEvent(new Event('online'))")
     page.close()  # the tab goes away while the first batch is on the wire
 
