@@ -177,7 +177,8 @@ def create_app() -> FastAPI:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _error(500, "internal_error", "Something went wrong on the server; it has been logged.")
+        return _error(500, "internal_error", "Something went wrong on the server; it has been logged.",
+                      headers.api_error_headers())
 
     for router in (people_router, projects_router, consent_router, conversations_router, sync_router,
                    fragments_router, tags_router, feed_router, clients_router, media_router, export_router,

@@ -76,3 +76,17 @@ def test_api_answers_carry_no_store_and_etags_still_work(client, world) -> None:
     refused = client.get(f"/api/v1/fragments/{fid}")
     assert refused.status_code == 401 and refused.headers["Cache-Control"] == "no-store"
     assert_common(refused)
+
+
+def test_an_unexpected_error_carries_the_same_headers(client, world, monkeypatch) -> None:
+    """A 500 is sent from outside every middleware: it once came with no policy and no no-store."""
+    from api.fragments import service
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(service, "list_fragments", broken)
+    r = client.get(f"/api/v1/fragments?project_id={world.project.id}", headers=world.headers("coordinator"))
+    assert r.status_code == 500 and r.json()["code"] == "internal_error"
+    assert_common(r)
+    assert r.headers["Cache-Control"] == "no-store"

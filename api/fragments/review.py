@@ -39,7 +39,7 @@ def decode_cursor(cursor: str) -> Position:
         if not isinstance(sensitive, bool) or when.tzinfo is None:
             raise ValueError("not a cursor")
         return sensitive, when.astimezone(UTC), uuid.UUID(fid)
-    except (ValueError, TypeError, OverflowError, binascii.Error) as exc:
+    except (ValueError, TypeError, OverflowError, AttributeError, binascii.Error) as exc:  # UUID(5): AttributeError
         raise Invalid("That cursor is not one this server gave out.", code="invalid_cursor") from exc
 
 

@@ -165,8 +165,10 @@ def erase(session: Session, actor: Actor | None, ids: list[uuid.UUID], status: F
     rows = session.exec(select(Fragment.id, Fragment.project_id, Fragment.researcher_id, Fragment.text)
                         .where(col(Fragment.id).in_(ids))).all()
     memos.erase_quotes(session, rows, actor.id if actor else None)  # their words leave coordinators' memos too
+    # `sensitive` stays: it is no content, and it keeps a partner or public tool from reading the tombstone's
+    # metadata (time, place, conversation) of a fragment it was never allowed to see.
     session.execute(sa.update(Fragment).where(col(Fragment.id).in_(ids)).values(
-        text=None, answers=None, kind=None, language=None, sensitive=False, status=status, erased_at=now,
+        text=None, answers=None, kind=None, language=None, status=status, erased_at=now,
         updated_at=now, sync_hash=ERASED_HASH, version=Fragment.version + 1))
     for f in rows:
         feed.record(session, project_id=f.project_id, entity="fragment", entity_id=f.id,
@@ -292,7 +294,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         if when.tzinfo is None:  # every cursor given out has an offset; a naive time cannot be compared
             raise ValueError("naive time")
         return when.astimezone(UTC), uuid.UUID(fid)
-    except (ValueError, TypeError, OverflowError) as exc:
+    except (ValueError, TypeError, OverflowError, AttributeError) as exc:  # uuid.UUID(5): AttributeError
         raise Invalid("That cursor is not one this server gave out.", code="invalid_cursor") from exc
 
 

@@ -1,5 +1,7 @@
 """GET /fragments: filters, search, stable cursor pages, rights; PATCH with a version check."""
 
+import base64
+import json
 import uuid
 from datetime import timedelta
 
@@ -97,8 +99,11 @@ def test_a_researcher_sees_only_their_own_fragments(client, world, session) -> N
     assert len(ids(coordinator.json())) == 3
 
 
-def test_a_bad_cursor_is_a_clear_4xx(client, world) -> None:
-    r = client.get(f"/api/v1/fragments?project_id={world.project.id}&cursor=bm9wZQ",
+@pytest.mark.parametrize("cursor", ["bm9wZQ", *(base64.urlsafe_b64encode(json.dumps(
+    ["2026-01-01T00:00:00+00:00", fid]).encode()).decode() for fid in (5, ["a"], {"a": 1}))])
+def test_a_bad_cursor_is_a_clear_4xx(client, world, cursor) -> None:
+    # An id that is no string once made uuid.UUID raise AttributeError: a 500.
+    r = client.get(f"/api/v1/fragments?project_id={world.project.id}&cursor={cursor}",
                    headers=world.headers("coordinator"))
     assert r.status_code == 422 and r.json()["code"] == "invalid_cursor"
 

@@ -114,6 +114,7 @@ def _b64(raw: bytes) -> str:
     _b64(json.dumps(["yes", "2026-01-01T00:00:00+00:00", "6f1c0f3e-4b7e-4a51-9c5e-0d2d3f6b7a10"]).encode()),
     _b64(json.dumps([False, "9999-12-31T23:59:59-12:00", "6f1c0f3e-4b7e-4a51-9c5e-0d2d3f6b7a10"]).encode()),
     _b64(json.dumps([False, "2026-01-01T00:00:00+00:00", "not-a-uuid"]).encode()),
+    _b64(json.dumps([False, "2026-01-01T00:00:00+00:00", 5]).encode()),  # an id that is no string: was a 500
     _b64(b"\xff\xfe"),
 ])
 def test_a_cursor_the_server_did_not_give_out_is_a_422(client, world, cursor: str) -> None:

@@ -68,3 +68,20 @@ def test_a_fragment_flagged_after_a_partner_saw_it_reaches_the_partner_as_a_dele
     team = make_api_client(client, world, scopes=["changes:read"])
     mine = client.get("/api/v1/changes", params={"after": 0}, headers=bearer(team)).json()["items"]
     assert [json.dumps(i["record"]) for i in mine if i["entity"] == "fragment"][-1].count('"sensitive": true') == 1
+
+
+def test_a_withdrawal_does_not_show_a_partner_the_tombstone_of_a_sensitive_fragment(client, world) -> None:
+    """Its words go, but its tombstone still says when, where and in which conversation: a tool never allowed to
+    see the fragment does not get that either (the erasure once cleared the flag)."""
+    h = world.headers("coordinator")
+    secret = _shared(client, world, "SAFEGUARDING: her partner hits her", sensitive=True)
+    token = client.post(f"/api/v1/projects/{world.project.id}/clients", headers=h, json={
+        "name": "partner", "scopes": ["fragments:read"], "audience": "partner"}).json()["token"]
+    r = client.post(f"/api/v1/consents/{secret['data']['consent_id']}/withdraw", json={"reason": "safeguarding"},
+                    headers=h)
+    assert r.status_code == 200, r.text
+    assert client.get(f"/api/v1/fragments/{secret['id']}", headers=bearer(token)).status_code == 404
+    listed = client.get("/api/v1/fragments", params={"project_id": str(world.project.id), "status": "withdrawn"},
+                        headers=bearer(token)).json()
+    assert listed["items"] == []
+    assert client.get(f"/api/v1/fragments/{secret['id']}", headers=h).json()["status"] == "withdrawn"
