@@ -406,8 +406,9 @@ def guest_for_token(session: Session, secret: str) -> tuple[Guest, Workshop]:
     """The guest a join token belongs to, while it may still open its board: not removed, workshop not closed."""
     guest = session.exec(select(Guest).where(Guest.token_hash == digest(secret))).first()
     w = session.get(Workshop, guest.workshop_id) if guest else None
-    if guest is None or w is None or guest.removed_at is not None or w.state not in OPEN_FOR_GUESTS \
-            or w.audience == WorkshopAudience.project:
+    if guest is not None and guest.removed_at is not None:  # the phone says so, and lets the cards go
+        raise Unauthorized("The facilitator has taken this guest off the board.", code="guest_removed")
+    if guest is None or w is None or w.state not in OPEN_FOR_GUESTS or w.audience == WorkshopAudience.project:
         raise Unauthorized("This join code no longer opens a board.", code="board_closed")
     return guest, w
 

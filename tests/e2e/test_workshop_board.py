@@ -4,6 +4,8 @@ typed after a paper workshop, and closing into the codebook."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from tests.e2e.coord_data import goto, laptop_workspace, seed
@@ -106,7 +108,8 @@ def test_two_boards_converge_a_withdrawal_leaves_both_and_an_offline_facilitator
     shot(phone, "workshop-board-phone")
 
     laptop.click(".remove-guest", timeout=20_000)  # the facilitator takes the participant off the board
-    phone.wait_for_selector("#board-status:has-text('closed')")
+    phone.wait_for_selector("#board-status:has-text('taken you off')")
+    assert phone.locator(".board-card").count() == 0
     phone_ctx.close()
 
 
@@ -223,4 +226,28 @@ def test_a_failed_board_load_keeps_the_participant_joined(browser, server):
     assert page.evaluate("() => sessionStorage.getItem('hearken-join')") is not None
     page.unroute("**/api/v1/board")
     page.wait_for_selector(".board-card[data-number='6']", timeout=15_000)
+    context.close()
+
+
+def test_a_guest_taken_off_the_board_keeps_no_card_and_a_refused_note_is_said(browser, server):
+    """A removed guest's phone no longer follows the board, so a card withdrawn later could never leave it: the
+    cards go from the screen at once, with a message that says why. Before that, a note refused on a locked board
+    says so until the next change (it flashed and vanished)."""
+    world = make_world(server)
+    w, _, _ = running_workshop(world)
+    context, page = _joined_phone(browser, server, w["short_code"])
+    ok(world.admin.post(f"/workshops/{w['id']}/board/ops", json={"ops": [
+        {"id": str(uuid.uuid4()), "kind": "lock", "data": {"locked": True}}]}))
+    page.wait_for_function("() => window.__board.state().workshop.locked")
+    page.once("dialog", lambda d: d.accept("A note for a locked board"))
+    page.click("#board-add-note")
+    page.wait_for_function("() => window.__board.pending() === 0")
+    page.wait_for_timeout(300)
+    assert "refused" in page.inner_text(".board-status")
+
+    [guest] = ok(world.admin.get(f"/workshops/{w['id']}/board"))["guests"]
+    assert world.admin.delete(f"/workshops/{w['id']}/guests/{guest['id']}").status_code == 204
+    page.wait_for_function("() => document.querySelectorAll('.board-card').length === 0", timeout=15_000)
+    assert "taken you off" in page.inner_text("#join")
+    assert SAYINGS[0] not in page.inner_text("body")
     context.close()

@@ -25,6 +25,8 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
   const undo = [];
   let online = true;
   let stopped = false;
+  let refusedNotice = '';
+  let endedText = S.ended;
   let sending = false;
   const root = h('div', { class: 'board-wrap' });
   const status = h('p', { class: 'board-status', 'aria-live': 'polite', id: 'board-status' });
@@ -78,6 +80,7 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
   }
 
   function op(kind, data, inverse = null) {
+    refusedNotice = '';
     queue.push({ id: newId(), kind, data });
     if (inverse) undo.push(inverse);
     saveQueue();
@@ -91,7 +94,7 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
     const batch = queue.slice(0, 200);
     try {
       const res = await fetch(`${base}/ops`, { method: 'POST', headers: headers(), body: JSON.stringify({ ops: batch }) });
-      if (res.status === 401 || res.status === 404) { end('closed'); return; }
+      if (res.status === 401 || res.status === 404) { end(await endReason(res)); return; }
       if (!res.ok) throw new Error(`status ${res.status}`);
       const { results } = await res.json();
       const done = new Set(results.map((r) => r.id));
@@ -99,7 +102,8 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
       queue = queue.filter((o) => !done.has(o.id));
       saveQueue();
       setOnline(true);
-      if (refused.length) status.textContent = S.refused(refused.length);
+      // Said until the next change: the change flashed and vanished, and render() wiped the notice at once.
+      if (refused.length) refusedNotice = S.refused(refused.length);
       render();
     } catch {
       setOnline(false);
@@ -112,7 +116,7 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
 
   function setOnline(value) {
     online = value;
-    if (stopped) { status.textContent = S.ended; return; }
+    if (stopped) { status.textContent = endedText; return; }
     root.classList.toggle('offline', !online);
     status.textContent = online ? (queue.length ? S.sending(queue.length) : '') : S.offline(queue.length);
   }
@@ -121,7 +125,7 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
     while (!stopped) {
       try {
         const res = await fetch(`${base}/events?after=${server.seq}&wait=25`, { headers: headers(), cache: 'no-store' });
-        if (res.status === 401 || res.status === 404) { end('closed'); return; }
+        if (res.status === 401 || res.status === 404) { end(await endReason(res)); return; }
         const reader = res.body.getReader();
         const dec = new TextDecoder();
         let buf = '';
@@ -164,10 +168,23 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
     }
   }
 
+  // Why a refused token ended the board: taken off it (`guest_removed`), or closed.
+  async function endReason(res) {
+    const body = await res.json().catch(() => ({}));
+    return body.code === 'guest_removed' ? 'removed' : 'closed';
+  }
+
   function end(reason) {
     stopped = true;
     onEnd(reason);
-    status.textContent = S.ended;
+    // A guest's screen lets the cards go when the board ends for them (closed, or taken off it): the stream has
+    // stopped, so a card withdrawn later could no longer leave it. The facilitator's stays, to look back at.
+    if (guest) {
+      surface.replaceChildren();
+      toolbar.replaceChildren();
+    }
+    endedText = reason === 'removed' && S.removed ? S.removed : S.ended;
+    status.textContent = endedText;
   }
 
   // --- drawing ------------------------------------------------------------------------------------------------
@@ -253,7 +270,7 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
   }
 
   function render() {
-    if (!server) return;
+    if (!server || (stopped && guest)) return;
     const s = shown();
     const keep = new Set();
     for (const t of s.themes.values()) {
@@ -278,8 +295,8 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
     for (const [id, el] of els) if (!keep.has(id)) { el.remove(); els.delete(id); }
     root.classList.toggle('locked', !!s.workshop.locked);
     drawTools(s);
-    if (stopped) status.textContent = S.ended;
-    else if (online) status.textContent = queue.length ? S.sending(queue.length) : '';
+    if (stopped) status.textContent = endedText;
+    else if (online) status.textContent = queue.length ? S.sending(queue.length) : refusedNotice;
   }
 
   function drawTools(s) {

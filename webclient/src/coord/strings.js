@@ -553,6 +553,7 @@ export const C = {
       offline: (n) => `Offline: ${n} change${n === 1 ? '' : 's'} waiting.`, sending: (n) => `Sending ${n}…`,
       refused: (n) => `${n} change${n === 1 ? ' was' : 's were'} refused (the board may be locked).`,
       ended: 'This board has closed. Thank you for taking part.', guests: '', anonymous: '', removeGuest: '',
+      removed: 'The facilitator has taken you off this board. Thank you for taking part.',
     },
   },
 };
