@@ -8,6 +8,7 @@ from sqlmodel import select
 
 from api.consent.models import ConsentForm
 from api.db import open_session
+from api.feed import service as feed
 from api.people.deps import Actor
 from api.people.models import AuthToken, TokenKind, User
 from api.people.security import digest, hash_password, new_token
@@ -93,6 +94,8 @@ def seed(password: str = "hearken-demo", fragments: int = 240) -> str:
         tags = {name: Tag(project_id=project.id, name=name, colour=colour) for name, colour in TAGS.items()}
         session.add_all([*places, *prompts, form, *tags.values()])
         session.flush()
+        for tag in tags.values():  # the codebook goes out on the change feed, as any tag made through the API
+            feed.record(session, project_id=project.id, entity="tag", entity_id=tag.id)
 
         made = 0
         start = datetime.now(UTC) - timedelta(days=90)

@@ -7,7 +7,8 @@ the same bad input the same way (a 4xx, never a 500 on one database and not the 
   and the others are never typed by a person; a carriage return is kept because pasted Windows text has it.
 - `Instant`: an ISO 8601 time with its offset, between 2000-01-01 and 2100-01-01 UTC. Years near 1 or 9999
   overflow when moved to UTC, and nothing this service records happened outside that range.
-- `StrictBool`: JSON `true` or `false` only; `0`, `1`, `"yes"` are refused, not guessed.
+- `StrictBool`: JSON `true` or `false` only; `0`, `1`, `"yes"` are refused, not guessed. `QueryBool`: the same in a
+  query string, `true` or `false` (FastAPI's bool also takes `yes`, `on`, `1`).
 - `ascii_int`: a whole number in a header or cursor, ASCII digits only (`"²".isdigit()` is true, `int("²")` fails).
 """
 
@@ -16,11 +17,12 @@ from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import unquote_plus
 
-from pydantic import AfterValidator, AwareDatetime, StrictBool
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StrictBool
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["EARLIEST", "LATEST", "Instant", "StrictBool", "Text", "ascii_int", "check_text", "RefuseControlChars"]
+__all__ = ["EARLIEST", "LATEST", "Instant", "QueryBool", "StrictBool", "Text", "ascii_int", "check_text",
+           "RefuseControlChars"]
 
 ALLOWED_CONTROLS = frozenset("\t\n\r")
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -56,7 +58,14 @@ def check_instant(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def check_query_bool(value: object) -> object:
+    if isinstance(value, str) and value not in ("true", "false"):
+        raise ValueError("a yes/no parameter is `true` or `false`")
+    return value
+
+
 Text = Annotated[str, AfterValidator(check_text)]
+QueryBool = Annotated[bool, BeforeValidator(check_query_bool)]
 Instant = Annotated[AwareDatetime, AfterValidator(check_instant)]
 
 

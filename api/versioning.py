@@ -10,8 +10,14 @@ from api.errors import PreconditionFailed
 from api.inputs import ascii_int
 
 
-def etag(version: int) -> str:
-    return f'"{version}"'
+def etag(version: int, shown: Any = None) -> str:
+    """`"3"`; with `shown` (the record as answered) `"3.<digest>"`: a fragment's tags and audio change without a new
+    version (they are not its content), and an ETag that stayed the same answered 304 with the old tags. If-Match
+    takes either form (the version is what an edit checks)."""
+    if shown is None:
+        return f'"{version}"'
+    raw = json.dumps(shown, separators=(",", ":"), sort_keys=True, default=str).encode()
+    return f'"{version}.{hashlib.sha256(raw).hexdigest()[:16]}"'
 
 
 def if_match_version(
@@ -19,7 +25,7 @@ def if_match_version(
 ) -> int | None:
     if if_match is None:
         return None
-    version = ascii_int(if_match.strip().removeprefix("W/").strip('"'), max_digits=12)
+    version = ascii_int(if_match.strip().removeprefix("W/").strip('"').split(".", 1)[0], max_digits=12)
     if version is None:
         raise PreconditionFailed("If-Match must hold the record's version, e.g. \"3\".", code="invalid_if_match")
     return version

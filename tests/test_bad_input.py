@@ -268,3 +268,15 @@ def test_an_oversized_codebook_import_is_refused_before_parsing_and_changes_noth
         r = client.post(url, content=body.encode(), headers=headers)
         assert (r.status_code, r.json()["code"]) == (status, code), r.text
     assert dump(engine) == before
+
+
+def test_a_yes_no_query_parameter_is_true_or_false_only(client, session, engine) -> None:
+    from tests.factories import make_world
+
+    world = make_world(session)
+    h, base = world.headers("coordinator"), f"/api/v1/fragments?project_id={world.project.id}"
+    for good in ("sensitive=true", "sensitive=false", "total=true"):
+        assert client.get(f"{base}&{good}", headers=h).status_code == 200, good
+    for bad in ("sensitive=yes", "sensitive=on", "sensitive=1", "total=1"):
+        r = client.get(f"{base}&{bad}", headers=h)
+        assert r.status_code == 422 and r.json()["code"] == "validation_error", bad

@@ -16,6 +16,9 @@ def test_demo_seeds_a_realistic_project_once(engine: Engine) -> None:
         quotes_without_scope = conn.execute(sa.text(
             "SELECT count(*) FROM fragments f JOIN consents c ON c.id = f.consent_id "
             "WHERE f.kind = 'quote' AND NOT c.scope_quote")).scalar_one()
+        tags = conn.execute(sa.text("SELECT count(*) FROM tags")).scalar_one()
+        followed = conn.execute(sa.text("SELECT count(*) FROM changes WHERE entity = 'tag'")).scalar_one()
     assert fragments >= 200 and tagged >= 100 and places == 2
     assert quotes_without_scope == 0
+    assert tags > 0 and followed == tags  # a tool following the feed gets the codebook its fragments' tag_ids name
     assert "already exists" in seed(password="demo-password-1")

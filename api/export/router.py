@@ -11,14 +11,14 @@ from api.db import SessionDep, commit_apart
 from api.errors import Forbidden, Invalid, NotFound, TooManyRequests, responses
 from api.export import service
 from api.fragments.models import FragmentKind
-from api.inputs import Instant
+from api.inputs import Instant, QueryBool
 
 router = APIRouter(prefix="/api/v1/projects/{project_id}/export", tags=["export"])
 ERRORS = responses(NotFound, Forbidden, TooManyRequests, Invalid)
 
 
 def _filters(place: uuid.UUID | None = None, prompt_id: uuid.UUID | None = None, kind: FragmentKind | None = None,
-             tag: uuid.UUID | None = None, sensitive: bool | None = None,
+             tag: uuid.UUID | None = None, sensitive: QueryBool | None = None,
              captured_after: Instant | None = None, captured_before: Instant | None = None,
              audience: Annotated[Audience | None, Query(
                  description="Coordinators: export only what a partner (`share`) or the public (`publish`) may "

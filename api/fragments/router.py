@@ -9,7 +9,7 @@ from api.db import SessionDep
 from api.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, TooManyRequests, responses
 from api.fragments import service
 from api.fragments.models import FragmentKind, FragmentPage, FragmentPublic, FragmentStatus, FragmentUpdate
-from api.inputs import Instant
+from api.inputs import Instant, QueryBool
 from api.people.deps import CurrentActor
 from api.versioning import etag, if_match_version, json_with_etag
 
@@ -28,7 +28,7 @@ def list_fragments(
     conversation_id: uuid.UUID | None = None,
     consent_id: uuid.UUID | None = None,
     status: FragmentStatus | None = None,
-    sensitive: bool | None = None,
+    sensitive: QueryBool | None = None,
     captured_after: Instant | None = None,
     captured_before: Instant | None = None,
     q: Annotated[str | None, Query(max_length=200, description=(
@@ -38,7 +38,7 @@ def list_fragments(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     fields: Annotated[str | None, Query(max_length=500, description="Comma-separated fields to return "
                                         "(`id` always comes), e.g. `text,tag_ids`.")] = None,
-    total: Annotated[bool, Query(description="Also count the matches: `total` is exact up to 1,000; beyond it "
+    total: Annotated[QueryBool, Query(description="Also count the matches: `total` is exact up to 1,000; beyond it "
                                  "`total_is_lower_bound` is true and `total` is 1000.")] = False,
 ) -> Response:
     """Fragments the caller may read, in capture order, a page at a time (follow `next_cursor`; the order is
@@ -70,17 +70,20 @@ def _fields(fields: str | None) -> set[str] | None:
     return wanted | {"id"}
 
 
-@router.get("/{fragment_id}", response_model=FragmentPublic, responses={**responses(NotFound), 304: {}})
+@router.get("/{fragment_id}", response_model=FragmentPublic,
+            responses={**responses(NotFound, TooManyRequests), 304: {}})
 def get_fragment(session: SessionDep, reader: CurrentReader, fragment_id: uuid.UUID, response: Response,
                  if_none_match: Annotated[str | None, Header()] = None) -> FragmentPublic | Response:
-    """One fragment; its ETag is its version (send If-None-Match to get 304 when unchanged)."""
+    """One fragment; its ETag is its version and a digest of what it shows, tags and audio included (send
+    If-None-Match to get 304 when unchanged; If-Match on an edit takes it too)."""
     fragment, _ = service.get_for_reader(session, reader, fragment_id)
     clients.audit_read(reader, "fragments.get", {"ids": [str(fragment.id)]})
-    tag = etag(fragment.version)
+    shown = service.public(session, [fragment])[0]
+    tag = etag(fragment.version, shown.model_dump(mode="json"))
     if if_none_match and tag in [t.strip().removeprefix("W/") for t in if_none_match.split(",")]:
         return Response(status_code=304, headers={"ETag": tag})
     response.headers["ETag"] = tag
-    return service.public(session, [fragment])[0]
+    return shown
 
 
 @router.patch("/{fragment_id}", response_model=FragmentPublic,
@@ -92,7 +95,8 @@ def update_fragment(session: SessionDep, actor: CurrentActor, fragment_id: uuid.
     A researcher may edit their own until a coordinator has reviewed it."""
     fragment, role = service.get_for_reader(session, actor, fragment_id)
     fragment = service.update(session, actor, fragment, role, body, version)
-    response.headers["ETag"] = etag(fragment.version)
-    return service.public(session, [fragment])[0]
+    shown = service.public(session, [fragment])[0]
+    response.headers["ETag"] = etag(fragment.version, shown.model_dump(mode="json"))
+    return shown
 
 

@@ -31,6 +31,7 @@ from api.errors import (
     PreconditionFailed,
     RangeNotSatisfiable,
     TooLarge,
+    TooManyRequests,
     Unavailable,
     UnsupportedMediaType,
     responses,
@@ -124,7 +125,7 @@ async def upload_chunk(request: Request, credentials: Credentials, upload_id: uu
 
 
 @router.get("/fragments/{fragment_id}/audio", response_class=StreamingResponse,
-            responses={**responses(NotFound, Forbidden, RangeNotSatisfiable, Unavailable),
+            responses={**responses(NotFound, Forbidden, RangeNotSatisfiable, Unavailable, TooManyRequests),
                        200: {"content": {"audio/*": {}}, "description": "The whole clip."},
                        206: {"content": {"audio/*": {}}, "description": "The byte range asked for."}})
 def get_audio(session: SessionDep, reader: CurrentReader, fragment_id: uuid.UUID,

@@ -17,7 +17,7 @@ from api.config import get_settings
 from api.db import SessionDep, open_session, thread_limiter
 from api.errors import Conflict, Forbidden, Invalid, NotFound, TooManyRequests, Unauthorized, responses
 from api.feed.models import Change
-from api.inputs import StrictBool, Text
+from api.inputs import QueryBool, StrictBool, Text
 from api.people import throttle
 from api.people.deps import CurrentActor, bearer
 from api.projects import service as projects
@@ -186,7 +186,7 @@ def get_report(session: SessionDep, reader: CurrentReader, workshop_id: uuid.UUI
 @router.get("/workshops/{workshop_id}/cards.pdf", response_class=Response,
             responses={**responses(NotFound, Forbidden), 200: {"content": {"application/pdf": {}}}})
 def cards_pdf(session: SessionDep, actor: CurrentActor, workshop_id: uuid.UUID,
-              paper: printing.Paper = printing.Paper.a4, large: bool = False) -> Response:
+              paper: printing.Paper = printing.Paper.a4, large: QueryBool = False) -> Response:
     """The cards to print and cut: A4 or US Letter, 8 a page (4 in large print), cut marks, the card number large,
     the workshop's short code; long text continues on a card marked as such. A withdrawn card's number is a gap."""
     w = service.get_for_coordinator(session, actor, workshop_id)
