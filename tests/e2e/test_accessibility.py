@@ -33,7 +33,24 @@ AUDIT = """() => {
     const label = el.labels && el.labels[0] && el.labels[0].getBoundingClientRect();
     if (Math.max(r.height, label ? label.height : 0) < 44) problems.push(`small choice ${el.outerHTML.slice(0, 60)}`);
   }
-  if (document.documentElement.scrollWidth > window.innerWidth + 1) problems.push('scrolls sideways at this width');
+  for (const el of document.querySelectorAll('button[aria-label]')) {
+    // WCAG 2.5.3: a spoken name holds the visible words, so "click Their data" finds the button.
+    const seen = el.textContent.trim().toLowerCase();
+    if (visible(el) && seen && !el.getAttribute('aria-label').toLowerCase().includes(seen)) {
+      problems.push(`name without its visible text ${el.outerHTML.slice(0, 80)}`);
+    }
+  }
+  for (const el of document.querySelectorAll('body *')) {
+    // Something that scrolls sideways inside the page must take keyboard focus, or a keyboard cannot scroll it.
+    const overflow = getComputedStyle(el).overflowX;
+    if (visible(el) && ['auto', 'scroll'].includes(overflow) && el.scrollWidth > el.clientWidth + 1 && el.tabIndex < 0
+        && !el.querySelector('a[href], button, input, select, textarea, [tabindex]')) {
+      problems.push(`scrolls but takes no focus ${el.outerHTML.slice(0, 60)}`);
+    }
+  }
+  // screen.width too: a mobile browser widens its layout (and innerWidth) to whatever overflows.
+  const width = Math.min(window.innerWidth, screen.width);
+  if (document.documentElement.scrollWidth > width + 1) problems.push('scrolls sideways at this width');
   if (!document.querySelector('h1')) problems.push('no heading');
   return problems;
 }"""
@@ -70,6 +87,30 @@ def test_screens_are_labelled_and_easy_to_touch(phone, world, server):
     audit(page, "phone")
     page.goto(page.url.split("#")[0] + "#/attention")
     audit(page, "attention")
+
+
+def test_large_text_on_a_small_phone_never_scrolls_sideways(phone, world, server):
+    """Android's largest text doubles every size: headings wrap, fieldsets and the file picker shrink to fit."""
+    email = "large-text@example.org"
+    world.add_researcher(email)
+    page = phone.new_page()
+    open_app(page, server)
+    login_ui(page, email, world.password)
+    # Through the CSSOM (the page's policy refuses a <style> of ours): the same document stays for every screen.
+    page.evaluate("""() => { document.documentElement.style.setProperty('font-size', '32px', 'important');
+                             document.body.style.setProperty('font-size', '36px', 'important'); }""")
+    # Against the phone's width, not innerWidth: a mobile browser widens its layout to what overflows.
+    wide = f"document.documentElement.scrollWidth - {page.viewport_size['width']}"
+    for screen, hash_ in (("home", "#/"), ("new-conversation", "#/new"), ("phone", "#/phone")):
+        page.goto(page.url.split("#")[0] + hash_)
+        page.wait_for_selector(f"body[data-screen={screen}]")
+        assert page.evaluate(wide) <= 1, screen
+    page.goto(page.url.split("#")[0] + "#/")
+    start_conversation_ui(page)
+    assert page.evaluate(wide) <= 1, "conversation"
+    page.click("#add-participant")
+    page.wait_for_selector("body[data-screen=consent]")
+    assert page.evaluate(wide) <= 1, "consent"
 
 
 def test_low_storage_and_persistence_are_shown(browser, world, server):

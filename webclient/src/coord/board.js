@@ -259,6 +259,7 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
     }
     if (document.activeElement !== el.parts.name) el.parts.name.value = t.name;
     el.parts.votes.textContent = S.votes(t.votes);
+    if (S.voteFor) el.parts.votes.setAttribute('aria-label', S.voteFor(t.name, t.votes));
     return el;
   }
 

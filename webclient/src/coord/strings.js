@@ -395,7 +395,7 @@ export const C = {
     next: 'Next page',
     withdraw: 'Withdraw…',
     theirData: 'Their data',
-    theirDataFor: (label) => `Download everything held about ${label}`,
+    theirDataFor: (label) => `Their data: download everything held about ${label}`,
     preparing: 'Preparing the file…',
     downloaded: (name) => `Downloaded ${name}.`,
     backToRegister: 'Back to the consent register',
@@ -550,6 +550,7 @@ export const C = {
     board: {
       addTheme: 'New group', addNote: 'Note', addBoardNote: 'Add a note', undo: 'Undo', lock: 'Lock', unlock: 'Unlock',
       spread: 'Lay out', themeName: 'Group name', notePrompt: 'Your note', votes: (n) => `● ${n}`,
+      voteFor: (name, n) => `Vote for “${name || 'this group'}” (${n} vote${n === 1 ? '' : 's'})`,
       offline: (n) => `Offline: ${n} change${n === 1 ? '' : 's'} waiting.`, sending: (n) => `Sending ${n}…`,
       refused: (n) => `${n} change${n === 1 ? ' was' : 's were'} refused (the board may be locked).`,
       ended: 'This board has closed. Thank you for taking part.', guests: '', anonymous: '', removeGuest: '',

@@ -138,7 +138,8 @@ export async function upload(path, text, contentType) {
 
 // A plain table: columns are [heading, (row) => cell]. Wide tables scroll inside their box on a tablet.
 export function table(columns, rows, { id, caption, rowProps } = {}) {
-  return h('div', { class: 'co-table' }, h('table', { id },
+  // Focusable and named: a table wider than the screen scrolls inside this box, and a keyboard must reach it.
+  return h('div', { class: 'co-table', tabindex: '0', role: caption ? 'region' : null, 'aria-label': caption || null }, h('table', { id },
     caption ? h('caption', {}, caption) : null,
     h('thead', {}, h('tr', {}, columns.map(([head]) => h('th', { scope: 'col' }, head)))),
     h('tbody', {}, rows.map((row) => h('tr', rowProps ? rowProps(row) : {}, columns.map(([, cell]) => h('td', {}, cell(row))))))));

@@ -77,7 +77,7 @@ async function detail(ctx, w) {
       h('button', { type: 'button', onclick: async () => { await api('POST', `/workshops/${w.id}/withdrawn/${x.number}/confirm`); again(); } }, T.confirmRemoved))))) : null;
   const sensitive = w.state === 'draft' && w.audience !== 'public'
     ? pack.left_out_items.filter((x) => x.reason === 'sensitive_not_included') : [];
-  const paper = h('textarea', { id: 'paper-themes', rows: 6, 'aria-describedby': 'paper-hint' });
+  const paper = h('textarea', { id: 'paper-themes', rows: 6, 'aria-labelledby': 'paper-title', 'aria-describedby': 'paper-hint' });
   const paperStatus = h('p', { class: 'status', 'aria-live': 'polite' });
   const pdf = (q) => `/api/v1/workshops/${w.id}/cards.pdf?${q}`;
   const download = (q) => async () => {
@@ -111,7 +111,7 @@ async function detail(ctx, w) {
         const r = await api('POST', `/workshops/${w.id}/paper`, { text: paper.value });
         paperStatus.textContent = T.paperSaved(r.themes, r.cards);
       } catch (err) { paperStatus.textContent = err.detail || String(err); paperStatus.setAttribute('role', 'alert'); }
-    } }, h('h2', {}, T.paper), h('p', { class: 'hint', id: 'paper-hint' }, T.paperHint), paper,
+    } }, h('h2', { id: 'paper-title' }, T.paper), h('p', { class: 'hint', id: 'paper-hint' }, T.paperHint), paper,
     h('button', { type: 'submit', class: 'primary' }, T.paperSave), paperStatus) : null);
 }
 

@@ -43,7 +43,8 @@ export async function attentionView() {
       }, edit ? S.fixAndRetry : S.retry),
       h('button', {
         type: 'button', class: 'danger', 'data-action': 'discard',
-        onclick: () => { if (confirm(S.confirmDiscard)) discard(rec.id); },
+        // The item goes with its buttons: focus goes to the screen's heading, not lost to the page.
+        onclick: () => { if (confirm(S.confirmDiscard)) discard(rec.id).then(() => { const h1 = document.querySelector('#main h1'); if (h1) h1.focus(); }); },
       }, S.discard)));
     return h('li', { class: 'item', 'data-id': rec.id, 'data-code': err.code || '' }, kids);
   })));

@@ -56,7 +56,7 @@ function yesNo(name, legend) {
 }
 
 function signaturePad() {
-  const canvas = h('canvas', { width: '320', height: '160', class: 'signature', role: 'img', 'aria-label': S.signHere });
+  const canvas = h('canvas', { width: '320', height: '160', class: 'signature', role: 'img', 'aria-label': S.signHere, tabindex: '-1' });
   const ctx = canvas.getContext('2d');
   let drawing = false;
   let drawn = false;

@@ -102,6 +102,7 @@ function clipLine(clip) {
     try {
       const audio = h('audio', { controls: true, src: URL.createObjectURL(await clipBlob(clip.id)), 'aria-label': S.listenClip });
       out.querySelector('[data-action=play]').replaceWith(audio);
+      audio.focus(); // the button that had focus is gone
       audio.play().catch(() => {});
     } catch {
       out.querySelector('[data-action=play]').textContent = S.clipUnavailable;
