@@ -523,6 +523,9 @@ def _apply(session: Session, w: Workshop, kind: str, data: dict[str, Any], visib
         session.add(t)
         session.execute(sa.update(PackItem).where(PackItem.workshop_id == w.id, PackItem.theme_id == t.id)
                         .values(theme_id=None))
+        # Its notes stay, on the board: the room wrote them, and the report and the memos at closing show them.
+        session.execute(sa.update(Note).where(col(Note.workshop_id) == w.id, col(Note.theme_id) == t.id)
+                        .values(theme_id=None))
         return {"theme_id": str(t.id)}
     if kind == "vote":
         t = _theme_of(session, w, _uuid(data, "theme_id"))
@@ -684,6 +687,7 @@ def record_paper(session: Session, actor: Actor, w: Workshop, text: str) -> dict
     gone = {i.number for i in c.items if i.number is not None and i.number not in by_number}
     parsed: list[tuple[str, list[int], list[str]]] = []
     errors: list[str] = []
+    placed_on: dict[int, int] = {}  # card number -> the line that put it in a theme
     for n, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line:
@@ -691,9 +695,10 @@ def record_paper(session: Session, actor: Actor, w: Workshop, text: str) -> dict
         if line[0] in "->" and parsed:
             parsed[-1][2].append(line[1:].strip())
             continue
-        # Split at the first colon, not one pattern over the line: a lazy name and spaces before the colon made the
-        # match quadratic (a line of 50,000 spaces held the write lock for 17 s).
-        name, colon, listed = line.partition(":")
+        # Split at the last colon (a name may hold one: "Transport: buses and trains: 1 2 3"), not one pattern over
+        # the line: a lazy name and spaces before the colon made the match quadratic (50,000 spaces held the write
+        # lock for 17 s).
+        name, colon, listed = line.rpartition(":")
         name = name.strip()
         if not colon or not name or not PAPER_NUMBERS.fullmatch(listed):
             errors.append(f"line {n}: write 'Theme name: 3 17 22'")
@@ -702,13 +707,26 @@ def record_paper(session: Session, actor: Actor, w: Workshop, text: str) -> dict
         unknown = [x for x in numbers if x not in by_number and x not in gone]
         if unknown:
             errors.append(f"line {n}: no card {', '.join(map(str, unknown))}")
+        twice = [x for x in dict.fromkeys(numbers) if x in placed_on or numbers.count(x) > 1]
+        if twice:  # a card lies in one group: the second would silently win
+            errors.append(f"line {n}: card {', '.join(map(str, twice))} is listed twice (a card lies in one theme)")
+        placed_on.update({x: n for x in numbers})
         parsed.append((name, numbers, []))
     if errors:
         raise Invalid("; ".join(errors), code="bad_paper_themes", extra={"lines": errors})
+    typed = {note for _, _, notes in parsed for note in notes}
     for t in session.exec(select(Theme).where(Theme.workshop_id == w.id)):
         t.removed = True
         session.add(t)
     session.execute(sa.update(PackItem).where(PackItem.workshop_id == w.id).values(theme_id=None))
+    # The replaced themes' notes stay, on the board (the report and the memos at closing show them), unless typed
+    # again here: saving the same sheet twice makes no second copy.
+    for note in session.exec(select(Note).where(Note.workshop_id == w.id, col(Note.theme_id).is_not(None),
+                                                col(Note.removed).is_(False))):
+        if note.text in typed:
+            note.removed = True
+        note.theme_id = None
+        session.add(note)
     for i, (name, numbers, notes) in enumerate(parsed):
         theme = Theme(id=uuid.uuid4(), workshop_id=w.id, name=name[:200], x=40 + 320 * (i % 5), y=40 + 400 * (i // 5))
         session.add(theme)
@@ -726,7 +744,7 @@ def record_paper(session: Session, actor: Actor, w: Workshop, text: str) -> dict
     session.add(w)
     _audit(session, actor, w, "paper", {"themes": len(parsed)})
     session.flush()
-    return {"themes": len(parsed), "cards": sum(len(p[1]) for p in parsed)}
+    return {"themes": len(parsed), "cards": sum(1 for p in parsed for number in p[1] if number in by_number)}
 
 
 # --- the report and the API for other tools --------------------------------------------------------------------

@@ -251,3 +251,33 @@ def test_a_guest_taken_off_the_board_keeps_no_card_and_a_refused_note_is_said(br
     assert "taken you off" in page.inner_text("#join")
     assert SAYINGS[0] not in page.inner_text("body")
     context.close()
+
+
+def test_the_facilitator_takes_a_note_and_a_group_off_the_board(workspace, browser, server):
+    """A guest's note that names a resident leaves every screen; a group taken off leaves its notes on the board,
+    where the report shows them."""
+    world = make_world(server)
+    w, _, _ = running_workshop(world)
+    context, phone = _joined_phone(browser, server, w["short_code"])
+    theme, note, kept = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    ok(world.admin.post(f"/workshops/{w['id']}/board/ops", json={"ops": [
+        {"id": str(uuid.uuid4()), "kind": "theme", "data": {"theme_id": theme, "name": "Getting about", "x": 40, "y": 40}},
+        {"id": str(uuid.uuid4()), "kind": "note", "data": {"note_id": kept, "text": "Buses stop at six", "theme_id": theme}},
+        {"id": str(uuid.uuid4()), "kind": "note", "data": {"note_id": note, "text": "Mrs Khan at no. 4 drinks"}}]}))
+    email = world.add_coordinator()
+    page = workspace(email, world.project_id, "workshops")
+    goto(page, world.project_id, "workshops", f"/{w['id']}/board")
+    page.wait_for_selector(f"[data-note='{note}']")
+    phone.wait_for_selector(f"[data-note='{note}']")
+    assert phone.locator(".remove-note").count() == 0  # a guest has no such control
+    page.once("dialog", lambda d: d.accept())
+    page.click(f"[data-note='{note}'] .remove-note")
+    phone.wait_for_selector(f"[data-note='{note}']", state="detached")
+    page.once("dialog", lambda d: d.accept())
+    page.click(f"[data-theme='{theme}'] .remove-theme")
+    phone.wait_for_selector(f"[data-theme='{theme}']", state="detached")
+    phone.wait_for_selector(f"#board-notes [data-note='{kept}']")  # its note stays, loose on the board
+    report = ok(world.admin.get(f"/workshops/{w['id']}/report"))
+    assert "Buses stop at six" in str(report) and "Mrs Khan" not in str(report)
+    assert "Mrs Khan" not in str(ok(world.admin.get(f"/workshops/{w['id']}/board")))
+    context.close()

@@ -433,6 +433,27 @@ def test_paper_themes_from_typed_lines_and_closing_makes_the_tags(client, world,
                                              Change.entity_id == uuid.UUID(frags[1]))).one()
 
 
+def test_paper_themes_refuse_a_card_twice_keep_a_colon_in_a_name_and_keep_replaced_notes_once(client, world) -> None:
+    w, _, _ = ready_workshop(client, world, 4)
+    h = world.headers("coordinator")
+    url = f"/api/v1/workshops/{w['id']}/paper"
+    twice = client.post(url, json={"text": "Buses: 1 2 3\nTrains: 3 4"}, headers=h)  # card 3 went to Trains, silently
+    assert twice.status_code == 422 and "card 3 is listed twice" in twice.json()["detail"]
+    r = client.post(url, json={"text": "Transport: buses and trains: 1 2\n- last bus is 6pm\nCost: 3"}, headers=h)
+    assert r.status_code == 200 and r.json() == {"themes": 2, "cards": 3}
+    # Typed again with one theme fewer: the note of the theme that went stays, on the board; typed again, once.
+    r = client.post(url, json={"text": "Cost: 3 4\n- last bus is 6pm"}, headers=h)
+    assert r.status_code == 200 and r.json() == {"themes": 1, "cards": 2}
+    report = client.get(f"/api/v1/workshops/{w['id']}/report", headers=h).json()
+    assert [t["name"] for t in report["themes"]] == ["Cost"]
+    notes = [n for t in report["themes"] for n in t["notes"]] + report["notes"]
+    assert notes.count("last bus is 6pm") == 1
+    assert client.post(url, json={"text": "Transport: 1 2\n- the 34 is cut\nCost: 3"}, headers=h).status_code == 200
+    assert client.post(url, json={"text": "Cost: 3"}, headers=h).status_code == 200
+    report = client.get(f"/api/v1/workshops/{w['id']}/report", headers=h).json()
+    assert "the 34 is cut" in report["notes"]  # a replaced theme's note is kept, loose on the board
+
+
 def test_a_closed_workshop_keeps_counts_but_no_erased_words(client, world) -> None:
     w, frags, consents = ready_workshop(client, world, 2)
     h = world.headers("coordinator")

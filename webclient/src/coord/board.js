@@ -61,6 +61,7 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
     } else if (kind === 'theme_remove') {
       state.themes.delete(d.theme_id);
       for (const c of state.cards.values()) if (c.theme_id === d.theme_id) state.cards.set(c.id, { ...c, theme_id: null });
+      for (const n of state.notes.values()) if (n.theme_id === d.theme_id) state.notes.set(n.id, { ...n, theme_id: null });
     } else if (kind === 'vote') {
       const t = state.themes.get(d.theme_id);
       if (t) state.themes.set(t.id, { ...t, votes: d.votes !== undefined ? d.votes : Math.max(0, t.votes + d.delta) });
@@ -253,14 +254,28 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
       const votes = h('button', { class: 'vote', type: 'button', disabled: guest, onclick: () => op('vote', { theme_id: t.id, delta: 1 }, ['vote', { theme_id: t.id, delta: -1 }]) });
       const notes = h('ul', { class: 'theme-notes' });
       const addNote = h('button', { type: 'button', class: 'add-note', onclick: () => noteFor(t.id) }, S.addNote);
-      el = h('section', { class: 'board-theme', 'data-theme': t.id }, h('header', {}, name, votes), notes, addNote);
-      el.parts = { name, votes, notes };
+      // The facilitator may take a group off the board (its cards and notes stay, loose).
+      const remove = guest ? null : h('button', { type: 'button', class: 'remove-theme', onclick: () => {
+        const cur = shown().themes.get(t.id);
+        if (cur && confirm(S.confirmRemoveTheme(cur.name))) op('theme_remove', { theme_id: t.id }, ['theme', { ...cur, theme_id: t.id }]);
+      } }, '×');
+      el = h('section', { class: 'board-theme', 'data-theme': t.id }, h('header', {}, name, votes, remove), notes, addNote);
+      el.parts = { name, votes, notes, remove };
       els.set(t.id, el);
     }
     if (document.activeElement !== el.parts.name) el.parts.name.value = t.name;
     el.parts.votes.textContent = S.votes(t.votes);
     if (S.voteFor) el.parts.votes.setAttribute('aria-label', S.voteFor(t.name, t.votes));
+    if (el.parts.remove) el.parts.remove.setAttribute('aria-label', S.removeTheme(t.name));
     return el;
+  }
+
+  // A note on the board or a group. The facilitator can take any note off (one that names a resident, or abuse):
+  // it leaves every screen and the board's log keeps no word of it.
+  function noteEl(n) {
+    const remove = guest ? null : h('button', { type: 'button', class: 'remove-note', 'aria-label': S.removeNote(n.text),
+      onclick: () => { if (confirm(S.confirmRemoveNote)) op('note_remove', { note_id: n.id }, ['note', { ...n, note_id: n.id }]); } }, '×');
+    return h('li', { class: 'note', 'data-note': n.id }, n.text, remove);
   }
 
   function noteFor(themeId) {
@@ -277,8 +292,7 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
     for (const t of s.themes.values()) {
       const el = themeEl(t);
       place(el, t.x, t.y);
-      el.parts.notes.replaceChildren(...[...s.notes.values()].filter((n) => n.theme_id === t.id)
-        .map((n) => h('li', { class: 'note' }, n.text)));
+      el.parts.notes.replaceChildren(...[...s.notes.values()].filter((n) => n.theme_id === t.id).map(noteEl));
       keep.add(t.id);
       if (el.parentNode !== surface) surface.prepend(el);
     }
@@ -291,7 +305,7 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
     const loose = [...s.notes.values()].filter((n) => !n.theme_id);
     let notesBox = els.get('notes');
     if (!notesBox) { notesBox = h('ul', { class: 'board-notes', id: 'board-notes' }); els.set('notes', notesBox); }
-    notesBox.replaceChildren(...loose.map((n) => h('li', { class: 'note' }, n.text)));
+    notesBox.replaceChildren(...loose.map(noteEl));
     keep.add('notes');
     for (const [id, el] of els) if (!keep.has(id)) { el.remove(); els.delete(id); }
     root.classList.toggle('locked', !!s.workshop.locked);

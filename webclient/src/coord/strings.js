@@ -536,6 +536,11 @@ export const C = {
     sending: (n) => `Sending ${n} change${n === 1 ? '' : 's'}…`, refused: (n) => `${n} change${n === 1 ? ' was' : 's were'} refused.`,
     ended: 'This board has closed.',
     guests: 'Participants on the board', anonymous: 'someone', removeGuest: 'Remove',
+    voteFor: (name, n) => `Vote for “${name || 'this group'}” (${n} vote${n === 1 ? '' : 's'})`,
+    removeTheme: (name) => `Take the group “${name || 'unnamed'}” off the board`,
+    confirmRemoveTheme: (name) => `Take the group “${name || 'unnamed'}” off the board? Its cards and notes stay on the board.`,
+    removeNote: (text) => `Take the note “${text.slice(0, 40)}” off the board`,
+    confirmRemoveNote: 'Take this note off every screen? Nothing of it is kept.',
   },
   // a participant's phone (join.html): joining by code, then the board with the participant's own wording
   join: {
