@@ -155,6 +155,8 @@ def test_preparing_a_pack_from_a_search_selection(workspace, server):
     assert {c["fragment_id"] for c in pack["cards"]} == set(ids[:2])
     goto(page, world.project_id, "workshops", f"/{w['id']}")
     page.wait_for_selector("#pack-summary:has-text('2 cards')")
+    # A draft refuses joins: it shows no code or QR to hand out yet.
+    assert page.locator("#code-once-frozen").count() == 1 and page.locator("#workshop-code").count() == 0
 
 
 def test_a_phone_with_the_app_installed_still_opens_the_join_page(browser, server):
@@ -281,3 +283,20 @@ def test_the_facilitator_takes_a_note_and_a_group_off_the_board(workspace, brows
     assert "Buses stop at six" in str(report) and "Mrs Khan" not in str(report)
     assert "Mrs Khan" not in str(ok(world.admin.get(f"/workshops/{w['id']}/board")))
     context.close()
+
+
+def test_adding_a_search_to_a_pack_says_when_only_the_shown_page_goes_in(workspace, server):
+    """The list shows 25 at a time; adding took those 25 of a longer result without a word."""
+    world = make_world(server)
+    email = world.add_coordinator()
+    seed(world, [f"The bus number {i} never came." for i in range(27)])
+    w = ok(world.admin.post(f"/projects/{world.project_id}/workshops", json={
+        "title": "Buses", "starts_at": "2026-12-10T18:00:00+00:00", "audience": "mixed"}))
+    page = workspace(email, world.project_id, "search")
+    page.wait_for_selector("#search-summary:has-text('27 fragments found')")
+    asked = []
+    page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+    page.click("#search .add-to-workshop")
+    page.wait_for_timeout(300)
+    assert asked and "Only the 25 fragments shown" in asked[0] and "27" in asked[0]
+    assert ok(world.admin.get(f"/workshops/{w['id']}/pack"))["cards"] == []

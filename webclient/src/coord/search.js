@@ -143,6 +143,7 @@ export async function page(ctx) {
     h('div', { class: 'search-cols' },
       h('section', { 'aria-labelledby': 'search-summary' }, summary,
         shown ? h('p', {}, h('a', { href: ctx.href('tagging', `?${new URLSearchParams(params)}`) }, C.s.tagThese)) : null,
-        results, more, addToWorkshopButton(pid, () => [...results.querySelectorAll('[data-id]')].map((e) => e.dataset.id))),
+        results, more, addToWorkshopButton(pid, () => [...results.querySelectorAll('[data-id]')].map((e) => e.dataset.id),
+          () => total.total)),
       h('aside', { 'aria-labelledby': 'saved-h' }, h('h2', { id: 'saved-h' }, C.s.saved), savedList, saveForm, savedStatus)));
 }

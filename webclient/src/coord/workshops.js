@@ -69,12 +69,15 @@ async function detail(ctx, w) {
     } }, T.to[to])));
   const joinUrl = `${location.origin}${location.pathname.replace(/[^/]*$/, '')}join.html#${w.short_code}`;
   const qr = h('span', { class: 'join-qr' });
-  if (w.audience !== 'project') api('GET', `/workshops/${w.id}/join`).then((j) => qr.append(h('img', { alt: T.qrAlt, width: 180, height: 180,
+  if (w.audience !== 'project' && w.state !== 'draft') api('GET', `/workshops/${w.id}/join`).then((j) => qr.append(h('img', { alt: T.qrAlt, width: 180, height: 180,
     src: URL.createObjectURL(new Blob([j.qr_svg], { type: 'image/svg+xml' })) }))).catch(() => {});
   const left = Object.entries(pack.left_out);
   const withdrawn = pack.withdrawn.length ? h('section', { class: 'notice warn no-print', id: 'withdrawn-cards', role: 'alert' },
     h('h2', {}, T.withdrawnTitle), h('ul', {}, pack.withdrawn.map((x) => h('li', {}, x.message, ' ',
-      h('button', { type: 'button', onclick: async () => { await api('POST', `/workshops/${w.id}/withdrawn/${x.number}/confirm`); again(); } }, T.confirmRemoved))))) : null;
+      h('button', { type: 'button', onclick: async (e) => {
+        if (!confirm(T.confirmTakenOut(x.number))) return;
+        try { await api('POST', `/workshops/${w.id}/withdrawn/${x.number}/confirm`); again(); } catch (err) { e.target.after(problem(err)); }
+      } }, T.confirmRemoved))))) : null;
   const sensitive = w.state === 'draft' && w.audience !== 'public'
     ? pack.left_out_items.filter((x) => x.reason === 'sensitive_not_included') : [];
   const paper = h('textarea', { id: 'paper-themes', rows: 6, 'aria-labelledby': 'paper-title', 'aria-describedby': 'paper-hint' });
@@ -89,7 +92,9 @@ async function detail(ctx, w) {
       h('p', {}, `${new Date(w.starts_at).toLocaleString()} · ${w.venue} · ${T.audiences[w.audience]} · ${T.states[w.state]}`),
       w.question ? h('p', { class: 'question' }, w.question) : null,
       w.audience === 'project' ? h('p', { id: 'team-board' }, T.teamBoard)
-        : [h('p', {}, `${T.code}: `, h('strong', { id: 'workshop-code' }, w.short_code), ' — ', T.joinAt(joinUrl)), qr],
+        // Joining is refused until the pack is frozen: no code to hand out before then.
+        : w.state === 'draft' ? h('p', { id: 'code-once-frozen' }, T.codeOnceFrozen)
+          : [h('p', {}, `${T.code}: `, h('strong', { id: 'workshop-code' }, w.short_code), ' — ', T.joinAt(joinUrl)), qr],
       states,
       h('p', { class: 'workshop-links' },
         ['ready', 'running'].includes(w.state) ? h('a', { class: 'button', id: 'open-board', href: ctx.href('workshops', `${w.id}/board`) }, T.board) : null,
@@ -149,11 +154,14 @@ async function report(ctx, w) {
 
 // "Add the selection to a workshop": one button for the Review, Search and Tagging pages. `selected()` answers the
 // chosen fragment ids.
-export function addToWorkshopButton(projectId, selected) {
+// `found()`, where the list shows a page of a longer result: how many match in all, so adding only what is shown
+// is said, not silent.
+export function addToWorkshopButton(projectId, selected, found = () => 0) {
   const status = h('span', { class: 'status', 'aria-live': 'polite' });
   const button = h('button', { type: 'button', class: 'add-to-workshop', onclick: async () => {
     const ids = selected();
     if (!ids.length) return;
+    if (found() > ids.length && !confirm(T.onlyShown(ids.length, found()))) return;
     try {
       const drafts = (await api('GET', `/projects/${projectId}/workshops`)).filter((w) => w.state === 'draft');
       if (!drafts.length) { status.textContent = T.noDrafts; return; }
