@@ -35,7 +35,7 @@ AUDIT = """() => {
   }
   for (const el of document.querySelectorAll('button[aria-label]')) {
     // WCAG 2.5.3: a spoken name holds the visible words, so "click Their data" finds the button.
-    const seen = el.textContent.trim().toLowerCase();
+    const seen = el.textContent.trim().toLowerCase().replace(/[….:]+$/, '');
     if (visible(el) && seen && !el.getAttribute('aria-label').toLowerCase().includes(seen)) {
       problems.push(`name without its visible text ${el.outerHTML.slice(0, 80)}`);
     }

@@ -300,3 +300,31 @@ def test_adding_a_search_to_a_pack_says_when_only_the_shown_page_goes_in(workspa
     page.wait_for_timeout(300)
     assert asked and "Only the 25 fragments shown" in asked[0] and "27" in asked[0]
     assert ok(world.admin.get(f"/workshops/{w['id']}/pack"))["cards"] == []
+
+
+def test_a_card_moves_by_keyboard_alone(workspace, server):
+    """Arrows nudge the focused card; Enter opens the list of groups to move it into (WCAG 2.1.1)."""
+    world = make_world(server)
+    w, _, _ = running_workshop(world)
+    theme = str(uuid.uuid4())
+    ok(world.admin.post(f"/workshops/{w['id']}/board/ops", json={"ops": [
+        {"id": str(uuid.uuid4()), "kind": "theme", "data": {"theme_id": theme, "name": "Getting about", "x": 600, "y": 40}}]}))
+    page = workspace(world.add_coordinator(), world.project_id, "workshops")
+    goto(page, world.project_id, "workshops", f"/{w['id']}/board")
+    page.wait_for_function("() => window.__board && window.__board.state() && window.__board.state().cards.size === 6")
+    before = cards(page)["1"]
+    page.focus(".board-card[data-number='1']")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Shift+ArrowDown")
+    page.wait_for_function("(xy) => { const c = [...window.__board.state().cards.values()].find((c) => c.number === 1);"
+                           " return c.x === xy[0] && c.y === xy[1]; }", arg=[before[0] + 20, before[1] + 80],
+                           timeout=30_000)
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".board-card[data-number='1'] select.move-to")
+    page.select_option(".board-card[data-number='1'] select.move-to", theme)
+    page.wait_for_function("(t) => [...window.__board.state().cards.values()].find((c) => c.number === 1).theme_id === t",
+                           arg=theme, timeout=30_000)
+    assert page.evaluate("document.activeElement.dataset.number") == "1"  # focus back on the card
+    page.wait_for_function("() => window.__board.pending() === 0")  # the server has it
+    held = {c["number"]: c for c in ok(world.admin.get(f"/workshops/{w['id']}/board"))["cards"]}
+    assert held[1]["theme_id"] == theme

@@ -205,14 +205,60 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
   function cardEl(c, locked) {
     let el = els.get(c.id);
     if (!el) {
-      el = h('article', { class: 'board-card', 'data-card': c.id, 'data-number': c.number ?? '', lang: c.language, dir: 'auto', tabindex: 0 },
+      el = h('article', { class: 'board-card', 'data-card': c.id, 'data-number': c.number ?? '', lang: c.language, dir: 'auto', tabindex: 0,
+        role: 'group', 'aria-roledescription': S.card, 'aria-keyshortcuts': 'Enter ArrowUp ArrowDown ArrowLeft ArrowRight' },
         h('span', { class: 'num' }, c.number ?? '·'), h('p', {}, c.text),
         h('small', {}, [c.kind, c.place, c.month].filter(Boolean).join(' · ')));
       el.addEventListener('pointerdown', (e) => drag(e, c.id));
+      el.addEventListener('keydown', (e) => keyMove(e, c.id));
       els.set(c.id, el);
     }
     el.classList.toggle('locked', locked);
     return el;
+  }
+
+  // The keyboard's way to do what a drag does (WCAG 2.1.1): arrows nudge a card (Shift: further), Enter or Space
+  // opens a list of the groups to move it into.
+  function keyMove(e, id) {
+    if (e.target !== els.get(id)) return; // keys typed in its group list are the list's
+    const s = shown();
+    const c = s.cards.get(id);
+    if (!c || (guest && s.workshop.locked)) return;
+    const step = e.shiftKey ? 80 : 20;
+    const delta = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] }[e.key];
+    if (delta) {
+      e.preventDefault();
+      const x = Math.max(0, c.x + delta[0]);
+      const y = Math.max(0, c.y + delta[1]);
+      const t = themeAt(x + 20, y + 20, s.themes);
+      op('move', { card_id: id, x, y, theme_id: t ? t.id : null }, ['move', { card_id: id, x: c.x, y: c.y, theme_id: c.theme_id }]);
+    } else if (e.key === 'Enter' || e.key === ' ') {
+      e.preventDefault();
+      chooseGroup(id);
+    }
+  }
+
+  function chooseGroup(id) {
+    const el = els.get(id);
+    const s = shown();
+    const c = s.cards.get(id);
+    const pick = h('select', { class: 'move-to', 'aria-label': S.moveTo(c.number) },
+      h('option', { value: '' }, S.loose),
+      [...s.themes.values()].map((t) => h('option', { value: t.id, selected: t.id === c.theme_id }, t.name || S.themeName)));
+    // Focus back on the card first: removing the focused list would drop focus to the page.
+    const done = () => { el.focus(); pick.remove(); };
+    pick.addEventListener('keydown', (e) => { if (e.key === 'Escape') { e.preventDefault(); done(); } });
+    pick.addEventListener('change', () => {
+      const now = shown();
+      const t = now.themes.get(pick.value);
+      const inside = t ? [...now.cards.values()].filter((x) => x.theme_id === t.id && x.id !== id).length : 0;
+      const [x, y] = t ? [t.x + 10, t.y + 40 + 24 * inside] : [c.x, c.y + (c.theme_id ? THEME_H : 0)];
+      op('move', { card_id: id, x, y, theme_id: t ? t.id : null }, ['move', { card_id: id, x: c.x, y: c.y, theme_id: c.theme_id }]);
+      done();
+    });
+    pick.addEventListener('blur', () => { if (pick.isConnected) pick.remove(); });
+    el.append(pick);
+    pick.focus();
   }
 
   function drag(e, id) {

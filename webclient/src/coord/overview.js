@@ -4,7 +4,7 @@
 import { go } from '../app.js';
 import { field, fmtDateTime, h } from '../dom.js';
 import { C } from './strings.js';
-import { api, fmtDate, problem, table } from './ui.js';
+import { api, fmtDate, problem, table, tableBox } from './ui.js';
 
 const PALETTE = ['#1d5c8f', '#b34700', '#2f6b2f', '#8a2f8a', '#7a6a00', '#9c2f4b', '#2a7a7a', '#3b3b8a', '#555555'];
 // Colour is not the only cue: each line also has its own dash pattern and marker shape.
@@ -103,7 +103,7 @@ export function chart(id, title, weeks, raw, { stacked = false, colours = false 
         marker(ser.shape, 17, 6, ser.colour)]),
     h('span', { title: ser.name }, ser.name))));
   const numbers = h('details', { class: 'numbers' }, h('summary', {}, C.o.numbers),
-    h('div', { class: 'co-table' }, h('table', {},
+    tableBox(title, h('table', {},
       h('caption', {}, title),
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, C.o.series),
         weeks.map((w) => h('th', { scope: 'col' }, weekLabel(w))))),

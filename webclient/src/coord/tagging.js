@@ -8,7 +8,7 @@
 import { field, h } from '../dom.js';
 import { card, chip, lookups, options, sortedTags, tagChips } from './fragments.js';
 import { C } from './strings.js';
-import { api, problem, saving, statusLine } from './ui.js';
+import { api, problem, saving, statusLine, tableBox } from './ui.js';
 import { addToWorkshopButton } from './workshops.js';
 
 const FILTERS = ['q', 'place', 'prompt_id', 'kind', 'tag', 'status', 'sensitive', 'captured_after', 'captured_before',
@@ -211,7 +211,7 @@ export async function page(ctx) {
   const all = h('input', { type: 'checkbox', id: 'select-all', 'aria-label': C.t.selectAll, onchange: () => {
     for (const f of items) select(f, all.checked);
   } });
-  const list = h('div', { class: 'co-table' }, h('table', { id: 'tag-list' },
+  const list = tableBox(C.t.list, h('table', { id: 'tag-list' },
     h('caption', {}, C.t.list),
     h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, all), h('th', { scope: 'col' }, C.t.text),
       h('th', { scope: 'col' }, C.f.tags))), tbody));

@@ -137,9 +137,13 @@ export async function upload(path, text, contentType) {
 }
 
 // A plain table: columns are [heading, (row) => cell]. Wide tables scroll inside their box on a tablet.
+// The box a table scrolls sideways in when wider than the screen: focusable and named, so a keyboard reaches it.
+export function tableBox(caption, tableEl) {
+  return h('div', { class: 'co-table', tabindex: '0', role: caption ? 'region' : null, 'aria-label': caption || null }, tableEl);
+}
+
 export function table(columns, rows, { id, caption, rowProps } = {}) {
-  // Focusable and named: a table wider than the screen scrolls inside this box, and a keyboard must reach it.
-  return h('div', { class: 'co-table', tabindex: '0', role: caption ? 'region' : null, 'aria-label': caption || null }, h('table', { id },
+  return tableBox(caption, h('table', { id },
     caption ? h('caption', {}, caption) : null,
     h('thead', {}, h('tr', {}, columns.map(([head]) => h('th', { scope: 'col' }, head)))),
     h('tbody', {}, rows.map((row) => h('tr', rowProps ? rowProps(row) : {}, columns.map(([, cell]) => h('td', {}, cell(row))))))));
