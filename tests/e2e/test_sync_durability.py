@@ -87,8 +87,8 @@ def test_sync_interrupted_by_a_dying_server_resumes_without_duplicates(browser, 
     phone.close()
 
 
-def test_an_expired_login_keeps_the_queue_and_syncs_after_logging_in_again(phone, world, server):
-    email = "expired@example.org"
+def _captured_offline(phone, world, server, email: str, text: str):
+    """A researcher's page with a conversation, a consent and one fragment queued while offline."""
     world.add_researcher(email)
     page = phone.new_page()
     open_app(page, server)
@@ -97,7 +97,13 @@ def test_an_expired_login_keeps_the_queue_and_syncs_after_logging_in_again(phone
     phone.set_offline(True)
     start_conversation_ui(page)
     take_consent_ui(page, SCOPES)
-    capture_ui(page, "Said while the token was running out.")
+    capture_ui(page, text)
+    return page
+
+
+def test_an_expired_login_keeps_the_queue_and_syncs_after_logging_in_again(phone, world, server):
+    email = "expired@example.org"
+    page = _captured_offline(phone, world, server, email, "Said while the token was running out.")
     # The token expires while the phone is offline (as a login session does after its lifetime).
     page.route("**/api/v1/**", lambda route: route.fulfill(status=401, content_type="application/json", body=json.dumps(
         {"code": "token_expired", "detail": "This token has expired; log in again."})))
@@ -122,15 +128,7 @@ def test_an_expired_login_keeps_the_queue_and_syncs_after_logging_in_again(phone
 
 def test_a_revoked_login_locks_the_phone_and_its_queue_syncs_after_logging_in_again(phone, world, server):
     email = "revoked@example.org"
-    world.add_researcher(email)
-    page = phone.new_page()
-    open_app(page, server)
-    login_ui(page, email, world.password)
-    wait_worker(page)
-    phone.set_offline(True)
-    start_conversation_ui(page)
-    take_consent_ui(page, SCOPES)
-    capture_ui(page, "Said while the token was being revoked.")
+    page = _captured_offline(phone, world, server, email, "Said while the token was being revoked.")
     token = app_eval(page, "return A.session.token;")
     r = httpx.post(f"{server.api}/auth/logout", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 204

@@ -31,6 +31,14 @@ SENT = "Words that must leave the phone: the warden's name"
 UNSENT = "Unsent words that must leave the phone too"
 CLIP = "clip bytes that must leave the phone"
 NOTE = "Met her outside the pharmacy on Union Street"
+# A fragment with an audio clip under the consent arg[0], the clip's bytes arg[1] (what the recorder would store).
+ADD_FRAGMENT_WITH_CLIP = """
+    const consent = await A.db.getRecord(arg[0]);
+    await A.db.addRecord('fragment', {
+      conversation_id: consent.data.conversation_id, consent_id: consent.id, kind: 'paraphrase',
+      text: 'With a clip.', language: 'en', captured_at: new Date().toISOString(), sensitive: false,
+    }, consent.owner, undefined, { blob: new Blob([arg[1]], { type: 'audio/webm' }), type: 'audio/webm' });
+"""
 
 
 def test_a_withdrawal_erases_the_participants_records_from_the_phone(phone, world, server):
@@ -40,14 +48,7 @@ def test_a_withdrawal_erases_the_participants_records_from_the_phone(phone, worl
     capture_ui(page, SENT, slider=30)
     consent_id = app_eval(page, "return (await A.db.allRecords()).find((r) => r.type === 'consent').id;")
     signature = app_eval(page, "return (await A.db.getRecord(arg)).data.signature;", consent_id)
-    app_eval(page, """
-        const consent = await A.db.getRecord(arg[0]);
-        await A.db.addRecord('fragment', {
-          conversation_id: consent.data.conversation_id, consent_id: consent.id, kind: 'paraphrase',
-          text: 'With a clip.', language: 'en', captured_at: new Date().toISOString(), sensitive: false,
-        }, consent.owner, undefined, { blob: new Blob([arg[1]], { type: 'audio/webm' }), type: 'audio/webm' });
-        await A.outbox.sync();
-    """, [consent_id, CLIP])
+    app_eval(page, ADD_FRAGMENT_WITH_CLIP + "await A.outbox.sync();", [consent_id, CLIP])
     wait_counts(page, local=0, synced=4)
     assert SENT in idb_text(page) and signature in idb_text(page) and NOTE in idb_text(page)
 
@@ -172,13 +173,7 @@ def test_narrowing_away_audio_takes_the_unsent_recording_off_the_phone(phone, wo
     wait_counts(page, local=0, synced=3)
     consent_id = app_eval(page, "return (await A.db.allRecords()).find((r) => r.type === 'consent').id;")
     phone.set_offline(True)
-    app_eval(page, """
-        const consent = await A.db.getRecord(arg[0]);
-        await A.db.addRecord('fragment', {
-          conversation_id: consent.data.conversation_id, consent_id: consent.id, kind: 'paraphrase',
-          text: 'With a clip.', language: 'en', captured_at: new Date().toISOString(), sensitive: false,
-        }, consent.owner, undefined, { blob: new Blob([arg[1]], { type: 'audio/webm' }), type: 'audio/webm' });
-    """, [consent_id, CLIP])
+    app_eval(page, ADD_FRAGMENT_WITH_CLIP, [consent_id, CLIP])
     version = ok(world.admin.get(f"/consents/{consent_id}"))["version"]
     r = world.admin.patch(f"/consents/{consent_id}", json={"scopes": ["quote", "share"]},
                           headers={"If-Match": str(version)})

@@ -313,18 +313,20 @@ def test_a_card_moves_by_keyboard_alone(workspace, server):
     goto(page, world.project_id, "workshops", f"/{w['id']}/board")
     page.wait_for_function("() => window.__board && window.__board.state() && window.__board.state().cards.size === 6")
     before = cards(page)["1"]
+
+    def card_on_server() -> dict:  # once the board has sent everything
+        page.wait_for_function("() => window.__board.pending() === 0", timeout=30_000)
+        return {c["number"]: c for c in ok(world.admin.get(f"/workshops/{w['id']}/board"))["cards"]}[1]
+
     page.focus(".board-card[data-number='1']")
+    page.wait_for_function("() => document.activeElement.dataset.number === '1'")
     page.keyboard.press("ArrowRight")
     page.keyboard.press("Shift+ArrowDown")
-    page.wait_for_function("(xy) => { const c = [...window.__board.state().cards.values()].find((c) => c.number === 1);"
-                           " return c.x === xy[0] && c.y === xy[1]; }", arg=[before[0] + 20, before[1] + 80],
-                           timeout=30_000)
+    held = card_on_server()
+    assert [held["x"], held["y"]] == [before[0] + 20, before[1] + 80]
+    assert page.evaluate("document.activeElement.dataset.number") == "1"
     page.keyboard.press("Enter")
     page.wait_for_selector(".board-card[data-number='1'] select.move-to")
     page.select_option(".board-card[data-number='1'] select.move-to", theme)
-    page.wait_for_function("(t) => [...window.__board.state().cards.values()].find((c) => c.number === 1).theme_id === t",
-                           arg=theme, timeout=30_000)
+    assert card_on_server()["theme_id"] == theme
     assert page.evaluate("document.activeElement.dataset.number") == "1"  # focus back on the card
-    page.wait_for_function("() => window.__board.pending() === 0")  # the server has it
-    held = {c["number"]: c for c in ok(world.admin.get(f"/workshops/{w['id']}/board"))["cards"]}
-    assert held[1]["theme_id"] == theme

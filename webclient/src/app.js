@@ -8,7 +8,7 @@ import { S } from './strings.js';
 import { h, fmtTime } from './dom.js';
 import { homeView } from './views/home.js';
 
-export const VERSION = '2026.11.30-16';
+export const VERSION = '2026.11.30-17';
 
 export const A = {
   db: null, api: null, outbox: null,
@@ -615,7 +615,7 @@ export async function start() {
   A.projectId = (await A.db.getKV('project_id')) || '';
   A.kit = A.projectId ? (await A.db.getKV(`kit:${A.projectId}`)) || null : null;
   A.removedFrom = owner() ? (await A.db.getKV(`removed_from:${owner()}`)) || '' : '';
-  await A.db.delKV('removed_from'); // before 2026.11.30-16 one notice for the whole phone, whoever it was for
+  await A.db.delKV('removed_from'); // before 2026.11.30-17 one notice for the whole phone, whoever it was for
 
   const params = new URLSearchParams(location.search);
   if (params.get('enrol')) {

@@ -22,6 +22,7 @@ const newId = () => (crypto.randomUUID ? crypto.randomUUID()
 export function createBoard({ base, token, queueKey = null, guest = false, strings: S, onEnd = () => {} }) {
   let server = null; // {cards: Map, themes: Map, notes: Map, seq, workshop, guests}
   let queue = queueKey ? JSON.parse(localStorage.getItem(queueKey) || '[]') : [];
+  let applied = []; // sent and applied by the server, not yet back on the stream
   const undo = [];
   let online = true;
   let stopped = false;
@@ -42,6 +43,7 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
     const res = await fetch(`${base}`, { headers: headers(), cache: 'no-store' });
     if (!res.ok) throw Object.assign(new Error('board'), { status: res.status });
     const b = await res.json();
+    applied = []; // the board as loaded holds them
     server = {
       seq: b.seq, workshop: b.workshop, guests: b.guests,
       cards: new Map(b.cards.map((c) => [c.id, c])),
@@ -76,7 +78,7 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
 
   function shown() {
     const s = { ...server, cards: new Map(server.cards), themes: new Map(server.themes), notes: new Map(server.notes) };
-    for (const op of queue) apply(s, op.kind, op.data);
+    for (const op of [...applied, ...queue]) apply(s, op.kind, op.data);
     return s;
   }
 
@@ -100,6 +102,10 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
       const { results } = await res.json();
       const done = new Set(results.map((r) => r.id));
       const refused = results.filter((r) => r.status === 'rejected');
+      // Applied but not yet seen on the stream: still shown, or the card jumps back until its event arrives (and a
+      // nudge made meanwhile starts from where it was).
+      const ahead = new Set(results.filter((r) => r.status === 'applied' && r.seq > server.seq).map((r) => r.id));
+      applied = applied.concat(queue.filter((o) => ahead.has(o.id)));
       queue = queue.filter((o) => !done.has(o.id));
       saveQueue();
       setOnline(true);
@@ -159,6 +165,7 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
       apply(server, d.kind, d.data);
       server.seq = d.seq;
       queue = queue.filter((o) => o.id !== d.id);
+      applied = applied.filter((o) => o.id !== d.id);
       saveQueue();
       render();
     } else if (type === 'removed') {
