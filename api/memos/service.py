@@ -27,7 +27,7 @@ from api.memos.models import Memo, MemoFragment, MemoPublic, MemoTag, MemoUpdate
 from api.people.deps import Actor
 from api.people.models import User
 from api.projects import service as projects
-from api.tags.models import Tag
+from api.tags.models import Tag, free_name
 from api.workshops.models import BoardOp, Theme, Workshop
 from api.workshops.models import Note as WorkshopNote
 
@@ -291,7 +291,7 @@ def _rewrite_quotes(session: Session, project_id: uuid.UUID, replacements: dict[
             continue
         if name != tag.name:
             taken.discard(tag.name)
-            name = _free_name(name, taken, TAG_NAME_CHARS)
+            name = free_name(name, taken, TAG_NAME_CHARS)
             taken.add(name)
         tag.name, tag.description, tag.updated_at = name, description, utcnow()
         session.add(tag)
@@ -302,15 +302,6 @@ def _rewrite_quotes(session: Session, project_id: uuid.UUID, replacements: dict[
 
 # The board operations that write words, and the key that holds them.
 _OP_TEXT = {"note": "text", "theme": "name"}
-
-
-def _free_name(name: str, taken: set[str], limit: int) -> str:
-    """`name`, or `name (2)`, `(3)`… when another tag has it (a project's tag names are unique)."""
-    candidate, n = name[:limit], 2
-    while candidate in taken:
-        suffix = f" ({n})"
-        candidate, n = name[:limit - len(suffix)] + suffix, n + 1
-    return candidate
 
 
 # --- REFI-QDA -----------------------------------------------------------------------------------------------

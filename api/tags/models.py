@@ -11,6 +11,16 @@ from api.inputs import Text
 COLOUR = r"^#[0-9a-fA-F]{6}$"
 
 
+def free_name(name: str, taken: set[str], limit: int = 120) -> str:
+    """`name`, or `name (2)`, `(3)`… when a tag of the project has it (a project's tag names are unique; `limit` is
+    the column's length)."""
+    candidate, n = name[:limit], 2
+    while candidate in taken:
+        suffix = f" ({n})"
+        candidate, n = name[:limit - len(suffix)] + suffix, n + 1
+    return candidate
+
+
 class TagBase(SQLModel):
     name: Text = Field(min_length=1, max_length=120)
     description: Text = Field(default="", max_length=2000)

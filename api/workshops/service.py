@@ -31,7 +31,7 @@ from api.people.security import digest
 from api.projects import service as projects
 from api.projects.models import Project
 from api.tags import service as tags
-from api.tags.models import FragmentTag, Tag, TagCreate, TagFragmentsChange
+from api.tags.models import FragmentTag, Tag, TagCreate, TagFragmentsChange, free_name
 from api.workshops import cards as card_rule
 from api.workshops.models import (
     BoardOp,
@@ -294,12 +294,7 @@ def change_state(session: Session, actor: Actor, w: Workshop, to: WorkshopState)
 # --- closing: themes into the codebook ----------------------------------------------------------------------------
 
 def _free_tag_name(session: Session, project_id: uuid.UUID, name: str) -> str:
-    taken = set(session.exec(select(Tag.name).where(Tag.project_id == project_id)))
-    candidate, n = name[:120], 2
-    while candidate in taken:
-        suffix = f" ({n})"
-        candidate, n = name[:120 - len(suffix)] + suffix, n + 1
-    return candidate
+    return free_name(name, set(session.exec(select(Tag.name).where(Tag.project_id == project_id))))
 
 
 def _close(session: Session, actor: Actor, w: Workshop, c: card_rule.Cards) -> None:
