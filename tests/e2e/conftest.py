@@ -90,7 +90,8 @@ def private_world(private_server):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """On a failure, keep a picture of every open page and the last lines of the server log."""
+    """On a failure, keep a picture of every open page, and print where each page was and what it showed (CI
+    keeps only the printed report), and the last lines of the server log."""
     outcome = yield
     report = outcome.get_result()
     if report.when != "call" or not report.failed:
@@ -100,10 +101,15 @@ def pytest_runtest_makereport(item, call):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     browser = item.funcargs.get("browser")
     contexts = browser.contexts if browser else []
+    shown = []
     for i, context in enumerate(contexts):
         for j, page in enumerate(context.pages):
             with contextlib.suppress(Exception):
                 page.screenshot(path=str(SCREENSHOTS / f"FAILED-{item.name[:60]}-{i}-{j}.png"), full_page=True)
+            with contextlib.suppress(Exception):
+                shown.append(f"[{i}.{j}] {page.url}\n{page.inner_text('body', timeout=2000)[:1500]}")
+    if shown:
+        report.sections.append(("open pages", "\n\n".join(shown)))
     server = item.funcargs.get("server") or item.funcargs.get("private_server")
     if server is not None:
         report.sections.append(("server log", server.log_tail()))

@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.helpers import COORDINATOR, RESEARCHER_PASSWORD, login_ui, make_world, new_phone, open_app, shot
 from tests.e2e.test_accessibility import AUDIT
@@ -379,8 +380,11 @@ def test_c_a_withdrawal_through_the_register_erases_the_fragments_everywhere(des
     page.click("#withdraw-result a")
     page.wait_for_selector("#consent-table")
     page.goto(f"{server.url}/app/#/co/{pid}/consents/?participant_label={label}&state=withdrawn")
-    page.wait_for_selector(f"#consent-table tr[data-label='{label}'] a:has-text('Withdrawn on')")
+    # The filtered register (its one withdrawn row), not the unfiltered one still on screen while it loads:
+    # a click on a row that is being replaced can land on the row that replaces it.
+    expect(page.locator("#consent-table tbody tr")).to_have_count(1)
     page.click(f"#consent-table tr[data-label='{label}'] a:has-text('Withdrawn on')")
+    page.wait_for_url(re.compile(r"/consents/[0-9a-f-]+/withdraw$"))
     page.wait_for_selector("#phone-erasures li")
     confirmed = page.inner_text("#phone-erasures")
     assert re.search(r"Phone seed-pho confirmed erasing its copy on \S.*\d", confirmed), confirmed
