@@ -28,14 +28,16 @@ _INSERT = _CHANGES.insert()
 
 
 def record(session: Session, *, project_id: uuid.UUID, entity: str, entity_id: uuid.UUID,
-           op: ChangeOp = ChangeOp.upsert, owner_id: uuid.UUID | None = None) -> None:
+           op: ChangeOp = ChangeOp.upsert, owner_id: uuid.UUID | None = None, new: bool = False) -> None:
+    """`new`: this transaction inserted the record (ids are never reused), so it has no older change row to
+    replace, no board shows it, and a tool hears of it as created: the commit skips the queries that ask."""
     pending: dict[tuple[str, uuid.UUID], dict[str, Any]] = session.info.setdefault(_PENDING, {})
     key = (entity, entity_id)
     previous = pending.get(key)
     if previous and previous["op"] == ChangeOp.tombstone:
         return  # nothing comes back from an erasure in the same transaction
     pending[key] = {"project_id": project_id, "entity": entity, "entity_id": entity_id, "op": op,
-                    "owner_id": owner_id}
+                    "owner_id": owner_id, "new": new or bool(previous and previous["new"])}
 
 
 @event.listens_for(Session, "before_commit")
@@ -51,12 +53,13 @@ def _write_pending_changes(session: Session) -> None:
 
     # Before the old change rows go: whether a fragment had one tells `fragment.updated` from `created`.
     webhooks.enqueue(session, pending.values())
-    workshops.reload_boards_showing(session, list(pending.values()))
+    known = [p for p in pending.values() if not p["new"]]
+    workshops.reload_boards_showing(session, known)
     now = utcnow()
-    for entity in {e for e, _ in pending}:
-        ids = [i for e, i in pending if e == entity]
+    for entity in {p["entity"] for p in known}:
+        ids = [p["entity_id"] for p in known if p["entity"] == entity]
         session.execute(_DELETE_OLDER, {"entity": entity, "ids": ids})
-    session.execute(_INSERT, [dict(p, at=now) for p in pending.values()])
+    session.execute(_INSERT, [{k: v for k, v in p.items() if k != "new"} | {"at": now} for p in pending.values()])
 
 
 @event.listens_for(Session, "after_rollback")

@@ -375,7 +375,8 @@ def _write(session: Session, batch: Batch) -> None:
     for key in ("conversation", "consent", "fragment"):
         owner = OWNER_COLUMN[key]
         for r in rows[key]:
-            feed.record(session, project_id=r["project_id"], entity=key, entity_id=r["id"], owner_id=r[owner])
+            feed.record(session, project_id=r["project_id"], entity=key, entity_id=r["id"], owner_id=r[owner],
+                        new=True)
     if rows["consent"]:
         # Rule 5: every change to consent is audited.
         session.execute(_AUDIT, [

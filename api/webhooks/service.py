@@ -215,8 +215,8 @@ def _events(session: Session, changes: list[dict[str, Any]],
             tagged: set[uuid.UUID]) -> list[tuple[dict[str, Any], WebhookEvent]]:
     """The event each change means. A fragment upsert is `created` the first time the feed sees it, `updated`
     after that, and `tag.changed` when the transaction only changed its tags."""
-    upserts = [p["entity_id"] for p in changes
-               if p["entity"] == "fragment" and p["op"] == ChangeOp.upsert and p["entity_id"] not in tagged]
+    upserts = [p["entity_id"] for p in changes if p["entity"] == "fragment" and p["op"] == ChangeOp.upsert
+               and p["entity_id"] not in tagged and not p["new"]]
     seen: set[uuid.UUID] = set()
     if upserts:
         seen = set(session.execute(sa.select(Change.entity_id).where(
