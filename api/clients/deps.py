@@ -4,15 +4,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
 
-import sqlalchemy as sa
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials
 from sqlmodel import select
 
-from api.audit.models import AuditEntry
 from api.clients.models import ApiClient, ClientScope
-from api.db import SessionDep, utcnow
+from api.db import SessionDep, open_session, utcnow
 from api.errors import Forbidden, TooManyRequests, Unauthorized
+from api.people import throttle
 from api.people.deps import CLIENT_TOKEN_PREFIX, Actor, bearer, get_actor
 from api.people.security import digest
 
@@ -39,7 +38,11 @@ def get_reader(session: SessionDep,
                credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Reader:
     if credentials is None or not credentials.credentials.startswith(CLIENT_TOKEN_PREFIX):
         return get_actor(session, credentials)
-    client = session.exec(select(ApiClient).where(ApiClient.token_hash == digest(credentials.credentials))).first()
+    # Looked up and counted before the request's own transaction begins: on SQLite a writing request (a tool
+    # managing its webhooks) holds the write lock from its first statement, and the count's transaction of its
+    # own would wait for it.
+    with open_session(read_only=True) as lookup:
+        client = lookup.exec(select(ApiClient).where(ApiClient.token_hash == digest(credentials.credentials))).first()
     now = utcnow()
     if client is None or client.revoked_at is not None:
         raise Unauthorized("This API client token is not valid (or was revoked or rotated).", code="invalid_token",
@@ -47,19 +50,20 @@ def get_reader(session: SessionDep,
     if client.expires_at is not None and client.expires_at <= now:
         raise Unauthorized("This API client token has expired.", code="token_expired",
                            headers={"WWW-Authenticate": "Bearer"})
-    _check_rate(session, client, now)
+    _check_rate(client)
     return ClientActor(client)
 
 
-def _check_rate(session: SessionDep, client: ApiClient, now) -> None:  # type: ignore[no-untyped-def]
-    """Per-client limit over the last minute, counted from the audit log: one truth for every server process."""
-    window = now - timedelta(minutes=1)
-    used, oldest = session.exec(select(sa.func.count(), sa.func.min(AuditEntry.at))
-                                .where(AuditEntry.client_id == client.id, AuditEntry.at > window)).one()
-    if used >= client.rate_limit_per_minute:
-        retry = max(1, int((oldest + timedelta(minutes=1) - now).total_seconds()) + 1) if oldest else 60
+def _check_rate(client: ApiClient) -> None:
+    """Per-client limit in one-minute windows, counted before the request runs, so a 404 guess or a 422 counts as
+    much as a read, with one atomic statement in a transaction of its own (api/people/throttle.py): one truth for
+    every server process, and parallel requests each see their own count. (Counted from the audit log, only
+    successful reads counted, and thirty parallel requests all read the same count and all went through.)"""
+    window = timedelta(minutes=1)
+    (used,) = throttle.count([throttle.key("api-client", str(client.id))], window)
+    if used.attempts > client.rate_limit_per_minute:
         raise TooManyRequests(f"This API client may make {client.rate_limit_per_minute} requests a minute.",
-                              code="rate_limited", headers={"Retry-After": str(retry)})
+                              code="rate_limited", headers={"Retry-After": str(throttle.retry_after(used, window))})
 
 
 CurrentReader = Annotated[Reader, Depends(get_reader)]

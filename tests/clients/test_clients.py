@@ -3,6 +3,7 @@
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -173,6 +174,32 @@ def test_the_rate_limit_answers_429_with_retry_after(client, world) -> None:
     r = client.get("/api/v1/fragments", headers=bearer(token))
     assert r.status_code == 429 and r.json()["code"] == "rate_limited"
     assert 1 <= int(r.headers["Retry-After"]) <= 61
+
+
+def test_refused_guesses_count_against_the_rate_limit(client, world) -> None:
+    """Counted from the audit log, only successful reads counted: a tool could guess fragment ids (404) or
+    probe bad cursors (422) without end."""
+    token = make_client(client, world, rate_limit_per_minute=3)["token"]
+    guesses = [client.get(f"/api/v1/fragments/{uuid.uuid4()}", headers=bearer(token)).status_code,
+               client.get("/api/v1/fragments?cursor=not-a-cursor", headers=bearer(token)).status_code,
+               client.get(f"/api/v1/fragments/{uuid.uuid4()}", headers=bearer(token)).status_code]
+    assert guesses == [404, 422, 404]
+    assert client.get("/api/v1/fragments", headers=bearer(token)).status_code == 429
+
+
+def test_parallel_requests_never_pass_the_rate_limit(client, world) -> None:
+    """Every request read the same count from the audit log before any wrote its entry: 30 at once got 9
+    through a limit of 5."""
+    token = make_client(client, world, rate_limit_per_minute=5)["token"]
+    start = threading.Barrier(20)
+
+    def read(_: int) -> int:
+        start.wait()
+        return client.get("/api/v1/fragments", headers=bearer(token)).status_code
+
+    with ThreadPoolExecutor(20) as pool:
+        codes = list(pool.map(read, range(20)))
+    assert sorted(codes) == [200] * 5 + [429] * 15, codes
 
 
 def test_list_pages_carry_an_etag_and_answer_304_when_unchanged(client, world) -> None:
