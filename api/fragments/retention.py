@@ -57,8 +57,11 @@ def purge_project(session: Session, project: Project, now: datetime | None = Non
             Conversation.project_id == project.id, col(Conversation.note).is_not(None),
             Conversation.started_at < cutoff)).one()
         return report
+    # The consents first, FOR UPDATE, then their fragments: the order a withdrawal and an upload's creation take
+    # them (api/media/service.py), or an upload holding a consent FOR SHARE and waiting for its fragment would
+    # deadlock with a purge holding the fragment and waiting to clear the consent's signature (PostgreSQL).
+    signed = list(session.exec(signed_past.limit(CHUNK).with_for_update()))
     ids = list(session.exec(past.limit(CHUNK)))
-    signed = list(session.exec(signed_past.limit(CHUNK)))
     report.fragments_erased = fragments.erase(session, None, ids, FragmentStatus.expired)
     for consent in signed:
         consent.signature = None  # the participant's mark is personal data too: it goes with the rest

@@ -160,7 +160,8 @@ def _fragment_for_upload(session: Session, actor: Actor, fragment_id: uuid.UUID,
         # The consent first, FOR SHARE, in the order a withdrawal or narrowing takes them (the consent FOR UPDATE,
         # then its fragments), so the two never deadlock: either it waits for this upload and then erases it, or
         # this upload waits for it and is refused. The fragment FOR UPDATE serialises with an erasure that locks
-        # no consent (a retention purge) and with another upload of the same fragment.
+        # no consent (a retention purge of an unsigned consent's fragments) and with another upload of the same
+        # fragment. (A purge that clears signatures locks those consents first, in the same order.)
         if consent is not None:
             session.refresh(consent, with_for_update={"read": True})
         session.exec(select(Fragment.id).where(Fragment.id == fragment.id).with_for_update()).one()

@@ -5,21 +5,26 @@ on (it keeps its clip), never a 500 or a 204 for a clip that is gone."""
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from api.config import get_settings
 from api.consent import service as consents
 from api.consent.models import Consent
-from api.db import open_session
+from api.db import open_session, utcnow
+from api.fragments import retention
+from api.fragments.models import Fragment
 from api.media import service as media
 from api.media.models import AudioUpload, MediaDeletion
 from api.media.storage import FileStorage, partial_dir
 from api.people.deps import Actor
 from api.people.models import AuthToken
 from api.people.security import digest
+from api.projects.models import Project
 from tests.factories import World, make_world
 from tests.media.helpers import audio_fragment, clip_row, create, patch, sha, upload, wav_bytes
 
@@ -62,6 +67,49 @@ def test_an_upload_begun_while_a_withdrawal_commits_is_refused(client, world, se
     assert r.status_code == 409 and r.json()["code"] in ("fragment_erased", "audio_not_consented"), r.text
     session.rollback()
     assert session.exec(select(AudioUpload)).all() == []
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # SQLite's one writer puts them one after the other
+def test_a_purge_and_an_upload_of_its_fragment_never_deadlock(client, world, session) -> None:
+    """The purge locked the fragment (erasing it), then the consent (clearing its signature), while an upload's
+    creation takes the consent FOR SHARE, then the fragment: each waited for the other, and PostgreSQL killed one
+    (a 500 for the phone, or a failed `hearken purge`)."""
+    items = audio_fragment(client, world)
+    consent_id, fragment_id = uuid.UUID(items[1]["id"]), uuid.UUID(items[2]["id"])
+    long_ago = utcnow() - timedelta(days=40)
+    session.execute(sa.update(Consent).where(Consent.id == consent_id).values(
+        signature="data:image/png;base64,AAAA", given_at=long_ago))
+    session.execute(sa.update(Fragment).where(Fragment.id == fragment_id).values(captured_at=long_ago))
+    world.project.retention_days = 30
+    session.add(world.project)
+    session.commit()
+
+    def purge() -> retention.PurgeReport:
+        with open_session() as s:
+            report = retention.purge_project(s, s.get(Project, world.project.id))
+            s.commit()
+            return report
+
+    with ThreadPoolExecutor(1) as pool, open_session() as creation:
+        token = creation.exec(select(AuthToken).where(AuthToken.token_hash == digest(world.tokens["researcher"]))).one()
+        # The creation's first lock (api/media/service.py `_fragment_for_upload`): the consent, FOR SHARE.
+        creation.exec(select(Consent.id).where(Consent.id == consent_id).with_for_update(read=True)).one()
+        purging = pool.submit(purge)
+        deadline = time.monotonic() + 20
+        with creation.get_bind().connect() as watch:
+            while not watch.exec_driver_sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                            "AND datname = current_database()").scalar():
+                watch.rollback()
+                assert not purging.done(), f"the purge did not wait for the consent: {purging.result()}"
+                assert time.monotonic() < deadline, "the purge never waited for the consent"
+                time.sleep(0.02)
+        # Then all of its locks, the fragment's too: the purge must not be holding it.
+        media._fragment_for_upload(creation, Actor(user=world.researcher, token=token), fragment_id, lock=True)
+        creation.commit()
+        report = purging.result(timeout=30)
+    assert (report.fragments_erased, report.signatures_erased) == (1, 1)
+    session.rollback()
+    assert session.get(Fragment, fragment_id).text is None and session.get(Consent, consent_id).signature is None
 
 
 def test_a_chunk_for_a_fragment_erased_meanwhile_is_refused_and_its_bytes_erased(client, world, session) -> None:
