@@ -330,3 +330,41 @@ def test_a_card_moves_by_keyboard_alone(workspace, server):
     page.select_option(".board-card[data-number='1'] select.move-to", theme)
     assert card_on_server()["theme_id"] == theme
     assert page.evaluate("document.activeElement.dataset.number") == "1"  # focus back on the card
+
+
+LONG = ("We moved here in the spring and for months nobody said a word to us, not on the stairs, not at the bus "
+        "stop, not at the school gate. Then the lift broke and a woman from the ninth floor carried my shopping up "
+        "every day for two weeks. Now we have a group on the phone for the whole block, and when someone is ill "
+        "the soup goes round before anyone asks. That is what belonging means to me: being missed when you are not there.")
+
+
+def test_a_long_card_is_cut_on_the_board_and_shows_all_its_words_when_tapped(workspace, server):
+    """Cards stop at 140 px so the board stays readable; a resident reading a long one on the projector had no way
+    to see the rest. Pointing at it, tabbing to it or tapping it shows it whole, and a tap moves nothing."""
+    world = make_world(server)
+    w = ok(world.admin.post(f"/projects/{world.project_id}/workshops", json={
+        "title": "Belonging", "starts_at": "2026-12-03T18:30:00+00:00", "question": "What makes people belong?"}))
+    ok(world.admin.post(f"/workshops/{w['id']}/pack", json={"fragment_ids": seed(world, [LONG, SAYINGS[0]])}))
+    ok(world.admin.post(f"/workshops/{w['id']}/state", json={"state": "ready"}))
+    page = workspace(world.add_coordinator(), world.project_id, "workshops")
+    goto(page, world.project_id, "workshops", f"/{w['id']}/board")
+    page.wait_for_function("() => window.__board && window.__board.state() && window.__board.state().cards.size === 2")
+    long_card = page.locator(".board-card", has_text="We moved here")
+
+    def cut() -> bool:
+        return long_card.evaluate("el => el.scrollHeight > el.clientHeight + 1")
+
+    page.mouse.move(5, 5)
+    assert cut()
+    page.wait_for_function("() => window.__board.pending() === 0")  # the board has laid its cards out
+    seq = ok(world.admin.get(f"/workshops/{w['id']}/board"))["seq"]
+    box = long_card.bounding_box()
+    page.mouse.click(box["x"] + 30, box["y"] + 30)
+    page.mouse.move(5, 5)  # not pointed at any more: still shown whole while it has the focus
+    assert long_card.evaluate("el => el === document.activeElement")
+    assert not cut()
+    shot(page, "workshop-board-long-card-open")
+    page.wait_for_function("() => window.__board.pending() === 0")
+    assert ok(world.admin.get(f"/workshops/{w['id']}/board"))["seq"] == seq  # the tap moved nothing
+    page.keyboard.press("Tab")
+    assert cut()

@@ -275,6 +275,7 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
     const el = els.get(id);
     if (!c || !el) return;
     e.preventDefault();
+    el.focus({ preventScroll: true }); // what preventDefault stopped: a tapped card shows all its words (CSS :focus)
     el.setPointerCapture(e.pointerId);
     const start = { px: e.clientX, py: e.clientY, x: c.x, y: c.y };
     let pos = { x: c.x, y: c.y };
@@ -288,6 +289,7 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
       el.removeEventListener('pointermove', move);
       el.removeEventListener('pointerup', up);
       el.classList.remove('dragging');
+      if (pos.x === c.x && pos.y === c.y) return; // a tap to read it: nothing moved, nothing for every board to hear
       const t = themeAt(pos.x + 20, pos.y + 20, s.themes);
       op('move', { card_id: id, x: Math.round(pos.x), y: Math.round(pos.y), theme_id: t ? t.id : null },
         ['move', { card_id: id, x: c.x, y: c.y, theme_id: c.theme_id }]);
