@@ -81,7 +81,8 @@ def cards(session: Session, workshop: Workshop) -> Cards:
         reason = ERASED if f is None else refusal(f, consents.get(f.consent_id), workshop.audience,
                                                    item.sensitive_included_by is not None)
         if reason is not None or f is None:
-            left.append(LeftOut(fragment_id=item.fragment_id, reason=reason or ERASED))
+            left.append(LeftOut(fragment_id=item.fragment_id, reason=reason or ERASED,
+                                text=f.text if reason == SENSITIVE and f is not None else None))
             continue
         assert f.text is not None and f.kind is not None
         shown.append(CoordinatorCard(

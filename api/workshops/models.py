@@ -208,6 +208,8 @@ class CoordinatorCard(Card):
 class LeftOut(SQLModel):
     fragment_id: uuid.UUID
     reason: str
+    text: str | None = PField(default=None, description="Only for `sensitive_not_included`: the words, so the "
+                              "coordinator deciding whether to include it can read what they would put on the board.")
 
 
 class WithdrawnCard(SQLModel):

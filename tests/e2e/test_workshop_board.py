@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tests.e2e.coord_data import goto, laptop_workspace, seed
+from tests.e2e.coord_data import audit, goto, laptop_workspace, seed
 from tests.e2e.helpers import make_world, new_phone, open_app, shot, wait_worker
 from tests.e2e.test_accessibility import AUDIT
 from tests.support.live_server import ok
@@ -335,7 +335,8 @@ def test_a_card_moves_by_keyboard_alone(workspace, server):
 LONG = ("We moved here in the spring and for months nobody said a word to us, not on the stairs, not at the bus "
         "stop, not at the school gate. Then the lift broke and a woman from the ninth floor carried my shopping up "
         "every day for two weeks. Now we have a group on the phone for the whole block, and when someone is ill "
-        "the soup goes round before anyone asks. That is what belonging means to me: being missed when you are not there.")
+        "the soup goes round before anyone asks. That is what belonging means to me: being missed when you are "
+        "not there.")
 
 
 def test_a_long_card_is_cut_on_the_board_and_shows_all_its_words_when_tapped(workspace, server):
@@ -368,3 +369,33 @@ def test_a_long_card_is_cut_on_the_board_and_shows_all_its_words_when_tapped(wor
     assert ok(world.admin.get(f"/workshops/{w['id']}/board"))["seq"] == seq  # the tap moved nothing
     page.keyboard.press("Tab")
     assert cut()
+
+
+def test_a_sensitive_fragment_is_read_before_it_is_included_and_can_be_left_out_again(workspace, server):
+    """The pack page offered "Include" beside eight characters of an id: a coordinator included words on the board
+    for a room of strangers without reading them, and could not take them back."""
+    world = make_world(server)
+    quiet, loud = seed(world, ["My son has not spoken to me since the funeral.", SAYINGS[1]])
+    ok(world.admin.patch(f"/fragments/{quiet}", json={"sensitive": True},
+                         headers={"If-Match": str(ok(world.admin.get(f"/fragments/{quiet}"))["version"])}))
+    w = ok(world.admin.post(f"/projects/{world.project_id}/workshops", json={
+        "title": "Belonging", "starts_at": "2026-12-03T18:30:00+00:00", "question": "What makes people belong?"}))
+    ok(world.admin.post(f"/workshops/{w['id']}/pack", json={"fragment_ids": [quiet, loud]}))
+    page = workspace(world.add_coordinator(), world.project_id, "workshops")
+    goto(page, world.project_id, "workshops", f"/{w['id']}")
+    left_out = page.locator(f"#sensitive-left-out li[data-fragment='{quiet}']")
+    assert "has not spoken to me since the funeral" in left_out.inner_text()
+    assert "funeral" not in page.inner_text("#pack-cards")
+    audit(page)
+    shot(page, "workshop-sensitive-left-out")
+    page.evaluate("document.querySelector('#workshop').dataset.old = '1'")
+    left_out.locator("button").click()
+    page.wait_for_selector("#workshop:not([data-old])")
+    card = page.locator("#pack-cards .print-card", has_text="funeral")
+    assert page.locator("#sensitive-left-out").count() == 0
+    page.evaluate("document.querySelector('#workshop').dataset.old = '1'")
+    card.locator("button.leave-out").click()
+    page.wait_for_selector("#workshop:not([data-old])")
+    assert "funeral" not in page.inner_text("#pack-cards")
+    assert page.locator(f"#sensitive-left-out li[data-fragment='{quiet}']").count() == 1
+    assert page.locator("#pack-cards button.leave-out").count() == 0  # only a sensitive card is offered it

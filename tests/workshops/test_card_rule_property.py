@@ -3,6 +3,7 @@ report shows what its consent or audience forbids, nor a participant label. The 
 here from the rule as the issue states it, independently of api/workshops/cards.py."""
 
 import io
+import json
 import re
 from typing import Any
 
@@ -66,8 +67,15 @@ def test_no_view_shows_what_consent_or_audience_forbids(client, session, specs, 
         if spec["withdraw"]:
             assert client.post(f"/api/v1/consents/{spec['cid']}/withdraw", json={}, headers=h).status_code == 200
     expected = {f"words-{n}-x" for n, spec in enumerate(specs) if allowed(spec, audience)}
+    pack = client.get(f"/api/v1/workshops/{w['id']}/pack", headers=h).json()
+    # The pack page shows the coordinator the words of a sensitive fragment left out, to decide on including it:
+    # only those that including would make cards (never a withdrawn one, nor one its consent or audience forbids).
+    to_decide = {f"words-{n}-x" for n, spec in enumerate(specs)
+                 if not allowed(spec, audience) and allowed({**spec, "include": True}, audience)}
+    assert {x["text"] for x in pack["left_out_items"] if x["text"]} == to_decide, (pack["left_out_items"], specs)
+    assert "P-Q" not in json.dumps(pack) and "hard" not in json.dumps(pack)
     views: dict[str, str] = {
-        "pack": client.get(f"/api/v1/workshops/{w['id']}/pack", headers=h).text,
+        "pack": json.dumps(pack["cards"]),
         "board": client.get(f"/api/v1/workshops/{w['id']}/board", headers=h).text,
         "report": client.get(f"/api/v1/workshops/{w['id']}/report", headers=h).text,
     }

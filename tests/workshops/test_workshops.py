@@ -48,6 +48,8 @@ def test_a_mixed_audience_sees_only_share_and_the_pack_says_what_was_left_out(cl
     p = pack(client, world, w["id"])
     assert sorted(c["text"] for c in p["cards"]) == ["share not publish", "shared words"]
     assert p["left_out"] == {"consent_lacks_share": 1, "sensitive_not_included": 1}
+    assert {(x["reason"], x["text"]) for x in p["left_out_items"]} == {
+        ("consent_lacks_share", None), ("sensitive_not_included", "sensitive words")}
     card = next(c for c in p["cards"] if c["text"] == "shared words")
     assert (card["kind"], card["language"], card["prompt"], card["place"]) == \
         ("quote", "en", "Where do you feel you belong?", "Stonehouse")
@@ -68,7 +70,11 @@ def test_a_sensitive_fragment_comes_in_only_when_included_by_hand_and_that_is_au
     ids = mixed_pack(client, world)
     w = make_workshop(client, world, "project")
     add(client, world, w["id"], list(ids.values()))
-    assert "sensitive words" not in [c["text"] for c in pack(client, world, w["id"])["cards"]]
+    before = pack(client, world, w["id"])
+    assert "sensitive words" not in [c["text"] for c in before["cards"]]
+    # The coordinator deciding reads what would go on the board; no other reason left out carries words.
+    assert {(x["reason"], x["text"]) for x in before["left_out_items"]} == {
+        ("sensitive_not_included", "sensitive words")}
     r = client.put(f"/api/v1/workshops/{w['id']}/pack/{ids['sensitive']}/sensitive", json={"include": True},
                    headers=world.headers("coordinator"))
     assert r.status_code == 204, r.text

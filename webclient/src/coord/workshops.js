@@ -52,10 +52,10 @@ async function list(ctx) {
     h('h2', {}, T.create), form);
 }
 
-function cardNode(c) {
+function cardNode(c, action = null) {
   return h('article', { class: 'print-card', lang: c.language, dir: 'auto', 'data-number': c.number ?? '' },
     h('span', { class: 'num' }, c.number ?? '·'), h('p', {}, c.text),
-    h('small', {}, [c.kind, c.prompt, c.place, c.month].filter(Boolean).join(' · ')));
+    h('small', {}, [c.kind, c.prompt, c.place, c.month].filter(Boolean).join(' · ')), action);
 }
 
 async function detail(ctx, w) {
@@ -80,6 +80,9 @@ async function detail(ctx, w) {
       } }, T.confirmRemoved))))) : null;
   const sensitive = w.state === 'draft' && w.audience !== 'public'
     ? pack.left_out_items.filter((x) => x.reason === 'sensitive_not_included') : [];
+  const includeSensitive = (fragmentId, include) => async (e) => {
+    try { await api('PUT', `/workshops/${w.id}/pack/${fragmentId}/sensitive`, { include }); again(); } catch (err) { e.target.after(problem(err)); }
+  };
   const paper = h('textarea', { id: 'paper-themes', rows: 6, 'aria-labelledby': 'paper-title', 'aria-describedby': 'paper-hint' });
   const paperStatus = h('p', { class: 'status', 'aria-live': 'polite' });
   const pdf = (q) => `/api/v1/workshops/${w.id}/cards.pdf?${q}`;
@@ -106,10 +109,14 @@ async function detail(ctx, w) {
     withdrawn,
     h('p', { class: 'no-print', id: 'pack-summary' }, T.cards(pack.cards.length),
       left.length ? ` · ${T.leftOut}: ${left.map(([k, n]) => `${n} ${T.reasons[k] || k}`).join(', ')}` : ''),
-    sensitive.length ? h('ul', { class: 'no-print' }, sensitive.map((x) => h('li', {}, h('button', { type: 'button', onclick: async () => {
-      await api('PUT', `/workshops/${w.id}/pack/${x.fragment_id}/sensitive`, { include: true }); again();
-    } }, T.include), ` ${x.fragment_id.slice(0, 8)}`))) : null,
-    h('div', { class: 'print-cards', id: 'pack-cards' }, pack.cards.map(cardNode)),
+    // Included knowingly, one by one: the coordinator reads the words first, and can leave a card out again.
+    sensitive.length ? h('section', { class: 'no-print', id: 'sensitive-left-out', 'aria-labelledby': 'sensitive-title' },
+      h('h2', { id: 'sensitive-title' }, T.sensitiveTitle), h('p', { class: 'hint' }, T.sensitiveHint),
+      h('ul', {}, sensitive.map((x) => h('li', { 'data-fragment': x.fragment_id },
+        h('blockquote', { dir: 'auto' }, x.text), h('button', { type: 'button', onclick: includeSensitive(x.fragment_id, true) }, T.include))))) : null,
+    h('div', { class: 'print-cards', id: 'pack-cards' }, pack.cards.map((c) => (w.state === 'draft' && c.sensitive
+      ? cardNode(c, h('button', { type: 'button', class: 'no-print leave-out', onclick: includeSensitive(c.fragment_id, false) }, T.leaveOut))
+      : cardNode(c)))),
     ['ready', 'running'].includes(w.state) ? h('form', { class: 'co-form no-print', id: 'paper-form', onsubmit: async (e) => {
       e.preventDefault();
       try {
@@ -147,7 +154,7 @@ async function report(ctx, w) {
       h('h3', {}, `${t.name || '—'} · ${T.cards(t.card_count)}`),
       h('p', { class: 'hint' }, `${T.spread}: ${count(t.places)}; ${count(t.prompts)}`),
       t.notes.length ? h('ul', { class: 'notes' }, t.notes.map((n) => h('li', {}, n))) : null,
-      h('div', { class: 'print-cards' }, t.cards.map(cardNode)))),
+      h('div', { class: 'print-cards' }, t.cards.map((c) => cardNode(c))))),
     r.notes.length ? [h('h2', {}, T.notes), h('ul', {}, r.notes.map((n) => h('li', {}, n)))] : null,
     h('p', { class: 'hint' }, T.unthemed(r.unthemed_cards)));
 }
