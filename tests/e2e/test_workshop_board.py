@@ -130,6 +130,21 @@ def test_paper_themes_typed_from_the_keyboard_then_closing_makes_the_tags(worksp
     page.wait_for_selector(".report-theme h3:has-text('Feeling invisible')")
     assert "nobody asks us" in page.inner_text("#workshop-report")
     goto(page, world.project_id, "workshops", f"/{w['id']}")
+    # A second sheet would replace the groups now on the board: it asks first, naming them.
+    page.fill("#paper-themes", "Getting about: 2 4 6")
+    with page.expect_event("dialog") as asked:
+        page.click("#paper-form button[type=submit]")
+    assert "Feeling invisible, Transport" in asked.value.message
+    asked.value.dismiss()
+    themes = ok(world.admin.get(f"/workshops/{w['id']}/board"))["themes"]
+    assert sorted(t["name"] for t in themes) == ["Feeling invisible", "Transport"]
+    page.once("dialog", lambda d: d.accept())
+    page.click("#paper-form button[type=submit]")
+    page.wait_for_selector("#paper-form .status:has-text('1 theme with 3 cards recorded')")
+    page.fill("#paper-themes", "Feeling invisible: 1 3 5\n- nobody asks us\nTransport: 2 4 6")
+    page.once("dialog", lambda d: d.accept())
+    page.click("#paper-form button[type=submit]")
+    page.wait_for_selector("#paper-form .status:has-text('2 themes with 6 cards recorded')")
     page.once("dialog", lambda d: d.accept())
     page.click("button[data-to=closed]")
     page.wait_for_selector("#workshop[data-state=closed]")

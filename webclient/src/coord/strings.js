@@ -526,6 +526,8 @@ export const C = {
     paper: 'Themes from a paper workshop',
     paperHint: 'One theme a line: “Feeling invisible: 3 17 22 40”. A line starting with “-” under a theme is a note on it.',
     paperSave: 'Record the themes',
+    confirmPaper: (names) => `These themes replace the board's ${names.length === 1 ? 'group' : `${names.length} groups`} (${names.join(', ')}); their cards and notes stay on the board, loose. Go on?`,
+    unnamed: 'unnamed',
     paperSaved: (t, c) => `${t} theme${t === 1 ? '' : 's'} with ${c} card${c === 1 ? '' : 's'} recorded.`,
     addSelection: 'Add the fragments shown to a workshop',
     onlyShown: (n, of) => `Only the ${n} fragments shown go in, of ${of.toLocaleString()} found. Show more first to add more. Add these ${n}?`,

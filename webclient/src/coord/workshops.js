@@ -120,6 +120,9 @@ async function detail(ctx, w) {
     ['ready', 'running'].includes(w.state) ? h('form', { class: 'co-form no-print', id: 'paper-form', onsubmit: async (e) => {
       e.preventDefault();
       try {
+        // Recording replaces the board's groups: a board sorted live is not lost to a sheet typed by mistake.
+        const { themes } = await api('GET', `/workshops/${w.id}/board`);
+        if (themes.length && !confirm(T.confirmPaper(themes.map((t) => t.name || T.unnamed)))) return;
         const r = await api('POST', `/workshops/${w.id}/paper`, { text: paper.value });
         paperStatus.textContent = T.paperSaved(r.themes, r.cards);
       } catch (err) { paperStatus.textContent = err.detail || String(err); paperStatus.setAttribute('role', 'alert'); }
