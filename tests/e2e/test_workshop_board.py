@@ -414,3 +414,30 @@ def test_a_sensitive_fragment_is_read_before_it_is_included_and_can_be_left_out_
     assert "funeral" not in page.inner_text("#pack-cards")
     assert page.locator(f"#sensitive-left-out li[data-fragment='{quiet}']").count() == 1
     assert page.locator("#pack-cards button.leave-out").count() == 0  # only a sensitive card is offered it
+
+
+def test_a_long_group_name_is_shown_whole_and_enter_names_a_group(workspace, server):
+    """A group's name was a one-line box 260 px wide: "People who moved here from elsewhere and stayed" was cut on
+    the projector."""
+    world = make_world(server)
+    w, _, _ = running_workshop(world)
+    theme = str(uuid.uuid4())
+    long_name = "People who moved here from elsewhere and stayed for the neighbours"
+    ok(world.admin.post(f"/workshops/{w['id']}/board/ops", json={"ops": [{"id": str(uuid.uuid4()), "kind": "theme",
+                                                                          "data": {"theme_id": theme, "name": long_name,
+                                                                                   "x": 600, "y": 40}}]}))
+    page = workspace(world.add_coordinator(), world.project_id, "workshops")
+    goto(page, world.project_id, "workshops", f"/{w['id']}/board")
+    name = page.locator(f".board-theme[data-theme='{theme}'] .theme-name")
+    expect_value = name.input_value()
+    assert expect_value == long_name
+    assert name.evaluate("el => el.scrollHeight <= el.clientHeight + 1 && el.scrollWidth <= el.clientWidth + 1")
+    assert name.evaluate("el => el.getBoundingClientRect().right <= el.closest('.board-theme')"
+                         ".getBoundingClientRect().right")
+    shot(page, "workshop-board-long-group-name")
+    name.fill("Getting about")
+    name.press("Enter")
+    page.wait_for_function("() => window.__board.pending() === 0")
+    themes = ok(world.admin.get(f"/workshops/{w['id']}/board"))["themes"]
+    assert [t["name"] for t in themes if t["id"] == theme] == ["Getting about"]
+    assert name.input_value() == "Getting about"  # one line: Enter ended the name, it did not start a new line

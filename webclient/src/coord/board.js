@@ -301,9 +301,13 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
   function themeEl(t) {
     let el = els.get(t.id);
     if (!el) {
-      const name = h('input', { class: 'theme-name', 'aria-label': S.themeName, placeholder: S.themeName, disabled: guest });
+      // A box that wraps and grows (CSS field-sizing), not a one-line input: a long name was cut on the projector.
+      // Enter ends the name, as it did in the input; a name is one line.
+      const name = h('textarea', { class: 'theme-name', rows: 1, 'aria-label': S.themeName, placeholder: S.themeName, disabled: guest });
+      name.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); name.blur(); } });
       name.addEventListener('change', () => {
         const cur = shown().themes.get(t.id);
+        name.value = name.value.replace(/\s+/g, ' ').trim();
         op('theme', { theme_id: t.id, name: name.value, x: cur.x, y: cur.y }, ['theme', { ...cur, theme_id: t.id }]);
       });
       const votes = h('button', { class: 'vote', type: 'button', disabled: guest, onclick: () => op('vote', { theme_id: t.id, delta: 1 }, ['vote', { theme_id: t.id, delta: -1 }]) });
