@@ -60,6 +60,12 @@ def test_review_queue_sensitive_first_mark_reviewed_and_conflict(workspace, serv
     assert audio.get_attribute("src").startswith("blob:")
     assert page.evaluate("async a => (await (await fetch(a.src)).arrayBuffer()).byteLength",
                          audio.element_handle()) == len(clip)
+    played = audio.get_attribute("src")
+    # Leaving the screen lets the clip go from the browser's memory (a shared laptop kept every clip played).
+    goto(page, world.project_id, "overview")
+    assert page.evaluate("u => fetch(u).then(() => 'kept', () => 'gone')", played) == "gone"
+    goto(page, world.project_id, "review")
+    page.wait_for_selector(f".review-item[data-id='{ids[0]}']")
 
     # A conflicting edit: someone changes the fragment after the page loaded it.
     item = page.locator(f".review-item[data-id='{ids[0]}']")

@@ -5,10 +5,10 @@ import { createApi } from './api.js';
 import { createOutbox } from './outbox.js';
 import { createUploader } from './upload.js';
 import { S } from './strings.js';
-import { h, fmtTime } from './dom.js';
+import { forgetObjectURLs, h, fmtTime } from './dom.js';
 import { homeView } from './views/home.js';
 
-export const VERSION = '2026.11.30-21';
+export const VERSION = '2026.11.30-22';
 
 export const A = {
   db: null, api: null, outbox: null,
@@ -532,6 +532,7 @@ export async function render(routeChanged = true) {
   // The same screen again is updated in place: nodes that did not change stay (with their focus and taps).
   if (!routeChanged && current === view && main.firstChild) morph(main.firstChild, node);
   else main.replaceChildren(node);
+  if (routeChanged) forgetObjectURLs(main);
   current = view;
   document.body.dataset.screen = (view && view.screen) || '';
   if (node.dataset && node.dataset.captureReady) markReady();

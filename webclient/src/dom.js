@@ -20,6 +20,29 @@ export function h(tag, props, ...kids) {
 let n = 0;
 export const uid = (p) => `${p}-${++n}`;
 
+// A blob's object URL keeps its bytes (a participant's voice, a PDF of their words) in memory until it is revoked,
+// whatever the screen shows: on a shared laptop a clip played before a withdrawal stayed playable. The router
+// revokes, at each change of screen, those the new screen does not show.
+const objectURLs = new Set();
+export function objectURL(blob) {
+  const url = URL.createObjectURL(blob);
+  objectURLs.add(url);
+  return url;
+}
+export function forgetObjectURLs(shown) {
+  for (const url of objectURLs) {
+    if (shown && shown.querySelector(`[src="${CSS.escape(url)}"], [href="${CSS.escape(url)}"]`)) continue;
+    URL.revokeObjectURL(url);
+    objectURLs.delete(url);
+  }
+}
+// A file for a tab of its own (a PDF): that tab has loaded it within the minute, and the URL then goes.
+export function openFile(blob) {
+  const url = URL.createObjectURL(blob);
+  window.open(url, '_blank');
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+}
+
 // A labelled field: the label is tied to the control so screen readers read them together.
 export function field(labelText, control, hint) {
   if (!control.id) control.id = uid('f');

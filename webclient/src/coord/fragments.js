@@ -1,7 +1,7 @@
 // A fragment as a card (review, tagging and search share it), its clip played from the server, and an edit
 // sent with the version check.
 
-import { h } from '../dom.js';
+import { h, objectURL } from '../dom.js';
 import { C } from './strings.js';
 import { api, authFetch, fmtDate, problem } from './ui.js';
 
@@ -80,7 +80,7 @@ export function player(f) {
       button.textContent = C.f.loadingClip;
       try {
         const blob = await (await authFetch(`/fragments/${f.id}/audio`)).blob();
-        const audio = h('audio', { controls: true, src: URL.createObjectURL(blob), 'aria-label': C.f.clip });
+        const audio = h('audio', { controls: true, src: objectURL(blob), 'aria-label': C.f.clip });
         box.replaceChildren(audio);
         audio.focus();
         audio.play().catch(() => {});

@@ -3,7 +3,7 @@
 // report. Every card comes from the server's one card rule: this page never decides what may be shown.
 
 import { A, go } from '../app.js';
-import { h, field } from '../dom.js';
+import { h, field, objectURL, openFile } from '../dom.js';
 import { createBoard } from './board.js';
 import { C } from './strings.js';
 import { api, problem, saveForm } from './ui.js';
@@ -70,7 +70,7 @@ async function detail(ctx, w) {
   const joinUrl = `${location.origin}${location.pathname.replace(/[^/]*$/, '')}join.html#${w.short_code}`;
   const qr = h('span', { class: 'join-qr' });
   if (w.audience !== 'project' && w.state !== 'draft') api('GET', `/workshops/${w.id}/join`).then((j) => qr.append(h('img', { alt: T.qrAlt, width: 180, height: 180,
-    src: URL.createObjectURL(new Blob([j.qr_svg], { type: 'image/svg+xml' })) }))).catch(() => {});
+    src: objectURL(new Blob([j.qr_svg], { type: 'image/svg+xml' })) }))).catch(() => {});
   const left = Object.entries(pack.left_out);
   const withdrawn = pack.withdrawn.length ? h('section', { class: 'notice warn no-print', id: 'withdrawn-cards', role: 'alert' },
     h('h2', {}, T.withdrawnTitle), h('ul', {}, pack.withdrawn.map((x) => h('li', {}, x.message, ' ',
@@ -88,7 +88,7 @@ async function detail(ctx, w) {
   const pdf = (q) => `/api/v1/workshops/${w.id}/cards.pdf?${q}`;
   const download = (q) => async () => {
     const res = await fetch(pdf(q), { headers: { Authorization: `Bearer ${A.session.token}` } });
-    window.open(URL.createObjectURL(await res.blob()), '_blank');
+    openFile(await res.blob());
   };
   return h('div', { id: 'workshop', 'data-state': w.state },
     h('header', { class: 'no-print' }, h('h1', {}, w.title),
@@ -137,7 +137,7 @@ function board(ctx, w) {
   window.__board = b;
   const qr = h('span', { class: 'join-qr board-qr' });
   if (w.audience !== 'project') api('GET', `/workshops/${w.id}/join`).then((j) => qr.append(h('img', { alt: T.qrAlt, width: 120, height: 120,
-    src: URL.createObjectURL(new Blob([j.qr_svg], { type: 'image/svg+xml' })) }))).catch(() => {});
+    src: objectURL(new Blob([j.qr_svg], { type: 'image/svg+xml' })) }))).catch(() => {});
   return h('div', { id: 'workshop-board', class: 'board-page' }, qr,
     h('p', { class: 'no-print' }, h('a', { href: ctx.href('workshops', w.id) }, w.title), ` · ${T.code} `, h('strong', {}, w.short_code)),
     w.question ? h('h1', { class: 'board-question' }, w.question) : null, b.root);
@@ -147,7 +147,7 @@ async function report(ctx, w) {
   const r = await api('GET', `/workshops/${w.id}/report`);
   const pdf = async () => {
     const res = await fetch(`/api/v1/workshops/${w.id}/report.pdf`, { headers: { Authorization: `Bearer ${A.session.token}` } });
-    window.open(URL.createObjectURL(await res.blob()), '_blank');
+    openFile(await res.blob());
   };
   const count = (obj) => Object.entries(obj).map(([k, n]) => `${k} (${n})`).join(', ');
   return h('div', { id: 'workshop-report' }, h('h1', {}, w.title), h('p', {}, `${r.date} · ${T.audiences[w.audience]}`),

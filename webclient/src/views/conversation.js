@@ -1,7 +1,7 @@
 // Starting a conversation, and one conversation's participants and fragments.
 
 import { S } from '../strings.js';
-import { h, field, fmtDateTime, isoNow, uid } from '../dom.js';
+import { h, field, fmtDateTime, isoNow, objectURL, uid } from '../dom.js';
 import { uuid } from '../db.js';
 import { A, KEEP_DAYS, addConversation, clipBlob, go, isMine, retryClip } from '../app.js';
 import { badge, backLink, labelOf, findById, oneSave } from './common.js';
@@ -100,7 +100,7 @@ function clipLine(clip) {
   const out = h('div', { class: 'clip' });
   const play = async () => {
     try {
-      const audio = h('audio', { controls: true, src: URL.createObjectURL(await clipBlob(clip.id)), 'aria-label': S.listenClip });
+      const audio = h('audio', { controls: true, src: objectURL(await clipBlob(clip.id)), 'aria-label': S.listenClip });
       out.querySelector('[data-action=play]').replaceWith(audio);
       audio.focus(); // the button that had focus is gone
       audio.play().catch(() => {});
