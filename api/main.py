@@ -170,7 +170,9 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(OperationalError)
     async def database_busy(request: Request, exc: OperationalError) -> JSONResponse:
-        if "database is locked" in str(exc.orig):
+        # SQLite's lock timeout, and PostgreSQL's deadlock or serialization failure (SQLSTATE class 40: it rolled
+        # this transaction back so another could go on): nothing was stored, and the same request again succeeds.
+        if "database is locked" in str(exc.orig) or str(getattr(exc.orig, "sqlstate", "") or "").startswith("40"):
             return _error(503, "busy", "The server is busy; try again in a moment.", {"Retry-After": "2"})
         return await unexpected(request, exc)
 

@@ -107,7 +107,11 @@ def update(session: Session, actor: Actor, fragment: Fragment, role: str, data: 
            expected_version: int | None) -> Fragment:
     manager = projects.is_manager(role)
     # Read again, locked (PostgreSQL): an erasure in flight either finishes first and is seen here, or waits for
-    # this edit and then erases what it wrote. Unlocked, the edit wrote its words into the tombstone.
+    # this edit and then erases what it wrote. Unlocked, the edit wrote its words into the tombstone. The consent
+    # first, FOR SHARE (the capture rules read its scopes below), then the fragment: the order a withdrawal, a
+    # narrowing, a purge and an upload take them, or an edit holding the fragment deadlocked with a purge holding
+    # the consent.
+    session.exec(select(Consent.id).where(Consent.id == fragment.consent_id).with_for_update(read=True)).first()
     session.refresh(fragment, with_for_update=True)
     if fragment.status != FragmentStatus.active:
         raise Conflict("This fragment was erased and cannot be edited.", code="fragment_erased")

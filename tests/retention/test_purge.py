@@ -1,6 +1,9 @@
 """Retention: `hearken purge` erases what is past the period exactly as a withdrawal does, and says so."""
 
+import threading
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -10,8 +13,16 @@ from sqlmodel import Session, select
 
 from api.audit.models import AuditEntry
 from api.cli import main as hearken
+from api.consent.models import Consent
+from api.db import open_session
 from api.fragments import retention
-from api.fragments.models import Fragment
+from api.fragments import service as fragments
+from api.fragments.models import Fragment, FragmentUpdate
+from api.people.deps import Actor
+from api.people.models import AuthToken
+from api.people.security import digest
+from api.projects.models import Project
+from api.sync import rules
 from tests.factories import World, capture_batch, make_world, now_iso, sync
 
 
@@ -64,3 +75,59 @@ def test_a_project_without_retention_keeps_everything(client, world, session, ca
     session.rollback()
     kept = session.exec(select(Fragment)).all()
     assert len(kept) == 2 and all(f.text for f in kept)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # SQLite's one writer puts them one after the other
+def test_a_purge_and_an_edit_of_its_fragment_never_deadlock(client, world, session, monkeypatch) -> None:
+    """The edit locked the fragment, then (checking the capture rules) the consent; the purge locks the consent whose
+    signature it clears, then the fragment: each waited for the other and PostgreSQL killed one (a 500 for the
+    coordinator, or a failed purge). The edit is held between its fragment and its rules check, the purge let in."""
+    items = aged(world, 40, n=1)
+    sync(client, world, items)
+    consent_id, fragment_id = uuid.UUID(items[1]["id"]), uuid.UUID(items[2]["id"])
+    session.execute(sa.update(Consent).where(Consent.id == consent_id).values(signature="data:image/png;base64,AAAA"))
+    world.project.retention_days = 30
+    session.add(world.project)
+    session.commit()
+    at_rules, go_on = threading.Event(), threading.Event()
+    check = rules.check_fragment_edit
+
+    def held_check(*args: object) -> None:
+        at_rules.set()
+        assert go_on.wait(20)
+        check(*args)
+
+    monkeypatch.setattr(rules, "check_fragment_edit", held_check)
+
+    def edit() -> None:
+        with open_session() as s:
+            token = s.exec(select(AuthToken).where(AuthToken.token_hash == digest(world.tokens["coordinator"]))).one()
+            fragment = s.get(Fragment, fragment_id)
+            fragments.update(s, Actor(user=world.coordinator, token=token), fragment, "coordinator",
+                             FragmentUpdate(kind="paraphrase"), fragment.version)
+            s.commit()
+
+    def purge() -> retention.PurgeReport:
+        with open_session() as s:
+            report = retention.purge_project(s, s.get(Project, world.project.id))
+            s.commit()
+            return report
+
+    with ThreadPoolExecutor(2) as pool:
+        editing = pool.submit(edit)
+        assert at_rules.wait(20)
+        purging = pool.submit(purge)
+        deadline = time.monotonic() + 20
+        with open_session() as watch:
+            while not watch.exec(sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                         "AND datname = current_database()")).one()[0]:
+                watch.rollback()
+                assert not purging.done(), f"the purge did not wait for the edit: {purging.result()}"
+                assert time.monotonic() < deadline, "the purge never waited for the edit"
+                time.sleep(0.02)
+        go_on.set()
+        editing.result(timeout=30)
+        report = purging.result(timeout=30)
+    assert (report.fragments_erased, report.signatures_erased) == (1, 1)
+    session.rollback()
+    assert session.get(Fragment, fragment_id).text is None and session.get(Consent, consent_id).signature is None

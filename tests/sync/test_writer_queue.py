@@ -6,12 +6,16 @@ import logging
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlmodel import Session
+import sqlalchemy as sa
+from sqlmodel import Session, select
 
-from api.db import WriteQueue, write_queue
+from api.consent.models import Consent
+from api.db import WriteQueue, open_session, write_queue
 from api.errors import Busy
+from api.fragments.models import Fragment
 from api.logs import DropQueryStrings
 from tests.factories import World, capture_batch, make_world, sync
 
@@ -115,3 +119,35 @@ def test_twenty_phones_at_once_are_all_stored_and_none_refused(tmp_path) -> None
         assert len(stored) == phones * batches * per_batch
         total = ok(world.admin.get("/fragments", params={"project_id": world.project_id, "limit": 1}))
         assert total["items"]  # the rows are there to read
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_request_postgresql_picks_to_break_a_deadlock_answers_503_and_stores_nothing(client, world, backend) -> None:
+    """No order of locks can rule out every deadlock with work we do not write (an admin's SQL, a future path); the
+    transaction PostgreSQL rolls back to break one was a 500. Here a session takes a fragment, then its consent,
+    against an edit that takes the consent, then the fragment."""
+    items = capture_batch(world, 1)
+    sync(client, world, items)
+    fragment_id = uuid.UUID(items[2]["id"])
+    version = client.get(f"/api/v1/fragments/{fragment_id}", headers=world.headers("coordinator")).json()["version"]
+    with ThreadPoolExecutor(1) as pool, open_session() as held:
+        fragment = held.exec(select(Fragment).where(Fragment.id == fragment_id).with_for_update()).one()
+        editing = pool.submit(client.patch, f"/api/v1/fragments/{fragment_id}", json={"kind": "observation"},
+                              headers={**world.headers("coordinator"), "If-Match": f'"{version}"'})
+        deadline = time.monotonic() + 20
+        with open_session() as watch:
+            while not watch.exec(sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                         "AND datname = current_database()")).one()[0]:
+                watch.rollback()
+                assert not editing.done(), editing.result().text
+                assert time.monotonic() < deadline, "the edit never waited for the fragment"
+                time.sleep(0.02)
+        try:
+            held.exec(select(Consent).where(Consent.id == fragment.consent_id).with_for_update()).one()
+        except sa.exc.OperationalError:
+            pytest.fail("PostgreSQL broke the deadlock on the held session's side, not the request's")
+        r = editing.result(timeout=30)
+        held.rollback()
+    assert r.status_code == 503 and r.json()["code"] == "busy" and r.headers["Retry-After"] == "2", r.text
+    assert client.get(f"/api/v1/fragments/{fragment_id}", headers=world.headers("coordinator")).json()["kind"] != \
+        "observation"
