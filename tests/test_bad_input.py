@@ -53,6 +53,14 @@ def bad_bodies(body: dict[str, Any]) -> list[tuple[str, Any]]:
     return [b for b in out if b is not None]
 
 
+def stored(engine) -> dict:  # type: ignore[no-untyped-def]
+    """The database, less API clients' request counts: every request counts against its client's per-minute limit,
+    a refused one too (a tool's bad requests are throttled like its reads); that count is no half-stored record."""
+    tables = dump(engine)
+    tables["login_throttle"] = [row for row in tables["login_throttle"] if not row[0].startswith("api-client:")]
+    return tables
+
+
 @pytest.mark.parametrize("call", WRITES, ids=lambda c: f"{c.method} {c.path}")
 def test_malformed_bodies_get_4xx_and_change_nothing(client, session, engine, call: Call) -> None:
     ids, tokens = _setup(session, client)
@@ -60,7 +68,7 @@ def test_malformed_bodies_get_4xx_and_change_nothing(client, session, engine, ca
     headers = {**bearer(tokens["admin"]), **(_fill(call.headers, ids) or {})}
     path = "/api/v1" + _fill(call.path, ids)
     body = _fill(call.body, ids)
-    before = dump(engine)
+    before = stored(engine)
     for label, bad in bad_bodies(body):
         if isinstance(bad, bytes):
             r = client.request(call.method, path, content=bad, headers={**headers, "Content-Type": "application/json"})
@@ -74,7 +82,7 @@ def test_malformed_bodies_get_4xx_and_change_nothing(client, session, engine, ca
         got, answer = send(client, call.method, path, bad_headers, json.dumps(bad).encode())
         assert got == status, (label, got, answer)
         assert set(answer) >= {"code", "detail"}, label
-    assert dump(engine) == before
+    assert stored(engine) == before
 
 
 @pytest.mark.parametrize("call", [c for c in CALLS if "{" in c.path], ids=lambda c: f"{c.method} {c.path}")

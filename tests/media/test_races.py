@@ -2,7 +2,6 @@
 erased may be kept or taken afterwards, no clip's bytes are deleted under it, and the phone gets a 4xx it can act
 on (it keeps its clip), never a 500 or a 204 for a clip that is gone."""
 
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -27,6 +26,7 @@ from api.people.security import digest
 from api.projects.models import Project
 from tests.factories import World, make_world
 from tests.media.helpers import audio_fragment, clip_row, create, patch, sha, upload, wav_bytes
+from tests.support.locks import wait_until_it_waits
 
 
 @pytest.fixture
@@ -54,14 +54,7 @@ def test_an_upload_begun_while_a_withdrawal_commits_is_refused(client, world, se
                           held.get(Consent, uuid.UUID(items[1]["id"])), None)
         held.flush()  # erased, its uploads (none yet) read; not committed
         creation = pool.submit(create, client, world.headers("researcher"), items[2]["id"], data)
-        deadline = time.monotonic() + 20
-        with held.get_bind().connect() as watch:
-            while not watch.exec_driver_sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                            "AND datname = current_database()").scalar():
-                watch.rollback()
-                assert not creation.done(), f"the creation did not wait for the withdrawal: {creation.result().text}"
-                assert time.monotonic() < deadline, "the creation never waited for the withdrawal"
-                time.sleep(0.02)
+        wait_until_it_waits(creation, "the creation (for the withdrawal)")
         held.commit()
         r = creation.result(timeout=30)
     assert r.status_code == 409 and r.json()["code"] in ("fragment_erased", "audio_not_consented"), r.text
@@ -95,14 +88,7 @@ def test_a_purge_and_an_upload_of_its_fragment_never_deadlock(client, world, ses
         # The creation's first lock (api/media/service.py `_fragment_for_upload`): the consent, FOR SHARE.
         creation.exec(select(Consent.id).where(Consent.id == consent_id).with_for_update(read=True)).one()
         purging = pool.submit(purge)
-        deadline = time.monotonic() + 20
-        with creation.get_bind().connect() as watch:
-            while not watch.exec_driver_sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                            "AND datname = current_database()").scalar():
-                watch.rollback()
-                assert not purging.done(), f"the purge did not wait for the consent: {purging.result()}"
-                assert time.monotonic() < deadline, "the purge never waited for the consent"
-                time.sleep(0.02)
+        wait_until_it_waits(purging, "the purge (for the consent)")
         # Then all of its locks, the fragment's too: the purge must not be holding it.
         media._fragment_for_upload(creation, Actor(user=world.researcher, token=token), fragment_id, lock=True)
         creation.commit()

@@ -1,7 +1,6 @@
 """Retention: `hearken purge` erases what is past the period exactly as a withdrawal does, and says so."""
 
 import threading
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -24,6 +23,7 @@ from api.people.security import digest
 from api.projects.models import Project
 from api.sync import rules
 from tests.factories import World, capture_batch, make_world, now_iso, sync
+from tests.support.locks import wait_until_it_waits
 
 
 @pytest.fixture
@@ -117,14 +117,7 @@ def test_a_purge_and_an_edit_of_its_fragment_never_deadlock(client, world, sessi
         editing = pool.submit(edit)
         assert at_rules.wait(20)
         purging = pool.submit(purge)
-        deadline = time.monotonic() + 20
-        with open_session() as watch:
-            while not watch.exec(sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                         "AND datname = current_database()")).one()[0]:
-                watch.rollback()
-                assert not purging.done(), f"the purge did not wait for the edit: {purging.result()}"
-                assert time.monotonic() < deadline, "the purge never waited for the edit"
-                time.sleep(0.02)
+        wait_until_it_waits(purging, "the purge (for the edit)")
         go_on.set()
         editing.result(timeout=30)
         report = purging.result(timeout=30)

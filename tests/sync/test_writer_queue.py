@@ -18,6 +18,7 @@ from api.errors import Busy
 from api.fragments.models import Fragment
 from api.logs import DropQueryStrings
 from tests.factories import World, capture_batch, make_world, sync
+from tests.support.locks import wait_until_it_waits
 
 
 @pytest.fixture
@@ -134,14 +135,7 @@ def test_a_request_postgresql_picks_to_break_a_deadlock_answers_503_and_stores_n
         fragment = held.exec(select(Fragment).where(Fragment.id == fragment_id).with_for_update()).one()
         editing = pool.submit(client.patch, f"/api/v1/fragments/{fragment_id}", json={"kind": "observation"},
                               headers={**world.headers("coordinator"), "If-Match": f'"{version}"'})
-        deadline = time.monotonic() + 20
-        with open_session() as watch:
-            while not watch.exec(sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                         "AND datname = current_database()")).one()[0]:
-                watch.rollback()
-                assert not editing.done(), editing.result().text
-                assert time.monotonic() < deadline, "the edit never waited for the fragment"
-                time.sleep(0.02)
+        wait_until_it_waits(editing, "the edit (for the fragment)")
         try:
             held.exec(select(Consent).where(Consent.id == fragment.consent_id).with_for_update()).one()
         except sa.exc.OperationalError:
