@@ -57,8 +57,8 @@ def get_reader(session: SessionDep,
 def _check_rate(client: ApiClient) -> None:
     """Per-client limit in one-minute windows, counted before the request runs, so a 404 guess or a 422 counts as
     much as a read, with one atomic statement in a transaction of its own (api/people/throttle.py): one truth for
-    every server process, and parallel requests each see their own count. (Counted from the audit log, only
-    successful reads counted, and thirty parallel requests all read the same count and all went through.)"""
+    every server process, and parallel requests each see their own count. (A count read from the audit log saw
+    successful reads only, and parallel requests all read the same count and all went through.)"""
     window = timedelta(minutes=1)
     (used,) = throttle.count([throttle.key("api-client", str(client.id))], window)
     if used.attempts > client.rate_limit_per_minute:

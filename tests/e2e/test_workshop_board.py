@@ -435,9 +435,14 @@ def test_a_long_group_name_is_shown_whole_and_enter_names_a_group(workspace, ser
     assert name.evaluate("el => el.getBoundingClientRect().right <= el.closest('.board-theme')"
                          ".getBoundingClientRect().right")
     shot(page, "workshop-board-long-group-name")
+    seq = ok(world.admin.get(f"/workshops/{w['id']}/board"))["seq"]
     name.fill("Getting about")
     name.press("Enter")
     page.wait_for_function("() => window.__board.pending() === 0")
     themes = ok(world.admin.get(f"/workshops/{w['id']}/board"))["themes"]
     assert [t["name"] for t in themes if t["id"] == theme] == ["Getting about"]
-    assert name.input_value() == "Getting about"  # one line: Enter ended the name, it did not start a new line
+    assert name.input_value() == "Getting about"  # one line: Enter named the group, it did not start a new line
+    assert name.evaluate("el => el === document.activeElement")  # and the keyboard is where it was
+    page.keyboard.press("Tab")  # leaving the box sends nothing more
+    page.wait_for_function("() => window.__board.pending() === 0")
+    assert ok(world.admin.get(f"/workshops/{w['id']}/board"))["seq"] == seq + 1

@@ -302,14 +302,16 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
     let el = els.get(t.id);
     if (!el) {
       // A box that wraps and grows (CSS field-sizing), not a one-line input: a long name was cut on the projector.
-      // Enter ends the name, as it did in the input; a name is one line.
+      // Enter names the group, as it did in the input, and leaves the focus where it was; a name is one line.
       const name = h('textarea', { class: 'theme-name', rows: 1, 'aria-label': S.themeName, placeholder: S.themeName, disabled: guest });
-      name.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); name.blur(); } });
-      name.addEventListener('change', () => {
+      const rename = () => {
         const cur = shown().themes.get(t.id);
         name.value = name.value.replace(/\s+/g, ' ').trim();
+        if (!cur || name.value === cur.name) return; // Enter, then leaving the box: one operation, not two
         op('theme', { theme_id: t.id, name: name.value, x: cur.x, y: cur.y }, ['theme', { ...cur, theme_id: t.id }]);
-      });
+      };
+      name.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); rename(); } });
+      name.addEventListener('change', rename);
       const votes = h('button', { class: 'vote', type: 'button', disabled: guest, onclick: () => op('vote', { theme_id: t.id, delta: 1 }, ['vote', { theme_id: t.id, delta: -1 }]) });
       const notes = h('ul', { class: 'theme-notes' });
       const addNote = h('button', { type: 'button', class: 'add-note', onclick: () => noteFor(t.id) }, S.addNote);
