@@ -4,6 +4,7 @@ typed after a paper workshop, and closing into the codebook."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -132,10 +133,15 @@ def test_paper_themes_typed_from_the_keyboard_then_closing_makes_the_tags(worksp
     goto(page, world.project_id, "workshops", f"/{w['id']}")
     # A second sheet would replace the groups now on the board: it asks first, naming them.
     page.fill("#paper-themes", "Getting about: 2 4 6")
-    with page.expect_event("dialog") as asked:
-        page.click("#paper-form button[type=submit]")
-    assert "Feeling invisible, Transport" in asked.value.message
-    asked.value.dismiss()
+    asked: list[str] = []
+    # Answered as it opens: a dialog left open until the click returned held the click (it waits on the page).
+    page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+    page.click("#paper-form button[type=submit]")
+    for _ in range(200):
+        if asked:
+            break
+        page.wait_for_timeout(50)
+    assert asked and "Feeling invisible, Transport" in asked[0], asked
     themes = ok(world.admin.get(f"/workshops/{w['id']}/board"))["themes"]
     assert sorted(t["name"] for t in themes) == ["Feeling invisible", "Transport"]
     page.once("dialog", lambda d: d.accept())
@@ -204,6 +210,19 @@ def test_a_double_click_plans_one_workshop(workspace, server):
     page.wait_for_function("() => /#\\/co\\/[^/]+\\/workshops\\/[0-9a-f-]{36}/.test(location.hash)")
     page.wait_for_selector(".workshop-states")
     assert [x["title"] for x in ok(world.admin.get(f"/projects/{world.project_id}/workshops"))] == ["Double tap"]
+
+    # The second click after a quick answer, while the next screen is still being drawn (its pack is slow here):
+    # the button was free again by then, and a second workshop was planned.
+    goto(page, world.project_id, "workshops")
+    page.route("**/api/v1/workshops/*/pack", lambda route: (time.sleep(1.5), route.continue_()))
+    page.fill("#workshop-new input[name=title]", "Slow screen")
+    page.fill("#workshop-new input[name=starts_at]", "2026-12-11T18:00")
+    with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/workshops")):
+        page.click("#workshop-new button[type=submit]")
+    page.click("#workshop-new button[type=submit]", force=True, no_wait_after=True)
+    page.wait_for_selector(".workshop-states")
+    titles = [x["title"] for x in ok(world.admin.get(f"/projects/{world.project_id}/workshops"))]
+    assert sorted(titles) == ["Double tap", "Slow screen"], titles
 
 
 def _joined_phone(browser, server, code: str, *, events_blocked: bool = False):
@@ -446,3 +465,31 @@ def test_a_long_group_name_is_shown_whole_and_enter_names_a_group(workspace, ser
     page.keyboard.press("Tab")  # leaving the box sends nothing more
     page.wait_for_function("() => window.__board.pending() === 0")
     assert ok(world.admin.get(f"/workshops/{w['id']}/board"))["seq"] == seq + 1
+
+
+def test_a_rename_from_elsewhere_after_enter_is_shown_and_kept_when_the_box_is_left(workspace, server):
+    """Enter kept the focus in the box, so a rename arriving from another screen was not shown there, and leaving
+    the box sent the older name back over it (an erased quote in a group's name would have come back the same way).
+    (Found by review.)"""
+    world = make_world(server)
+    w, _, _ = running_workshop(world)
+    theme = str(uuid.uuid4())
+
+    def name_on_server(name: str) -> None:
+        ok(world.admin.post(f"/workshops/{w['id']}/board/ops", json={"ops": [{
+            "id": str(uuid.uuid4()), "kind": "theme", "data": {"theme_id": theme, "name": name, "x": 600, "y": 40}}]}))
+
+    name_on_server("Old")
+    page = workspace(world.add_coordinator(), world.project_id, "workshops")
+    goto(page, world.project_id, "workshops", f"/{w['id']}/board")
+    box = page.locator(f".board-theme[data-theme='{theme}'] .theme-name")
+    box.fill("Mine")
+    box.press("Enter")
+    page.wait_for_function("() => window.__board.pending() === 0")
+    name_on_server("Theirs")
+    page.wait_for_function("t => window.__board.state().themes.get(t).name === 'Theirs'", arg=theme)
+    assert box.input_value() == "Theirs" and box.evaluate("el => el === document.activeElement")
+    page.keyboard.press("Tab")
+    page.wait_for_function("() => window.__board.pending() === 0")
+    themes = ok(world.admin.get(f"/workshops/{w['id']}/board"))["themes"]
+    assert [t["name"] for t in themes if t["id"] == theme] == ["Theirs"]

@@ -304,10 +304,14 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
       // A box that wraps and grows (CSS field-sizing), not a one-line input: a long name was cut on the projector.
       // Enter names the group, as it did in the input, and leaves the focus where it was; a name is one line.
       const name = h('textarea', { class: 'theme-name', rows: 1, 'aria-label': S.themeName, placeholder: S.themeName, disabled: guest });
+      // `name.put` is the name the box last showed or sent: the facilitator has typed only when the box differs
+      // from it. Enter, then leaving the box, is one operation; a rename from elsewhere that arrived in between is
+      // shown, and leaving the box does not write the older name back over it.
       const rename = () => {
         const cur = shown().themes.get(t.id);
         name.value = name.value.replace(/\s+/g, ' ').trim();
-        if (!cur || name.value === cur.name) return; // Enter, then leaving the box: one operation, not two
+        if (!cur || name.value === name.put) return;
+        name.put = name.value;
         op('theme', { theme_id: t.id, name: name.value, x: cur.x, y: cur.y }, ['theme', { ...cur, theme_id: t.id }]);
       };
       name.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); rename(); } });
@@ -324,7 +328,8 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
       el.parts = { name, votes, notes, remove };
       els.set(t.id, el);
     }
-    if (document.activeElement !== el.parts.name) el.parts.name.value = t.name;
+    const box = el.parts.name;
+    if (document.activeElement !== box || box.value === box.put) { box.value = t.name; box.put = t.name; }
     el.parts.votes.textContent = S.votes(t.votes);
     if (S.voteFor) el.parts.votes.setAttribute('aria-label', S.voteFor(t.name, t.votes));
     if (el.parts.remove) el.parts.remove.setAttribute('aria-label', S.removeTheme(t.name));

@@ -94,7 +94,7 @@ function addMember(ctx, base, members, users) {
       }
       await api('PUT', `${base}/members/${user.id}`, { role: role.value });
       return user;
-    }, { label: T.add, done: (user) => go(ctx.href('people', user.id)) }));
+    }, { label: T.add, leaves: true, done: (user) => go(ctx.href('people', user.id)) }));
 }
 
 async function member(ctx, base, m, devices, users) {

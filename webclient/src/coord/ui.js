@@ -102,7 +102,7 @@ export async function apiPage(path) {
 }
 
 // A form whose submit runs `save` through saving() (its own button and status line); `done(result)` after.
-export function saveForm(props, kids, save, { label = C.save, cls = 'primary', done } = {}) {
+export function saveForm(props, kids, save, { label = C.save, cls = 'primary', done, leaves = false } = {}) {
   const button = h('button', { type: 'submit', class: cls }, label);
   const status = h('p', { class: 'status', 'aria-live': 'polite' });
   return h('form', {
@@ -111,6 +111,9 @@ export function saveForm(props, kids, save, { label = C.save, cls = 'primary', d
       e.preventDefault();
       let result;
       try { result = await saving(button, status, save); } catch { return; }
+      // `leaves`: done goes to another screen. The button stays held until it does: the second click of a double
+      // click that came after a quick answer, before the next screen was drawn, made a second record.
+      if (leaves) button.disabled = true;
       if (done) done(result);
     },
   }, kids, h('div', { class: 'co-save' }, button, status));

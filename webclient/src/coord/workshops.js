@@ -44,7 +44,7 @@ async function list(ctx) {
     return api('POST', `/projects/${ctx.project.id}/workshops`, {
       title: f.title.value, starts_at: new Date(f.starts_at.value).toISOString(), venue: f.venue.value,
       question: f.question.value, audience: f.audience.value });
-  }, { label: T.create, done: (w) => go(ctx.href('workshops', w.id)) });
+  }, { label: T.create, leaves: true, done: (w) => go(ctx.href('workshops', w.id)) });
   return h('div', { id: 'workshops' }, h('h1', {}, T.title), h('p', { class: 'hint' }, T.intro),
     all.length ? h('ul', { class: 'workshop-list' }, all.map((w) => h('li', {},
       h('a', { href: ctx.href('workshops', w.id) }, w.title), ` — ${new Date(w.starts_at).toLocaleDateString()} · `,
