@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.helpers import login_ui, open_app, shot, start_conversation_ui, take_consent_ui
+from tests.e2e.helpers import login_ui, new_researcher_ui, open_app, shot, start_conversation_ui, take_consent_ui
 
 pytestmark = pytest.mark.browser
 
@@ -91,11 +91,7 @@ def test_screens_are_labelled_and_easy_to_touch(phone, world, server):
 
 def test_large_text_on_a_small_phone_never_scrolls_sideways(phone, world, server):
     """Android's largest text doubles every size: headings wrap, fieldsets and the file picker shrink to fit."""
-    email = "large-text@example.org"
-    world.add_researcher(email)
-    page = phone.new_page()
-    open_app(page, server)
-    login_ui(page, email, world.password)
+    page, _, _ = new_researcher_ui(phone, world, "large-text")
     # Through the CSSOM (the page's policy refuses a <style> of ours): the same document stays for every screen.
     page.evaluate("""() => { document.documentElement.style.setProperty('font-size', '32px', 'important');
                              document.body.style.setProperty('font-size', '36px', 'important'); }""")

@@ -23,7 +23,6 @@ from api.media.storage import FileStorage, partial_dir
 from api.people.deps import Actor
 from api.people.models import AuthToken
 from api.people.security import digest
-from api.projects.models import Project
 from tests.factories import World, make_world
 from tests.media.helpers import audio_fragment, clip_row, create, patch, sha, upload, wav_bytes
 from tests.support.locks import wait_until_it_waits
@@ -77,22 +76,16 @@ def test_a_purge_and_an_upload_of_its_fragment_never_deadlock(client, world, ses
     session.add(world.project)
     session.commit()
 
-    def purge() -> retention.PurgeReport:
-        with open_session() as s:
-            report = retention.purge_project(s, s.get(Project, world.project.id))
-            s.commit()
-            return report
-
     with ThreadPoolExecutor(1) as pool, open_session() as creation:
         token = creation.exec(select(AuthToken).where(AuthToken.token_hash == digest(world.tokens["researcher"]))).one()
         # The creation's first lock (api/media/service.py `_fragment_for_upload`): the consent, FOR SHARE.
         creation.exec(select(Consent.id).where(Consent.id == consent_id).with_for_update(read=True)).one()
-        purging = pool.submit(purge)
+        purging = pool.submit(retention.purge_all)  # what `hearken purge` runs
         wait_until_it_waits(purging, "the purge (for the consent)")
         # Then all of its locks, the fragment's too: the purge must not be holding it.
         media._fragment_for_upload(creation, Actor(user=world.researcher, token=token), fragment_id, lock=True)
         creation.commit()
-        report = purging.result(timeout=30)
+        (report,) = [r for p, r in purging.result(timeout=30) if p.id == world.project.id]
     assert (report.fragments_erased, report.signatures_erased) == (1, 1)
     session.rollback()
     assert session.get(Fragment, fragment_id).text is None and session.get(Consent, consent_id).signature is None
