@@ -28,7 +28,7 @@ from api.people.deps import Actor
 from api.people.models import User
 from api.projects import service as projects
 from api.tags.models import Tag, free_name
-from api.workshops.models import BoardOp, Theme, Workshop
+from api.workshops.models import OPEN_FOR_GUESTS, BoardOp, Theme, Workshop
 from api.workshops.models import Note as WorkshopNote
 
 WITHDRAWN = "[withdrawn]"
@@ -243,6 +243,12 @@ def _rewrite_quotes(session: Session, project_id: uuid.UUID, replacements: dict[
     matched again. Answers how many memos changed."""
     if not replacements:
         return 0
+    # The open boards first, as a board operation takes them before their themes and notes (and as this
+    # transaction's commit would, to tell their screens to load again): taking a theme first, then its board, met a
+    # facilitator's rename holding the board and waiting for the theme. The rename now waits, and is not lost.
+    session.exec(select(Workshop.id).where(Workshop.project_id == project_id,
+                                           col(Workshop.state).in_(OPEN_FOR_GUESTS))
+                 .order_by(col(Workshop.id)).with_for_update()).all()
     memos = list(session.exec(select(Memo).where(Memo.project_id == project_id)))
     notes = list(session.exec(select(WorkshopNote).join(Workshop, col(Workshop.id) == WorkshopNote.workshop_id)
                               .where(Workshop.project_id == project_id)))

@@ -37,6 +37,10 @@ class WorkshopState(StrEnum):
     closed = "closed"
 
 
+# Boards that guests may open: their screens load again when a card's fragment or consent changes.
+OPEN_FOR_GUESTS = (WorkshopState.ready, WorkshopState.running)
+
+
 class WorkshopBase(SQLModel):
     title: str = Field(min_length=1, max_length=200)
     starts_at: datetime = Field(sa_column=ts_column())

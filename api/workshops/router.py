@@ -117,7 +117,7 @@ def change_state(session: SessionDep, actor: CurrentActor, workshop_id: uuid.UUI
                  body: StateChange) -> WorkshopPublic:
     """draft -> ready freezes the pack and numbers the cards; ready -> draft unfreezes it; ready -> running opens
     the board; running (or ready, for a paper workshop) -> closed turns the themes into tags. Each step audited."""
-    w = service.get_for_coordinator(session, actor, workshop_id, lock=True)
+    w = service.get_for_state_change(session, actor, workshop_id, body.state)
     return service.public(service.change_state(session, actor, w, body.state))
 
 

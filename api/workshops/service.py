@@ -34,6 +34,7 @@ from api.tags import service as tags
 from api.tags.models import FragmentTag, Tag, TagCreate, TagFragmentsChange, free_name
 from api.workshops import cards as card_rule
 from api.workshops.models import (
+    OPEN_FOR_GUESTS,
     BoardOp,
     Guest,
     Note,
@@ -53,7 +54,6 @@ from api.workshops.models import (
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # read aloud and typed on a phone: no 0/O, 1/I/L
 MAX_PACK = 2000
-OPEN_FOR_GUESTS = (WorkshopState.ready, WorkshopState.running)
 NEXT_STATES = {WorkshopState.draft: {WorkshopState.ready},
                WorkshopState.ready: {WorkshopState.draft, WorkshopState.running, WorkshopState.closed},
                WorkshopState.running: {WorkshopState.closed},
@@ -92,11 +92,28 @@ def create(session: Session, actor: Actor, project: Project, data: WorkshopCreat
 def get_for_coordinator(session: Session, actor: Actor, workshop_id: uuid.UUID, lock: bool = False) -> Workshop:
     """The workshop, for a coordinator of its project (or an admin); 404 to anyone outside the project."""
     q = select(Workshop).where(Workshop.id == workshop_id)
-    w = session.exec(q.with_for_update() if lock else q).first()
+    w = session.exec(q.with_for_update().execution_options(populate_existing=True) if lock else q).first()
     if w is None or projects.role_in(session, actor, w.project_id) is None:
         raise NotFound("No such workshop.")
     projects.require_coordinator(session, actor, w.project_id)
     return w
+
+
+def get_for_state_change(session: Session, actor: Actor, workshop_id: uuid.UUID, to: WorkshopState) -> Workshop:
+    """The workshop, locked. Closing tags its cards' fragments, and its commit then locks every open board showing
+    them: those fragments are locked first, then those boards in id order, as every path takes them (see
+    `reload_boards_showing`). Locking this workshop first met an edit of a card holding its fragment and, at its
+    commit, waiting for the board; or a close of another board showing the same cards."""
+    if to == WorkshopState.closed:
+        w = get_for_coordinator(session, actor, workshop_id)
+        cards = select(PackItem.fragment_id).where(PackItem.workshop_id == w.id)
+        session.exec(select(Fragment.id).where(col(Fragment.id).in_(cards)).order_by(col(Fragment.id))
+                     .with_for_update(read=True)).all()
+        showing = select(PackItem.workshop_id).where(col(PackItem.fragment_id).in_(cards))
+        session.exec(select(Workshop.id).where(sa.or_(Workshop.id == w.id, sa.and_(
+            col(Workshop.id).in_(showing), col(Workshop.state).in_(OPEN_FOR_GUESTS))))
+            .order_by(col(Workshop.id)).with_for_update()).all()
+    return get_for_coordinator(session, actor, workshop_id, lock=True)
 
 
 def list_for_project(session: Session, project_id: uuid.UUID) -> list[Workshop]:
@@ -639,7 +656,12 @@ def reload_boards_showing(session: Session, changes: list[dict[str, Any]]) -> No
     """Open boards holding a card whose fragment or consent is among these changes (the change feed's, about to
     commit) get a `reload` operation, and every screen on them loads the board again: a withdrawn, narrowed or
     sensitive card leaves, an edited one shows its new words, a note an erasure rewrote shows rewritten. In the log,
-    not only in a live stream's memory: a screen that was offline, or between two streams, replays it too."""
+    not only in a live stream's memory: a screen that was offline, or between two streams, replays it too.
+
+    So every transaction that changes a fragment or a consent ends by locking boards: on PostgreSQL every path takes
+    consents, then fragments, then workshops (in id order), then their themes and notes. Closing a workshop locks
+    its cards' fragments before it (`get_for_state_change`); a quote rewrite locks the open boards before their
+    themes (`memos._rewrite_quotes`)."""
     fragment_ids = [c["entity_id"] for c in changes if c["entity"] == "fragment"]
     consent_ids = [c["entity_id"] for c in changes if c["entity"] == "consent"]
     if not fragment_ids and not consent_ids:

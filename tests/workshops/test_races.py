@@ -1,0 +1,145 @@
+"""A fragment's edit meeting a workshop that shows it, at the worst moment, on PostgreSQL: every path takes the
+fragment before the workshop (an edit's commit locks the open boards showing it, to tell their screens to load
+again), so neither side waits for the other while holding what the other needs. Before, closing a workshop and a
+quote-following edit each took the workshop first: PostgreSQL broke the cycle by killing one of them (a 503 for
+the coordinator, an edit lost)."""
+
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from sqlmodel import Session, select
+
+from api.db import open_session
+from api.fragments import service as fragments
+from api.fragments.models import Fragment, FragmentUpdate
+from api.people.deps import Actor
+from api.people.models import AuthToken
+from api.people.security import digest
+from api.sync import rules
+from api.tags.models import FragmentTag
+from api.workshops import service as workshops
+from api.workshops.models import Theme
+from tests.factories import World, make_world
+from tests.support.locks import wait_until_it_waits
+from tests.workshops.helpers import add, capture, make_workshop, set_state
+
+WORDS = "the bus never comes on time here"
+
+
+@pytest.fixture
+def world(session: Session) -> World:
+    return make_world(session)
+
+
+def running_board_with_a_theme(client: Any, world: World,
+                               fragment_id: str | None = None) -> tuple[str, uuid.UUID, str]:
+    """A running workshop showing one fragment (WORDS, or the one given), its card in a theme named with those
+    words. Answers (workshop id, fragment id, theme id)."""
+    fragment_id = fragment_id or capture(client, world, scopes=["quote", "share"], text=WORDS)[0]
+    w = make_workshop(client, world)
+    assert add(client, world, w["id"], [fragment_id]).status_code == 200
+    for state in ("ready", "running"):
+        assert set_state(client, world, w["id"], state).status_code == 200
+    h = world.headers("coordinator")
+    card = client.get(f"/api/v1/workshops/{w['id']}/board", headers=h).json()["cards"][0]["id"]
+    theme = str(uuid.uuid4())
+    r = client.post(f"/api/v1/workshops/{w['id']}/board/ops", headers=h, json={"ops": [
+        op("theme", theme_id=theme, name=WORDS, x=0, y=0), op("move", card_id=card, x=5, y=5, theme_id=theme)]})
+    assert [x["status"] for x in r.json()["results"]] == ["applied", "applied"], r.text
+    return w["id"], uuid.UUID(fragment_id), theme
+
+
+def op(kind: str, **data: Any) -> dict[str, Any]:
+    return {"id": str(uuid.uuid4()), "kind": kind, "data": data}
+
+
+def held_at(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> tuple[threading.Event, threading.Event]:
+    """Makes the first call of `module.name` stop until let go (later calls go through): answers (reached,
+    go_on)."""
+    reached, go_on = threading.Event(), threading.Event()
+    original: Callable[..., Any] = getattr(module, name)
+
+    def held(*args: Any) -> Any:
+        if not reached.is_set():
+            reached.set()
+            assert go_on.wait(20)
+        return original(*args)
+
+    monkeypatch.setattr(module, name, held)
+    return reached, go_on
+
+
+def edit(world: World, fragment_id: uuid.UUID, change: FragmentUpdate) -> None:
+    with open_session() as s:
+        token = s.exec(select(AuthToken).where(AuthToken.token_hash == digest(world.tokens["coordinator"]))).one()
+        fragment = s.get(Fragment, fragment_id)
+        assert fragment is not None
+        fragments.update(s, Actor(user=world.coordinator, token=token), fragment, "coordinator", change,
+                         fragment.version)
+        s.commit()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # SQLite's one writer puts them one after the other
+def test_closing_a_workshop_while_its_card_is_edited_never_deadlocks(client, world, session, monkeypatch) -> None:
+    """The edit is held with its fragment locked; the close is let in. It used to lock the workshop, then wait for
+    the fragment it tags, while the edit's commit waited for the workshop."""
+    workshop_id, fragment_id, _ = running_board_with_a_theme(client, world)
+    at_rules, go_on = held_at(monkeypatch, rules, "check_fragment_edit")
+    with ThreadPoolExecutor(2) as pool:
+        editing = pool.submit(edit, world, fragment_id, FragmentUpdate(kind="quote"))
+        assert at_rules.wait(20)
+        closing = pool.submit(set_state, client, world, workshop_id, "closed")
+        wait_until_it_waits(closing, "the close (for the edit)")
+        go_on.set()
+        editing.result(timeout=30)
+        closed = closing.result(timeout=30)
+    assert closed.status_code == 200, closed.text
+    session.rollback()
+    assert session.get(Fragment, fragment_id).kind == "quote"
+    assert session.exec(select(FragmentTag).where(FragmentTag.fragment_id == fragment_id)).all() != []
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_renaming_a_theme_while_an_edit_rewrites_its_quote_never_deadlocks(client, world, session,
+                                                                           monkeypatch) -> None:
+    """The theme's name quotes the fragment, so the edit rewrites it; the edit is held at its commit, just before
+    it locks the boards showing the fragment, and the facilitator renames the theme. The rename used to take the
+    workshop and wait for the theme the edit had rewritten, while the edit waited for the workshop."""
+    workshop_id, fragment_id, theme_id = running_board_with_a_theme(client, world)
+    at_commit, go_on = held_at(monkeypatch, workshops, "reload_boards_showing")
+    rename = {"ops": [op("theme", theme_id=theme_id, name="Buses", x=0, y=0)]}
+    with ThreadPoolExecutor(2) as pool:
+        editing = pool.submit(edit, world, fragment_id, FragmentUpdate(text="the bus comes when it likes here"))
+        assert at_commit.wait(20)
+        renaming = pool.submit(client.post, f"/api/v1/workshops/{workshop_id}/board/ops", json=rename,
+                               headers=world.headers("coordinator"))
+        wait_until_it_waits(renaming, "the rename (for the edit)")
+        go_on.set()
+        editing.result(timeout=30)
+        renamed = renaming.result(timeout=30)
+    assert renamed.status_code == 200 and renamed.json()["results"][0]["status"] == "applied", renamed.text
+    session.rollback()
+    assert session.get(Theme, uuid.UUID(theme_id)).name == "Buses"  # the rename came last, and stays
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_closing_two_workshops_that_show_the_same_card_never_deadlocks(client, world, session, monkeypatch) -> None:
+    """Each close tags the shared fragment, and its commit locks the other board to tell it to load again. The first
+    is held at its commit; the second used to lock its own board, then wait at its commit for the first's."""
+    first, fragment_id, _ = running_board_with_a_theme(client, world)
+    second, _, _ = running_board_with_a_theme(client, world, str(fragment_id))
+    at_commit, go_on = held_at(monkeypatch, workshops, "reload_boards_showing")
+    with ThreadPoolExecutor(2) as pool:
+        closing_first = pool.submit(set_state, client, world, first, "closed")
+        assert at_commit.wait(20)
+        closing_second = pool.submit(set_state, client, world, second, "closed")
+        wait_until_it_waits(closing_second, "the second close (for the first)")
+        go_on.set()
+        answers = [closing_first.result(timeout=30), closing_second.result(timeout=30)]
+    assert [r.status_code for r in answers] == [200, 200], [r.text for r in answers]
+    session.rollback()
+    assert len(session.exec(select(FragmentTag).where(FragmentTag.fragment_id == fragment_id)).all()) == 2
