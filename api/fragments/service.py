@@ -165,9 +165,11 @@ def erase(session: Session, actor: Actor | None, ids: list[uuid.UUID], status: F
         return 0
     now = utcnow()
     # One UPDATE for them all (the ORM's per-object flush cost ~1 ms a fragment: a 500-fragment withdrawal spent
-    # most of its time there); `rows` keeps what the feed and the media store need.
+    # most of its time there); `rows` keeps what the feed and the media store need. Locked now, in id order (on
+    # PostgreSQL): rewriting quotes of their words locks the open boards next, and every path takes a fragment
+    # before the boards showing it (workshops.service.reload_boards_showing).
     rows = session.exec(select(Fragment.id, Fragment.project_id, Fragment.researcher_id, Fragment.text)
-                        .where(col(Fragment.id).in_(ids))).all()
+                        .where(col(Fragment.id).in_(ids)).order_by(col(Fragment.id)).with_for_update()).all()
     memos.erase_quotes(session, rows, actor.id if actor else None)  # their words leave coordinators' memos too
     # `sensitive` stays: it is no content, and it keeps a partner or public tool from reading the tombstone's
     # metadata (time, place, conversation) of a fragment it was never allowed to see.

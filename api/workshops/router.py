@@ -274,7 +274,10 @@ def guest_board(session: SessionDep, guest: CurrentGuest) -> dict[str, Any]:
 @router.post("/board/ops", responses=responses(NotFound, Conflict))
 def guest_ops(session: SessionDep, guest: CurrentGuest, body: OpsIn) -> dict[str, Any]:
     """A participant moves cards and adds notes (not while the board is locked)."""
-    w = session.exec(select(Workshop).where(Workshop.id == guest[1].id).with_for_update()).one()
+    # Read again once locked: the token's check read the board before the lock (a facilitator's operation may
+    # have committed since: a stale seq, or a board locked meanwhile taking a guest's operation).
+    w = session.exec(select(Workshop).where(Workshop.id == guest[1].id).with_for_update()
+                     .execution_options(populate_existing=True)).one()
     return {"results": service.apply_ops(session, w, [o.model_dump() for o in body.ops], guest=guest[0])}
 
 

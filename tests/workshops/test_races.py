@@ -8,21 +8,25 @@ import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from api.db import open_session
+from api.db import open_session, utcnow
+from api.fragments import retention
 from api.fragments import service as fragments
 from api.fragments.models import Fragment, FragmentUpdate
+from api.memos import service as memos
 from api.people.deps import Actor
 from api.people.models import AuthToken
 from api.people.security import digest
 from api.sync import rules
 from api.tags.models import FragmentTag
 from api.workshops import service as workshops
-from api.workshops.models import Theme
+from api.workshops.models import BoardOp, Theme
 from tests.factories import World, make_world
 from tests.support.locks import wait_until_it_waits
 from tests.workshops.helpers import add, capture, make_workshop, set_state
@@ -63,11 +67,11 @@ def held_at(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> tuple[th
     reached, go_on = threading.Event(), threading.Event()
     original: Callable[..., Any] = getattr(module, name)
 
-    def held(*args: Any) -> Any:
+    def held(*args: Any, **kwargs: Any) -> Any:
         if not reached.is_set():
             reached.set()
             assert go_on.wait(20)
-        return original(*args)
+        return original(*args, **kwargs)
 
     monkeypatch.setattr(module, name, held)
     return reached, go_on
@@ -143,3 +147,105 @@ def test_closing_two_workshops_that_show_the_same_card_never_deadlocks(client, w
     assert [r.status_code for r in answers] == [200, 200], [r.text for r in answers]
     session.rollback()
     assert len(session.exec(select(FragmentTag).where(FragmentTag.fragment_id == fragment_id)).all()) == 2
+
+
+def consent_of(session: Session, fragment_id: uuid.UUID) -> uuid.UUID:
+    fragment = session.get(Fragment, fragment_id)
+    assert fragment is not None
+    return fragment.consent_id
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_withdrawing_a_consent_while_its_card_is_tagged_never_deadlocks(client, world, session, monkeypatch) -> None:
+    """The tagging holds the fragment (FOR SHARE) and is held at its commit, before it locks the board showing it.
+    The withdrawal rewrites quotes of the words it erases, which locks the open boards: it did so before locking
+    the fragment, so it held the board and waited for the fragment."""
+    _, fragment_id, _ = running_board_with_a_theme(client, world)
+    h = world.headers("coordinator")
+    tag = client.post(f"/api/v1/projects/{world.project.id}/tags", json={"name": "Transport"}, headers=h)
+    assert tag.status_code == 201, tag.text
+    at_commit, go_on = held_at(monkeypatch, workshops, "reload_boards_showing")
+    with ThreadPoolExecutor(2) as pool:
+        tagging = pool.submit(client.put, f"/api/v1/fragments/{fragment_id}/tags/{tag.json()['id']}", headers=h)
+        assert at_commit.wait(20)
+        withdrawing = pool.submit(client.post, f"/api/v1/consents/{consent_of(session, fragment_id)}/withdraw",
+                                  json={}, headers=h)
+        wait_until_it_waits(withdrawing, "the withdrawal (for the tagging)")
+        go_on.set()
+        answers = [tagging.result(timeout=30), withdrawing.result(timeout=30)]
+    assert [r.status_code for r in answers] == [204, 200], [(r.status_code, r.text) for r in answers]
+    session.rollback()
+    assert session.get(Fragment, fragment_id).text is None
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_closing_a_workshop_while_its_cards_consent_is_withdrawn_never_deadlocks(client, world, session,
+                                                                                monkeypatch) -> None:
+    """The withdrawal is held while it rewrites quotes (the open boards locked); the close locks the card's
+    fragment, then waits for its board, while the withdrawal's erasure waited for the fragment."""
+    workshop_id, fragment_id, _ = running_board_with_a_theme(client, world)
+    in_rewrite, go_on = held_at(monkeypatch, memos, "_substitution")
+    with ThreadPoolExecutor(2) as pool:
+        withdrawing = pool.submit(client.post, f"/api/v1/consents/{consent_of(session, fragment_id)}/withdraw",
+                                  json={}, headers=world.headers("coordinator"))
+        assert in_rewrite.wait(20)
+        closing = pool.submit(set_state, client, world, workshop_id, "closed")
+        wait_until_it_waits(closing, "the close (for the withdrawal)")
+        go_on.set()
+        answers = [withdrawing.result(timeout=30), closing.result(timeout=30)]
+    assert [r.status_code for r in answers] == [200, 200], [(r.status_code, r.text) for r in answers]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_purge_and_an_edit_of_a_card_on_an_open_board_never_deadlock(client, world, session,
+                                                                        monkeypatch) -> None:
+    """The edit holds the fragment (held at its rules check) and at its commit locks the board showing it; the
+    purge (an unsigned consent: no consent to lock) locked the project's open boards, then waited for the
+    fragment."""
+    _, fragment_id, _ = running_board_with_a_theme(client, world)
+    session.execute(sa.update(Fragment).where(Fragment.id == fragment_id)
+                    .values(captured_at=utcnow() - timedelta(days=40)))
+    world.project.retention_days = 30
+    session.add(world.project)
+    session.commit()
+    at_rules, go_on = held_at(monkeypatch, rules, "check_fragment_edit")
+    with ThreadPoolExecutor(2) as pool:
+        editing = pool.submit(edit, world, fragment_id, FragmentUpdate(kind="quote"))
+        assert at_rules.wait(20)
+        purging = pool.submit(retention.purge_all)  # what `hearken purge` runs
+        wait_until_it_waits(purging, "the purge (for the edit)")
+        go_on.set()
+        editing.result(timeout=30)
+        (report,) = [r for p, r in purging.result(timeout=30) if p.id == world.project.id]
+    assert report.fragments_erased == 1
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_guests_operation_after_the_facilitators_takes_the_next_seq(client, world, session, monkeypatch) -> None:
+    """The guest's request had read its board (to check its token) before it locked it, and the lock did not read
+    the row again: after the facilitator's operation committed, the guest's took the same seq (a 500, the note
+    lost), and a board locked meanwhile would have taken it."""
+    fragment_id = capture(client, world, scopes=["quote", "share"], text=WORDS)[0]
+    w = make_workshop(client, world, audience="mixed")
+    assert add(client, world, w["id"], [fragment_id]).status_code == 200
+    for state in ("ready", "running"):
+        assert set_state(client, world, w["id"], state).status_code == 200
+    code = client.get(f"/api/v1/workshops/{w['id']}", headers=world.headers("coordinator")).json()["short_code"]
+    joined = client.post("/api/v1/join", json={"code": code, "name": "Ann"})
+    assert joined.status_code == 201, joined.text
+    guest = {"Authorization": f"Bearer {joined.json()['token']}"}
+    at_apply, go_on = held_at(monkeypatch, workshops, "apply_ops")
+    with ThreadPoolExecutor(2) as pool:
+        facilitating = pool.submit(client.post, f"/api/v1/workshops/{w['id']}/board/ops",
+                                   json={"ops": [op("theme", theme_id=str(uuid.uuid4()), name="Transport", x=0, y=0)]},
+                                   headers=world.headers("coordinator"))
+        assert at_apply.wait(20)
+        guesting = pool.submit(client.post, "/api/v1/board/ops", headers=guest,
+                               json={"ops": [op("note", note_id=str(uuid.uuid4()), text="buses", x=1, y=1)]})
+        wait_until_it_waits(guesting, "the guest's operation (for the facilitator's)")
+        go_on.set()
+        answers = [facilitating.result(timeout=30), guesting.result(timeout=30)]
+    assert [r.status_code for r in answers] == [200, 200], [(r.status_code, r.text) for r in answers]
+    session.rollback()
+    seqs = session.exec(select(BoardOp.seq).where(BoardOp.workshop_id == uuid.UUID(w["id"]))).all()
+    assert sorted(seqs) == list(range(1, len(seqs) + 1))
