@@ -63,32 +63,20 @@ def check_access(session: Session, reader: Reader, project_id: uuid.UUID, q: str
     return project
 
 
-def _raw_id(column: Any, dialect: str) -> Any:
-    """A UUID column as the database holds it, as text: 32 hex digits on SQLite, the usual form on PostgreSQL.
-    (A UUID object per value cost more than reading the row; Python formats only the ids it prints.)"""
-    return sa.cast(column, sa.Text) if dialect == "postgresql" else sa.type_coerce(column, sa.String)
-
-
-def _dashed(dialect: str) -> Callable[[str], str]:
-    if dialect == "postgresql":
-        return str
-    return lambda h: f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}" if h else h
-
-
 @functools.cache
 def _columns(dialect: str) -> tuple[Any, ...]:
     """What an export reads of a fragment, with its tag ids found by the same query (through fragment_tags'
     primary key) rather than by a query per page. The participant label is not here: see _Labels."""
-    tag_id = _raw_id(FragmentTag.tag_id, dialect)
+    tag_id = render.raw_id(FragmentTag.tag_id, dialect)
     tags = sa.func.string_agg(tag_id, ",") if dialect == "postgresql" else sa.func.group_concat(tag_id, ",")
-    return (_raw_id(Fragment.id, dialect).label("id"),
+    return (render.raw_id(Fragment.id, dialect).label("id"),
             sa.func.replace(render.time_text(Fragment.captured_at, dialect), "Z", "+00:00").label("captured_at"),
-            _raw_id(Fragment.place_id, dialect).label("place_id"),
-            _raw_id(Fragment.prompt_id, dialect).label("prompt_id"), Fragment.kind, Fragment.language,
+            render.raw_id(Fragment.place_id, dialect).label("place_id"),
+            render.raw_id(Fragment.prompt_id, dialect).label("prompt_id"), Fragment.kind, Fragment.language,
             Fragment.text, Fragment.sensitive, Fragment.answers,
-            _raw_id(Fragment.conversation_id, dialect).label("conversation_id"),
-            _raw_id(Fragment.consent_id, dialect).label("consent_id"),
-            _raw_id(Fragment.researcher_id, dialect).label("researcher_id"),
+            render.raw_id(Fragment.conversation_id, dialect).label("conversation_id"),
+            render.raw_id(Fragment.consent_id, dialect).label("consent_id"),
+            render.raw_id(Fragment.researcher_id, dialect).label("researcher_id"),
             select(tags).where(FragmentTag.fragment_id == Fragment.id).scalar_subquery().label("tag_ids"))
 
 
@@ -132,22 +120,6 @@ def _chunks(pieces: Iterator[str]) -> Iterator[bytes]:
         yield "".join(buffer).encode()
 
 
-class _Cache(dict[Any, Any]):
-    """A dict that makes what it lacks with `make`: for what recurs from row to row (a consent's id, a set of tags,
-    a place's name as JSON), so each is formatted once. It forgets everything past `limit` entries, so no export
-    grows it without end."""
-
-    def __init__(self, make: Callable[[Any], Any], limit: int = 50_000) -> None:
-        super().__init__()
-        self.make, self.limit = make, limit
-
-    def __missing__(self, key: Any) -> Any:
-        if len(self) >= self.limit:
-            self.clear()
-        value = self[key] = self.make(key)
-        return value
-
-
 class _Labels:
     """Participants' labels by consent id (as the database holds it), read a page at a time for the consents that
     page brings and `known` lacks. Consecutive fragments mostly share a consent, so a page asks for few; a label
@@ -157,7 +129,7 @@ class _Labels:
 
     def __init__(self, dialect: str) -> None:
         self.known: dict[str, str] = {}
-        self.query = (select(_raw_id(Consent.id, dialect), Participant.label)
+        self.query = (select(render.raw_id(Consent.id, dialect), Participant.label)
                       .join(Participant, Participant.id == Consent.participant_id)  # type: ignore[arg-type]
                       .where(col(Consent.id).in_(sa.bindparam("ids", expanding=True))))
 
@@ -173,12 +145,12 @@ class _Labels:
 
 class _Names:
     """The lookups an export row needs (place and prompt names, tags, researchers, participant labels), by id as
-    the database holds it (see _raw_id), and how to print an id."""
+    the database holds it (see render.raw_id), and how to print an id."""
 
     def __init__(self, project_id: uuid.UUID, labels: bool = False):
         with open_session(read_only=True) as session:
             self.dialect = dialect = session.get_bind().dialect.name
-            self.dashed = _dashed(dialect)
+            self.dashed = render.dashed(dialect)
             key: Callable[[uuid.UUID], str] = str if dialect == "postgresql" else (lambda u: u.hex)
             self.places = {key(p.id): p.name for p in session.exec(select(Place).where(Place.project_id == project_id))}
             self.prompts = {key(p.id): p.text
@@ -191,7 +163,7 @@ class _Names:
                                                                .distinct())}
         self.labels = _Labels(dialect) if labels else None
         # A conversation's or consent's id, printed.
-        self.printed = _Cache(self.dashed)
+        self.printed = render.Cache(self.dashed)
 
     def tag_names(self, tag_ids: str) -> list[str]:
         """The names of the tags in a row's tag_ids, in name order."""
@@ -225,7 +197,7 @@ def csv_stream(reader: Reader, project_id: uuid.UUID, filters: dict[str, Any], q
         places = {k: _as_text(v) for k, v in names.places.items()}.get
         prompts = {k: _as_text(v) for k, v in names.prompts.items()}.get
         labels = names.labels.known if names.labels is not None else {}  # letters and digits first (sync's Label)
-        tags = _Cache(lambda tag_ids: _as_text("; ".join(names.tag_names(tag_ids))))
+        tags = render.Cache(lambda tag_ids: _as_text("; ".join(names.tag_names(tag_ids))))
         for rows in _pages(reader, project_id, filters, q, names):
             lines = _Lines()
             csv.writer(lines).writerows(
@@ -269,8 +241,8 @@ def jsonl_stream(reader: Reader, project_id: uuid.UUID, filters: dict[str, Any],
         labels = names.labels.known if names.labels is not None else {}
         places = {raw: encode_basestring(name) for raw, name in names.places.items()}
         prompts = {raw: encode_basestring(text) for raw, text in names.prompts.items()}
-        short = _Cache(json_or_null)  # kinds, languages, labels: the same few strings again and again
-        tags = _Cache(lambda tag_ids: json.dumps(names.tag_names(tag_ids), ensure_ascii=False))
+        short = render.Cache(json_or_null)  # kinds, languages, labels: the same few strings again and again
+        tags = render.Cache(lambda tag_ids: json.dumps(names.tag_names(tag_ids), ensure_ascii=False))
         for rows in _pages(reader, project_id, filters, q, names):
             text = "".join([
                 f'{{"id": "{dashed(id_)}", "captured_at": "{at}", "place": {places.get(place, "null")}, '
@@ -403,8 +375,8 @@ class _TextSources:
                              for raw, text in names.prompts.items() if text}
         # quoteattr of the title without its date: the date (digits and dashes) changes neither the escaping nor
         # the choice of quote, so each row puts its date in after the opening quote.
-        self.titles = _Cache(lambda key: quoteattr(f"{names.places.get(key[0]) or 'no place'} ({key[1]})"))
-        self.codes = _Cache(lambda tag_ids: sorted(str(names.tags[t].id) for t in tag_ids.split(",")
+        self.titles = render.Cache(lambda key: quoteattr(f"{names.places.get(key[0]) or 'no place'} ({key[1]})"))
+        self.codes = render.Cache(lambda tag_ids: sorted(str(names.tags[t].id) for t in tag_ids.split(",")
                                                    if t in names.tags))
 
     def page(self, rows: list[Any]) -> str:

@@ -54,7 +54,10 @@ def page(session: Session, reader: Reader, project_id: uuid.UUID | None, after: 
     `last_seq` and `has_more`. Fragment records are JSON text made by the database (this is the hot path of every
     consumer); `encode` writes the page."""
     rows = _visible(session, reader, project_id, after, limit + 1)
-    shown = rows[:limit]
+    records = render.Records(session.get_bind().dialect.name)
+    # The id as text (a fragment's tags and audio are found by it), and the record's columns.
+    dashed = records.dashed
+    shown = [(row[0], row[1], dashed(row[2]), row[3], row[4], row[5:]) for row in rows[:limit]]
     if isinstance(reader, ClientActor):
         # Another tool sees a consent only as a tombstone: "delete what you hold of its fragments"; and a fragment
         # it may no longer see (flagged sensitive, its consent's scope gone) as a tombstone too.
@@ -81,9 +84,9 @@ def page(session: Session, reader: Reader, project_id: uuid.UUID | None, after: 
         elif op != ChangeOp.upsert:  # a tombstone: no content
             record = "null"
         else:
-            # The record as GET /fragments/{id} shows it: the database's JSON, then its tags and audio.
-            record = f'{record[:-1]},"tag_ids":{render.dumps(tags[id_]) if id_ in tags else "[]"},' \
-                     f'"audio":{audio.get(id_, "null")}}}'
+            # The record as GET /fragments/{id} shows it: its ids and the database's JSON, then its tags and audio.
+            tag_ids = render.dumps(tags[id_]) if id_ in tags else "[]"
+            record = f'{records.text(id_, record)[:-1]},"tag_ids":{tag_ids},"audio":{audio.get(id_, "null")}}}'
         items.append(f'{{"seq":{seq},"entity":{_quoted(entity)},"id":"{id_}","op":{_quoted(op)},"at":"{at}",'
                      f'"record":{record}}}')
     return {"items": items, "ids": [r[2] for r in shown], "last_seq": shown[-1][0] if shown else after,
@@ -113,9 +116,10 @@ def _quoted(name: str) -> str:
 
 
 def _visible(session: Session, reader: Reader, project_id: uuid.UUID | None, after: int,
-             limit: int) -> list[tuple[int, str, str, str, str, str | None]]:
-    """(seq, entity, id, op, at, record) of the changes after `after` the reader may see, in order; the record is
-    a fragment's JSON without tags and audio (for a fragment upsert; otherwise ignore it)."""
+             limit: int) -> list[tuple[Any, ...]]:
+    """(seq, entity, id as the database holds it, op, at, *record columns) of the changes after `after` the reader
+    may see, in order; the record columns are a fragment's `render.record_columns` (for a fragment upsert;
+    otherwise ignore them)."""
     stmt = _select_changes(session.get_bind().dialect.name).where(Change.seq > after)  # type: ignore[operator]
     if isinstance(reader, ClientActor):
         stmt = stmt.where(_client_condition(reader, project_id))
@@ -140,12 +144,11 @@ def _visible(session: Session, reader: Reader, project_id: uuid.UUID | None, aft
 
 @functools.cache
 def _select_changes(dialect: str) -> Any:
-    change_id = render.frozen(render.uuid_text(Change.entity_id, dialect), dialect)
     # Fragment upserts come with their record in the same query: the feed's records are mostly fragments. (The
     # rest of an item is put together in Python: a JSON object the database built for it cost more.)
-    return (select(Change.seq, Change.entity, change_id.label("id"), Change.op,
+    return (select(Change.seq, Change.entity, render.raw_id(Change.entity_id, dialect).label("id"), Change.op,
                    render.frozen(render.time_text(Change.at, dialect), dialect).label("at"),
-                   render.record_json(dialect).label("record"))
+                   *render.record_columns(dialect))
             .select_from(Change)
             .outerjoin(Fragment, sa.and_(Change.entity == "fragment", Change.op == ChangeOp.upsert,
                                          Fragment.id == Change.entity_id)))

@@ -1,22 +1,23 @@
-"""Fragments as JSON text made by the database, for the hot read paths (the change feed, big pages).
+"""Fragments as JSON text made by the database, for the hot read paths (the change feed, exports).
 
 The same shape as FragmentPublic, without building ORM objects, validating models or encoding JSON row by row
-in Python: SQLite's json_object / PostgreSQL's json_build_object write each record, and Python only joins
-texts, adding each record's tags and audio (one query each per page). On SQLite a UUID is
-stored as 32 hex digits and a time as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC; both are reshaped in SQL to what
-FragmentPublic's JSON shows ('xxxxxxxx-xxxx-…', 'YYYY-MM-DDTHH:MM:SS.ffffffZ', no fraction when it is zero).
+in Python: SQLite's json_object / PostgreSQL's json_build_object write each record after its ids, Python puts
+the ids in front (see `Records`) and adds each record's tags and audio (one query each per page). On SQLite a
+UUID is stored as 32 hex digits and a time as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC; times are reshaped in SQL to
+what FragmentPublic's JSON shows ('YYYY-MM-DDTHH:MM:SS.ffffffZ', no fraction when it is zero), ids in Python
+('xxxxxxxx-xxxx-…': dashes put in by SQL cost 60% of the change feed's query, and most ids recur from row to
+row, so Python formats each once).
 """
 
 import functools
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col, select
 
 from api.fragments.models import Fragment, FragmentPublic
-from api.media.models import AudioClip, AudioPublic
 from api.tags.models import FragmentTag
 
 UUID_COLUMNS = ("id", "project_id", "conversation_id", "consent_id", "researcher_id", "place_id", "prompt_id")
@@ -43,9 +44,40 @@ def time_text(column: Any, dialect: str) -> Any:
     return sa.func.replace(text + "Z", ".000000Z", "Z")
 
 
+def raw_id(column: Any, dialect: str) -> Any:
+    """A UUID column as the database holds it, as text: 32 hex digits on SQLite, the usual form on PostgreSQL.
+    (A UUID object per value cost more than reading the row; Python formats only the ids it prints.)"""
+    return sa.cast(column, sa.Text) if dialect == "postgresql" else sa.type_coerce(column, sa.String)
+
+
+def dashed(dialect: str) -> Callable[[str], str]:
+    """How to print an id read with `raw_id`."""
+    if dialect == "postgresql":
+        return str
+    return lambda h: f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}" if h else h
+
+
+class Cache(dict[Any, Any]):
+    """A dict that makes what it lacks with `make`: for what recurs from row to row (a consent's id, a set of tags,
+    a place's name as JSON), so each is formatted once. It forgets everything past `limit` entries, so no long
+    read grows it without end."""
+
+    def __init__(self, make: Callable[[Any], Any], limit: int = 50_000) -> None:
+        super().__init__()
+        self.make, self.limit = make, limit
+
+    def __missing__(self, key: Any) -> Any:
+        if len(self) >= self.limit:
+            self.clear()
+        value = self[key] = self.make(key)
+        return value
+
+
 @functools.cache
-def record_json(dialect: str) -> Any:
-    """The fragment row as FragmentPublic's JSON text without `tag_ids` and `audio`; `complete` adds them."""
+def record_columns(dialect: str) -> tuple[Any, ...]:
+    """What `Records.text` puts a fragment's record together from: its ids but the first (the caller has it) as
+    `raw_id` reads them, then FragmentPublic's JSON text of the fields after the ids, without `tag_ids` and
+    `audio` (the caller adds them)."""
     if dialect == "postgresql":
         build, sensitive, answers = sa.func.json_build_object, Fragment.sensitive, Fragment.answers
     else:
@@ -54,12 +86,39 @@ def record_json(dialect: str) -> Any:
         sensitive = sa.func.json(sa.case((col(Fragment.sensitive), "true"), else_="false"))
         answers = sa.func.json(sa.type_coerce(Fragment.answers, sa.String))
     values: dict[str, Any] = {"sensitive": sensitive, "answers": answers}
-    values.update({c: uuid_text(getattr(Fragment, c), dialect) for c in UUID_COLUMNS})
     values.update({c: time_text(getattr(Fragment, c), dialect) for c in TIME_COLUMNS})
     args: list[Any] = []
-    for name in FIELDS[:-2]:
+    for name in FIELDS[len(UUID_COLUMNS):-2]:
         args += [sa.literal(name, sa.String), values.get(name, getattr(Fragment, name, None))]
-    return frozen(json_text(build(*args), dialect), dialect)
+    return (*(raw_id(getattr(Fragment, c), dialect) for c in UUID_COLUMNS[1:]),
+            frozen(json_text(build(*args), dialect), dialect))
+
+
+class Records:
+    """Fragments' records as JSON text (FragmentPublic's, without `tag_ids` and `audio`) from `record_columns`."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dashed = dashed(dialect)
+        self._quoted = _quoted_ids(dialect)
+
+    def text(self, fragment_id: str, columns: Sequence[Any]) -> str:
+        """The record of the fragment with this id (printed), from its `record_columns`."""
+        q = self._quoted
+        project, conversation, consent, researcher, place, prompt, rest = columns
+        # An f-string, not a template built from UUID_COLUMNS: half the cost, row after row (the names are
+        # checked against UUID_COLUMNS below).
+        return (f'{{"id":"{fragment_id}","project_id":{q[project]},"conversation_id":{q[conversation]},'
+                f'"consent_id":{q[consent]},"researcher_id":{q[researcher]},"place_id":{q[place]},'
+                f'"prompt_id":{q[prompt]},{rest[1:]}')
+
+
+@functools.cache
+def _quoted_ids(dialect: str) -> Cache:
+    """Ids read with `raw_id` as JSON (or null), for the whole process: a record's conversation, consent, place,
+    prompt and researcher recur from row to row and page to page, so each is formatted once (ids only, never
+    anyone's words)."""
+    printed = dashed(dialect)
+    return Cache(lambda raw: "null" if raw is None else f'"{printed(raw)}"')
 
 
 @functools.cache
@@ -68,19 +127,6 @@ def tag_pairs(dialect: str) -> Any:
     return (select(frozen(uuid_text(FragmentTag.fragment_id, dialect), dialect),
                    frozen(uuid_text(FragmentTag.tag_id, dialect), dialect))
             .select_from(FragmentTag).order_by(FragmentTag.fragment_id, FragmentTag.tag_id))
-
-
-def complete(records: dict[str, str], tag_pairs: Iterable[tuple[str, str]],
-             clips: Iterable[AudioClip]) -> dict[str, str]:
-    """The records (JSON text from `record_json`, by fragment id) with their tags and audio (the pairs and clips
-    may hold more fragments than the records: the rest are ignored)."""
-    tags: dict[str, list[str]] = {}
-    for fragment_id, tag_id in tag_pairs:
-        tags.setdefault(fragment_id, []).append(tag_id)
-    audio = {str(c.fragment_id): dumps(AudioPublic.model_validate(c).model_dump(mode="json")) for c in clips}
-    return {fid: f'{record[:-1]},"tag_ids":{dumps(tags[fid]) if fid in tags else "[]"},'
-                 f'"audio":{audio.get(fid, "null")}}}'
-            for fid, record in records.items()}
 
 
 def frozen(expression: Any, dialect: str) -> Any:
@@ -101,4 +147,7 @@ def dumps(value: Any) -> str:
 
 
 assert set(UUID_COLUMNS + TIME_COLUMNS) <= set(FIELDS), "render.py names a field FragmentPublic lacks"
-assert FIELDS[-2:] == ("tag_ids", "audio"), "complete() appends these two last"
+assert FIELDS[:len(UUID_COLUMNS)] == UUID_COLUMNS == (
+    "id", "project_id", "conversation_id", "consent_id", "researcher_id", "place_id", "prompt_id"), \
+    "Records.text writes the ids first, in this order"
+assert FIELDS[-2:] == ("tag_ids", "audio"), "the feed appends these two last"
