@@ -80,3 +80,26 @@ def test_the_status_line_tells_the_truth_in_every_state(phone, world, server):
     text = wait_status(page, has="only on this phone", lacks=(ALL_SENT,))
     assert "1 audio clip only on this phone" in text
     shot(page, "status-clip-on-phone")
+
+
+def test_a_clip_upload_shows_its_percentage_without_reading_out_each_step(phone, world, server):
+    """The status line is a live region: a screen reader reads out each change of its text. An upload's percentage
+    changed it at every chunk; now "Uploading a clip" is said once and the percentage is only shown."""
+    page, _, _ = new_researcher_ui(phone, world, "upload-steps")
+    spoken = []
+    for offset in (10, 55):
+        app_eval(page, """
+            A.outbox.state.uploading = { id: 'clip', offset: arg, size: 100 };
+            (await import('/app/src/app.js')).go(location.hash);
+        """, offset)
+        page.wait_for_function("(p) => document.querySelector('#clip-upload')?.textContent.includes(p)",
+                               arg=f"{offset}%")
+        # What assistive technology is given: the text outside aria-hidden parts.
+        spoken.append(page.evaluate("""() => {
+            const copy = document.querySelector('#status').cloneNode(true);
+            copy.querySelectorAll('[aria-hidden="true"]').forEach((el) => el.remove());
+            return copy.textContent;
+        }"""))
+    assert "Uploading a clip" in spoken[0] and "%" not in spoken[0], spoken
+    assert spoken[0] == spoken[1]  # nothing new to announce between two steps
+    app_eval(page, "A.outbox.state.uploading = null;")

@@ -8,7 +8,7 @@ import { S } from './strings.js';
 import { forgetObjectURLs, h, fmtTime } from './dom.js';
 import { homeView } from './views/home.js';
 
-export const VERSION = '2026.11.30-26';
+export const VERSION = '2026.11.30-27';
 
 export const A = {
   db: null, api: null, outbox: null,
@@ -475,7 +475,9 @@ function renderStatus() {
       st.nextAt ? ` · ${S.nextTry(fmtTime(st.nextAt))}` : ''),
   ];
   const up = st.uploading;
-  if (up) parts.push(h('p', { id: 'clip-upload' }, S.clipUploading(Math.floor((100 * up.offset) / (up.size || 1)))));
+  // The percentage is for the eye: the line is a live region, and a screen reader would read out every step.
+  if (up) parts.push(h('p', { id: 'clip-upload' }, S.clipUploading,
+    h('span', { 'aria-hidden': 'true' }, `: ${Math.floor((100 * up.offset) / (up.size || 1))}%`)));
   else if (st.clips) parts.push(h('p', { id: 'clips-queued' }, S.clipsQueued(st.clips)));
   if (st.clipAttention) parts.push(h('p', { class: 'warn', id: 'clips-attention' }, S.clipsAttention(st.clipAttention)));
   if (st.attention) parts.push(h('p', {}, h('a', { href: '#/attention', class: 'warn', id: 'attention-link' }, S.attentionCount(st.attention))));

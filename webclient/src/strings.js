@@ -175,7 +175,7 @@ export const S = {
   },
   playClip: 'Play the clip',
   clipUnavailable: 'The clip cannot be played now.',
-  clipUploading: (pct) => `Uploading a clip: ${pct}%`,
+  clipUploading: 'Uploading a clip',
   clipsQueued: (n) => (n === 1 ? '1 audio clip only on this phone' : `${n} audio clips only on this phone`),
   clipsAttention: (n) => (n === 1 ? '1 audio clip needs attention' : `${n} audio clips need attention`),
   clipsStored: (n, size) => `${n === 1 ? '1 audio clip' : `${n} audio clips`} (${size}) only on this phone.`,
