@@ -72,6 +72,10 @@ _INSERT = {key: sa.insert(table.__table__) for key, table in (
     ("conversation", Conversation), ("participant", Participant), ("consent", Consent), ("fragment", Fragment))}
 _KNOWN_PARTICIPANTS = sa.select(Participant.__table__.c.id).where(Participant.__table__.c.id.in_(_IDS))
 _AUDIT = sa.insert(AuditEntry.__table__)
+# A phone's last sync is shown to the minute, and a week without one makes it stale: a phone syncing as it captures
+# writes its token's row once a minute, not at every request (a statement each, and on PostgreSQL a dead row
+# version each).
+TOKEN_TOUCH_EVERY = timedelta(minutes=1)
 _TOUCH_TOKEN = (sa.update(AuthToken.__table__).where(AuthToken.__table__.c.id == sa.bindparam("token"))
                 .values(last_sync_at=sa.bindparam("now"), last_used_at=sa.bindparam("now")))
 
@@ -384,5 +388,7 @@ def _write(session: Session, batch: Batch) -> None:
              "entity": "consent", "entity_id": str(r["id"]),
              "detail": {"scopes": [s.value for s in Scope if r[f"scope_{s.value}"]], "method": r["method"]}}
             for r in rows["consent"]])
-    # Core, not the ORM: the token's own row is all that changes, and a flush of the loaded object costs more.
-    session.execute(_TOUCH_TOKEN, {"token": batch.actor.token.id, "now": batch.now})
+    last = batch.actor.token.last_sync_at
+    if last is None or batch.now - last >= TOKEN_TOUCH_EVERY:
+        # Core, not the ORM: the token's own row is all that changes, and a flush of the loaded object costs more.
+        session.execute(_TOUCH_TOKEN, {"token": batch.actor.token.id, "now": batch.now})
