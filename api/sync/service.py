@@ -58,14 +58,16 @@ _CONVERSATIONS = sa.select(*(Conversation.__table__.c[k] for k in ("id", "projec
 _CONSENTS = sa.select(*(Consent.__table__.c[k] for k in ("id", "project_id", "conversation_id", "withdrawn_at")),
                       *(Consent.__table__.c[f"scope_{s.value}"] for s in Scope)).where(Consent.__table__.c.id.in_(_IDS)
                                                                                        ).with_for_update(read=True)
-_PROJECTS = (sa.select(Project.__table__.c.id, Project.__table__.c.questions, Membership.__table__.c.role)
+# Each project with the caller's role in it and their training records (a row each; none: one row of nulls).
+_PROJECTS = (sa.select(Project.__table__.c.id, Project.__table__.c.questions, Membership.__table__.c.role,
+                       TrainingRecord.__table__.c.completed_on, TrainingRecord.__table__.c.expires_on)
              .select_from(Project.__table__)
              .outerjoin(Membership.__table__, sa.and_(Membership.__table__.c.project_id == Project.__table__.c.id,
                                                       Membership.__table__.c.user_id == sa.bindparam("user")))
+             .outerjoin(TrainingRecord.__table__,
+                        sa.and_(TrainingRecord.__table__.c.project_id == Project.__table__.c.id,
+                                TrainingRecord.__table__.c.user_id == sa.bindparam("user")))
              .where(Project.__table__.c.id.in_(_IDS)))
-_TRAINING = (sa.select(*(TrainingRecord.__table__.c[k] for k in ("project_id", "completed_on", "expires_on")))
-             .where(TrainingRecord.__table__.c.project_id.in_(_IDS),
-                    TrainingRecord.__table__.c.user_id == sa.bindparam("user")))
 _NAMED = {kind: sa.select(t.c.project_id, t.c.id).where(t.c.id.in_(_IDS))
           for kind, t in (("place", Place.__table__), ("prompt", Prompt.__table__))}
 _INSERT = {key: sa.insert(table.__table__) for key, table in (
@@ -256,17 +258,16 @@ def _preload(session: Session, batch: Batch, items: list[tuple[SyncItem, BaseMod
 
 def _project_infos(session: Session, batch: Batch, project_ids: set[uuid.UUID], place_ids: set[uuid.UUID],
                    prompt_ids: set[uuid.UUID]) -> None:
-    researcher_in: list[uuid.UUID] = []
-    for pid, questions, role in session.execute(_PROJECTS, {"ids": list(project_ids), "user": batch.actor.id}):
-        if role is not None and batch.actor.is_device and role != Role.researcher:
-            role = None  # a phone acts only as its researcher (projects.service.role_in)
-        batch.projects[pid] = ProjectInfo(role=str(role) if role else None, trained=[], places=set(), prompts=set(),
-                                          questions=questions)
-        if role == Role.researcher:
-            researcher_in.append(pid)
-    if researcher_in:  # training is checked for researchers only (_check_capture)
-        for pid, completed, expires in session.execute(_TRAINING, {"ids": researcher_in, "user": batch.actor.id}):
-            batch.projects[pid].trained.append((completed, expires))  # type: ignore[union-attr]
+    for pid, questions, role, completed, expires in session.execute(
+            _PROJECTS, {"ids": list(project_ids), "user": batch.actor.id}):
+        info = batch.projects.get(pid)
+        if info is None:
+            if role is not None and batch.actor.is_device and role != Role.researcher:
+                role = None  # a phone acts only as its researcher (projects.service.role_in)
+            info = batch.projects[pid] = ProjectInfo(role=str(role) if role else None, trained=[], places=set(),
+                                                     prompts=set(), questions=questions)
+        if completed is not None:
+            info.trained.append((completed, expires))  # checked for researchers only (_check_capture)
     for kind, named in (("place", place_ids), ("prompt", prompt_ids)):
         if named:
             for pid, rid in session.execute(_NAMED[kind], {"ids": list(named)}):

@@ -15,10 +15,10 @@ from api.people.models import AuthToken
 from api.people.security import digest
 from tests.factories import World, capture_batch, make_world, sync
 
-# BEGIN, the token, the ids held already, the conversation, the consent, the project with the caller's role, the
+# BEGIN, the token, the ids held already, the conversation, the consent, the project with the caller's role and
 # training, the insert, the webhook endpoints, the new change rows (the token's last sync is written once a minute);
 # PostgreSQL adds a savepoint (a concurrent replay is retried) and the feed's advisory lock.
-MOST = {"sqlite": 10, "postgresql": 12}
+MOST = {"sqlite": 9, "postgresql": 11}
 
 
 @pytest.fixture
