@@ -65,13 +65,13 @@ def page(session: Session, reader: Reader, project_id: uuid.UUID | None, after: 
                                                       if entity == "fragment" and op == ChangeOp.upsert])
         shown = [(seq, entity, id_, ChangeOp.tombstone if entity == "consent" or id_ in hidden else op, at, record)
                  for seq, entity, id_, op, at, record in shown]
-    tags: dict[str, list[str]] = {}
+    tags: dict[str, list[str]] = {}  # a fragment's id -> its tags' ids as JSON text
     audio: dict[str, str] = {}
     if shown:
         tag_pairs, clips = _page_extras(session.get_bind().dialect.name)
         page_range = {"after": after, "last": shown[-1][0]}
         for fragment_id, tag_id in session.connection().execute(tag_pairs, page_range):
-            tags.setdefault(fragment_id, []).append(tag_id)
+            tags.setdefault(dashed(fragment_id), []).append(records.quoted[tag_id])
         audio = {str(c.fragment_id): render.dumps(AudioPublic.model_validate(c).model_dump(mode="json"))
                  for c in session.exec(clips, params=page_range)}
     others = _records(session, [(entity, uuid.UUID(id_)) for _, entity, id_, op, _, _ in shown
@@ -85,7 +85,7 @@ def page(session: Session, reader: Reader, project_id: uuid.UUID | None, after: 
             record = "null"
         else:
             # The record as GET /fragments/{id} shows it: its ids and the database's JSON, then its tags and audio.
-            tag_ids = render.dumps(tags[id_]) if id_ in tags else "[]"
+            tag_ids = f'[{",".join(tags[id_])}]' if id_ in tags else "[]"
             record = f'{records.text(id_, record)[:-1]},"tag_ids":{tag_ids},"audio":{audio.get(id_, "null")}}}'
         items.append(f'{{"seq":{seq},"entity":{_quoted(entity)},"id":"{id_}","op":{_quoted(op)},"at":"{at}",'
                      f'"record":{record}}}')

@@ -26,15 +26,6 @@ TIME_COLUMNS = ("captured_at", "received_at", "updated_at", "erased_at", "review
 FIELDS = tuple(FragmentPublic.model_fields)
 
 
-def uuid_text(column: Any, dialect: str) -> Any:
-    """A UUID column as its usual text form (with dashes; SQLite holds uuid.hex, already lower case)."""
-    if dialect == "postgresql":
-        return sa.cast(column, sa.Text)
-    hex_ = sa.type_coerce(column, sa.String)
-    parts = [sa.func.substr(hex_, start, length) for start, length in ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))]
-    return parts[0] + "-" + parts[1] + "-" + parts[2] + "-" + parts[3] + "-" + parts[4]
-
-
 def time_text(column: Any, dialect: str) -> Any:
     """A UTC time column as ISO 8601 text ending in Z, as pydantic writes it."""
     if dialect == "postgresql":
@@ -99,11 +90,11 @@ class Records:
 
     def __init__(self, dialect: str) -> None:
         self.dashed = dashed(dialect)
-        self._quoted = _quoted_ids(dialect)
+        self.quoted = _quoted_ids(dialect)  # an id read with `raw_id` as JSON text
 
     def text(self, fragment_id: str, columns: Sequence[Any]) -> str:
         """The record of the fragment with this id (printed), from its `record_columns`."""
-        q = self._quoted
+        q = self.quoted
         project, conversation, consent, researcher, place, prompt, rest = columns
         # An f-string, not a template built from UUID_COLUMNS: half the cost, row after row (the names are
         # checked against UUID_COLUMNS below).
@@ -123,9 +114,9 @@ def _quoted_ids(dialect: str) -> Cache:
 
 @functools.cache
 def tag_pairs(dialect: str) -> Any:
-    """(fragment id, tag id) as text, in the order `complete` wants; the caller says which fragments."""
-    return (select(frozen(uuid_text(FragmentTag.fragment_id, dialect), dialect),
-                   frozen(uuid_text(FragmentTag.tag_id, dialect), dialect))
+    """(fragment id, tag id) as `raw_id` reads them, in the order a record lists its tags; the caller says which
+    fragments."""
+    return (select(raw_id(FragmentTag.fragment_id, dialect), raw_id(FragmentTag.tag_id, dialect))
             .select_from(FragmentTag).order_by(FragmentTag.fragment_id, FragmentTag.tag_id))
 
 
