@@ -342,7 +342,9 @@ def test_a_card_moves_by_keyboard_alone(workspace, server):
     w, _, _ = running_workshop(world)
     theme = str(uuid.uuid4())
     ok(world.admin.post(f"/workshops/{w['id']}/board/ops", json={"ops": [
-        {"id": str(uuid.uuid4()), "kind": "theme", "data": {"theme_id": theme, "name": "Getting about", "x": 600, "y": 40}}]}))
+        {"id": str(uuid.uuid4()), "kind": "theme", "data": {"theme_id": theme, "name": "Getting about", "x": 600, "y": 40}},
+        {"id": str(uuid.uuid4()), "kind": "note", "data": {"note_id": str(uuid.uuid4()), "text": "Buses stop at six",
+                                                           "theme_id": theme, "x": 0, "y": 0}}]}))
     page = workspace(world.add_coordinator(), world.project_id, "workshops")
     goto(page, world.project_id, "workshops", f"/{w['id']}/board")
     page.wait_for_function("() => window.__board && window.__board.state() && window.__board.state().cards.size === 6")
@@ -364,6 +366,12 @@ def test_a_card_moves_by_keyboard_alone(workspace, server):
     page.select_option(".board-card[data-number='1'] select.move-to", theme)
     assert card_on_server()["theme_id"] == theme
     assert page.evaluate("document.activeElement.dataset.number") == "1"  # focus back on the card
+    # It went in below the group's notes and its "add a note" button, not on top of them.
+    page.wait_for_function("""(t) => {
+        const card = document.querySelector(".board-card[data-number='1']").getBoundingClientRect();
+        const add = document.querySelector(`.board-theme[data-theme='${t}'] .add-note`).getBoundingClientRect();
+        return card.top >= add.bottom;
+    }""", arg=theme)
 
 
 LONG = ("We moved here in the spring and for months nobody said a word to us, not on the stairs, not at the bus "

@@ -259,7 +259,10 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
       const now = shown();
       const t = now.themes.get(pick.value);
       const inside = t ? [...now.cards.values()].filter((x) => x.theme_id === t.id && x.id !== id).length : 0;
-      const [x, y] = t ? [t.x + 10, t.y + 40 + 24 * inside] : [c.x, c.y + (c.theme_id ? THEME_H : 0)];
+      // Into the group below its name, notes and "add a note": a card on top of them hid what the group wrote.
+      const group = t && els.get(t.id);
+      const top = group ? group.parts.addNote.offsetTop + group.parts.addNote.offsetHeight + 6 : 40;
+      const [x, y] = t ? [t.x + 10, t.y + top + 24 * inside] : [c.x, c.y + (c.theme_id ? THEME_H : 0)];
       op('move', { card_id: id, x, y, theme_id: t ? t.id : null }, ['move', { card_id: id, x: c.x, y: c.y, theme_id: c.theme_id }]);
       done();
     });
@@ -325,7 +328,7 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
         if (cur && confirm(S.confirmRemoveTheme(cur.name))) op('theme_remove', { theme_id: t.id }, ['theme', { ...cur, theme_id: t.id }]);
       } }, '×');
       el = h('section', { class: 'board-theme', 'data-theme': t.id }, h('header', {}, name, votes, remove), notes, addNote);
-      el.parts = { name, votes, notes, remove };
+      el.parts = { name, votes, notes, addNote, remove };
       els.set(t.id, el);
     }
     const box = el.parts.name;
