@@ -8,7 +8,7 @@ import { S } from './strings.js';
 import { forgetObjectURLs, h, fmtTime } from './dom.js';
 import { homeView } from './views/home.js';
 
-export const VERSION = '2026.11.30-28';
+export const VERSION = '2026.11.30-29';
 
 export const A = {
   db: null, api: null, outbox: null,
@@ -462,6 +462,7 @@ export function syncStatus() {
   };
 }
 
+let statusShown = ''; // the status line as last drawn, without the upload's percentage
 function renderStatus() {
   // The status line above the screen grows and shrinks; while a finger is down that would move the target.
   if (pointerHeld) { heldRender = true; return; }
@@ -475,9 +476,10 @@ function renderStatus() {
       st.nextAt ? ` · ${S.nextTry(fmtTime(st.nextAt))}` : ''),
   ];
   const up = st.uploading;
-  // The percentage is for the eye: the line is a live region, and a screen reader would read out every step.
-  if (up) parts.push(h('p', { id: 'clip-upload' }, S.clipUploading,
-    h('span', { 'aria-hidden': 'true' }, `: ${Math.floor((100 * up.offset) / (up.size || 1))}%`)));
+  // The percentage is for the eye: the line is a live region, and a screen reader would read out every step. It
+  // is written into the line below, in place, so a new step changes nothing a screen reader is given.
+  const percent = up ? `: ${Math.floor((100 * up.offset) / (up.size || 1))}%` : '';
+  if (up) parts.push(h('p', { id: 'clip-upload' }, S.clipUploading, h('span', { 'aria-hidden': 'true', id: 'clip-percent' })));
   else if (st.clips) parts.push(h('p', { id: 'clips-queued' }, S.clipsQueued(st.clips)));
   if (st.clipAttention) parts.push(h('p', { class: 'warn', id: 'clips-attention' }, S.clipsAttention(st.clipAttention)));
   if (st.attention) parts.push(h('p', {}, h('a', { href: '#/attention', class: 'warn', id: 'attention-link' }, S.attentionCount(st.attention))));
@@ -489,9 +491,15 @@ function renderStatus() {
     parts.push(h('div', { class: 'banner' }, h('p', {}, S.updateReady),
       h('button', { type: 'button', id: 'update', onclick: applyUpdate }, S.updateButton)));
   }
-  // Only real changes reach the live region, so a screen reader is not told the same thing twice.
+  // Only real changes reach the live region, so a screen reader is not told the same thing twice: a line put back
+  // whole is read out whole again.
   const box = h('div', {}, parts);
-  if (box.innerHTML !== bar.innerHTML) bar.replaceChildren(...box.childNodes);
+  if (box.innerHTML !== statusShown) {
+    statusShown = box.innerHTML;
+    bar.replaceChildren(...box.childNodes);
+  }
+  const shownPercent = bar.querySelector('#clip-percent');
+  if (shownPercent && shownPercent.textContent !== percent) shownPercent.textContent = percent;
 }
 
 // A live screen is rebuilt when records change; this finds the focused control again afterwards.
