@@ -1,8 +1,6 @@
 """Retention: `hearken purge` erases what is past the period exactly as a withdrawal does, and says so."""
 
-import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -13,16 +11,10 @@ from sqlmodel import Session, select
 from api.audit.models import AuditEntry
 from api.cli import main as hearken
 from api.consent.models import Consent
-from api.db import open_session
 from api.fragments import retention
-from api.fragments import service as fragments
 from api.fragments.models import Fragment, FragmentUpdate
-from api.people.deps import Actor
-from api.people.models import AuthToken
-from api.people.security import digest
-from api.sync import rules
 from tests.factories import World, capture_batch, make_world, now_iso, sync
-from tests.support.locks import wait_until_it_waits
+from tests.support.locks import purge_during_an_edit
 
 
 @pytest.fixture
@@ -88,32 +80,7 @@ def test_a_purge_and_an_edit_of_its_fragment_never_deadlock(client, world, sessi
     world.project.retention_days = 30
     session.add(world.project)
     session.commit()
-    at_rules, go_on = threading.Event(), threading.Event()
-    check = rules.check_fragment_edit
-
-    def held_check(*args: object) -> None:
-        at_rules.set()
-        assert go_on.wait(20)
-        check(*args)
-
-    monkeypatch.setattr(rules, "check_fragment_edit", held_check)
-
-    def edit() -> None:
-        with open_session() as s:
-            token = s.exec(select(AuthToken).where(AuthToken.token_hash == digest(world.tokens["coordinator"]))).one()
-            fragment = s.get(Fragment, fragment_id)
-            fragments.update(s, Actor(user=world.coordinator, token=token), fragment, "coordinator",
-                             FragmentUpdate(kind="paraphrase"), fragment.version)
-            s.commit()
-
-    with ThreadPoolExecutor(2) as pool:
-        editing = pool.submit(edit)
-        assert at_rules.wait(20)
-        purging = pool.submit(retention.purge_all)  # what `hearken purge` runs
-        wait_until_it_waits(purging, "the purge (for the edit)")
-        go_on.set()
-        editing.result(timeout=30)
-        (report,) = [r for p, r in purging.result(timeout=30) if p.id == world.project.id]
+    report = purge_during_an_edit(monkeypatch, world, fragment_id, FragmentUpdate(kind="paraphrase"))
     assert (report.fragments_erased, report.signatures_erased) == (1, 1)
     session.rollback()
     assert session.get(Fragment, fragment_id).text is None and session.get(Consent, consent_id).signature is None

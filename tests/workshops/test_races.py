@@ -4,9 +4,7 @@ again), so neither side waits for the other while holding what the other needs. 
 quote-following edit each took the workshop first: PostgreSQL broke the cycle by killing one of them (a 503 for
 the coordinator, an edit lost)."""
 
-import threading
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -15,20 +13,15 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from api.db import open_session, utcnow
-from api.fragments import retention
-from api.fragments import service as fragments
+from api.db import utcnow
 from api.fragments.models import Fragment, FragmentUpdate
 from api.memos import service as memos
-from api.people.deps import Actor
-from api.people.models import AuthToken
-from api.people.security import digest
 from api.sync import rules
 from api.tags.models import FragmentTag
 from api.workshops import service as workshops
 from api.workshops.models import BoardOp, Theme
 from tests.factories import World, make_world
-from tests.support.locks import wait_until_it_waits
+from tests.support.locks import edit, held_at, purge_during_an_edit, wait_until_it_waits
 from tests.workshops.helpers import add, capture, make_workshop, set_state
 
 WORDS = "the bus never comes on time here"
@@ -59,32 +52,6 @@ def running_board_with_a_theme(client: Any, world: World,
 
 def op(kind: str, **data: Any) -> dict[str, Any]:
     return {"id": str(uuid.uuid4()), "kind": kind, "data": data}
-
-
-def held_at(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> tuple[threading.Event, threading.Event]:
-    """Makes the first call of `module.name` stop until let go (later calls go through): answers (reached,
-    go_on)."""
-    reached, go_on = threading.Event(), threading.Event()
-    original: Callable[..., Any] = getattr(module, name)
-
-    def held(*args: Any, **kwargs: Any) -> Any:
-        if not reached.is_set():
-            reached.set()
-            assert go_on.wait(20)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(module, name, held)
-    return reached, go_on
-
-
-def edit(world: World, fragment_id: uuid.UUID, change: FragmentUpdate) -> None:
-    with open_session() as s:
-        token = s.exec(select(AuthToken).where(AuthToken.token_hash == digest(world.tokens["coordinator"]))).one()
-        fragment = s.get(Fragment, fragment_id)
-        assert fragment is not None
-        fragments.update(s, Actor(user=world.coordinator, token=token), fragment, "coordinator", change,
-                         fragment.version)
-        s.commit()
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])  # SQLite's one writer puts them one after the other
@@ -208,15 +175,7 @@ def test_a_purge_and_an_edit_of_a_card_on_an_open_board_never_deadlock(client, w
     world.project.retention_days = 30
     session.add(world.project)
     session.commit()
-    at_rules, go_on = held_at(monkeypatch, rules, "check_fragment_edit")
-    with ThreadPoolExecutor(2) as pool:
-        editing = pool.submit(edit, world, fragment_id, FragmentUpdate(kind="quote"))
-        assert at_rules.wait(20)
-        purging = pool.submit(retention.purge_all)  # what `hearken purge` runs
-        wait_until_it_waits(purging, "the purge (for the edit)")
-        go_on.set()
-        editing.result(timeout=30)
-        (report,) = [r for p, r in purging.result(timeout=30) if p.id == world.project.id]
+    report = purge_during_an_edit(monkeypatch, world, fragment_id, FragmentUpdate(kind="quote"))
     assert report.fragments_erased == 1
 
 
