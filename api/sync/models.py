@@ -131,10 +131,21 @@ class Erased(BaseModel):
     at: AwareDatetime
 
 
+class Narrowed(BaseModel):
+    id: uuid.UUID
+    scopes: list[Scope] = Field(description="What the consent allows now.")
+    at: AwareDatetime
+
+
 class ErasedPage(BaseModel):
-    """Your own records erased since `after` (a consent withdrawn, a fragment past retention or erased)."""
+    """Your own records erased since `after` (a consent withdrawn, a fragment past retention or erased), and your
+    own consents narrowed since then."""
 
     items: list[Erased]
+    narrowed: list[Narrowed] = Field(default_factory=list, description=(
+        "Your consents whose scopes a coordinator narrowed since `after` (the participant agreed to less), with "
+        "what each allows now: stop offering what was taken away, and erase what the phone holds that needed it "
+        "(an unsent quote without `quote`, a clip without `audio`). Its own list: `items` are erased whole."))
     last_seq: int = Field(description="Keep it and send it as `after` next time.")
     has_more: bool
 

@@ -216,3 +216,56 @@ def test_the_phone_keeps_the_words_of_synced_records_for_two_weeks_then_a_stub(p
     page.wait_for_selector("#fragments")
     assert "14 days after reaching the server" in page.inner_text("#fragments")
     shot(page, "stub-after-two-weeks")
+
+
+QUOTE = "Unsent verbatim words she no longer agrees to have quoted"
+KEPT = "A paraphrase she still agrees to"
+NARROWED_CLIP = "clip bytes recorded before she took back audio"
+
+
+def test_a_narrowing_reaches_the_phone_and_takes_back_what_it_no_longer_allows(phone, world, server):
+    """The coordinator records that the participant agreed to less (no quotes, no audio). The phone's copy of the
+    consent says so: capture no longer offers a quote or the recorder for her, and what the phone held unsent that
+    needed them is erased (the words of a quote, a clip's bytes); her paraphrases stay."""
+    page, _, _ = new_researcher_ui(phone, world, "narrowed")
+    conv = start_conversation_ui(page)
+    take_consent_ui(page, {"audio": True, "quote": True, "share": True, "publish": False})
+    capture_ui(page, KEPT)
+    consent_id = app_eval(page, "return (await A.db.allRecords()).find((r) => r.type === 'consent').id;")
+    wait_counts(page, local=0, synced=3)
+
+    phone.set_offline(True)
+    capture_ui(page, QUOTE, kind="quote")
+    app_eval(page, ADD_FRAGMENT_WITH_CLIP, [consent_id, NARROWED_CLIP])
+    ok(world.admin.patch(f"/consents/{consent_id}", json={"scopes": ["share"]}, headers={"If-Match": '"1"'}))
+    phone.set_offline(False)
+    app_eval(page, "A.outbox.sync();")
+    wait_app(page, "return (await A.db.getRecord(arg)).data.scopes.join() === 'share';", consent_id, timeout=30)
+    wait_app(page, "return (await A.db.allClips()).every((c) => c.state === 'erased' && !c.blob);", timeout=30)
+
+    stored = idb_text(page)
+    assert QUOTE not in stored and NARROWED_CLIP not in stored
+    assert KEPT in stored
+    # The form opened before the narrowing reached the phone still offers a quote; saving one is refused, and the
+    # words stay in the box to be put as a paraphrase.
+    page.check("input[name=kind][value=quote]")
+    page.fill("#fragment textarea[name=text]", QUOTE)
+    page.click("#fragment button[type=submit]")
+    page.wait_for_selector("#quote-refused:not([hidden])")
+    assert page.locator("input[name=kind][value=quote]").is_disabled()
+    assert page.locator("#fragment textarea[name=text]").input_value() == QUOTE
+    assert QUOTE not in idb_text(page)
+    # Opened afresh, the form offers neither a quote nor the recorder for her.
+    page.goto(page.url.split("#")[0] + f"#/c/{conv}")
+    page.wait_for_selector("#participants")
+    page.goto(page.url.split("#")[0] + f"#/c/{conv}/capture/{consent_id}")
+    page.wait_for_selector("#fragment")
+    assert page.locator("input[name=kind][value=quote]").is_disabled()
+    assert page.locator("#no-audio").is_visible()
+    shot(page, "narrowed-capture-offers-no-quote-or-recorder")
+
+    page.goto(page.url.split("#")[0] + "#/attention")
+    item = page.locator("#attention [data-code=quote_not_consented]")
+    item.wait_for()
+    assert "no longer agrees to be quoted" in item.inner_text()
+    assert item.locator("[data-action=retry]").count() == 0

@@ -42,6 +42,41 @@ def test_a_withdrawal_reaches_the_phone_of_its_researcher_only(client, session, 
     assert {i["id"] for i in theirs_page["items"]} == {x["id"] for x in theirs[1:]}
 
 
+def test_a_narrowing_reaches_the_phone_of_its_researcher_with_what_the_consent_allows_now(client, session, world):
+    """A phone that still believed a narrowed consent allowed quotes offered to take them: it now hears of the
+    narrowing (its own consents only, each once, in its own list: older phones erase every id in `items`)."""
+    mine, kept = capture_batch(world, 1), capture_batch(world, 1)
+    assert sync(client, world, mine + kept).status_code == 200
+    other = make_user(session)
+    add_member(session, world.project, other, Role.researcher)
+    world.tokens["other"] = make_token(session, other)
+    theirs = capture_batch(world, 1)
+    assert sync(client, world, theirs, who="other").status_code == 200
+    start = client.get("/api/v1/sync/erased", headers=world.headers("researcher")).json()
+    assert start["items"] == [] and start["narrowed"] == []  # consents given, none narrowed
+
+    for batch, scopes in ((mine, ["share"]), (theirs, ["share"]), (kept, ["quote"])):
+        r = client.patch(f"/api/v1/consents/{batch[1]['id']}", json={"scopes": scopes},
+                         headers={**world.headers("coordinator"), "If-Match": '"1"'})
+        assert r.status_code == 200, r.text
+    page = client.get("/api/v1/sync/erased", params={"after": start["last_seq"]},
+                      headers=world.headers("researcher")).json()
+    narrowed = {n["id"]: n["scopes"] for n in page["narrowed"]}
+    assert narrowed == {mine[1]["id"]: ["share"], kept[1]["id"]: ["quote"]}
+    assert [(i["entity"], i["id"]) for i in page["items"]] == [("fragment", mine[2]["id"])]  # its quote, erased
+    again = client.get("/api/v1/sync/erased", params={"after": page["last_seq"]},
+                       headers=world.headers("researcher")).json()
+    assert again["narrowed"] == [] and again["items"] == []
+
+    # Withdrawn after its narrowing: an erasure, no longer a narrowing.
+    client.post(f"/api/v1/consents/{mine[1]['id']}/withdraw", headers=world.headers("coordinator"))
+    page = client.get("/api/v1/sync/erased", params={"after": page["last_seq"]},
+                      headers=world.headers("researcher")).json()
+    assert page["narrowed"] == [] and ("consent", mine[1]["id"]) in {(i["entity"], i["id"]) for i in page["items"]}
+    assert [n["id"] for n in client.get("/api/v1/sync/erased", headers=world.headers("other")).json()["narrowed"]] \
+        == [theirs[1]["id"]]
+
+
 def test_the_withdrawal_preview_counts_phones_until_they_confirm_erasure(client, session, world):
     batch = capture_batch(world, 1)
     assert sync(client, world, batch, device_id="phone-of-jo").status_code == 200
@@ -133,7 +168,7 @@ def test_a_phones_question_reads_the_tombstone_index_not_every_change(client, en
         for statement, parameters in seen:
             plan = conn.exec_driver_sql(("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ") + statement,
                                         parameters).all()
-            assert "ix_changes_owner_tombstones" in "\n".join(str(r[-1]) for r in plan), plan
+            assert "ix_changes_owner_for_phones" in "\n".join(str(r[-1]) for r in plan), plan
 
 
 def test_receipt_cards_print_any_script_and_keep_how_to_withdraw_readable():

@@ -366,6 +366,50 @@ class Store {
     });
   }
 
+  // A coordinator narrowed these consents ([{ id, scopes }]: the participant agreed to less). The phone's copy
+  // allows no more than the server's, so capture stops offering what was taken back; a clip not yet on the server
+  // goes when `audio` went, and an unsent quote's words when `quote` went, as the server erased the quotes it held
+  // (those come as erasures). Answers the ids of the records it changed.
+  narrowConsents(list) {
+    const allowedBy = new Map(list.map((n) => [n.id, n.scopes]));
+    return this.tx(['records', 'clips'], 'readwrite', async (tx) => {
+      const store = tx.objectStore('records');
+      const clips = tx.objectStore('clips');
+      const changed = [];
+      for (const rec of await req(store.getAll())) {
+        const allowed = rec.erased ? null
+          : allowedBy.get(rec.type === 'consent' ? rec.id : rec.type === 'fragment' ? rec.data.consent_id : null);
+        if (!allowed) continue;
+        if (rec.type === 'consent') {
+          const scopes = (rec.data.scopes || []).filter((s) => allowed.includes(s));
+          if (scopes.length === (rec.data.scopes || []).length) continue;
+          rec.data = { ...rec.data, scopes };
+          await req(store.put(rec));
+          changed.push(rec.id);
+          continue;
+        }
+        const clip = allowed.includes('audio') ? null : await req(clips.get(rec.id));
+        if (clip && clip.state !== 'done' && clip.state !== 'erased') {
+          await req(clips.put({ ...clip, state: 'erased', blob: null,
+            error: { status: 'rejected', code: 'audio_not_consented', detail: '' } }));
+          changed.push(rec.id);
+        }
+        if (!allowed.includes('quote') && rec.data.kind === 'quote' && rec.state !== 'synced') {
+          const d = rec.data;
+          rec.data = { conversation_id: d.conversation_id, consent_id: d.consent_id, kind: d.kind, text: '',
+            captured_at: d.captured_at };
+          await req(clips.delete(rec.id));
+          rec.state = 'attention';
+          rec.error = { status: 'rejected', code: 'quote_not_consented', detail: '' };
+          rec.erased = 'withdrawn';
+          await req(store.put(rec));
+          changed.push(rec.id);
+        }
+      }
+      return changed;
+    });
+  }
+
   // Content of records the server has held for longer than their project allows (`keepDays`: days by project id;
   // `fallbackDays` for a project not listed) leaves the phone; a stub stays.
   // `onlyOwner`: only that researcher's records (and those from before owners were kept), all of them at once.

@@ -208,6 +208,8 @@ export const S = {
   withdrawnParticipant: (label) => `${label} withdrew consent: their words were erased from this phone and nothing `
     + 'more can be captured for them.',
   withdrawnUnsent: 'Cannot be sent: the participant withdrew consent. The words were erased; discard this item.',
+  quoteNarrowedUnsent: 'Cannot be sent: the participant no longer agrees to be quoted. The words were erased; '
+    + 'discard this item.',
   stubNote: (days) => `The words left this phone ${days} days after reaching the server.`,
   stubLockedOut: 'The words left this phone when its login was ended; the server keeps them.',
   lockedOut: 'This phone’s login was ended (the phone was revoked, or the account disabled), so the words it had '

@@ -5,6 +5,8 @@ import { h, uid } from '../dom.js';
 import { A, retry, discard, isMine } from '../app.js';
 import { backLink } from './common.js';
 
+const UNSENDABLE = { consent_withdrawn: S.withdrawnUnsent, quote_not_consented: S.quoteNarrowedUnsent };
+
 function describe(rec) {
   const d = rec.data;
   if (rec.type === 'consent') return d.participant_label;
@@ -19,11 +21,12 @@ export async function attentionView() {
   if (!recs.length) body.push(h('p', {}, S.nothingNeedsAttention));
   body.push(h('ul', { class: 'list', id: 'attention' }, recs.map((rec) => {
     const err = rec.error || {};
-    // Refused because the participant withdrew: it can never be sent, so it can only be discarded.
-    const final = err.code === 'consent_withdrawn';
+    // Refused because the participant withdrew, or no longer agrees to be quoted: its words were erased, so it
+    // can only be discarded.
+    const final = UNSENDABLE[err.code];
     const kids = [
       h('span', { class: 'title' }, S.types[rec.type], ': ', describe(rec)),
-      h('p', { class: 'reason' }, h('strong', {}, `${S.reason}: `), final ? S.withdrawnUnsent : S.serverSaid(err.code, err.detail),
+      h('p', { class: 'reason' }, h('strong', {}, `${S.reason}: `), final || S.serverSaid(err.code, err.detail),
         err.code ? h('span', { class: 'code' }, ` (${err.code})`) : null),
     ];
     let edit = null;
