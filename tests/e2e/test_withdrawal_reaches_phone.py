@@ -5,6 +5,7 @@ phone confirmed the erasure."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -23,8 +24,9 @@ from tests.e2e.helpers import (
     take_consent_ui,
     wait_app,
     wait_counts,
+    wait_worker,
 )
-from tests.support.live_server import ok
+from tests.support.live_server import login_client, ok
 
 pytestmark = pytest.mark.browser
 SENT = "Words that must leave the phone: the warden's name"
@@ -183,7 +185,9 @@ def test_narrowing_away_audio_takes_the_unsent_recording_off_the_phone(phone, wo
     app_eval(page, "A.outbox.sync();")
     wait_app(page, "return (await A.db.allClips()).some((c) => c.state === 'erased');", timeout=30)
     assert CLIP not in idb_text(page)
-    assert app_eval(page, "return (await A.db.getRecord(arg)).data.scopes;", consent_id) == ["quote", "share"]
+    consent = app_eval(page, "return await A.db.getRecord(arg);", consent_id)
+    assert consent["allowed"] == ["quote", "share"]  # the server's word, beside what was recorded (and is resent)
+    assert consent["data"]["scopes"] == ["audio", "quote", "share"]
     page.goto(page.url.split("#")[0] + f"#/c/{conv}")
     page.wait_for_selector("[data-clip-state=erased]")
     assert page.locator("[data-action=play]").count() == 0 and page.locator("[data-action=retry-clip]").count() == 0
@@ -240,8 +244,10 @@ def test_a_narrowing_reaches_the_phone_and_takes_back_what_it_no_longer_allows(p
     ok(world.admin.patch(f"/consents/{consent_id}", json={"scopes": ["share"]}, headers={"If-Match": '"1"'}))
     phone.set_offline(False)
     app_eval(page, "A.outbox.sync();")
-    wait_app(page, "return (await A.db.getRecord(arg)).data.scopes.join() === 'share';", consent_id, timeout=30)
+    wait_app(page, "return ((await A.db.getRecord(arg)).allowed || []).join() === 'share';", consent_id, timeout=30)
     wait_app(page, "return (await A.db.allClips()).every((c) => c.state === 'erased' && !c.blob);", timeout=30)
+    # What the phone recorded, and would send again, is untouched: the server compares a replay with it.
+    assert app_eval(page, "return (await A.db.getRecord(arg)).data.scopes;", consent_id) == ["audio", "quote", "share"]
 
     stored = idb_text(page)
     assert QUOTE not in stored and NARROWED_CLIP not in stored
@@ -255,9 +261,12 @@ def test_a_narrowing_reaches_the_phone_and_takes_back_what_it_no_longer_allows(p
     assert page.locator("input[name=kind][value=quote]").is_disabled()
     assert page.locator("#fragment textarea[name=text]").input_value() == QUOTE
     assert QUOTE not in idb_text(page)
-    # Opened afresh, the form offers neither a quote nor the recorder for her.
+    # Opened afresh, the form offers neither a quote nor the recorder for her; the conversation says what went.
     page.goto(page.url.split("#")[0] + f"#/c/{conv}")
     page.wait_for_selector("#participants")
+    assert "Agreed: share" in page.inner_text("#participants")
+    assert page.locator("#fragments [data-state=narrowed]").count() == 1
+    assert page.locator("#fragments [data-state=withdrawn]").count() == 0
     page.goto(page.url.split("#")[0] + f"#/c/{conv}/capture/{consent_id}")
     page.wait_for_selector("#fragment")
     assert page.locator("input[name=kind][value=quote]").is_disabled()
@@ -269,3 +278,47 @@ def test_a_narrowing_reaches_the_phone_and_takes_back_what_it_no_longer_allows(p
     item.wait_for()
     assert "no longer agrees to be quoted" in item.inner_text()
     assert item.locator("[data-action=retry]").count() == 0
+
+
+def test_a_backup_restored_after_a_narrowing_still_sends_what_it_holds(browser, world, server, tmp_path):
+    """Phone 1 sent a conversation and its consent, then died; its backup, taken while all was unsent, is restored on
+    phone 2 after the coordinator took back `publish`. Phone 2 hears of the narrowing before it sends anything, and
+    sends the consent as it was recorded: the server answers `duplicate`, not `conflict`, and her two paraphrases
+    (still agreed to) reach it."""
+    email = "restored-after-narrowing@example.org"
+    world.add_researcher(email)
+    old = new_phone(browser)
+    page = old.new_page()
+    open_app(page, server)
+    login_ui(page, email, world.password)
+    wait_worker(page)
+    old.set_offline(True)
+    start_conversation_ui(page)
+    take_consent_ui(page, {"audio": False, "quote": True, "share": True, "publish": True})
+    for i in range(2):
+        capture_ui(page, f"Backed up paraphrase {i}")
+    page.goto(page.url.split("#")[0] + "#/phone")
+    page.wait_for_selector("#export")
+    with page.expect_download() as download:
+        page.click("#export")
+    backup = tmp_path / "backup.json"
+    download.value.save_as(backup)
+    old.close()
+    records = json.loads(backup.read_text())["records"]
+    consent_id = next(r["id"] for r in records if r["type"] == "consent")
+    with login_client(server, email, world.password) as last_sync:
+        ok(last_sync.post("/sync", json={"device_id": "phone-1", "items": [
+            {"type": r["type"], "id": r["id"], "data": r["data"]} for r in records if r["type"] != "fragment"]}))
+    ok(world.admin.patch(f"/consents/{consent_id}", json={"scopes": ["quote", "share"]}, headers={"If-Match": '"1"'}))
+
+    new = new_phone(browser)
+    page = new.new_page()
+    open_app(page, server)
+    login_ui(page, email, world.password)
+    page.goto(page.url.split("#")[0] + "#/phone")
+    page.set_input_files("#import-file", str(backup))
+    page.wait_for_selector("#import-result:has-text('4')")
+    wait_counts(page, local=0, synced=4)
+    assert app_eval(page, "return (await A.db.getRecord(arg)).allowed;", consent_id) == ["quote", "share"]
+    assert sorted(f["text"] for f in world.fragments_on_server_of(email)) == [
+        "Backed up paraphrase 0", "Backed up paraphrase 1"]

@@ -86,6 +86,15 @@ export async function openDB(name = DB_NAME, { onVersionChange } = {}) {
   return new Store(idb);
 }
 
+
+// The scopes a consent allows now. Its `data` is what the phone recorded and what the outbox sends (again, after a
+// lost answer or from a backup): the server compares a replay with what it first received, so a narrowing never
+// rewrites `data`; the server's word is kept beside it, in `allowed`.
+export function scopesNow(consent) {
+  const given = consent.data.scopes || [];
+  return consent.allowed ? given.filter((s) => consent.allowed.includes(s)) : given;
+}
+
 class Store {
   constructor(idb) {
     this.idb = idb;
@@ -192,8 +201,8 @@ class Store {
       const store = tx.objectStore('records');
       const fragment = await req(store.get(fragmentId));
       const consent = fragment && (await req(store.get(fragment.data.consent_id)));
-      if (!consent || !(consent.data.scopes || []).includes(scope)) return false;
-      consent.data = { ...consent.data, scopes: consent.data.scopes.filter((s) => s !== scope) };
+      if (!consent || !scopesNow(consent).includes(scope)) return false;
+      consent.allowed = scopesNow(consent).filter((s) => s !== scope);
       await req(store.put(consent));
       return true;
     });
@@ -381,9 +390,9 @@ class Store {
           : allowedBy.get(rec.type === 'consent' ? rec.id : rec.type === 'fragment' ? rec.data.consent_id : null);
         if (!allowed) continue;
         if (rec.type === 'consent') {
-          const scopes = (rec.data.scopes || []).filter((s) => allowed.includes(s));
-          if (scopes.length === (rec.data.scopes || []).length) continue;
-          rec.data = { ...rec.data, scopes };
+          const now = scopesNow(rec);
+          if (now.every((s) => allowed.includes(s))) continue;
+          rec.allowed = now.filter((s) => allowed.includes(s));
           await req(store.put(rec));
           changed.push(rec.id);
           continue;
@@ -401,7 +410,7 @@ class Store {
           await req(clips.delete(rec.id));
           rec.state = 'attention';
           rec.error = { status: 'rejected', code: 'quote_not_consented', detail: '' };
-          rec.erased = 'withdrawn';
+          rec.erased = 'narrowed';
           await req(store.put(rec));
           changed.push(rec.id);
         }

@@ -35,6 +35,7 @@ export const S = {
     synced: 'On the server',
     attention: 'Needs attention',
     withdrawn: 'Withdrawn — erased from this phone',
+    narrowed: 'Quote erased — no longer agreed to',
   },
   types: { conversation: 'Conversation', consent: 'Consent', fragment: 'Fragment' },
 

@@ -3,14 +3,14 @@
 import { S } from '../strings.js';
 import { h, uid } from '../dom.js';
 import { A, retry, discard, isMine } from '../app.js';
-import { backLink } from './common.js';
+import { backLink, stateOf } from './common.js';
 
 const UNSENDABLE = { consent_withdrawn: S.withdrawnUnsent, quote_not_consented: S.quoteNarrowedUnsent };
 
 function describe(rec) {
   const d = rec.data;
   if (rec.type === 'consent') return d.participant_label;
-  if (rec.erased) return S.state.withdrawn;
+  if (rec.erased) return S.state[stateOf(rec)];
   if (rec.type === 'fragment') return d.text.length > 100 ? `${d.text.slice(0, 100)}…` : d.text;
   return d.started_at;
 }

@@ -5,7 +5,7 @@ import { h } from '../dom.js';
 import { A } from '../app.js';
 
 export function stateOf(rec) {
-  if (rec.erased) return 'withdrawn';
+  if (rec.erased) return rec.erased === 'narrowed' ? 'narrowed' : 'withdrawn';
   return A.outbox && A.outbox.state.sending.has(rec.id) ? 'sending' : rec.state;
 }
 
@@ -17,7 +17,7 @@ export function badge(rec) {
 
 // The worst state among a group of records decides the group's badge.
 export function groupBadge(recs) {
-  const order = ['attention', 'local', 'sending', 'synced', 'withdrawn'];
+  const order = ['attention', 'local', 'sending', 'synced', 'narrowed', 'withdrawn'];
   const states = recs.map(stateOf);
   const s = order.find((x) => states.includes(x)) || 'synced';
   return h('span', { class: `badge ${s}`, 'data-state': s }, S.state[s]);

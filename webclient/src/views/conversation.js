@@ -2,7 +2,7 @@
 
 import { S } from '../strings.js';
 import { h, field, fmtDateTime, isoNow, objectURL, uid } from '../dom.js';
-import { uuid } from '../db.js';
+import { scopesNow, uuid } from '../db.js';
 import { A, KEEP_DAYS, addConversation, clipBlob, go, isMine, retryClip } from '../app.js';
 import { badge, backLink, labelOf, findById, oneSave } from './common.js';
 import { mmss } from './recorder.js';
@@ -71,7 +71,7 @@ export async function conversationView(convId) {
       }
       return h('li', { class: 'item' },
         h('span', { class: 'title' }, c.data.participant_label),
-        h('span', { class: 'meta' }, S.scopesShort(c.data.scopes), ` · ${S.fragments(n)}`),
+        h('span', { class: 'meta' }, S.scopesShort(scopesNow(c)), ` · ${S.fragments(n)}`),
         badge(c),
         h('a', { href: `#/c/${convId}/capture/${c.id}`, class: 'button', 'data-capture': c.data.participant_label },
           S.capture));

@@ -4,7 +4,7 @@
 import { S } from '../strings.js';
 import { h, field, isoNow, uid } from '../dom.js';
 import { A, addFragment, audioMaxSeconds, go, isMine } from '../app.js';
-import { uuid } from '../db.js';
+import { scopesNow, uuid } from '../db.js';
 import { backLink, findById, oneSave } from './common.js';
 import { recorder } from './recorder.js';
 
@@ -66,7 +66,7 @@ export async function fragmentView(convId, consentId) {
   const quoteBox = () => kinds.querySelector(`#${kindIds.quote}`);
   const allowsQuote = () => {
     const c = consents.find((r) => r.id === who.value);
-    return Boolean(c && c.data.scopes.includes('quote'));
+    return Boolean(c && scopesNow(c).includes('quote'));
   };
   const gate = () => {
     const ok = allowsQuote();
@@ -81,7 +81,7 @@ export async function fragmentView(convId, consentId) {
   const noAudio = h('p', { class: 'hint', id: 'no-audio' }, S.noAudioConsent);
   const allowsAudio = () => {
     const c = consents.find((r) => r.id === who.value);
-    return Boolean(c && c.data.scopes.includes('audio'));
+    return Boolean(c && scopesNow(c).includes('audio'));
   };
   const audioGate = () => {
     const ok = allowsAudio();

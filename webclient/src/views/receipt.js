@@ -4,6 +4,7 @@
 import { S } from '../strings.js';
 import { h, fmtDateTime } from '../dom.js';
 import { A, go, isMine } from '../app.js';
+import { scopesNow } from '../db.js';
 import { backLink } from './common.js';
 
 export async function receiptView(convId, consentId) {
@@ -11,7 +12,7 @@ export async function receiptView(convId, consentId) {
   if (!isMine(consent) || consent.type !== 'consent' || consent.erased) { go(`#/c/${convId}`); return h('section'); }
   const d = consent.data;
   const project = (A.kit && A.kit.project) || {};
-  const agreed = d.scopes || [];
+  const agreed = scopesNow(consent);
   return h('section', { class: 'screen receipt', id: 'receipt' }, backLink(`#/c/${convId}`),
     h('h1', {}, S.receiptTitle),
     h('p', { class: 'project' }, project.name || ''),
