@@ -182,18 +182,17 @@ def create_app() -> FastAPI:
         return _error(500, "internal_error", "Something went wrong on the server; it has been logged.",
                       headers.api_error_headers())
 
-    for router in (people_router, projects_router, consent_router, conversations_router, sync_router,
-                   fragments_router, tags_router, feed_router, clients_router, media_router, export_router,
-                   webhooks_router, audit_router, review_router):
-        app.include_router(router)
-    app.include_router(project_items_router)
-    app.include_router(memos_router)  # coord: memos
-    app.include_router(workshops_router)
-
     @app.get("/api/v1/health", tags=["meta"])
     def health() -> dict[str, str]:
         """Answers 200 while the server is up (used by phones to tell 'online' from 'no signal')."""
         return {"status": "ok"}
+
+    # A request is matched against each route in turn, a regular expression each, until one fits: what every phone
+    # asks often (health, sync, uploads) comes first. No two routers share a path, so the order changes nothing else.
+    for router in (sync_router, media_router, people_router, projects_router, consent_router, conversations_router,
+                   fragments_router, tags_router, feed_router, clients_router, export_router, webhooks_router,
+                   audit_router, review_router, project_items_router, memos_router, workshops_router):
+        app.include_router(router)
 
     webclient = settings.webclient_dir or WEBCLIENT_DIR
     if webclient.is_dir():

@@ -5,6 +5,7 @@ request that creeps back fails here rather than on every phone's sync in product
 from collections.abc import Callable
 from datetime import timedelta
 
+import anyio.to_thread
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -52,6 +53,24 @@ def test_a_one_record_sync_sends_a_fixed_few_statements(client, world, engine, b
     seen = statements_of(engine, lambda: results.append(created(sync(client, world, [fragment]))))
     assert results == [["created"]]
     assert len(seen) <= MOST[backend], "\n".join(seen)
+
+
+def test_a_sync_takes_two_hops_to_a_worker_thread(client, world, monkeypatch) -> None:
+    """Authentication, then the handler, which commits and writes the answer itself (api.db.answered_here). Each hop
+    costs the event loop and a thread's wake-up, and every phone pays it at every sync: get_session's commit and
+    FastAPI's check of the answer against the response model took two more."""
+    conv, consent, fragment = capture_batch(world, 1)
+    assert created(sync(client, world, [conv, consent])) == ["created", "created"]
+    hops: list[str] = []
+    hop = anyio.to_thread.run_sync
+
+    async def counted(func, *args, **kwargs):  # type: ignore[no-untyped-def]
+        hops.append(getattr(func, "__qualname__", repr(func)))
+        return await hop(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    assert created(sync(client, world, [fragment])) == ["created"]
+    assert len(hops) == 2, hops
 
 
 def test_a_batch_of_many_records_sends_no_more_statements_than_a_batch_of_one(client, world, engine) -> None:
