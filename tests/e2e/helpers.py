@@ -261,3 +261,41 @@ def idb_text(page) -> str:
       db.close();
       return parts.join('\\n');
     }""")
+
+
+def offline_backup(browser, world: World, email: str, scopes: dict[str, bool], texts: list[str], folder: Path,
+                   screenshot: str = "") -> Path:
+    """A phone that never had signal: `email` logs in, starts a conversation, takes a consent (`scopes`), captures
+    `texts` as paraphrases and saves a backup file (the phone is then lost). Answers the file."""
+    old = new_phone(browser)
+    page = old.new_page()
+    open_app(page, world.server)
+    login_ui(page, email, world.password)
+    wait_worker(page)
+    old.set_offline(True)
+    start_conversation_ui(page)
+    take_consent_ui(page, scopes)
+    for text in texts:
+        capture_ui(page, text)
+    page.goto(page.url.split("#")[0] + "#/phone")
+    page.wait_for_selector("#export")
+    if screenshot:
+        shot(page, screenshot)
+    with page.expect_download() as download:
+        page.click("#export")
+    backup = folder / "backup.json"
+    download.value.save_as(backup)
+    old.close()
+    return backup
+
+
+def restore(browser, world: World, email: str, backup: Path, records: int):
+    """A new phone: `email` logs in and imports `backup` (of `records` records). Answers (phone, page)."""
+    new = new_phone(browser)
+    page = new.new_page()
+    open_app(page, world.server)
+    login_ui(page, email, world.password)
+    page.goto(page.url.split("#")[0] + "#/phone")
+    page.set_input_files("#import-file", str(backup))
+    page.wait_for_selector(f"#import-result:has-text('{records}')")
+    return new, page

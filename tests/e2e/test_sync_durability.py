@@ -15,7 +15,9 @@ from tests.e2e.helpers import (
     counts,
     login_ui,
     new_phone,
+    offline_backup,
     open_app,
+    restore,
     shot,
     start_conversation_ui,
     take_consent_ui,
@@ -149,33 +151,11 @@ def test_a_revoked_login_locks_the_phone_and_its_queue_syncs_after_logging_in_ag
 def test_backup_file_moves_unsent_records_to_another_phone(browser, world, server, tmp_path):
     email = "dying-phone@example.org"
     world.add_researcher(email)
-    old = new_phone(browser)
-    page = old.new_page()
-    open_app(page, server)
-    login_ui(page, email, world.password)
-    wait_worker(page)
-    old.set_offline(True)
-    start_conversation_ui(page)
-    take_consent_ui(page, SCOPES)
-    for i in range(3):
-        capture_ui(page, f"Backed up {i}")
-    page.goto(page.url.split("#")[0] + "#/phone")
-    page.wait_for_selector("#export")
-    shot(page, "10-this-phone")
-    with page.expect_download() as dl:
-        page.click("#export")
-    backup = tmp_path / "backup.json"
-    dl.value.save_as(backup)
-    old.close()
+    backup = offline_backup(browser, world, email, SCOPES, [f"Backed up {i}" for i in range(3)], tmp_path,
+                            screenshot="10-this-phone")
     assert len(json.loads(backup.read_text())["records"]) == 5
 
-    new = new_phone(browser)
-    page = new.new_page()
-    open_app(page, server)
-    login_ui(page, email, world.password)
-    page.goto(page.url.split("#")[0] + "#/phone")
-    page.set_input_files("#import-file", str(backup))
-    page.wait_for_selector("#import-result:has-text('5')")
+    new, page = restore(browser, world, email, backup, records=5)
     wait_counts(page, local=0, synced=5)
     # Importing the same file again adds nothing and sends nothing twice.
     page.set_input_files("#import-file", str(backup))

@@ -18,13 +18,14 @@ from tests.e2e.helpers import (
     login_ui,
     new_phone,
     new_researcher_ui,
+    offline_backup,
     open_app,
+    restore,
     shot,
     start_conversation_ui,
     take_consent_ui,
     wait_app,
     wait_counts,
-    wait_worker,
 )
 from tests.support.live_server import login_client, ok
 
@@ -287,23 +288,9 @@ def test_a_backup_restored_after_a_narrowing_still_sends_what_it_holds(browser, 
     (still agreed to) reach it."""
     email = "restored-after-narrowing@example.org"
     world.add_researcher(email)
-    old = new_phone(browser)
-    page = old.new_page()
-    open_app(page, server)
-    login_ui(page, email, world.password)
-    wait_worker(page)
-    old.set_offline(True)
-    start_conversation_ui(page)
-    take_consent_ui(page, {"audio": False, "quote": True, "share": True, "publish": True})
-    for i in range(2):
-        capture_ui(page, f"Backed up paraphrase {i}")
-    page.goto(page.url.split("#")[0] + "#/phone")
-    page.wait_for_selector("#export")
-    with page.expect_download() as download:
-        page.click("#export")
-    backup = tmp_path / "backup.json"
-    download.value.save_as(backup)
-    old.close()
+    texts = ["Backed up paraphrase 0", "Backed up paraphrase 1"]
+    backup = offline_backup(browser, world, email, {"audio": False, "quote": True, "share": True, "publish": True},
+                            texts, tmp_path)
     records = json.loads(backup.read_text())["records"]
     consent_id = next(r["id"] for r in records if r["type"] == "consent")
     with login_client(server, email, world.password) as last_sync:
@@ -311,14 +298,7 @@ def test_a_backup_restored_after_a_narrowing_still_sends_what_it_holds(browser, 
             {"type": r["type"], "id": r["id"], "data": r["data"]} for r in records if r["type"] != "fragment"]}))
     ok(world.admin.patch(f"/consents/{consent_id}", json={"scopes": ["quote", "share"]}, headers={"If-Match": '"1"'}))
 
-    new = new_phone(browser)
-    page = new.new_page()
-    open_app(page, server)
-    login_ui(page, email, world.password)
-    page.goto(page.url.split("#")[0] + "#/phone")
-    page.set_input_files("#import-file", str(backup))
-    page.wait_for_selector("#import-result:has-text('4')")
+    _, page = restore(browser, world, email, backup, records=4)
     wait_counts(page, local=0, synced=4)
     assert app_eval(page, "return (await A.db.getRecord(arg)).allowed;", consent_id) == ["quote", "share"]
-    assert sorted(f["text"] for f in world.fragments_on_server_of(email)) == [
-        "Backed up paraphrase 0", "Backed up paraphrase 1"]
+    assert sorted(f["text"] for f in world.fragments_on_server_of(email)) == texts

@@ -16,12 +16,17 @@ def world(session: Session) -> World:
     return make_world(session)
 
 
-def test_a_withdrawal_reaches_the_phone_of_its_researcher_only(client, session, world):
-    mine = capture_batch(world, 2)
-    assert sync(client, world, mine).status_code == 200
+def another_researcher(session: Session, world: World) -> None:
+    """A second researcher of the project, whose token is world.tokens["other"]."""
     other = make_user(session)
     add_member(session, world.project, other, Role.researcher)
     world.tokens["other"] = make_token(session, other)
+
+
+def test_a_withdrawal_reaches_the_phone_of_its_researcher_only(client, session, world):
+    mine = capture_batch(world, 2)
+    assert sync(client, world, mine).status_code == 200
+    another_researcher(session, world)
     theirs = capture_batch(world, 1)
     assert sync(client, world, theirs, who="other").status_code == 200
     start = client.get("/api/v1/sync/erased", headers=world.headers("researcher")).json()
@@ -47,9 +52,7 @@ def test_a_narrowing_reaches_the_phone_of_its_researcher_with_what_the_consent_a
     narrowing (its own consents only, each once, in its own list: older phones erase every id in `items`)."""
     mine, kept = capture_batch(world, 1), capture_batch(world, 1)
     assert sync(client, world, mine + kept).status_code == 200
-    other = make_user(session)
-    add_member(session, world.project, other, Role.researcher)
-    world.tokens["other"] = make_token(session, other)
+    another_researcher(session, world)
     theirs = capture_batch(world, 1)
     assert sync(client, world, theirs, who="other").status_code == 200
     start = client.get("/api/v1/sync/erased", headers=world.headers("researcher")).json()
@@ -92,9 +95,7 @@ def test_the_withdrawal_preview_counts_phones_until_they_confirm_erasure(client,
     client.post(f"/api/v1/consents/{consent}/withdraw", headers=world.headers("coordinator"))
     assert client.get(preview, headers=world.headers("coordinator")).json()["phones_holding"] == 1
     # Another researcher cannot confirm for Jo's consent.
-    other = make_user(session)
-    add_member(session, world.project, other, Role.researcher)
-    world.tokens["other"] = make_token(session, other)
+    another_researcher(session, world)
     client.post("/api/v1/sync/erased", json={"device_id": "phone-of-jo", "consent_ids": [consent]},
                 headers=world.headers("other"))
     assert client.get(preview, headers=world.headers("coordinator")).json()["phones_holding"] == 1
