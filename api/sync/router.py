@@ -17,7 +17,7 @@ def sync(session: SessionDep, actor: CurrentActor, body: SyncRequest) -> Respons
     result, in order: `created`, `duplicate` (a replay: already held, same content), `conflict` (the id holds
     other content) or `rejected` (with a `code` and a `detail`). A rejected item does not stop the others;
     a record whose parent was rejected is rejected with `parent_rejected`. Replaying a batch is always safe."""
-    results = service.process(session, actor, body.device_id, body.items)
+    results = service.store(session, actor, body.device_id, body.items)
     return answered_here(session, SyncResponse(results=results, server_time=utcnow()))
 
 

@@ -124,23 +124,28 @@ class Batch:
 
 
 def process(session: Session, actor: Actor, device_id: str, raw_items: list[Any]) -> list[SyncResult]:
+    """Check and store a batch, in the caller's transaction.
+
+    On PostgreSQL another request may store some of these ids between the check and the insert (the same batch
+    sent twice at once): the insert then raises IntegrityError, and the caller rolls back and calls again, when
+    they answer as duplicates (`store`). SQLite cannot: the request holds its write lock from its first
+    statement (BEGIN IMMEDIATE)."""
     settings = get_settings()
     if len(raw_items) > settings.sync_max_items:
         raise TooLarge(f"A batch holds at most {settings.sync_max_items} items; send the rest in another batch.",
                        code="batch_too_large")
-    parsed: list[tuple[SyncItem, BaseModel] | SyncResult] = [_parse(raw) for raw in raw_items]
-    if session.get_bind().dialect.name == "sqlite":
-        # The request holds SQLite's write lock from its first statement (BEGIN IMMEDIATE): no other writer can
-        # store these ids between the check and the insert, so there is nothing to retry and no savepoint to pay.
-        return _apply(session, actor, device_id, parsed)
+    return _apply(session, actor, device_id, [_parse(raw) for raw in raw_items])
+
+
+def store(session: Session, actor: Actor, device_id: str, raw_items: list[Any]) -> list[SyncResult]:
+    """`process` for a request whose transaction holds nothing else yet (its token was only read): a collision
+    with a concurrent replay rolls the whole transaction back and checks again. A savepoint around each batch
+    would do the same at the cost of two more round trips on every sync, for a race that almost never happens."""
     for _attempt in range(3):
         try:
-            with session.begin_nested():
-                return _apply(session, actor, device_id, parsed)
+            return process(session, actor, device_id, raw_items)
         except IntegrityError:
-            # Another request stored some of these ids between our check and our insert (the same
-            # batch sent twice at once): check again, and they answer as duplicates.
-            continue
+            session.rollback()
     raise RuntimeError("sync batch kept colliding with concurrent writes")
 
 
