@@ -24,10 +24,11 @@ def sync(session: SessionDep, actor: CurrentActor, body: SyncRequest) -> Respons
 @router.get("/sync/erased", response_model=ErasedPage, responses=responses())
 def erased(session: SessionDep, actor: CurrentActor,
            after: Annotated[int, Query(ge=0, le=2**62, description="The `last_seq` you kept; 0 the first time.")] = 0,
-           limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> ErasedPage:
+           limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> Response:
     """Your own consents and fragments erased since `after` (a withdrawal, retention): a phone erases its copies
-    of them. Ids only, and only of records you made."""
-    return phones.erased_since(session, actor, after, limit)
+    of them. Ids only, and only of records you made. Also your consents narrowed since then, with what each
+    allows now."""
+    return answered_here(session, phones.erased_since(session, actor, after, limit))  # every phone, every minute
 
 
 @router.post("/sync/erased", status_code=204, responses=responses())

@@ -56,12 +56,8 @@ def test_a_one_record_sync_sends_a_fixed_few_statements(client, world, engine, b
     assert len(seen) <= MOST[backend], "\n".join(seen)
 
 
-def test_a_sync_takes_two_hops_to_a_worker_thread(client, world, monkeypatch) -> None:
-    """Authentication, then the handler, which commits and writes the answer itself (api.db.answered_here). Each hop
-    costs the event loop and a thread's wake-up, and every phone pays it at every sync: get_session's commit and
-    FastAPI's check of the answer against the response model took two more."""
-    conv, consent, fragment = capture_batch(world, 1)
-    assert created(sync(client, world, [conv, consent])) == ["created", "created"]
+def hops_of(monkeypatch: pytest.MonkeyPatch, send: Callable[[], object]) -> list[str]:
+    """What `send` ran in worker threads, one entry a hop."""
     hops: list[str] = []
     hop = anyio.to_thread.run_sync
 
@@ -69,9 +65,26 @@ def test_a_sync_takes_two_hops_to_a_worker_thread(client, world, monkeypatch) ->
         hops.append(getattr(func, "__qualname__", repr(func)))
         return await hop(func, *args, **kwargs)
 
-    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
-    assert created(sync(client, world, [fragment])) == ["created"]
-    assert len(hops) == 2, hops
+    with monkeypatch.context() as m:
+        m.setattr(anyio.to_thread, "run_sync", counted)
+        send()
+    return hops
+
+
+def test_what_every_phone_calls_takes_two_hops_to_a_worker_thread(client, world, monkeypatch) -> None:
+    """Authentication, then the handler, which commits and writes the answer itself (api.db.answered_here). Each hop
+    costs the event loop and a thread's wake-up, and every phone pays it at every sync and every minute's look at
+    its erasures: get_session's commit and FastAPI's check of the answer against the response model took two
+    more."""
+    conv, consent, fragment = capture_batch(world, 1)
+    assert created(sync(client, world, [conv, consent])) == ["created", "created"]
+    results: list[list[str]] = []
+    assert len(hops_of(monkeypatch, lambda: results.append(created(sync(client, world, [fragment]))))) == 2
+    assert results == [["created"]]
+    looks: list[int] = []
+    assert len(hops_of(monkeypatch, lambda: looks.append(
+        client.get("/api/v1/sync/erased", headers=world.headers("researcher")).status_code))) == 2
+    assert looks == [200]
 
 
 def test_a_batch_of_many_records_sends_no_more_statements_than_a_batch_of_one(client, world, engine) -> None:
