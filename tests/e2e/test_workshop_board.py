@@ -367,11 +367,22 @@ def test_a_card_moves_by_keyboard_alone(workspace, server):
     assert card_on_server()["theme_id"] == theme
     assert page.evaluate("document.activeElement.dataset.number") == "1"  # focus back on the card
     # It went in below the group's notes and its "add a note" button, not on top of them.
-    page.wait_for_function("""(t) => {
-        const card = document.querySelector(".board-card[data-number='1']").getBoundingClientRect();
+    below_the_notes(page, 1, theme)
+    # So does a card dropped on the group's note.
+    note = page.locator(f".board-theme[data-theme='{theme}'] .theme-notes li").bounding_box()
+    card = page.locator(".board-card[data-number='2']").bounding_box()
+    drag(page, 2, int(note["x"] - card["x"]), int(note["y"] - card["y"]))
+    page.wait_for_function("() => window.__board.pending() === 0", timeout=30_000)
+    assert cards(page)["2"][2] == theme
+    below_the_notes(page, 2, theme)
+
+
+def below_the_notes(page, number: int, theme: str) -> None:
+    page.wait_for_function("""([n, t]) => {
+        const card = document.querySelector(`.board-card[data-number='${n}']`).getBoundingClientRect();
         const add = document.querySelector(`.board-theme[data-theme='${t}'] .add-note`).getBoundingClientRect();
         return card.top >= add.bottom;
-    }""", arg=theme)
+    }""", arg=[number, theme])
 
 
 LONG = ("We moved here in the spring and for months nobody said a word to us, not on the stairs, not at the bus "

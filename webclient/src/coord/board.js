@@ -201,6 +201,14 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
     return null;
   }
 
+  // Where a group's cards begin: below its name, its notes and its "add a note" (a card on top of them, dropped or
+  // moved there by keyboard, hid what the group wrote: notes cannot sit above cards, each group being a stacking
+  // context of its own).
+  function cardsTop(t) {
+    const group = els.get(t.id);
+    return t.y + (group ? group.parts.addNote.offsetTop + group.parts.addNote.offsetHeight + 6 : 40);
+  }
+
   // Only what moved is touched: a drop on a 300-card board must not restyle the other 299 (long tasks).
   function place(el, x, y) {
     if (el.placedX === x && el.placedY === y) return;
@@ -259,10 +267,7 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
       const now = shown();
       const t = now.themes.get(pick.value);
       const inside = t ? [...now.cards.values()].filter((x) => x.theme_id === t.id && x.id !== id).length : 0;
-      // Into the group below its name, notes and "add a note": a card on top of them hid what the group wrote.
-      const group = t && els.get(t.id);
-      const top = group ? group.parts.addNote.offsetTop + group.parts.addNote.offsetHeight + 6 : 40;
-      const [x, y] = t ? [t.x + 10, t.y + top + 24 * inside] : [c.x, c.y + (c.theme_id ? THEME_H : 0)];
+      const [x, y] = t ? [t.x + 10, cardsTop(t) + 24 * inside] : [c.x, c.y + (c.theme_id ? THEME_H : 0)];
       op('move', { card_id: id, x, y, theme_id: t ? t.id : null }, ['move', { card_id: id, x: c.x, y: c.y, theme_id: c.theme_id }]);
       done();
     });
@@ -294,7 +299,8 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
       el.classList.remove('dragging');
       if (pos.x === c.x && pos.y === c.y) return; // a tap to read it: nothing moved, nothing for every board to hear
       const t = themeAt(pos.x + 20, pos.y + 20, s.themes);
-      op('move', { card_id: id, x: Math.round(pos.x), y: Math.round(pos.y), theme_id: t ? t.id : null },
+      const y = t ? Math.max(pos.y, cardsTop(t)) : pos.y;
+      op('move', { card_id: id, x: Math.round(pos.x), y: Math.round(y), theme_id: t ? t.id : null },
         ['move', { card_id: id, x: c.x, y: c.y, theme_id: c.theme_id }]);
     };
     el.addEventListener('pointermove', move);
