@@ -375,6 +375,20 @@ def test_a_card_moves_by_keyboard_alone(workspace, server):
     page.wait_for_function("() => window.__board.pending() === 0", timeout=30_000)
     assert cards(page)["2"][2] == theme
     below_the_notes(page, 2, theme)
+    # And one nudged in by the arrows, from just beside the group's top; inside, the up arrow still moves it.
+    third = {c["number"]: c for c in ok(world.admin.get(f"/workshops/{w['id']}/board"))["cards"]}[3]
+    ok(world.admin.post(f"/workshops/{w['id']}/board/ops", json={"ops": [{"id": str(uuid.uuid4()), "kind": "move",
+        "data": {"card_id": third["id"], "x": 560, "y": 60, "theme_id": None}}]}))
+    page.wait_for_function("(id) => window.__board.state().cards.get(id).x === 560", arg=third["id"])
+    page.focus(".board-card[data-number='3']")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => window.__board.pending() === 0", timeout=30_000)
+    assert cards(page)["3"][2] == theme
+    below_the_notes(page, 3, theme)
+    inside = cards(page)["3"]
+    page.keyboard.press("ArrowUp")
+    page.wait_for_function("() => window.__board.pending() === 0", timeout=30_000)
+    assert cards(page)["3"][:2] == [inside[0], inside[1] - 20]
 
 
 def below_the_notes(page, number: int, theme: str) -> None:

@@ -244,8 +244,9 @@ export function createBoard({ base, token, queueKey = null, guest = false, strin
     if (delta) {
       e.preventDefault();
       const x = Math.max(0, c.x + delta[0]);
-      const y = Math.max(0, c.y + delta[1]);
-      const t = themeAt(x + 20, y + 20, s.themes);
+      const t = themeAt(x + 20, Math.max(0, c.y + delta[1]) + 20, s.themes);
+      // Into a group, below its notes; within one, step by step (pinned there, the up arrow could not leave it).
+      const y = Math.max(0, c.y + delta[1], t && t.id !== c.theme_id ? cardsTop(t) : 0);
       op('move', { card_id: id, x, y, theme_id: t ? t.id : null }, ['move', { card_id: id, x: c.x, y: c.y, theme_id: c.theme_id }]);
     } else if (e.key === 'Enter' || e.key === ' ') {
       e.preventDefault();
