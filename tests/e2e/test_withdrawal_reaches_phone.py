@@ -253,15 +253,6 @@ def test_a_narrowing_reaches_the_phone_and_takes_back_what_it_no_longer_allows(p
     stored = idb_text(page)
     assert QUOTE not in stored and NARROWED_CLIP not in stored
     assert KEPT in stored
-    # The form opened before the narrowing reached the phone still offers a quote; saving one is refused, and the
-    # words stay in the box to be put as a paraphrase.
-    page.check("input[name=kind][value=quote]")
-    page.fill("#fragment textarea[name=text]", QUOTE)
-    page.click("#fragment button[type=submit]")
-    page.wait_for_selector("#quote-refused:not([hidden])")
-    assert page.locator("input[name=kind][value=quote]").is_disabled()
-    assert page.locator("#fragment textarea[name=text]").input_value() == QUOTE
-    assert QUOTE not in idb_text(page)
     # Opened afresh, the form offers neither a quote nor the recorder for her; the conversation says what went.
     page.goto(page.url.split("#")[0] + f"#/c/{conv}")
     page.wait_for_selector("#participants")

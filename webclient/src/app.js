@@ -8,7 +8,7 @@ import { S } from './strings.js';
 import { forgetObjectURLs, h, fmtTime } from './dom.js';
 import { homeView } from './views/home.js';
 
-export const VERSION = '2026.11.30-33';
+export const VERSION = '2026.11.30-34';
 
 export const A = {
   db: null, api: null, outbox: null,
@@ -245,9 +245,9 @@ export async function selectProject(pid, fetchKit = true) {
 // ---- what happened to this researcher's records since we last looked ---------------------------------
 
 // Asks the server which of this researcher's records were erased (a withdrawal, retention) or narrowed since the
-// cursor, erases them here (and what a narrowing took back), and confirms; then trims what has been kept long enough. Runs at start, after each sync and
-// every minute while the app is open. The trim needs no login and no network: a phone left logged out, offline
-// or with an ended login still lets words go when their project says.
+// cursor, erases them here (and what a narrowing took back), and confirms; then trims what has been kept long
+// enough. Runs at start, after each sync and every minute while the app is open. The trim needs no login and no
+// network: a phone left logged out, offline or with an ended login still lets words go when their project says.
 let erasing = null;
 export function followErasures() {
   if (!erasing) erasing = checkErasures().catch(() => {}).finally(() => { erasing = null; });

@@ -86,7 +86,6 @@ export async function openDB(name = DB_NAME, { onVersionChange } = {}) {
   return new Store(idb);
 }
 
-
 // The scopes a consent allows now. Its `data` is what the phone recorded and what the outbox sends (again, after a
 // lost answer or from a backup): the server compares a replay with what it first received, so a narrowing never
 // rewrites `data`; the server's word is kept beside it, in `allowed`.

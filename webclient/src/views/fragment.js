@@ -120,15 +120,6 @@ export async function fragmentView(convId, consentId) {
     saved.textContent = '';
     const kind = kinds.querySelector('input[name=kind]:checked').value;
     const body = text.value.trim();
-    // The consent as the phone holds it now: a narrowing or a withdrawal may have reached it since the form opened.
-    const now = await A.db.getRecord(who.value);
-    if (!now || now.erased) {
-      error.textContent = S.withdrawnParticipant(now ? now.data.participant_label : '');
-      return;
-    }
-    consents[consents.findIndex((c) => c.id === now.id)] = now;
-    gate();
-    audioGate();
     let problem = null;
     if (kind === 'quote' && !allowsQuote()) problem = [S.quoteRefused, who];
     else if (!body) problem = [S.needText, text];
