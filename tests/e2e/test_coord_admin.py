@@ -168,9 +168,11 @@ def test_a_new_project_and_its_consent_form_reach_the_capture_kit(desk, private_
     # Once a consent refers to version 1 it can only be superseded: a new version starts from it.
     user = ok(admin.post("/users", json={"email": "keyham-r@example.org", "password": RESEARCHER_PASSWORD}))
     ok(admin.put(f"/projects/{pid}/members/{user['id']}", json={"role": "researcher"}))
-    today = dt.date.today()
+    # Trained yesterday: trained "today", a conversation started half an hour ago was refused just after midnight.
+    today = dt.datetime.now(dt.UTC).date()
     ok(admin.post(f"/projects/{pid}/members/{user['id']}/training",
-                  json={"completed_on": str(today), "expires_on": str(today + dt.timedelta(days=300))}))
+                  json={"completed_on": str(today - dt.timedelta(days=1)),
+                        "expires_on": str(today + dt.timedelta(days=300))}))
     with login_client(private_server, "keyham-r@example.org", RESEARCHER_PASSWORD) as researcher:
         seed_conversation(researcher, pid, kit["consent_form"]["id"], kit["places"][0]["id"], "P-K1", ["Hello."],
                           ("quote",))
