@@ -3,7 +3,7 @@
 // Change VERSION whenever a shell file changes; the new worker waits until the researcher chooses
 // "Use the new version" (or every tab is closed), so a capture in progress is never interrupted.
 
-const VERSION = '2026.11.30-34';
+const VERSION = '2026.11.30-35';
 const CACHE = `hearken-shell-${VERSION}`;
 const SHELL = [
   './',

@@ -8,7 +8,7 @@ import { S } from './strings.js';
 import { forgetObjectURLs, h, fmtTime } from './dom.js';
 import { homeView } from './views/home.js';
 
-export const VERSION = '2026.11.30-34';
+export const VERSION = '2026.11.30-35';
 
 export const A = {
   db: null, api: null, outbox: null,

@@ -86,6 +86,13 @@ export async function openDB(name = DB_NAME, { onVersionChange } = {}) {
   return new Store(idb);
 }
 
+// What a fragment keeps once its words are erased (a withdrawal, a narrowing, its project's keep days): enough for
+// the lists to say what it was and where it belonged.
+function wordsErased(d) {
+  return { conversation_id: d.conversation_id, consent_id: d.consent_id, kind: d.kind, text: '',
+    captured_at: d.captured_at };
+}
+
 // The scopes a consent allows now. Its `data` is what the phone recorded and what the outbox sends (again, after a
 // lost answer or from a backup): the server compares a replay with what it first received, so a narrowing never
 // rewrites `data`; the server's word is kept beside it, in `allowed`.
@@ -349,8 +356,7 @@ class Store {
           rec.data = { conversation_id: d.conversation_id, participant_label: d.participant_label,
             consent_form_id: d.consent_form_id, scopes: [], method: d.method, given_at: d.given_at };
         } else if (rec.type === 'fragment') {
-          rec.data = { conversation_id: d.conversation_id, consent_id: d.consent_id, kind: d.kind, text: '',
-            captured_at: d.captured_at };
+          rec.data = wordsErased(d);
           await req(tx.objectStore('clips').delete(rec.id));
           if (rec.state === 'local') {
             rec.state = 'attention';
@@ -403,9 +409,7 @@ class Store {
           changed.push(rec.id);
         }
         if (!allowed.includes('quote') && rec.data.kind === 'quote' && rec.state !== 'synced') {
-          const d = rec.data;
-          rec.data = { conversation_id: d.conversation_id, consent_id: d.consent_id, kind: d.kind, text: '',
-            captured_at: d.captured_at };
+          rec.data = wordsErased(rec.data);
           await req(clips.delete(rec.id));
           rec.state = 'attention';
           rec.error = { status: 'rejected', code: 'quote_not_consented', detail: '' };
@@ -434,8 +438,7 @@ class Store {
         if (!onlyOwner && now - rec.synced_at < days * 864e5) continue;
         const d = rec.data;
         if (rec.type === 'fragment') {
-          rec.data = { conversation_id: d.conversation_id, consent_id: d.consent_id, kind: d.kind, text: '',
-            captured_at: d.captured_at };
+          rec.data = wordsErased(d);
           await req(tx.objectStore('clips').delete(rec.id));
         } else if (rec.type === 'consent') {
           delete d.signature;
