@@ -6,7 +6,8 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import api.models  # noqa: F401  (registers every table)
-from api.db import UTCDateTime, get_engine, include_in_autogenerate, make_engine
+from api.config import get_settings
+from api.db import ContentHash, UTCDateTime, include_in_autogenerate, make_engine
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -14,16 +15,21 @@ target_metadata = SQLModel.metadata
 def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
+    if type_ == "type" and isinstance(obj, ContentHash):
+        return "sa.String(length=64)"
     return False
 
 
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is None:
-        url = config.attributes.get("url")
-        engine = make_engine(url) if url else get_engine()
-        with engine.connect() as connection:
-            _run(connection)
+        url = config.attributes.get("url") or get_settings().resolved_database_url()
+        engine = make_engine(url, migrating=True)
+        try:
+            with engine.connect() as connection:
+                _run(connection)
+        finally:
+            engine.dispose()
     else:
         _run(connection)
 

@@ -134,9 +134,10 @@ def raw_insert(path: Path, batches: list[list[dict]], project_id: str, form_id: 
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
-    user = uuid.uuid4().hex
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    pid, fid, plid = (uuid.UUID(x).hex for x in (project_id, form_id, place_id))
+    # As the app keeps them on SQLite (api/db.py): ids as their 16 bytes, times as microseconds since 1970.
+    user = uuid.uuid4().bytes
+    now = (datetime.now(UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    pid, fid, plid = (uuid.UUID(x).bytes for x in (project_id, form_id, place_id))
     conn.execute("BEGIN")
     conn.execute("INSERT INTO users (id, email, display_name, is_admin, is_active, created_at) VALUES (?,?,?,?,?,?)",
                  (user, "raw@example.org", "", 0, 1, now))
@@ -153,24 +154,24 @@ def raw_insert(path: Path, batches: list[list[dict]], project_id: str, form_id: 
         consents = [i for i in items if i["type"] == "consent"]
         frags = [i for i in items if i["type"] == "fragment"]
         conn.execute("BEGIN")
-        cid = uuid.UUID(conv["id"]).hex
+        cid = uuid.UUID(conv["id"]).bytes
         conn.execute("INSERT INTO conversations (id, project_id, researcher_id, place_id, prompt_ids, started_at, "
                      "received_at, updated_at, version, sync_hash) VALUES (?,?,?,?,?,?,?,?,?,?)",
                      (cid, pid, user, plid, "[]", now, now, now, 1, "h"))
-        participants = {c["id"]: uuid.uuid4().hex for c in consents}
+        participants = {c["id"]: uuid.uuid4().bytes for c in consents}
         conn.executemany("INSERT INTO participants (id, project_id, conversation_id, label) VALUES (?,?,?,?)",
                          [(participants[c["id"]], pid, cid, c["data"]["participant_label"]) for c in consents])
         conn.executemany(
             "INSERT INTO consents (id, project_id, conversation_id, participant_id, consent_form_id, scope_audio, "
             "scope_quote, scope_share, scope_publish, method, given_at, recorded_by, received_at, version, sync_hash) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [(uuid.UUID(c["id"]).hex, pid, cid, participants[c["id"]], fid, 0, 1, 1, 0, "verbal", now, user, now, 1,
+            [(uuid.UUID(c["id"]).bytes, pid, cid, participants[c["id"]], fid, 0, 1, 1, 0, "verbal", now, user, now, 1,
               "h") for c in consents])
         conn.executemany(
             "INSERT INTO fragments (id, project_id, conversation_id, consent_id, researcher_id, place_id, kind, text, "
             "language, sensitive, captured_at, received_at, updated_at, status, version, sync_hash) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [(uuid.UUID(f["id"]).hex, pid, cid, uuid.UUID(f["data"]["consent_id"]).hex, user, plid,
+            [(uuid.UUID(f["id"]).bytes, pid, cid, uuid.UUID(f["data"]["consent_id"]).bytes, user, plid,
               f["data"]["kind"], f["data"]["text"], "en", 0, now, now, now, "active", 1, "h") for f in frags])
         conn.execute("COMMIT")
     seconds = time.perf_counter() - started

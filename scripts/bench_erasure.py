@@ -26,6 +26,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -40,11 +41,12 @@ def words(rnd: random.Random, n: int = 3000) -> list[str]:
     return ["".join(rnd.choice(letters) for _ in range(rnd.randint(2, 10))) for _ in range(n)]
 
 
-def ts(d: datetime) -> str:
-    return d.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+def ts(d: datetime) -> int:
+    """A time as SQLite keeps it (api/db.py): microseconds since 1970."""
+    return (d - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
-def seed(path: Path, n: int) -> dict[str, str]:
+def seed(path: Path, n: int) -> dict[str, Any]:
     import sqlite3
 
     from api.cli import migrate
@@ -54,7 +56,8 @@ def seed(path: Path, n: int) -> dict[str, str]:
     vocab = words(rnd)
     now = datetime.now(UTC)
     base = now - timedelta(days=RETENTION_DAYS, minutes=PAST_RETENTION)
-    ids = {k: uuid.uuid4().hex for k in ("project", "coordinator", "researcher", "form")}
+    # Ids as SQLite keeps them (api/db.py): their 16 bytes.
+    ids: dict[str, Any] = {k: uuid.uuid4().bytes for k in ("project", "coordinator", "researcher", "form")}
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=OFF")
@@ -75,7 +78,7 @@ def seed(path: Path, n: int) -> dict[str, str]:
         conn.execute(f"DROP TRIGGER {name}")
     consents = []
     for c in range((n + PER_CONSENT - 1) // PER_CONSENT):
-        conv, part, consent = uuid.uuid4().hex, uuid.uuid4().hex, uuid.uuid4().hex
+        conv, part, consent = uuid.uuid4().bytes, uuid.uuid4().bytes, uuid.uuid4().bytes
         at = ts(base + timedelta(minutes=c * PER_CONSENT))
         conn.execute("INSERT INTO conversations (id, project_id, researcher_id, place_id, prompt_ids, started_at, "
                      "note, device_id, received_at, updated_at, version, sync_hash) "
@@ -94,7 +97,7 @@ def seed(path: Path, n: int) -> dict[str, str]:
         consent, conv = consents[i // PER_CONSENT]
         at = ts(base + timedelta(minutes=i))
         text = " ".join(rnd.choice(vocab) for _ in range(rnd.randint(15, 60)))
-        rows.append((uuid.uuid4().hex, ids["project"], conv, consent, ids["researcher"], text, at, at, at))
+        rows.append((uuid.uuid4().bytes, ids["project"], conv, consent, ids["researcher"], text, at, at, at))
         if len(rows) == 50_000 or i == n - 1:
             conn.executemany(
                 "INSERT INTO fragments (id, project_id, conversation_id, consent_id, researcher_id, kind, text, "
@@ -102,7 +105,9 @@ def seed(path: Path, n: int) -> dict[str, str]:
                 "VALUES (?, ?, ?, ?, ?, 'quote', ?, 'en', 0, ?, ?, ?, 'active', 1, 'x')", rows)
             rows = []
     conn.execute("INSERT INTO fragments_fts_ids (fragment_id) SELECT id FROM fragments ORDER BY captured_at")
-    conn.execute("INSERT INTO fragments_fts (rowid, text) SELECT i.rowid, f.text FROM fragments_fts_ids i "
+    # The English (stemming) index: a project's search_language defaults to English, so the ids' `english` is 1
+    # and the triggers erase from that index (text left in fragments_fts made their 'delete' corrupt it).
+    conn.execute("INSERT INTO fragments_fts_english (rowid, text) SELECT i.rowid, f.text FROM fragments_fts_ids i "
                  "JOIN fragments f ON f.id = i.fragment_id")
     for _, sql in triggers:
         conn.execute(sql)
@@ -141,7 +146,7 @@ def time_optimize(path: Path) -> float:
     shutil.copy(path, copy)
     conn = sqlite3.connect(copy, isolation_level=None)
     t0 = time.perf_counter()
-    conn.execute("INSERT INTO fragments_fts (fragments_fts) VALUES ('optimize')")
+    conn.execute("INSERT INTO fragments_fts_english (fragments_fts_english) VALUES ('optimize')")
     took = time.perf_counter() - t0
     conn.close()
     for p in (copy, copy.with_name(copy.name + "-wal"), copy.with_name(copy.name + "-shm")):
@@ -213,8 +218,8 @@ def main() -> int:
     results = []
 
     with open_session() as session:
-        consent = session.get(Consent, uuid.UUID(ids["withdraw"]))
-        user = session.get(User, uuid.UUID(ids["coordinator"]))
+        consent = session.get(Consent, uuid.UUID(bytes=ids["withdraw"]))
+        user = session.get(User, uuid.UUID(bytes=ids["coordinator"]))
         actor = Actor(user=user, token=AuthToken(user_id=user.id, token_hash="bench", kind=TokenKind.session,
                                                  expires_at=datetime.now(UTC) + timedelta(hours=1)))
         t0 = time.perf_counter()
@@ -233,7 +238,7 @@ def main() -> int:
     purged = 0
     while True:  # the loop of `hearken purge` (api/cli.py)
         with open_session() as session:
-            project = session.get(Project, uuid.UUID(ids["project"]))
+            project = session.get(Project, uuid.UUID(bytes=ids["project"]))
             report = retention.purge_project(session, project)
             session.commit()
         purged += report.fragments_erased

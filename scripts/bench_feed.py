@@ -90,7 +90,7 @@ def raw_read(db: Path) -> float:
     conn.row_factory = sqlite3.Row
     started = time.perf_counter()
     for row in conn.execute("SELECT * FROM fragments ORDER BY captured_at, id"):
-        json.dumps(dict(row))
+        json.dumps(dict(row), default=bytes.hex)  # ids are 16 bytes on SQLite (api/db.py); JSON takes them as hex
     seconds = time.perf_counter() - started
     conn.close()
     return seconds

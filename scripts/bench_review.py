@@ -48,23 +48,27 @@ def spread(db: Path, places: list[str], tags: list[str], user_id: str) -> None:
     """Give the seeded fragments a year's variety, straight in SQLite while the server is stopped (the text,
     and so the search index, is left as synced)."""
     rnd = random.Random(11)
-    now = datetime.now(UTC).replace(tzinfo=None)
-    hexed = [uuid.UUID(p).hex for p in places]
+    now = datetime.now(UTC)
+    # As the app keeps them on SQLite (api/db.py): ids as their 16 bytes, times as microseconds since 1970.
+    raw = [uuid.UUID(p).bytes for p in places]
+    user = uuid.UUID(user_id).bytes
+
+    def micros(t: datetime) -> int:
+        return (t - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("BEGIN")
     ids = [r[0] for r in conn.execute("SELECT id FROM fragments")]
-    fmt = "%Y-%m-%d %H:%M:%S.%f"
     rows = []
     for fid in ids:
         captured = now - timedelta(seconds=rnd.randrange(365 * 86400))
-        reviewed = (captured + timedelta(days=2)).strftime(fmt) if rnd.random() < 0.4 else None
-        rows.append((captured.strftime(fmt), rnd.choice(hexed), int(rnd.random() < 0.03), reviewed,
-                     uuid.UUID(user_id).hex if reviewed else None, fid))
+        reviewed = micros(captured + timedelta(days=2)) if rnd.random() < 0.4 else None
+        rows.append((micros(captured), rnd.choice(raw), int(rnd.random() < 0.03), reviewed,
+                     user if reviewed else None, fid))
     conn.executemany("UPDATE fragments SET captured_at = ?, place_id = ?, sensitive = ?, reviewed_at = ?, "
                      "reviewed_by = ? WHERE id = ?", rows)
-    stamp = now.strftime(fmt)
+    stamp = micros(now)
     conn.executemany("INSERT INTO fragment_tags (fragment_id, tag_id, tagged_by, tagged_at) VALUES (?, ?, ?, ?)",
-                     [(fid, uuid.UUID(t).hex, uuid.UUID(user_id).hex, stamp)
+                     [(fid, uuid.UUID(t).bytes, user, stamp)
                       for t in tags for fid in rnd.sample(ids, len(ids) // 10)])
     conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -232,16 +232,23 @@ def _search_vector_trigger(conn: sa.Connection, always: bool) -> None:
 
 def rebuild_rollup(conn: sa.Connection, dialect: str) -> None:
     """overview_counts recomputed in one statement (its triggers were off while loading), as the migration that
-    created it backfills it."""
+    created it backfills it, with a capture's week as the newest migration computes it from SQLite's time."""
+    created, newest = _migration("*-search.py"), _migration("*-sqlite_ids_as_bytes.py")
+    week = created._week
+    created._week = lambda d, column: newest._week(column, stored_as_micros=True) if d == "sqlite" else week(d, column)
+    conn.exec_driver_sql("DELETE FROM overview_counts")
+    conn.exec_driver_sql(created._backfill(dialect))
+
+
+def _migration(pattern: str) -> Any:
     import importlib.util
 
-    path = next((REPO / "migrations" / "versions").glob("*-search.py"))
-    spec = importlib.util.spec_from_file_location("search_migration", path)
+    path = next((REPO / "migrations" / "versions").glob(pattern))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    conn.exec_driver_sql("DELETE FROM overview_counts")
-    conn.exec_driver_sql(module._backfill(dialect))
+    return module
 
 
 def _hash(record_id: uuid.UUID) -> str:
@@ -584,7 +591,13 @@ def _sqlite_objects(url: str, n: int) -> dict[str, int]:
 
 
 def _dbid(value: uuid.UUID, dialect: str) -> Any:
-    return value.hex if dialect == "sqlite" else value
+    """An id as a plain query binds it: its 16 bytes on SQLite (api/db.py)."""
+    return value.bytes if dialect == "sqlite" else value
+
+
+def _dbtime(value: datetime, dialect: str) -> Any:
+    """A time as a plain query binds it: microseconds since 1970 on SQLite (api/db.py)."""
+    return (value - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) if dialect == "sqlite" else value
 
 
 def set_up_capture_again(server: LiveServer, ids: dict[str, str]) -> tuple[httpx.Client, httpx.Client, None]:
@@ -638,7 +651,7 @@ def _plain_export(engine: sa.Engine, dialect: str, project: uuid.UUID) -> dict[s
                       "conversation_id, consent_id FROM fragments WHERE project_id = :p AND status = 'active' AND "
                       "(captured_at, id) > (:at, :id) ORDER BY captured_at, id LIMIT 2000")
         t0 = time.perf_counter()
-        at, last = datetime(1970, 1, 1), _dbid(uuid.UUID(int=0), dialect)
+        at, last = _dbtime(datetime(1970, 1, 1, tzinfo=UTC), dialect), _dbid(uuid.UUID(int=0), dialect)
         while True:
             with engine.connect() as c:
                 rows = c.execute(sql, {"p": _dbid(project, dialect), "at": at, "id": last}).all()
@@ -846,7 +859,8 @@ def _prepare_template(args: argparse.Namespace) -> dict[str, Any]:
         # The oldest EXPIRED fragments go 800 days further back, past a retention of 731 days (the rest span 730).
         old = conn.execute(sa.text("SELECT id FROM fragments ORDER BY captured_at LIMIT :n"), {"n": EXPIRED}).scalars()
         shifted = [{"i": i} for i in old]
-        interval = "datetime(captured_at, '-800 days')" if dialect == "sqlite" else "captured_at - interval '800 days'"
+        interval = f"captured_at - {800 * 86400 * 10**6}" if dialect == "sqlite" else \
+            "captured_at - interval '800 days'"  # (microseconds on SQLite: api/db.py)
         conn.execute(sa.text(f"UPDATE fragments SET captured_at = {interval} WHERE id = :i"), shifted)
         conn.execute(sa.text("UPDATE projects SET retention_days = 731 WHERE id = :p"),
                      {"p": _dbid(uuid.UUID(ids["project"]), dialect)})
@@ -868,7 +882,7 @@ def _first(url: str, dialect: str, sql: str) -> Any:
     with engine.connect() as c:
         value = c.exec_driver_sql(sql).scalar_one()
     engine.dispose()
-    return uuid.UUID(value) if isinstance(value, str) else value
+    return uuid.UUID(bytes=value) if isinstance(value, bytes) else value  # an id as SQLite keeps it (api/db.py)
 
 
 def _clone(args: argparse.Namespace, tmp: Path) -> str:
@@ -911,7 +925,7 @@ def _reads(ids: dict[str, str], dialect: str, n: int) -> list[tuple[str, str, st
         return _dbid(v, dialect)
 
     def at(t: datetime) -> Any:
-        return t.strftime("%Y-%m-%d %H:%M:%S.%f") if dialect == "sqlite" else t
+        return _dbtime(t, dialect)
     in_tag = "AND id IN (SELECT fragment_id FROM fragment_tags WHERE tag_id = :t)"
     if dialect == "sqlite":
         # Each row of the capture-order walk looked up in the set of matches (an IN of every match's fragment id

@@ -125,11 +125,11 @@ def rows(world: dict[str, Any], n: int) -> tuple[list[tuple[Any, ...]], list[tup
     return out, tagged
 
 
-def _migration() -> Any:
+def _migration(pattern: str = "*-search.py") -> Any:
     import importlib.util
 
-    path = next((REPO / "migrations" / "versions").glob("*-search.py"))
-    spec = importlib.util.spec_from_file_location("search_migration", path)
+    path = next((REPO / "migrations" / "versions").glob(pattern))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -143,27 +143,31 @@ def seed_sqlite(db: Path, world: dict[str, Any], frags: list[tuple[Any, ...]], t
                          "AND type IN ('index', 'trigger') AND sql IS NOT NULL").fetchall()
     for kind, name, _ in saved:
         conn.execute(f"DROP {kind} {name}")
-    fmt = "%Y-%m-%d %H:%M:%S.%f"
-    h = lambda u: uuid.UUID(u).hex  # noqa: E731
+    # As the app keeps them on SQLite (api/db.py): ids as their 16 bytes, times as microseconds since 1970.
+    h = lambda u: uuid.UUID(u).bytes  # noqa: E731
+    us = lambda t: (t - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)  # noqa: E731
     pid, rid = h(world["project"]), h(world["researcher"])
     conn.execute("BEGIN")
     conn.executemany(
         "INSERT INTO fragments (id, project_id, conversation_id, consent_id, researcher_id, place_id, prompt_id, kind,"
         " text, language, sensitive, captured_at, received_at, updated_at, status, reviewed_at, reviewed_by, version,"
         " sync_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'en', ?, ?, ?, ?, 'active', ?, ?, 1, 'bench')",
-        [(h(f), pid, h(c), h(k), rid, h(pl), h(pr), kind, text, int(sens), at.strftime(fmt), at.strftime(fmt),
-          at.strftime(fmt), rev.strftime(fmt) if rev else None, rid if rev else None)
+        [(h(f), pid, h(c), h(k), rid, h(pl), h(pr), kind, text, int(sens), us(at), us(at), us(at),
+          us(rev) if rev else None, rid if rev else None)
          for f, c, k, pl, pr, kind, text, sens, at, rev in frags])
     conn.executemany("INSERT INTO fragment_tags (fragment_id, tag_id, tagged_by, tagged_at) VALUES (?, ?, ?, ?)",
-                     [(h(f), h(t), rid, datetime.now(UTC).strftime(fmt)) for f, t in tagged])
+                     [(h(f), h(t), rid, us(datetime.now(UTC))) for f, t in tagged])
     conn.execute("INSERT INTO fragments_fts_ids (fragment_id, english) SELECT id, 1 FROM fragments")
     conn.execute("INSERT INTO fragments_fts_english (rowid, text) SELECT i.rowid, f.text FROM fragments f "
                  "JOIN fragments_fts_ids i ON i.fragment_id = f.id")
     for _, _, sql in saved:
         conn.execute(sql)
-    # The overview's rollup, as the migration builds it (the fragments' triggers were off while seeding).
+    # The overview's rollup, as the migration builds it (the fragments' triggers were off while seeding), with a
+    # capture's week computed from microseconds as the newest migration does.
+    search, newest = _migration(), _migration("*-sqlite_ids_as_bytes.py")
+    search._week = lambda _, column: newest._week(column, stored_as_micros=True)
     conn.execute("DELETE FROM overview_counts")
-    conn.execute(_migration()._backfill("sqlite"))
+    conn.execute(search._backfill("sqlite"))
     conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()

@@ -6,7 +6,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from api.db import new_id, text_column, ts_column, utcnow
+from api.db import ContentHash, new_id, text_column, ts_column, utcnow
 from api.inputs import Text
 
 
@@ -108,7 +108,7 @@ class Consent(SQLModel, table=True):
     publish_removed_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
     version: int = 1
     # SHA-256 of the record as the phone first sent it: a replay matches it, a different record does not.
-    sync_hash: str = Field(max_length=64)
+    sync_hash: str = Field(sa_type=ContentHash)
 
     @property
     def scopes(self) -> list[str]:

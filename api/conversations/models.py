@@ -4,7 +4,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from api.db import text_column, ts_column, utcnow
+from api.db import ContentHash, text_column, ts_column, utcnow
 from api.inputs import Text
 
 
@@ -23,7 +23,7 @@ class Conversation(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=ts_column())
     version: int = 1
-    sync_hash: str = Field(max_length=64)
+    sync_hash: str = Field(sa_type=ContentHash)
 
 
 class ConversationPublic(SQLModel):

@@ -11,7 +11,7 @@ import hashlib
 import json
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
@@ -67,8 +67,7 @@ def check_access(session: Session, reader: Reader, project_id: uuid.UUID, q: str
 def _columns(dialect: str) -> tuple[Any, ...]:
     """What an export reads of a fragment, with its tag ids found by the same query (through fragment_tags'
     primary key) rather than by a query per page. The participant label is not here: see _Labels."""
-    tag_id = render.raw_id(FragmentTag.tag_id, dialect)
-    tags = sa.func.string_agg(tag_id, ",") if dialect == "postgresql" else sa.func.group_concat(tag_id, ",")
+    tags = render.joined_ids(FragmentTag.tag_id, dialect)
     return (render.raw_id(Fragment.id, dialect).label("id"),
             sa.func.replace(render.time_text(Fragment.captured_at, dialect), "Z", "+00:00").label("captured_at"),
             render.raw_id(Fragment.place_id, dialect).label("place_id"),
@@ -128,7 +127,8 @@ class _Labels:
     LIMIT = 50_000
 
     def __init__(self, dialect: str) -> None:
-        self.known: dict[str, str] = {}
+        self.known: dict[Any, str] = {}
+        self.as_uuid = render.as_uuid(dialect)
         self.query = (select(render.raw_id(Consent.id, dialect), Participant.label)
                       .join(Participant, Participant.id == Consent.participant_id)  # type: ignore[arg-type]
                       .where(col(Consent.id).in_(sa.bindparam("ids", expanding=True))))
@@ -139,7 +139,7 @@ class _Labels:
             return
         if len(self.known) + len(missing) > self.LIMIT:
             self.known.clear()
-        ids = [uuid.UUID(c) for c in missing]
+        ids = [self.as_uuid(c) for c in missing]
         self.known.update(session.connection().execute(self.query, {"ids": ids}).all())
 
 
@@ -151,11 +151,12 @@ class _Names:
         with open_session(read_only=True) as session:
             self.dialect = dialect = session.get_bind().dialect.name
             self.dashed = render.dashed(dialect)
-            key: Callable[[uuid.UUID], str] = str if dialect == "postgresql" else (lambda u: u.hex)
+            key = render.raw_of(dialect)
             self.places = {key(p.id): p.name for p in session.exec(select(Place).where(Place.project_id == project_id))}
             self.prompts = {key(p.id): p.text
                             for p in session.exec(select(Prompt).where(Prompt.project_id == project_id))}
-            self.tags = {key(t.id): t for t in session.exec(select(Tag).where(Tag.project_id == project_id))}
+            joined = render.joined_of(dialect)  # tags are listed as render.joined_ids writes them
+            self.tags = {joined(t.id): t for t in session.exec(select(Tag).where(Tag.project_id == project_id))}
             # Everyone who captured in the project, listed in a .qdpx before the sources that name them (from
             # the conversations: a fragment's researcher is its conversation's, and they are far fewer).
             self.users = {key(r): str(r) for r in session.exec(select(Conversation.researcher_id)
@@ -337,7 +338,8 @@ def _sources(reader: Reader, project: Project, filters: dict[str, Any], q: str |
              names: _Names, memo_linked: set[uuid.UUID], exported: set[uuid.UUID]) -> Iterator[str]:
     opened = False
     source = _TextSources(names)
-    linked = {(str(u) if names.dialect == "postgresql" else u.hex): u for u in memo_linked}
+    raw = render.raw_of(names.dialect)
+    linked = {raw(u): u for u in memo_linked}
     for rows in _pages(reader, project.id, filters, q, names):
         if not rows:
             continue

@@ -8,7 +8,7 @@ from pydantic import Field as PField
 from pydantic import StringConstraints
 from sqlmodel import Field, SQLModel
 
-from api.db import json_column, new_id, text_column, ts_column, utcnow
+from api.db import ContentHash, json_column, new_id, text_column, ts_column, utcnow
 from api.inputs import Instant, StrictBool, Text
 from api.media.models import AudioPublic
 
@@ -55,7 +55,7 @@ class Fragment(SQLModel, table=True):
     reviewed_at: datetime | None = Field(default=None, sa_column=ts_column(nullable=True))
     reviewed_by: uuid.UUID | None = Field(default=None, foreign_key="users.id")
     version: int = 1
-    sync_hash: str = Field(max_length=64)
+    sync_hash: str = Field(sa_type=ContentHash)
 
     __table_args__ = (
         # The pull API's stable order, and its most common filters.

@@ -3,14 +3,16 @@
 The same shape as FragmentPublic, without building ORM objects, validating models or encoding JSON row by row
 in Python: SQLite's json_object / PostgreSQL's json_build_object write each record after its ids, Python puts
 the ids in front (see `Records`) and adds each record's tags and audio (one query each per page). On SQLite a
-UUID is stored as 32 hex digits and a time as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC; times are reshaped in SQL to
-what FragmentPublic's JSON shows ('YYYY-MM-DDTHH:MM:SS.ffffffZ', no fraction when it is zero), ids in Python
+UUID is stored as its 16 bytes and a time as microseconds since 1970 (see api/db.py); times are written in SQL
+as FragmentPublic's JSON shows them ('YYYY-MM-DDTHH:MM:SS.ffffffZ', no fraction when it is zero), ids in Python
 ('xxxxxxxx-xxxx-…': dashes put in by SQL cost 60% of the change feed's query, and most ids recur from row to
 row, so Python formats each once).
 """
 
 import functools
 import json
+import operator
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,21 +33,51 @@ def time_text(column: Any, dialect: str) -> Any:
     if dialect == "postgresql":
         text = sa.func.to_char(sa.func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US')
     else:
-        text = sa.func.replace(sa.type_coerce(column, sa.String), " ", "T")
+        micros = sa.type_coerce(column, sa.Integer)
+        text = sa.func.strftime("%Y-%m-%dT%H:%M:%S", micros // 1_000_000, "unixepoch", type_=sa.String) + \
+            sa.func.printf(".%06d", micros % 1_000_000, type_=sa.String)
     return sa.func.replace(text + "Z", ".000000Z", "Z")
 
 
 def raw_id(column: Any, dialect: str) -> Any:
-    """A UUID column as the database holds it, as text: 32 hex digits on SQLite, the usual form on PostgreSQL.
-    (A UUID object per value cost more than reading the row; Python formats only the ids it prints.)"""
-    return sa.cast(column, sa.Text) if dialect == "postgresql" else sa.type_coerce(column, sa.String)
+    """A UUID column as the database holds it: its 16 bytes on SQLite, its text on PostgreSQL. (A UUID object per
+    value cost more than reading the row; Python formats only the ids it prints, with `dashed`.)"""
+    return sa.cast(column, sa.Text) if dialect == "postgresql" else sa.type_coerce(column, sa.types.NullType())
 
 
-def dashed(dialect: str) -> Callable[[str], str]:
+def raw_of(dialect: str) -> Callable[[uuid.UUID], Any]:
+    """An id as `raw_id` reads it, to look rows up by."""
+    return str if dialect == "postgresql" else operator.attrgetter("bytes")
+
+
+def as_uuid(dialect: str) -> Callable[[Any], uuid.UUID]:
+    """An id read with `raw_id` as a UUID."""
+    return uuid.UUID if dialect == "postgresql" else (lambda raw: uuid.UUID(bytes=raw))
+
+
+def joined_ids(column: Any, dialect: str) -> Any:
+    """An aggregate: the group's ids as text, comma-separated (upper-case hex on SQLite; see `joined_of`)."""
+    if dialect == "postgresql":
+        return sa.func.string_agg(sa.cast(column, sa.Text), ",")
+    return sa.func.group_concat(sa.func.hex(column), ",")
+
+
+def joined_of(dialect: str) -> Callable[[uuid.UUID], str]:
+    """An id as `joined_ids` writes it."""
+    return str if dialect == "postgresql" else (lambda u: u.hex.upper())
+
+
+def dashed(dialect: str) -> Callable[[Any], str]:
     """How to print an id read with `raw_id`."""
     if dialect == "postgresql":
         return str
-    return lambda h: f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}" if h else h
+
+    def printed(raw: bytes | None) -> Any:
+        if raw is None:
+            return raw
+        h = raw.hex()
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return printed
 
 
 class Cache(dict[Any, Any]):

@@ -286,9 +286,11 @@ def _few_erased(session: Session, project_id: uuid.UUID | None, status: Any) -> 
 
 
 def encode_cursor(f: Fragment) -> str:
-    # A row of `columns` may carry the time already as ISO text (the exports read it so).
+    # A row of `columns` may carry the time already as ISO text and the id as the database holds it (the exports
+    # read them so; see render.raw_id).
     at = f.captured_at if isinstance(f.captured_at, str) else f.captured_at.isoformat()
-    raw = json.dumps([at, str(f.id)]).encode()
+    fid = uuid.UUID(bytes=f.id) if isinstance(f.id, bytes) else f.id
+    raw = json.dumps([at, str(fid)]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

@@ -44,8 +44,10 @@ def week_start(session: Session, column: Any) -> Any:
     """The Monday (UTC) of a timestamp's week, as the database computes it. Literals, not bound parameters:
     PostgreSQL accepts `GROUP BY expr` only when expr matches the selected one exactly."""
     if session.get_bind().dialect.name == "sqlite":
-        # SQLite keeps UTC timestamps as text; 'weekday 0' goes on to Sunday, six days back is that week's Monday.
-        return sa.func.date(column, sa.literal_column("'weekday 0'"), sa.literal_column("'-6 days'"))
+        # SQLite keeps UTC times as microseconds since 1970 (api/db.py); 'weekday 0' goes on to Sunday, six days
+        # back is that week's Monday.
+        return sa.func.date(sa.type_coerce(column, sa.Integer) // 1_000_000, sa.literal_column("'unixepoch'"),
+                            sa.literal_column("'weekday 0'"), sa.literal_column("'-6 days'"))
     return sa.cast(sa.func.date_trunc(sa.literal_column("'week'"),
                                       sa.func.timezone(sa.literal_column("'UTC'"), column)), sa.Date)
 
