@@ -45,8 +45,18 @@ def cards(page) -> dict:
                          ".map(c => [c.number, [c.x, c.y, c.theme_id]]))")
 
 
+def box_of(page, selector: str) -> dict:
+    """The first match's box, read once it is on screen, in one step: the board draws itself again when the
+    server says a card changed, and a locator's bounding_box() between two draws answers None."""
+    return page.wait_for_function("""s => {
+        const e = document.querySelector(s);
+        const r = e && e.getBoundingClientRect();
+        return r && r.width && r.height ? {x: r.x, y: r.y, width: r.width, height: r.height} : null;
+    }""", arg=selector).json_value()
+
+
 def drag(page, number: int, dx: int, dy: int) -> None:
-    box = page.locator(f".board-card[data-number='{number}']").bounding_box()
+    box = box_of(page, f".board-card[data-number='{number}']")
     x, y = box["x"] + 20, box["y"] + 20
     page.mouse.move(x, y)
     page.mouse.down()
@@ -369,8 +379,8 @@ def test_a_card_moves_by_keyboard_alone(workspace, server):
     # It went in below the group's notes and its "add a note" button, not on top of them.
     below_the_notes(page, 1, theme)
     # So does a card dropped on the group's note.
-    note = page.locator(f".board-theme[data-theme='{theme}'] .theme-notes li").bounding_box()
-    card = page.locator(".board-card[data-number='2']").bounding_box()
+    note = box_of(page, f".board-theme[data-theme='{theme}'] .theme-notes li")
+    card = box_of(page, ".board-card[data-number='2']")
     drag(page, 2, int(note["x"] - card["x"]), int(note["y"] - card["y"]))
     page.wait_for_function("() => window.__board.pending() === 0", timeout=30_000)
     assert cards(page)["2"][2] == theme
