@@ -64,6 +64,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
+def sqlite_micros(value: datetime) -> int:
+    """A time as SQLite keeps it: whole microseconds since 1970 (UTC)."""
+    return (value - _EPOCH) // _MICROSECOND
+
+
 class _SqliteUuidBytes(sa.Uuid):  # type: ignore[type-arg]
     """sa.Uuid on SQLite (see make_engine): the id's 16 bytes in its CHAR(32) column."""
 
@@ -109,7 +114,7 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
         if dialect.name == "sqlite":
-            return (value - _EPOCH) // _MICROSECOND
+            return sqlite_micros(value)
         return value.astimezone(UTC)
 
     def process_result_value(self, value: Any, dialect: sa.Dialect) -> datetime | None:

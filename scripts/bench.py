@@ -30,6 +30,7 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from api.db import sqlite_micros  # noqa: E402
 from tests.support.live_server import LiveServer, admin_client, login_client, ok  # noqa: E402
 
 WORDS = ("bus", "door", "neighbour", "lonely", "church", "hall", "shop", "doctor", "child", "rent", "cold",
@@ -136,7 +137,7 @@ def raw_insert(path: Path, batches: list[list[dict]], project_id: str, form_id: 
     conn.execute("PRAGMA foreign_keys=ON")
     # As the app keeps them on SQLite (api/db.py): ids as their 16 bytes, times as microseconds since 1970.
     user = uuid.uuid4().bytes
-    now = (datetime.now(UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    now = sqlite_micros(datetime.now(UTC))
     pid, fid, plid = (uuid.UUID(x).bytes for x in (project_id, form_id, place_id))
     conn.execute("BEGIN")
     conn.execute("INSERT INTO users (id, email, display_name, is_admin, is_active, created_at) VALUES (?,?,?,?,?,?)",

@@ -43,7 +43,9 @@ def words(rnd: random.Random, n: int = 3000) -> list[str]:
 
 def ts(d: datetime) -> int:
     """A time as SQLite keeps it (api/db.py): microseconds since 1970."""
-    return (d - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    from api.db import sqlite_micros
+
+    return sqlite_micros(d)
 
 
 def seed(path: Path, n: int) -> dict[str, Any]:

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_feed import seed  # noqa: E402
 
+from api.db import sqlite_micros  # noqa: E402
 from tests.support.live_server import LiveServer, login_client, ok  # noqa: E402
 
 TARGET_MS = 150.0
@@ -53,20 +54,18 @@ def spread(db: Path, places: list[str], tags: list[str], user_id: str) -> None:
     raw = [uuid.UUID(p).bytes for p in places]
     user = uuid.UUID(user_id).bytes
 
-    def micros(t: datetime) -> int:
-        return (t - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("BEGIN")
     ids = [r[0] for r in conn.execute("SELECT id FROM fragments")]
     rows = []
     for fid in ids:
         captured = now - timedelta(seconds=rnd.randrange(365 * 86400))
-        reviewed = micros(captured + timedelta(days=2)) if rnd.random() < 0.4 else None
-        rows.append((micros(captured), rnd.choice(raw), int(rnd.random() < 0.03), reviewed,
+        reviewed = sqlite_micros(captured + timedelta(days=2)) if rnd.random() < 0.4 else None
+        rows.append((sqlite_micros(captured), rnd.choice(raw), int(rnd.random() < 0.03), reviewed,
                      user if reviewed else None, fid))
     conn.executemany("UPDATE fragments SET captured_at = ?, place_id = ?, sensitive = ?, reviewed_at = ?, "
                      "reviewed_by = ? WHERE id = ?", rows)
-    stamp = micros(now)
+    stamp = sqlite_micros(now)
     conn.executemany("INSERT INTO fragment_tags (fragment_id, tag_id, tagged_by, tagged_at) VALUES (?, ?, ?, ?)",
                      [(fid, uuid.UUID(t).bytes, user, stamp)
                       for t in tags for fid in rnd.sample(ids, len(ids) // 10)])

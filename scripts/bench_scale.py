@@ -231,13 +231,18 @@ def _search_vector_trigger(conn: sa.Connection, always: bool) -> None:
 
 
 def rebuild_rollup(conn: sa.Connection, dialect: str) -> None:
-    """overview_counts recomputed in one statement (its triggers were off while loading), as the migration that
-    created it backfills it, with a capture's week as the newest migration computes it from SQLite's time."""
+    """overview_counts recomputed in one statement (its triggers were off while loading)."""
+    conn.exec_driver_sql("DELETE FROM overview_counts")
+    conn.exec_driver_sql(rollup_sql(dialect))
+
+
+def rollup_sql(dialect: str) -> str:
+    """The statement that fills overview_counts, as the migration that created it backfills it, with a capture's
+    week as the newest migration computes it from SQLite's microseconds."""
     created, newest = _migration("*-search.py"), _migration("*-sqlite_ids_as_bytes.py")
     week = created._week
     created._week = lambda d, column: newest._week(column, stored_as_micros=True) if d == "sqlite" else week(d, column)
-    conn.exec_driver_sql("DELETE FROM overview_counts")
-    conn.exec_driver_sql(created._backfill(dialect))
+    return created._backfill(dialect)
 
 
 def _migration(pattern: str) -> Any:
@@ -597,7 +602,9 @@ def _dbid(value: uuid.UUID, dialect: str) -> Any:
 
 def _dbtime(value: datetime, dialect: str) -> Any:
     """A time as a plain query binds it: microseconds since 1970 on SQLite (api/db.py)."""
-    return (value - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) if dialect == "sqlite" else value
+    from api.db import sqlite_micros
+
+    return sqlite_micros(value) if dialect == "sqlite" else value
 
 
 def set_up_capture_again(server: LiveServer, ids: dict[str, str]) -> tuple[httpx.Client, httpx.Client, None]:

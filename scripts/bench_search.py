@@ -35,7 +35,11 @@ import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_scale import rollup_sql  # noqa: E402
+
+from api.db import sqlite_micros  # noqa: E402
 from tests.support.live_server import LiveServer, admin_client, login_client, ok  # noqa: E402
 
 WARM_UP = 3
@@ -125,17 +129,6 @@ def rows(world: dict[str, Any], n: int) -> tuple[list[tuple[Any, ...]], list[tup
     return out, tagged
 
 
-def _migration(pattern: str = "*-search.py") -> Any:
-    import importlib.util
-
-    path = next((REPO / "migrations" / "versions").glob(pattern))
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def seed_sqlite(db: Path, world: dict[str, Any], frags: list[tuple[Any, ...]], tagged: list[tuple[str, str]]) -> None:
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -145,7 +138,7 @@ def seed_sqlite(db: Path, world: dict[str, Any], frags: list[tuple[Any, ...]], t
         conn.execute(f"DROP {kind} {name}")
     # As the app keeps them on SQLite (api/db.py): ids as their 16 bytes, times as microseconds since 1970.
     h = lambda u: uuid.UUID(u).bytes  # noqa: E731
-    us = lambda t: (t - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)  # noqa: E731
+    us = sqlite_micros
     pid, rid = h(world["project"]), h(world["researcher"])
     conn.execute("BEGIN")
     conn.executemany(
@@ -162,12 +155,9 @@ def seed_sqlite(db: Path, world: dict[str, Any], frags: list[tuple[Any, ...]], t
                  "JOIN fragments_fts_ids i ON i.fragment_id = f.id")
     for _, _, sql in saved:
         conn.execute(sql)
-    # The overview's rollup, as the migration builds it (the fragments' triggers were off while seeding), with a
-    # capture's week computed from microseconds as the newest migration does.
-    search, newest = _migration(), _migration("*-sqlite_ids_as_bytes.py")
-    search._week = lambda _, column: newest._week(column, stored_as_micros=True)
+    # The overview's rollup (the fragments' triggers were off while seeding).
     conn.execute("DELETE FROM overview_counts")
-    conn.execute(search._backfill("sqlite"))
+    conn.execute(rollup_sql("sqlite"))
     conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
@@ -203,7 +193,7 @@ def seed_postgres(url: str, world: dict[str, Any], frags: list[tuple[Any, ...]],
         conn.execute("ALTER TABLE fragments ENABLE TRIGGER overview_counts_fragments")
         conn.execute("ALTER TABLE fragment_tags ENABLE TRIGGER overview_counts_tags")
         conn.execute("DELETE FROM overview_counts")
-        conn.execute(_migration()._backfill("postgresql"))
+        conn.execute(rollup_sql("postgresql"))
         conn.commit()
 
 
